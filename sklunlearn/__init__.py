@@ -1,0 +1,10 @@
+"""sklunlearn: scikit-learn compatible Bayesian estimators that forget training data."""
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "datasets",
+    "exceptions",
+    "linear_model",
+    "posterior",
+]

@@ -1,0 +1,9 @@
+"""Numba kernels, each behind a checked Python wrapper.
+
+Only the wrappers are public to the rest of the package; kernels take
+contiguous float64 arrays and return a status code.
+"""
+
+from .cholesky import CholeskyUpdateError, cholesky_rank_k_update
+
+__all__ = ["CholeskyUpdateError", "cholesky_rank_k_update"]

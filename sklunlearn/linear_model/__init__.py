@@ -1,0 +1,6 @@
+"""Linear models that forget: Bayesian linear and logistic regression."""
+
+from ._bayesian_linear import BayesianLinearRegression
+from ._sufficient_statistics import LinearStatistics
+
+__all__ = ["BayesianLinearRegression", "LinearStatistics"]

@@ -1,0 +1,279 @@
+"""Gaussian posteriors stored as a mean and the Cholesky factor of the precision."""
+
+import numpy as np
+from scipy import linalg
+from sklearn.utils import check_random_state
+
+from ._numba import CholeskyUpdateError, cholesky_rank_k_update
+from .exceptions import NotPositiveDefiniteError
+
+__all__ = ["GaussianPosterior"]
+
+# Rank-k changes with k below d / _DENSE_UPDATE_RATIO use k rank-one Numba
+# updates (O(k d^2)); larger ones re-factorise densely with BLAS (O(k d^2 + d^3)),
+# which is faster once k is a sizeable fraction of d.
+_DENSE_UPDATE_RATIO = 16
+
+
+def _upper_cholesky(matrix, what):
+    try:
+        return np.ascontiguousarray(linalg.cholesky(matrix, lower=False, check_finite=True))
+    except linalg.LinAlgError as exc:
+        raise NotPositiveDefiniteError(
+            f"The {what} is not positive definite ({exc}). Check that it is "
+            "symmetric with positive eigenvalues; a larger prior precision "
+            "(regularisation) makes it so."
+        ) from exc
+
+
+class GaussianPosterior:
+    """Multivariate normal N(mean, precision^-1), stored as mean and Cholesky factor.
+
+    The precision ``Lambda = R.T @ R`` is kept through its upper triangular
+    factor ``R``; every quantity (covariance products, log-determinants, KL
+    divergences, samples) is computed with triangular solves, never with an
+    explicit inverse. The precision can be changed by rank-k updates and
+    downdates, which is how estimators add and forget rows.
+
+    Build instances with :meth:`from_precision`, :meth:`from_covariance` or
+    :meth:`from_cholesky`.
+
+    Parameters
+    ----------
+    mean : array-like of shape (n_features,)
+        Mean vector.
+    precision_cholesky : ndarray of shape (n_features, n_features)
+        Upper triangular ``R`` with ``precision = R.T @ R``.
+
+    Attributes
+    ----------
+    mean : ndarray of shape (n_features,)
+        Mean vector.
+    n_features : int
+        Dimension of the distribution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklunlearn.posterior import GaussianPosterior
+    >>> p = GaussianPosterior.from_precision(np.zeros(2), 2 * np.eye(2))
+    >>> p.covariance
+    array([[0.5, 0. ],
+           [0. , 0.5]])
+    >>> q = GaussianPosterior.from_covariance(np.ones(2), np.eye(2))
+    >>> round(p.kl_divergence(q), 6)
+    np.float64(0.693147)
+    """
+
+    def __init__(self, mean, precision_cholesky):
+        mean = np.array(mean, dtype=np.float64, copy=True).reshape(-1)
+        R = np.array(precision_cholesky, dtype=np.float64, order="C", copy=True)
+        if R.shape != (mean.shape[0], mean.shape[0]):
+            raise ValueError(
+                f"precision_cholesky must have shape {(mean.shape[0],) * 2} to match a "
+                f"mean of length {mean.shape[0]}, got {R.shape}."
+            )
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(R))):
+            raise ValueError("The mean and the Cholesky factor must be finite.")
+        if np.any(np.diag(R) <= 0):
+            raise NotPositiveDefiniteError(
+                "The Cholesky factor must have a positive diagonal."
+            )
+        self.mean = mean
+        self._R = np.triu(R)
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_precision(cls, mean, precision):
+        """Build from a mean and a (symmetric positive definite) precision matrix."""
+        precision = np.asarray(precision, dtype=np.float64)
+        return cls(mean, _upper_cholesky(precision, "precision matrix"))
+
+    @classmethod
+    def from_covariance(cls, mean, covariance):
+        """Build from a mean and a (symmetric positive definite) covariance matrix.
+
+        With ``covariance = U.T @ U`` (U upper), the precision is
+        ``U^-1 U^-T``; its factor is obtained from the triangular inverse of
+        ``U`` without forming any inverse of a full matrix.
+        """
+        covariance = np.asarray(covariance, dtype=np.float64)
+        U = _upper_cholesky(covariance, "covariance matrix")
+        d = U.shape[0]
+        U_inv = linalg.solve_triangular(U, np.eye(d), lower=False)
+        # precision = U_inv @ U_inv.T; U_inv is upper, so a QR of U_inv.T gives
+        # precision = R.T @ R with R upper.
+        R = linalg.qr(U_inv.T, mode="r")[0]
+        signs = np.sign(np.diag(R))
+        signs[signs == 0] = 1.0
+        return cls(mean, signs[:, None] * R)
+
+    @classmethod
+    def from_cholesky(cls, mean, precision_cholesky, lower=False):
+        """Build from a mean and a Cholesky factor of the precision."""
+        R = np.asarray(precision_cholesky, dtype=np.float64)
+        return cls(mean, R.T if lower else R)
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def n_features(self):
+        """Dimension of the distribution."""
+        return self.mean.shape[0]
+
+    @property
+    def precision_cholesky(self):
+        """Upper triangular ``R`` with ``precision = R.T @ R`` (a copy)."""
+        return self._R.copy()
+
+    @property
+    def precision(self):
+        """Precision matrix ``R.T @ R``."""
+        return self._R.T @ self._R
+
+    @property
+    def covariance(self):
+        """Covariance matrix ``R^-1 R^-T`` (computed by triangular solves)."""
+        R_inv = linalg.solve_triangular(self._R, np.eye(self.n_features), lower=False)
+        return R_inv @ R_inv.T
+
+    def log_det_covariance(self):
+        """Log-determinant of the covariance, ``-2 sum(log(diag(R)))``."""
+        return -2.0 * np.sum(np.log(np.diag(self._R)))
+
+    # --------------------------------------------------------------- operations
+    def solve(self, b):
+        """Return ``covariance @ b`` (``precision^-1 b``) by two triangular solves."""
+        return linalg.cho_solve((self._R, False), b)
+
+    def whiten(self, X):
+        """Return ``R^-T @ X.T`` of shape (n_features, n_samples).
+
+        Column ``i`` has squared norm ``x_i' covariance x_i``.
+        """
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        return linalg.solve_triangular(self._R, X.T, lower=False, trans="T")
+
+    def predictive_variance(self, X):
+        """Return ``diag(X @ covariance @ X.T)``, the variance of ``X @ theta``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        variance : ndarray of shape (n_samples,)
+        """
+        Z = self.whiten(X)
+        return np.einsum("ij,ij->j", Z, Z)
+
+    def log_pdf(self, theta):
+        """Log-density at the rows of ``theta`` (shape (n, n_features) or (n_features,))."""
+        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+        Z = self._R @ (theta - self.mean).T
+        d = self.n_features
+        return (
+            -0.5 * np.einsum("ij,ij->j", Z, Z)
+            - 0.5 * d * np.log(2 * np.pi)
+            - 0.5 * self.log_det_covariance()
+        )
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` samples, ``mean + R^-1 z`` with ``z ~ N(0, I)``.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_samples, n_features)
+        """
+        rng = check_random_state(random_state)
+        z = rng.standard_normal((self.n_features, int(n_samples)))
+        return self.mean + linalg.solve_triangular(self._R, z, lower=False).T
+
+    def kl_divergence(self, other):
+        """KL(self || other) in nats, from the two Cholesky factors.
+
+        ``0.5 * (tr(P_o S_s) + (m_o - m_s)' P_o (m_o - m_s) - d + log|S_o| - log|S_s|)``
+        with ``tr(P_o S_s) = ||R_o R_s^-1||_F^2``.
+        """
+        if not isinstance(other, GaussianPosterior):
+            raise TypeError(
+                f"other must be a GaussianPosterior, got {type(other).__name__}."
+            )
+        if other.n_features != self.n_features:
+            raise ValueError(
+                f"Cannot compare a {self.n_features}-dimensional posterior with a "
+                f"{other.n_features}-dimensional one."
+            )
+        # (R_o R_s^-1)^T = R_s^-T R_o^T
+        M = linalg.solve_triangular(self._R, other._R.T, lower=False, trans="T")
+        trace = np.sum(M * M)
+        r = other._R @ (other.mean - self.mean)
+        mahalanobis = r @ r
+        log_det_ratio = other.log_det_covariance() - self.log_det_covariance()
+        return 0.5 * (trace + mahalanobis - self.n_features + log_det_ratio)
+
+    def copy(self):
+        """Return an independent copy."""
+        return GaussianPosterior(self.mean, self._R)
+
+    # ---------------------------------------------------- rank-k (down)dates
+    def _rank_k_change(self, X, weights, sign):
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if X.shape[1] != self.n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} columns; this posterior has {self.n_features} dimensions."
+            )
+        if weights is None:
+            weights = np.ones(X.shape[0])
+        weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if weights.shape[0] != X.shape[0] or np.any(weights < 0) or not np.all(
+            np.isfinite(weights)
+        ):
+            raise ValueError(
+                f"weights must be {X.shape[0]} finite non-negative numbers, one per row."
+            )
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X contains NaN or infinity.")
+        if X.shape[0] * _DENSE_UPDATE_RATIO < self.n_features:
+            try:
+                R_new = cholesky_rank_k_update(self._R, X, weights, sign)
+            except CholeskyUpdateError as exc:
+                raise NotPositiveDefiniteError(str(exc)) from exc
+        else:
+            change = X.T @ (weights[:, None] * X)
+            R_new = _upper_cholesky(
+                self.precision + sign * change,
+                "updated precision matrix" if sign > 0 else "downdated precision matrix "
+                "(the rows removed carry more information than the posterior holds)",
+            )
+        self._R = R_new
+        return self
+
+    def rank_update(self, X, weights=None):
+        """Add ``X.T @ diag(weights) @ X`` to the precision, in place.
+
+        The mean is unchanged; estimators recompute it.
+
+        Parameters
+        ----------
+        X : array-like of shape (k, n_features)
+        weights : array-like of shape (k,), default=None
+            Non-negative weights, ones by default.
+
+        Returns
+        -------
+        self : GaussianPosterior
+        """
+        return self._rank_k_change(X, weights, 1.0)
+
+    def rank_downdate(self, X, weights=None):
+        """Subtract ``X.T @ diag(weights) @ X`` from the precision, in place.
+
+        Raises :class:`~sklunlearn.exceptions.NotPositiveDefiniteError` and
+        leaves the posterior unchanged when the result would not be positive
+        definite.
+        """
+        return self._rank_k_change(X, weights, -1.0)
+
+    def __repr__(self):
+        return f"GaussianPosterior(n_features={self.n_features})"

@@ -1,0 +1,112 @@
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+from conftest import random_spd
+
+from _reference import rank_k_update, upper_cholesky
+from sklunlearn._numba import CholeskyUpdateError, cholesky_rank_k_update
+from sklunlearn._numba import _config
+
+
+@pytest.mark.parametrize("d", [1, 2, 7, 30])
+@pytest.mark.parametrize("k", [1, 5])
+def test_rank_k_update_matches_numpy(rng, d, k):
+    A = random_spd(rng, d)
+    X = rng.randn(k, d)
+    w = rng.uniform(0.1, 2.0, size=k)
+    R = upper_cholesky(A)
+    R_new = cholesky_rank_k_update(R, X, w, 1.0)
+    np.testing.assert_allclose(R_new.T @ R_new, rank_k_update(A, X, w, 1.0), rtol=1e-10)
+    np.testing.assert_allclose(np.tril(R_new, -1), 0.0)
+    np.testing.assert_array_equal(R, upper_cholesky(A))  # input untouched
+
+
+@pytest.mark.parametrize("d", [1, 3, 25])
+def test_downdate_inverts_update(rng, d):
+    A = random_spd(rng, d)
+    X = rng.randn(4, d)
+    R = upper_cholesky(A)
+    R_up = cholesky_rank_k_update(R, X, None, 1.0)
+    R_back = cholesky_rank_k_update(R_up, X, None, -1.0)
+    np.testing.assert_allclose(R_back, R, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(R_back, upper_cholesky(rank_k_update(R_up.T @ R_up, X, np.ones(4), -1)), rtol=1e-9, atol=1e-12)
+
+
+def test_downdate_losing_definiteness_raises(rng):
+    R = upper_cholesky(np.eye(3))
+    with pytest.raises(CholeskyUpdateError, match="not positive definite"):
+        cholesky_rank_k_update(R, np.array([[2.0, 0.0, 0.0]]), None, -1.0)
+    np.testing.assert_array_equal(R, np.eye(3))
+
+
+def test_zero_weight_row_is_ignored(rng):
+    A = random_spd(rng, 4)
+    R = upper_cholesky(A)
+    R_new = cholesky_rank_k_update(R, rng.randn(2, 4) * 1e3, np.zeros(2), -1.0)
+    np.testing.assert_array_equal(R_new, R)
+
+
+def test_non_finite_input_reports(rng):
+    R = upper_cholesky(np.eye(2))
+    with pytest.raises(CholeskyUpdateError, match="non-finite"):
+        cholesky_rank_k_update(R, np.array([[np.nan, 1.0]]), None, 1.0)
+
+
+@pytest.mark.parametrize(
+    "R, X, message",
+    [
+        (np.eye(2, dtype=np.float32), np.ones((1, 2)), "float64"),
+        (np.ones((2, 3)), np.ones((1, 2)), "square"),
+        (np.asfortranarray(np.triu(np.ones((3, 3)))), np.ones((1, 3)), "C-contiguous"),
+        (np.eye(2), np.ones((1, 3)), "shape"),
+    ],
+)
+def test_wrapper_checks_inputs(R, X, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        cholesky_rank_k_update(R, X)
+
+
+def test_wrapper_rejects_negative_weights_and_bad_sign():
+    with pytest.raises(ValueError, match="non-negative"):
+        cholesky_rank_k_update(np.eye(2), np.ones((1, 2)), np.array([-1.0]))
+    with pytest.raises(ValueError, match="sign"):
+        cholesky_rank_k_update(np.eye(2), np.ones((1, 2)), None, 2.0)
+
+
+def test_fastmath_keeps_nan_and_inf_semantics():
+    assert "nnan" not in _config.FASTMATH and "ninf" not in _config.FASTMATH
+
+
+def test_jit_falls_back_without_cache(monkeypatch):
+    """When no cache directory is writable Numba refuses cache=True: we must still compile."""
+    real_jit = numba.jit
+
+    def refusing_jit(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file")
+        return real_jit(*args, cache=cache, **kwargs)
+
+    monkeypatch.setattr(_config.numba, "jit", refusing_jit)
+
+    def add_one(x):
+        return x + 1.0
+
+    compiled = _config.jit(add_one)
+    assert compiled(1.0) == 2.0
+
+
+def test_import_does_not_compile():
+    code = (
+        "import sklunlearn, sklunlearn.posterior, sklunlearn.linear_model\n"
+        "from sklunlearn._numba import cholesky\n"
+        "print(len(cholesky._cholesky_rank_one_kernel.signatures),"
+        " len(cholesky._cholesky_rank_k_kernel.signatures))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    assert out.stdout.split() == ["0", "0"]
