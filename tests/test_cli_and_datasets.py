@@ -1,0 +1,64 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sklunlearn import _demo
+from sklunlearn.cli import main
+from sklunlearn.datasets import load_banknote, vbu_banknote_split
+
+
+def test_load_banknote_matches_the_documented_data():
+    bunch = load_banknote()
+    assert bunch.data.shape == (1372, 4)
+    assert bunch.target.sum() == 610
+    assert bunch.feature_names == ["variance", "skewness", "curtosis", "entropy"]
+    assert "CC BY 4.0" in bunch.DESCR
+    X, y = load_banknote(return_X_y=True)
+    np.testing.assert_array_equal(X, bunch.data)
+    # first row of the UCI file
+    np.testing.assert_allclose(X[0], [3.6216, 8.6661, -2.8073, -0.44699])
+
+
+def test_vbu_split():
+    X, y, erased = vbu_banknote_split()
+    assert erased.sum() == 412 and (~erased).sum() == 960
+    order = np.random.RandomState(0).permutation(1372)
+    np.testing.assert_array_equal(X, load_banknote().data[order])
+
+
+def test_forget_masks_are_the_promised_sets(rng):
+    X = rng.randn(200, 3)
+    masks = _demo.forget_masks(X, 0.1, random_state=0)
+    assert [m.sum() for m in masks.values()] == [20, 20]
+    clustered = masks["clustered 10%"]
+    # the clustered rows are the extreme ones along the first principal axis
+    Z = (X - X.mean(0)) / X.std(0)
+    axis = np.linalg.svd(Z, full_matrices=False)[2][0]
+    projection = np.abs(Z @ axis)
+    assert projection[clustered].min() >= np.median(projection[~clustered])
+
+
+def test_demo_table_compares_with_retraining(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "BayesianLinearRegression" in out and "clustered 10%" in out
+    results = _demo.run_demo(random_state=1)
+    exact = [r for r in results if r.model == "BayesianLinearRegression"]
+    assert exact and all(abs(r.kl) < 1e-8 < r.kl_do_nothing for r in exact)
+    assert all(r.max_prediction_difference < 1e-8 for r in exact)
+
+
+def test_demo_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "demo.png"
+    results = [r for r in _demo.run_demo() if r.model == "BayesianLinearRegression"]
+    _demo.plot(results, path)
+    assert path.stat().st_size > 1000
+
+
+def test_python_dash_m_entry_point():
+    out = subprocess.run([sys.executable, "-m", "sklunlearn", "--help"], capture_output=True,
+                         text=True, check=True)
+    assert "demo" in out.stdout
