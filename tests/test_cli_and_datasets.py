@@ -44,8 +44,7 @@ def test_demo_table_compares_with_retraining(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "BayesianLinearRegression" in out and "clustered 10%" in out
-    results = _demo.run_demo(random_state=1)
-    exact = [r for r in results if r.model == "BayesianLinearRegression"]
+    exact = _demo._linear_regression_diabetes(random_state=1)
     assert exact and all(abs(r.kl) < 1e-8 < r.kl_do_nothing for r in exact)
     assert all(r.max_prediction_difference < 1e-8 for r in exact)
 
@@ -53,8 +52,7 @@ def test_demo_table_compares_with_retraining(capsys):
 def test_demo_plot(tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "demo.png"
-    results = [r for r in _demo.run_demo() if r.model == "BayesianLinearRegression"]
-    _demo.plot(results, path)
+    _demo.plot(_demo._linear_regression_diabetes(random_state=0), path)
     assert path.stat().st_size > 1000
 
 
