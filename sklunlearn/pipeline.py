@@ -1,0 +1,264 @@
+"""Pipelines that forward ``partial_fit`` and ``partial_unfit`` to their final step."""
+
+import warnings
+
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import FeatureUnion, Pipeline, _name_estimators
+from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _is_fitted, check_is_fitted
+
+from .exceptions import UnlearningWarning
+
+__all__ = ["UnlearningPipeline", "make_unlearning_pipeline", "is_stateless"]
+
+_NO_OP_STEPS = (None, "passthrough", "drop")
+
+
+def _final_estimator_has(attribute):
+    """available_if condition: the final step has ``attribute``."""
+
+    def check(self):
+        getattr(self._final_estimator, attribute)
+        return True
+
+    return check
+
+
+def is_stateless(transformer):
+    """Whether a transformer learns nothing from the rows it is fitted on.
+
+    Stateless transformers are those scikit-learn tags with
+    ``requires_fit=False`` (``FunctionTransformer``, ``Normalizer``,
+    ``Binarizer``, ...), the no-op steps ``None``, ``'passthrough'`` and
+    ``'drop'``, and pipelines, feature unions and (fitted) column
+    transformers made only of stateless parts. Anything else (scalers, PCA,
+    imputers, encoders) is assumed to keep statistics of its training rows.
+
+    Parameters
+    ----------
+    transformer : estimator, str or None
+        A pipeline step.
+
+    Returns
+    -------
+    stateless : bool
+    """
+    if isinstance(transformer, str) or transformer is None:
+        return transformer in _NO_OP_STEPS
+    if isinstance(transformer, Pipeline):
+        return all(is_stateless(step) for _, step in transformer.steps)
+    if isinstance(transformer, FeatureUnion):
+        return all(is_stateless(part) for _, part in transformer.transformer_list)
+    if isinstance(transformer, ColumnTransformer):
+        # Before fitting, the remainder is not resolved; judge the declared parts.
+        parts = getattr(transformer, "transformers_", None)
+        if parts is None:
+            parts = [*transformer.transformers, ("remainder", transformer.remainder, None)]
+        return all(is_stateless(part) for _, part, _ in parts)
+    return get_tags(transformer).requires_fit is False
+
+
+class UnlearningPipeline(Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` whose final step can learn and forget rows.
+
+    :meth:`partial_fit` and :meth:`partial_unfit` pass ``X`` through the
+    already fitted transformers (``transform`` only) and forward the result
+    to the final estimator's ``partial_fit`` / ``partial_unfit``. Everything
+    else (``fit``, ``predict(X, return_std=True)``, parameters, grid search,
+    pickling) is scikit-learn's :class:`~sklearn.pipeline.Pipeline`.
+
+    Forgetting is exact through stateless steps (see :func:`is_stateless`).
+    A fitted stateful step (``StandardScaler``, ``PCA``, ...) keeps the
+    statistics it learned from the forgotten rows, and the final estimator
+    keeps seeing features computed with them; :meth:`partial_unfit` then
+    emits an :class:`~sklunlearn.exceptions.UnlearningWarning` naming the
+    steps. Remedies: refit the pipeline on the remaining rows, fit those
+    steps on data that will never need forgetting (then silence the warning),
+    or use stateless steps.
+
+    Read more in the :ref:`User Guide <unlearning_pipeline>`.
+
+    Parameters
+    ----------
+    steps : list of tuples
+        ``(name, transformer)`` pairs, the last one ``(name, estimator)``
+        where the estimator has ``partial_unfit``. See
+        :class:`~sklearn.pipeline.Pipeline`.
+    transform_input : list of str, default=None
+        See :class:`~sklearn.pipeline.Pipeline`.
+    memory : str or object with the joblib.Memory interface, default=None
+        See :class:`~sklearn.pipeline.Pipeline`.
+    verbose : bool, default=False
+        See :class:`~sklearn.pipeline.Pipeline`.
+
+    Attributes
+    ----------
+    named_steps : :class:`~sklearn.utils.Bunch`
+        Access the steps by name.
+    posterior_ : GaussianPosterior
+        The final estimator's posterior (when it has one).
+    classes_ : ndarray of shape (n_classes,)
+        The classes labels (only for classifiers).
+    n_features_in_ : int
+        Number of features seen by the first step during :term:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen by the first step during :term:`fit`.
+
+    See Also
+    --------
+    make_unlearning_pipeline : Build one without naming the steps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from sklunlearn.linear_model import BayesianLinearRegression
+    >>> from sklunlearn.pipeline import make_unlearning_pipeline
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.rand(100, 2)
+    >>> y = np.log1p(X) @ [1.0, -1.0] + 0.1 * rng.randn(100)
+    >>> pipe = make_unlearning_pipeline(FunctionTransformer(np.log1p),
+    ...                                 BayesianLinearRegression()).fit(X, y)
+    >>> pipe = pipe.partial_unfit(X[:10], y[:10])
+    >>> retrained = make_unlearning_pipeline(FunctionTransformer(np.log1p),
+    ...                                      BayesianLinearRegression()).fit(X[10:], y[10:])
+    >>> bool(np.allclose(pipe.predict(X), retrained.predict(X)))
+    True
+    """
+
+    def _transform_through_fitted_steps(self, X):
+        Xt = X
+        for _, _, transformer in self._iter(with_final=False):
+            Xt = transformer.transform(Xt)
+        return Xt
+
+    @available_if(_final_estimator_has("partial_fit"))
+    def partial_fit(self, X, y=None, **params):
+        """Learn a batch: transform it, then ``partial_fit`` the final estimator.
+
+        Steps already fitted only ``transform`` the batch (their statistics
+        are not updated). On the first call, unfitted steps are fitted on
+        this batch, so later batches are transformed with the first batch's
+        statistics; fit them beforehand on representative data if that
+        matters.
+
+        Parameters
+        ----------
+        X : iterable
+            Batch, in the input format of the first step.
+        y : iterable, default=None
+            Targets of the batch.
+        **params : dict of str -> object
+            Passed to the final estimator's ``partial_fit`` (for example
+            ``sample_weight`` or ``classes``).
+
+        Returns
+        -------
+        self : UnlearningPipeline
+        """
+        Xt = X
+        newly_fitted = {}
+        for index, name, transformer in self._iter(with_final=False):
+            if _is_fitted(transformer):
+                Xt = transformer.transform(Xt)
+            else:
+                fitted = clone(transformer)
+                Xt = fitted.fit_transform(Xt, y)
+                newly_fitted[index] = (name, fitted)
+        # Steps are replaced only once the final step accepted the batch, so
+        # a rejected batch leaves the pipeline as it was.
+        self._final_estimator.partial_fit(Xt, y, **params)
+        for index, step in newly_fitted.items():
+            self.steps[index] = step
+        return self
+
+    @available_if(_final_estimator_has("partial_unfit"))
+    def partial_unfit(self, X, y=None, sample_weight=None):
+        """Forget rows: transform them, then ``partial_unfit`` the final estimator.
+
+        Pass the rows as they were given to :meth:`fit` or :meth:`partial_fit`
+        (untransformed). Warns with
+        :class:`~sklunlearn.exceptions.UnlearningWarning` when a fitted step
+        before the final one is stateful and so may still hold statistics of
+        these rows.
+
+        Parameters
+        ----------
+        X : iterable
+            Rows to forget, in the input format of the first step.
+        y : iterable, default=None
+            Their targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight to forget per row, passed to the final estimator.
+
+        Returns
+        -------
+        self : UnlearningPipeline
+        """
+        check_is_fitted(self)
+        Xt = self._transform_through_fitted_steps(X)
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self._final_estimator.partial_unfit(Xt, y, **kwargs)
+        stateful = [
+            f"'{name}' ({type(transformer).__name__})"
+            for _, name, transformer in self._iter(with_final=False)
+            if not is_stateless(transformer)
+        ]
+        if stateful:
+            warnings.warn(
+                f"The final step forgot the rows, but the fitted step(s) "
+                f"{', '.join(stateful)} may still hold statistics of them (means, "
+                "scales, components, ...) and keep transforming new data with those. "
+                "To forget them there too, refit the pipeline on the remaining rows; "
+                "or fit these steps on data that never needs forgetting and ignore this "
+                "UnlearningWarning; or use stateless steps (FunctionTransformer).",
+                UnlearningWarning,
+                stacklevel=2,
+            )
+        return self
+
+    @property
+    def posterior_(self):
+        """The final estimator's ``posterior_``."""
+        return self._final_estimator.posterior_
+
+
+def make_unlearning_pipeline(*steps, memory=None, transform_input=None, verbose=False):
+    """Construct an :class:`UnlearningPipeline` from the given estimators.
+
+    Like :func:`sklearn.pipeline.make_pipeline`: the steps are named after
+    their lowercased class names.
+
+    Parameters
+    ----------
+    *steps : list of estimators
+        Transformers, then a final estimator with ``partial_unfit``.
+    memory : str or object with the joblib.Memory interface, default=None
+        See :class:`~sklearn.pipeline.Pipeline`.
+    transform_input : list of str, default=None
+        See :class:`~sklearn.pipeline.Pipeline`.
+    verbose : bool, default=False
+        See :class:`~sklearn.pipeline.Pipeline`.
+
+    Returns
+    -------
+    pipeline : UnlearningPipeline
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklunlearn.linear_model import BayesianLinearRegression
+    >>> from sklunlearn.pipeline import make_unlearning_pipeline
+    >>> make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression())
+    UnlearningPipeline(steps=[('standardscaler', StandardScaler()),
+                              ('bayesianlinearregression',
+                               BayesianLinearRegression())])
+    """
+    return UnlearningPipeline(
+        _name_estimators(steps),
+        transform_input=transform_input,
+        memory=memory,
+        verbose=verbose,
+    )

@@ -1,0 +1,372 @@
+"""Checks that an estimator with ``partial_unfit`` forgets correctly.
+
+The unlearning counterpart of :mod:`sklearn.utils.estimator_checks`, for
+authors of estimators that forget (in this package or elsewhere). Every
+check takes ``(name, estimator)``, works on clones, and raises an
+``AssertionError`` saying what went wrong.
+
+Exact and approximate forgetting
+--------------------------------
+An estimator declares that its forgetting is exact (the result equals
+refitting on the remaining rows, to floating-point accuracy) with the
+attribute ``_unlearning_is_exact = True``: a class attribute, or a property
+when exactness depends on the parameters. Without it, forgetting is treated
+as approximate, and the checks ask that it beats doing nothing instead of
+matching the refit.
+
+How models are compared: through ``posterior_`` (mean and covariance, or the
+KL divergence between posteriors) when the estimator has one, and through
+predictions on the training inputs (``predict_proba`` for classifiers,
+``predict(X, return_std=True)`` or ``predict`` for regressors) in any case.
+"""
+
+import pickle
+import re
+from functools import partial
+
+import numpy as np
+from numpy.testing import assert_allclose
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError
+
+from ..metrics import posterior_kl, predictive_kl
+from ..posterior import GaussianPosterior
+
+__all__ = [
+    "check_forget_equals_refit",
+    "check_forget_improves_on_doing_nothing",
+    "check_partial_fit_partial_unfit_identity",
+    "check_partial_unfit_keeps_fitted_metadata",
+    "check_partial_unfit_not_fitted",
+    "check_rejected_calls_leave_state_unchanged",
+    "check_unlearning_estimator",
+    "check_weighted_forgetting",
+    "check_zero_weight_forgetting_is_no_op",
+    "is_exact_unlearner",
+    "parametrize_with_unlearning_checks",
+    "yield_unlearning_checks",
+]
+
+# Agreement demanded of exact forgetting; round-off of a refit on ~50 rows is
+# orders of magnitude below this, a forgotten row's influence orders above.
+_EXACT_RTOL = 1e-6
+_EXACT_ATOL = 1e-8
+_N_SAMPLES = 60
+_N_FORGET = 10
+
+
+def is_exact_unlearner(estimator):
+    """Whether ``estimator`` declares exact forgetting (``_unlearning_is_exact``)."""
+    return bool(getattr(estimator, "_unlearning_is_exact", False))
+
+
+def _make_data(estimator, n_samples=_N_SAMPLES, n_features=3, random_state=0):
+    """Small well-conditioned data: noisy linear targets, or overlapping binary classes."""
+    rng = np.random.RandomState(random_state)
+    X = rng.randn(n_samples, n_features)
+    signal = X @ np.linspace(1.0, -0.5, n_features)
+    if is_classifier(estimator):
+        y = (signal + rng.randn(n_samples) > 0).astype(np.int64)
+    else:
+        y = signal + 0.5 * rng.randn(n_samples)
+    return X, y
+
+
+def _split(n_samples, n_forget=_N_FORGET, random_state=0):
+    """Indices of a random forget set and of the remaining rows."""
+    order = np.random.RandomState(random_state).permutation(n_samples)
+    return np.sort(order[:n_forget]), np.sort(order[n_forget:])
+
+
+def _outputs(estimator, X):
+    """Everything a user can observe of a fitted model, as named arrays."""
+    outputs = {}
+    posterior = getattr(estimator, "posterior_", None)
+    if isinstance(posterior, GaussianPosterior):
+        outputs["posterior_.mean"] = posterior.mean
+        outputs["posterior_.covariance"] = posterior.covariance
+    if is_classifier(estimator):
+        outputs["predict_proba"] = estimator.predict_proba(X)
+    else:
+        try:
+            outputs["predict"], outputs["predictive std"] = estimator.predict(
+                X, return_std=True
+            )
+        except TypeError:
+            outputs["predict"] = estimator.predict(X)
+    return outputs
+
+
+def _assert_same_model(actual, desired, X, what):
+    desired_outputs = _outputs(desired, X)
+    for key, value in _outputs(actual, X).items():
+        assert_allclose(
+            value, desired_outputs[key], rtol=_EXACT_RTOL, atol=_EXACT_ATOL,
+            err_msg=f"{what}: {key} differs.",
+        )
+
+
+def _distance(a, b, X):
+    """KL(a || b) between posteriors when both have one, else between predictions."""
+    if isinstance(getattr(a, "posterior_", None), GaussianPosterior) and isinstance(
+        getattr(b, "posterior_", None), GaussianPosterior
+    ):
+        return posterior_kl(a, b)
+    return predictive_kl(a, b, X)
+
+
+def _assert_closer(moved, baseline, target, X, what):
+    """``moved`` must be strictly closer to ``target`` than ``baseline`` is."""
+    gap, baseline_gap = _distance(moved, target, X), _distance(baseline, target, X)
+    assert gap < baseline_gap, (
+        f"{what}: KL to the target is {gap:.3g}, not below {baseline_gap:.3g}, the KL of "
+        "doing nothing."
+    )
+
+
+def check_partial_unfit_not_fitted(name, estimator_orig):
+    """``partial_unfit`` before any fit raises NotFittedError and changes nothing."""
+    estimator = clone(estimator_orig)
+    X, y = _make_data(estimator)
+    before = pickle.dumps(estimator)
+    try:
+        estimator.partial_unfit(X[:5], y[:5])
+    except NotFittedError:
+        pass
+    else:
+        raise AssertionError(f"{name}.partial_unfit on an unfitted estimator did not raise "
+                             "NotFittedError.")
+    assert pickle.dumps(estimator) == before, (
+        f"{name}.partial_unfit on an unfitted estimator changed its state."
+    )
+
+
+def check_partial_unfit_keeps_fitted_metadata(name, estimator_orig):
+    """``partial_unfit`` returns self and keeps ``n_features_in_`` and ``classes_``."""
+    estimator = clone(estimator_orig)
+    X, y = _make_data(estimator)
+    forget, _ = _split(X.shape[0])
+    estimator.fit(X, y)
+    n_features = estimator.n_features_in_
+    classes = getattr(estimator, "classes_", None)
+    returned = estimator.partial_unfit(X[forget], y[forget])
+    assert returned is estimator, f"{name}.partial_unfit must return self."
+    assert estimator.n_features_in_ == n_features, (
+        f"{name}.partial_unfit changed n_features_in_; it must validate with reset=False."
+    )
+    if classes is not None:
+        assert np.array_equal(estimator.classes_, classes), (
+            f"{name}.partial_unfit changed classes_."
+        )
+
+
+def check_forget_equals_refit(name, estimator_orig):
+    """Exact estimators: fit, then forget rows == fit on the remaining rows."""
+    X, y = _make_data(estimator_orig)
+    forget, keep = _split(X.shape[0])
+    unlearned = clone(estimator_orig).fit(X, y).partial_unfit(X[forget], y[forget])
+    retrained = clone(estimator_orig).fit(X[keep], y[keep])
+    _assert_same_model(unlearned, retrained, X, f"{name}: forgetting != refitting")
+
+
+def check_forget_improves_on_doing_nothing(name, estimator_orig):
+    """Forgetting brings the model strictly closer to the refit than not forgetting."""
+    X, y = _make_data(estimator_orig)
+    forget, keep = _split(X.shape[0])
+    full = clone(estimator_orig).fit(X, y)
+    unlearned = clone(estimator_orig).fit(X, y).partial_unfit(X[forget], y[forget])
+    retrained = clone(estimator_orig).fit(X[keep], y[keep])
+    _assert_closer(unlearned, full, retrained, X, f"{name}: forgetting {len(forget)} rows")
+
+
+def check_partial_fit_partial_unfit_identity(name, estimator_orig):
+    """``partial_fit(B)`` then ``partial_unfit(B)`` undoes the batch.
+
+    Exact estimators must return to the model fitted without ``B``;
+    approximate ones must end strictly closer to it than with ``B`` learned.
+    """
+    X, y = _make_data(estimator_orig)
+    batch, base = _split(X.shape[0])
+    fitted = clone(estimator_orig).fit(X[base], y[base])
+    with_batch = clone(estimator_orig).fit(X[base], y[base]).partial_fit(X[batch], y[batch])
+    round_trip = clone(estimator_orig).fit(X[base], y[base]).partial_fit(X[batch], y[batch])
+    round_trip.partial_unfit(X[batch], y[batch])
+    what = f"{name}: partial_fit then partial_unfit of the same rows"
+    if is_exact_unlearner(estimator_orig):
+        _assert_same_model(round_trip, fitted, X, what)
+    else:
+        _assert_closer(round_trip, with_batch, fitted, X, what)
+
+
+def check_weighted_forgetting(name, estimator_orig):
+    """Forgetting with weights ``u`` == fitting with the weights reduced to ``w - u``.
+
+    Some rows are forgotten partly, some entirely (their reduced weight is
+    zero, the same as an absent row). Approximate estimators must end
+    strictly closer to the reduced-weight fit than without forgetting.
+    """
+    X, y = _make_data(estimator_orig)
+    forget, _ = _split(X.shape[0])
+    rng = np.random.RandomState(1)
+    weights = rng.randint(1, 4, size=X.shape[0]).astype(np.float64)
+    forgotten_weights = weights[forget] * rng.choice([0.5, 1.0], size=forget.shape[0])
+    reduced = weights.copy()
+    reduced[forget] -= forgotten_weights
+    full = clone(estimator_orig).fit(X, y, sample_weight=weights)
+    unlearned = clone(estimator_orig).fit(X, y, sample_weight=weights)
+    unlearned.partial_unfit(X[forget], y[forget], sample_weight=forgotten_weights)
+    target = clone(estimator_orig).fit(X, y, sample_weight=reduced)
+    what = f"{name}: forgetting with sample_weight"
+    if is_exact_unlearner(estimator_orig):
+        _assert_same_model(unlearned, target, X, f"{what} != fitting with reduced weights")
+    else:
+        _assert_closer(unlearned, full, target, X, what)
+
+
+def check_zero_weight_forgetting_is_no_op(name, estimator_orig):
+    """Forgetting rows with zero weight leaves the model as it was."""
+    X, y = _make_data(estimator_orig)
+    forget, _ = _split(X.shape[0])
+    fitted = clone(estimator_orig).fit(X, y)
+    unlearned = clone(estimator_orig).fit(X, y)
+    unlearned.partial_unfit(X[forget], y[forget], sample_weight=np.zeros(len(forget)))
+    _assert_same_model(unlearned, fitted, X, f"{name}: forgetting zero weight")
+
+
+def _bad_calls(estimator, X, y):
+    """(description, X, y, sample_weight) of calls to partial_unfit that must fail.
+
+    ``estimator`` was fitted on ``X[:n_learned], y[:n_learned]``.
+    """
+    n = _N_SAMPLES // 2
+    X_learned, y_learned = X[:n], y[:n]
+    X_nan = X_learned[:5].copy()
+    X_nan[0, 0] = np.nan
+    X_inf = X_learned[:5].copy()
+    X_inf[1, 1] = np.inf
+    calls = [
+        ("X with NaN", X_nan, y_learned[:5], None),
+        ("X with inf", X_inf, y_learned[:5], None),
+        ("a wrong number of features", X_learned[:5, :-1], y_learned[:5], None),
+        ("y of the wrong length", X_learned[:5], y_learned[:4], None),
+        ("negative sample_weight", X_learned[:5], y_learned[:5], -np.ones(5)),
+        ("more rows than were learned", np.vstack([X_learned, X_learned[:1]]),
+         np.r_[y_learned, y_learned[:1]], None),
+        ("more weight than was learned", X_learned, y_learned, np.full(n, 2.0)),
+    ]
+    if is_classifier(estimator):
+        unknown = y_learned[:5].copy()
+        unknown[0] = np.max(y) + 7
+        calls.append(("an unknown class label", X_learned[:5], unknown, None))
+    else:
+        y_nan = y_learned[:5].copy()
+        y_nan[0] = np.nan
+        calls.append(("y with NaN", X_learned[:5], y_nan, None))
+    return calls
+
+
+def check_rejected_calls_leave_state_unchanged(name, estimator_orig):
+    """Bad ``partial_unfit`` calls raise ValueError and leave the estimator byte-identical.
+
+    Bad calls: NaN or inf in ``X`` (or ``y``), a wrong number of features,
+    ``y`` of the wrong length, negative weights, forgetting more rows or more
+    weight than were learned, and (classifiers) unknown labels. The state is
+    compared through ``pickle.dumps``.
+    """
+    estimator = clone(estimator_orig)
+    X, y = _make_data(estimator)
+    n = _N_SAMPLES // 2
+    estimator.fit(X[:n], y[:n])
+    before = pickle.dumps(estimator)
+    for description, X_bad, y_bad, weights in _bad_calls(estimator, X, y):
+        kwargs = {} if weights is None else {"sample_weight": weights}
+        try:
+            estimator.partial_unfit(X_bad, y_bad, **kwargs)
+        except ValueError:
+            pass
+        except Exception as exc:
+            raise AssertionError(
+                f"{name}.partial_unfit with {description} raised {type(exc).__name__}: "
+                f"{exc}; expected a ValueError (or a subclass)."
+            ) from exc
+        else:
+            raise AssertionError(f"{name}.partial_unfit accepted {description}.")
+        assert pickle.dumps(estimator) == before, (
+            f"{name}.partial_unfit with {description} raised but changed the estimator; "
+            "a rejected call must leave it exactly as it was."
+        )
+
+
+def yield_unlearning_checks(estimator):
+    """Yield the checks that apply to ``estimator`` (exact or approximate)."""
+    yield check_partial_unfit_not_fitted
+    yield check_partial_unfit_keeps_fitted_metadata
+    if is_exact_unlearner(estimator):
+        yield check_forget_equals_refit
+    yield check_forget_improves_on_doing_nothing
+    yield check_partial_fit_partial_unfit_identity
+    yield check_weighted_forgetting
+    yield check_zero_weight_forgetting_is_no_op
+    yield check_rejected_calls_leave_state_unchanged
+
+
+def _estimator_id(estimator):
+    return re.sub(r"\s+", "", repr(estimator))
+
+
+def parametrize_with_unlearning_checks(estimators, *, expected_failed_checks=None):
+    """Pytest decorator running every unlearning check on every estimator.
+
+    Use it like :func:`sklearn.utils.estimator_checks.parametrize_with_checks`::
+
+        @parametrize_with_unlearning_checks([MyEstimator()])
+        def test_unlearning(estimator, check):
+            check(estimator)
+
+    Parameters
+    ----------
+    estimators : list of estimators
+        Instances (not classes) with ``partial_unfit``.
+    expected_failed_checks : callable, default=None
+        ``expected_failed_checks(estimator)`` returns a dict mapping the
+        names of checks known to fail for that estimator to the reason;
+        those are marked ``xfail(strict=True)``, so they must keep failing.
+
+    Returns
+    -------
+    decorator : `pytest.mark.parametrize`
+        Parametrizes ``estimator`` and ``check``.
+    """
+    import pytest
+
+    params = []
+    for estimator in estimators:
+        failing = expected_failed_checks(estimator) if expected_failed_checks else {}
+        name = type(estimator).__name__
+        for check in yield_unlearning_checks(estimator):
+            marks = []
+            if check.__name__ in failing:
+                marks.append(pytest.mark.xfail(reason=failing[check.__name__], strict=True))
+            params.append(pytest.param(
+                estimator, partial(check, name),
+                id=f"{_estimator_id(estimator)}-{check.__name__}", marks=marks,
+            ))
+    return pytest.mark.parametrize("estimator, check", params)
+
+
+def check_unlearning_estimator(estimator):
+    """Run every unlearning check on ``estimator``; raise on the first failure.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Instance with ``fit``, ``partial_fit`` and ``partial_unfit``.
+
+    Raises
+    ------
+    AssertionError
+        Naming the check and what went wrong.
+    """
+    name = type(estimator).__name__
+    for check in yield_unlearning_checks(estimator):
+        check(name, estimator)
