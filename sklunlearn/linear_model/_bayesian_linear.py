@@ -345,6 +345,15 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         variance = self.posterior_.predictive_variance(X - self.X_offset_)
         return y_mean, np.sqrt(variance + 1.0 / self.alpha_)
 
+    @property
+    def sigma_(self):
+        """Posterior covariance of the coefficients, ``posterior_.covariance``.
+
+        Computed on access from the Cholesky factor of the precision, so that
+        forgetting does not pay for a d x d inverse nobody reads.
+        """
+        return self.posterior_.covariance
+
     # ------------------------------------------------------------ internals
     def _change(self, X, y, sample_weight, sign, reset):
         """The one path of fit (reset), partial_fit (+1) and partial_unfit (-1)."""
@@ -377,9 +386,8 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         )
         solution = self._evidence_fixed_point(problem, statistics)
         alpha, lambda_ = solution.alpha, solution.lambda_
-        precision_eigenvalues = alpha * eigenvalues + lambda_
-        sigma = (eigenvectors / precision_eigenvalues) @ eigenvectors.T
-        precision = (eigenvectors * precision_eigenvalues) @ eigenvectors.T
+        # precision = lambda I + alpha G = V diag(lambda + alpha s) V'
+        precision = (eigenvectors * (alpha * eigenvalues + lambda_)) @ eigenvectors.T
 
         self.sufficient_statistics_ = statistics
         self.n_samples_seen_ = statistics.n_rows
@@ -391,7 +399,6 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             self.scores_ = np.array(solution.scores)
         elif hasattr(self, "scores_"):
             del self.scores_
-        self.sigma_ = sigma
         self.posterior_ = GaussianPosterior.from_precision(solution.coef, precision)
         d = eigenvalues.shape[0]
         self.X_scale_ = np.ones(d)

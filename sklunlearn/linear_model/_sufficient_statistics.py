@@ -67,10 +67,13 @@ class LinearStatistics(NamedTuple):
             return cls.empty(X.shape[1])._replace(n_rows=n_rows)
         x_mean = sample_weight @ X / weight_sum
         y_mean = float(sample_weight @ y / weight_sum)
-        root = np.sqrt(sample_weight)
         Xc = X - x_mean
-        Xc *= root[:, None]
-        yc = root * (y - y_mean)
+        yc = y - y_mean
+        if n_rows != X.shape[0] or np.any(sample_weight != 1.0):
+            # sqrt(w) scaling turns the weighted scatter into a plain X'X (BLAS syrk)
+            root = np.sqrt(sample_weight)
+            Xc *= root[:, None]
+            yc *= root
         return cls(weight_sum, n_rows, x_mean, y_mean, Xc.T @ Xc, Xc.T @ yc, float(yc @ yc))
 
     def merge(self, other, sign=1.0):
