@@ -23,3 +23,25 @@ def upper_cholesky(A):
 
 def rank_k_update(A, X, weights, sign):
     return A + sign * X.T @ (weights[:, None] * X)
+
+
+def sigmoid(f):
+    return 1.0 / (1.0 + np.exp(-f))
+
+
+def logistic_terms(X, y, w, theta):
+    """Weighted Bernoulli-logit log-likelihood, gradient and negative Hessian."""
+    f = X @ theta
+    p = sigmoid(f)
+    log_likelihood = np.sum(w * (y * f - np.logaddexp(0.0, f)))
+    return log_likelihood, X.T @ (w * (y - p)), X.T @ np.diag(w * p * (1 - p)) @ X
+
+
+def logistic_map(X, y, w, alpha, n_iter=100):
+    """MAP of the N(0, alpha^-1 I)-prior logistic model by plain Newton, and its precision."""
+    theta = np.zeros(X.shape[1])
+    for _ in range(n_iter):
+        _, g, H = logistic_terms(X, y, w, theta)
+        theta = theta + np.linalg.solve(H + alpha * np.eye(len(theta)), g - alpha * theta)
+    H = logistic_terms(X, y, w, theta)[2]
+    return theta, H + alpha * np.eye(len(theta))

@@ -5,5 +5,11 @@ contiguous float64 arrays and return a status code.
 """
 
 from .cholesky import CholeskyUpdateError, cholesky_rank_k_update
+from .glm import logistic_terms, weighted_gram
 
-__all__ = ["CholeskyUpdateError", "cholesky_rank_k_update"]
+__all__ = [
+    "CholeskyUpdateError",
+    "cholesky_rank_k_update",
+    "logistic_terms",
+    "weighted_gram",
+]

@@ -1,6 +1,7 @@
 """Linear models that forget: Bayesian linear and logistic regression."""
 
 from ._bayesian_linear import BayesianLinearRegression
+from ._logistic import BayesianLogisticRegression
 from ._sufficient_statistics import LinearStatistics
 
-__all__ = ["BayesianLinearRegression", "LinearStatistics"]
+__all__ = ["BayesianLinearRegression", "BayesianLogisticRegression", "LinearStatistics"]

@@ -1,0 +1,124 @@
+"""Approximate forgetting for models with a Gaussian posterior over parameters.
+
+Every function here works from the stored posterior ``q(theta|D)``, a per-row
+likelihood (:mod:`sklunlearn.linear_model._likelihoods`) and the rows to
+forget, given as the design ``X`` the likelihood's linear predictor
+``f = X @ theta`` is computed from. Nothing is specific to one estimator:
+:class:`~sklunlearn.linear_model.BayesianLogisticRegression` and
+:class:`~sklunlearn.gaussian_process.SparseGPClassifier` (logistic regression on
+whitened inducing-point features) both call :func:`learn` and :func:`forget`.
+
+Methods
+-------
+``'laplace'``
+    Divide the rows' likelihood out of the Laplace posterior with one
+    Newton step (:func:`laplace_update`).
+``'eubo'``
+    Minimise the evidence upper bound of Nguyen, Low & Jaillet (2020) over
+    full-covariance Gaussians, optionally with the adjusted likelihood
+    (:func:`variational_update` with ``sign=-1``).
+``'rkl'``
+    Moment-match ``q(theta|D) / p_adj(y_F|theta)`` with self-normalised
+    importance sampling (:func:`reverse_kl_update`).
+"""
+
+from ._common import UpdateResult, floor_precision, region_mass
+from ._laplace import laplace_update
+
+__all__ = [
+    "FORGETTING_METHODS",
+    "UpdateResult",
+    "floor_precision",
+    "forget",
+    "laplace_update",
+    "learn",
+    "region_mass",
+]
+
+FORGETTING_METHODS = ("laplace", "eubo", "rkl")
+
+
+def learn(
+    posterior,
+    likelihood,
+    X,
+    y,
+    weights,
+    *,
+    prior_precision,
+    inference="laplace",
+    n_samples=1000,
+    random_state=None,
+    max_iter=100,
+    tol=1e-10,
+):
+    """Add rows' likelihood to ``posterior`` (the prior on a first fit).
+
+    ``inference='laplace'`` runs Newton's method to the mode and takes the
+    curvature there; ``'vi'`` fits a full-covariance Gaussian by maximising
+    the evidence lower bound. Returns an :class:`UpdateResult`.
+    """
+    if inference == "laplace":
+        return laplace_update(
+            posterior, likelihood, X, y, weights, sign=1.0,
+            prior_precision=prior_precision, max_iter=max_iter, tol=tol,
+        )
+    raise NotImplementedError(f"inference={inference!r} is not implemented yet.")
+
+
+def forget(
+    posterior,
+    likelihood,
+    X,
+    y,
+    weights,
+    *,
+    prior_precision,
+    method="laplace",
+    inference="laplace",
+    unlearning_lambda=0.0,
+    n_samples=1000,
+    random_state=None,
+    max_iter=100,
+    tol=1e-10,
+):
+    """Remove rows' likelihood from ``posterior`` with ``method``.
+
+    Parameters
+    ----------
+    posterior : GaussianPosterior
+        ``q(theta|D)``; not modified.
+    likelihood : object
+        Per-row likelihood (``design_terms``, ``expected_design_terms``,
+        ``log_likelihood``, ``gradient``, ``curvature``).
+    X : ndarray of shape (k, d)
+        Design rows to forget.
+    y : ndarray of shape (k,)
+        Their targets in the likelihood's encoding.
+    weights : ndarray of shape (k,)
+        Weight to forget per row.
+    prior_precision : float or ndarray of shape (d,)
+        Diagonal prior precision, the floor of every forgotten precision.
+    method : {'laplace', 'eubo', 'rkl'}, default='laplace'
+    inference : {'laplace', 'vi'}, default='laplace'
+        How ``posterior`` was obtained; ``'laplace'`` forgetting then uses
+        the rows' curvature at the mode or averaged under ``posterior``.
+    unlearning_lambda : float, default=0.0
+        Adjusted-likelihood threshold of 'eubo' and 'rkl'.
+    n_samples : int, default=1000
+        Monte Carlo samples ('rkl', and 'eubo' with ``unlearning_lambda > 0``).
+    random_state : int, RandomState instance or None, default=None
+        Seed of those samples.
+    max_iter, tol
+        Iteration limit and tolerance of the optimisers.
+
+    Returns
+    -------
+    UpdateResult
+    """
+    if method == "laplace":
+        return laplace_update(
+            posterior, likelihood, X, y, weights, sign=-1.0,
+            prior_precision=prior_precision, expected=inference == "vi",
+        )
+    raise NotImplementedError(f"method={method!r} is not implemented yet.")

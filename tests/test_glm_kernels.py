@@ -1,0 +1,80 @@
+"""The fused row-block GLM kernels against plain NumPy."""
+
+import numpy as np
+import pytest
+from _reference import logistic_terms as reference_terms
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sklunlearn._numba import logistic_terms, weighted_gram
+from sklunlearn._numba.glm import BLOCK_ROWS
+
+
+@pytest.mark.parametrize(
+    "n", [0, 1, BLOCK_ROWS - 1, BLOCK_ROWS, BLOCK_ROWS + 1, 3 * BLOCK_ROWS + 7]
+)
+@pytest.mark.parametrize("d", [1, 6])
+def test_logistic_terms_match_numpy(rng, n, d):
+    X = rng.randn(n, d)
+    y = (rng.rand(n) < 0.4).astype(float)
+    w = rng.uniform(0.0, 2.0, size=n)
+    theta = rng.randn(d)
+    value, gradient, hessian = logistic_terms(X, y, w, theta)
+    expected = reference_terms(X, y, w, theta)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gradient, expected[1], rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(hessian, expected[2], rtol=1e-11, atol=1e-12)
+    gram = weighted_gram(X, w)
+    np.testing.assert_allclose(gram, X.T @ (w[:, None] * X), rtol=1e-11, atol=1e-12)
+
+
+@given(
+    f=st.floats(-800.0, 800.0, allow_nan=False),
+    label=st.sampled_from([0.0, 1.0]),
+)
+def test_logistic_terms_are_stable_for_large_logits(f, label):
+    value, gradient, hessian = logistic_terms(
+        np.array([[1.0]]), np.array([label]), np.ones(1), np.array([f])
+    )
+    # log p(y | f) = -log(1 + exp(-s f)), s = 2y - 1
+    s = 2.0 * label - 1.0
+    # atol: fastmath "afn" lets log1p(e) be evaluated as log(1 + e)
+    np.testing.assert_allclose(value, -np.logaddexp(0.0, -s * f), rtol=1e-12, atol=1e-15)
+    assert np.isfinite(gradient).all() and np.isfinite(hessian).all()
+    assert 0.0 <= hessian[0, 0] <= 0.25
+    assert abs(gradient[0]) <= 1.0
+
+
+def test_zero_weight_rows_do_not_count(rng):
+    X = rng.randn(20, 3)
+    y = (rng.rand(20) < 0.5).astype(float)
+    w = np.r_[np.ones(10), np.zeros(10)]
+    theta = rng.randn(3)
+    X_garbage = X.copy()
+    X_garbage[10:] *= 1e3
+    a = logistic_terms(X_garbage, y, w, theta)
+    b = logistic_terms(X[:10], y[:10], np.ones(10), theta)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-12)
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-12)
+    np.testing.assert_allclose(a[2], b[2], rtol=1e-12)
+
+
+def test_non_finite_input_raises():
+    with pytest.raises(FloatingPointError, match="not finite"):
+        logistic_terms(np.array([[np.nan]]), np.zeros(1), np.ones(1), np.ones(1))
+    with pytest.raises(FloatingPointError, match="not finite"):
+        weighted_gram(np.array([[np.inf]]), np.ones(1))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((np.ones(3), np.zeros(3), np.ones(3), np.ones(1)), "2-D"),
+        ((np.ones((3, 2)), np.zeros(2), np.ones(3), np.ones(2)), "y must have shape"),
+        ((np.ones((3, 2)), np.zeros(3), np.ones(3), np.ones(3)), "theta must have shape"),
+        ((np.ones((3, 2)), np.zeros(3), -np.ones(3), np.ones(2)), "non-negative"),
+    ],
+)
+def test_wrapper_validates(args, message):
+    with pytest.raises(ValueError, match=message):
+        logistic_terms(*args)

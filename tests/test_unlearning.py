@@ -1,0 +1,91 @@
+"""Forgetting methods measured against retraining from scratch on the remaining rows."""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+from _reference import logistic_terms
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import StandardScaler
+
+from sklunlearn._demo import forget_masks
+from sklunlearn.datasets import load_banknote
+from sklunlearn.exceptions import UnlearningWarning
+from sklunlearn.linear_model import BayesianLogisticRegression
+
+
+def _standardised(loader):
+    X, y = loader(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+DATA = {"breast_cancer": load_breast_cancer, "banknote": load_banknote}
+
+
+@pytest.fixture(scope="module", params=list(DATA))
+def dataset(request):
+    return request.param, _standardised(DATA[request.param])
+
+
+def kl_ratios(X, y, fraction, seeds, **params):
+    """KL(unlearned || retrained) / KL(full || retrained) for random forget sets.
+
+    Returns the ratios and whether any UnlearningWarning was raised.
+    """
+    full = BayesianLogisticRegression(**params).fit(X, y)
+    ratios, warned = [], False
+    for seed in seeds:
+        mask = forget_masks(X, fraction, seed)[f"random {100 * fraction:.0f}%"]
+        unlearned = copy.deepcopy(full)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            unlearned.partial_unfit(X[mask], y[mask])
+        warned |= any(issubclass(w.category, UnlearningWarning) for w in caught)
+        retrained = BayesianLogisticRegression(**params).fit(X[~mask], y[~mask])
+        do_nothing = full.posterior_.kl_divergence(retrained.posterior_)
+        ratios.append(unlearned.posterior_.kl_divergence(retrained.posterior_) / do_nothing)
+        assert np.all(np.linalg.eigvalsh(unlearned.posterior_.precision) > 0)
+    return np.array(ratios), warned
+
+
+def test_laplace_is_one_newton_step_of_the_remaining_posterior(rng):
+    X = rng.randn(200, 4)
+    y = (X @ [1.0, -1.0, 0.5, 0.0] + rng.randn(200) > 0).astype(int)
+    est = BayesianLogisticRegression(alpha=0.5).fit(X, y)
+    m = est.posterior_.mean
+    est.partial_unfit(X[:40], y[:40])
+    design = np.hstack([X, np.ones((200, 1))])
+    # Newton step of log p(theta | D_r) from the full-data mode m, with all data at hand
+    _, g_r, H_r = logistic_terms(design[40:], y[40:], np.ones(160), m)
+    Lambda_r = 0.5 * np.eye(5) + H_r
+    expected = m + np.linalg.solve(Lambda_r, g_r - 0.5 * m)
+    np.testing.assert_allclose(est.posterior_.mean, expected, rtol=1e-8)
+    np.testing.assert_allclose(est.posterior_.precision, Lambda_r, rtol=1e-8)
+
+
+@pytest.mark.parametrize("fraction, target", [(0.01, 0.25), (0.1, 0.25), (0.3, 0.75)])
+def test_laplace_kl_target(dataset, fraction, target):
+    name, (X, y) = dataset
+    ratios, _ = kl_ratios(X, y, fraction, seeds=range(3))
+    assert np.median(ratios) <= target, (name, ratios)
+
+
+def test_laplace_clustered_forget_keeps_precision_positive_definite(dataset):
+    _, (X, y) = dataset
+    est = BayesianLogisticRegression().fit(X, y)
+    mask = forget_masks(X, 0.3, 0)["clustered 30%"]
+    est.partial_unfit(X[mask], y[mask])
+    assert np.linalg.eigvalsh(est.posterior_.precision).min() >= 1.0 - 1e-8
+
+
+def test_sequential_forgets_start_from_the_last_posterior(dataset):
+    _, (X, y) = dataset
+    full = BayesianLogisticRegression().fit(X, y)
+    est = copy.deepcopy(full)
+    for chunk in np.array_split(np.arange(30), 3):
+        est.partial_unfit(X[chunk], y[chunk])
+    retrained = BayesianLogisticRegression().fit(X[30:], y[30:])
+    assert est.n_samples_seen_ == len(y) - 30
+    do_nothing = full.posterior_.kl_divergence(retrained.posterior_)
+    assert est.posterior_.kl_divergence(retrained.posterior_) < 0.25 * do_nothing
