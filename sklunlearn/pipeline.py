@@ -2,6 +2,7 @@
 
 import warnings
 
+from sklearn import get_config
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline, _name_estimators
@@ -127,6 +128,34 @@ class UnlearningPipeline(Pipeline):
     >>> bool(np.allclose(pipe.predict(X), retrained.predict(X)))
     True
     """
+
+    def fit(self, X, y=None, sample_weight=None, **params):
+        """Fit the transformers, then the final estimator (see ``Pipeline.fit``).
+
+        Parameters
+        ----------
+        X : iterable
+            Training data, in the input format of the first step.
+        y : iterable, default=None
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights for the final estimator, so that ``fit``,
+            ``partial_fit`` and ``partial_unfit`` take weights alike. The
+            transformers are fitted unweighted (unless metadata routing is
+            enabled and they request the weights).
+        **params : dict of str -> object
+            As in :meth:`sklearn.pipeline.Pipeline.fit`.
+
+        Returns
+        -------
+        self : UnlearningPipeline
+        """
+        if sample_weight is not None:
+            if get_config()["enable_metadata_routing"]:
+                params["sample_weight"] = sample_weight
+            else:
+                params[f"{self.steps[-1][0]}__sample_weight"] = sample_weight
+        return super().fit(X, y, **params)
 
     def _transform_through_fitted_steps(self, X):
         Xt = X

@@ -1,0 +1,122 @@
+"""The unlearning checks: every estimator of the package passes them, broken ones fail."""
+
+import pytest
+from _unlearning_toys import (
+    AcceptsUnfittedToy,
+    ClaimsExactToy,
+    NonAtomicToy,
+    RelearnsClassesToy,
+    ToyUnlearningClassifier,
+    WeightIgnoringToy,
+)
+from sklearn.preprocessing import FunctionTransformer
+
+from sklunlearn.linear_model import BayesianLinearRegression
+from sklunlearn.pipeline import make_unlearning_pipeline
+from sklunlearn.utils.estimator_checks import (
+    check_forget_equals_refit,
+    check_forget_improves_on_doing_nothing,
+    check_partial_fit_partial_unfit_identity,
+    check_partial_unfit_keeps_fitted_metadata,
+    check_partial_unfit_not_fitted,
+    check_rejected_calls_leave_state_unchanged,
+    check_unlearning_estimator,
+    check_weighted_forgetting,
+    check_zero_weight_forgetting_is_no_op,
+    is_exact_unlearner,
+    parametrize_with_unlearning_checks,
+    yield_unlearning_checks,
+)
+
+
+class ExactBayesianLinearRegression(BayesianLinearRegression):
+    """BayesianLinearRegression declaring its (documented) exactness."""
+
+    _unlearning_is_exact = True
+
+
+def _package_estimators():
+    """Every estimator of the package, as users build them."""
+    return [
+        ExactBayesianLinearRegression(),
+        BayesianLinearRegression(fit_intercept=False),
+    ]
+
+
+def _expected_failed_checks(estimator):
+    return {}
+
+
+@parametrize_with_unlearning_checks(
+    _package_estimators(), expected_failed_checks=_expected_failed_checks
+)
+def test_package_estimators(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_unlearning_checks([
+    ToyUnlearningClassifier(),
+    ToyUnlearningClassifier(forget_fraction=1.0),
+    make_unlearning_pipeline(FunctionTransformer(), ExactBayesianLinearRegression()),
+])
+def test_toy_and_pipeline_pass(estimator, check):
+    check(estimator)
+
+
+# Broken: partial_unfit forgets nothing (declared approximate).
+DOES_NOTHING = ToyUnlearningClassifier(forget_fraction=0.0)
+
+
+@pytest.mark.parametrize(
+    "estimator, failing_check",
+    [
+        (ClaimsExactToy(), check_forget_equals_refit),
+        (ClaimsExactToy(), check_partial_fit_partial_unfit_identity),
+        (ClaimsExactToy(), check_weighted_forgetting),
+        (DOES_NOTHING, check_forget_improves_on_doing_nothing),
+        (DOES_NOTHING, check_partial_fit_partial_unfit_identity),
+        (DOES_NOTHING, check_weighted_forgetting),
+        (NonAtomicToy(), check_rejected_calls_leave_state_unchanged),
+        (NonAtomicToy(), check_partial_unfit_not_fitted),
+        (WeightIgnoringToy(), check_weighted_forgetting),
+        (WeightIgnoringToy(), check_zero_weight_forgetting_is_no_op),
+        (WeightIgnoringToy(), check_rejected_calls_leave_state_unchanged),
+        (AcceptsUnfittedToy(), check_partial_unfit_not_fitted),
+        (RelearnsClassesToy(), check_partial_unfit_keeps_fitted_metadata),
+    ],
+    ids=lambda value: getattr(value, "__name__", type(value).__name__),
+)
+def test_broken_estimators_are_caught(estimator, failing_check):
+    with pytest.raises(AssertionError):
+        failing_check(type(estimator).__name__, estimator)
+    with pytest.raises(AssertionError):
+        check_unlearning_estimator(estimator)
+
+
+def test_exactness_declaration():
+    assert is_exact_unlearner(ExactBayesianLinearRegression())
+    assert not is_exact_unlearner(BayesianLinearRegression())
+    # a property: exactness may depend on the parameters
+    assert is_exact_unlearner(ToyUnlearningClassifier(forget_fraction=1.0))
+    assert not is_exact_unlearner(ToyUnlearningClassifier(forget_fraction=0.5))
+    exact_checks = list(yield_unlearning_checks(ExactBayesianLinearRegression()))
+    approximate_checks = list(yield_unlearning_checks(ToyUnlearningClassifier()))
+    assert check_forget_equals_refit in exact_checks
+    assert check_forget_equals_refit not in approximate_checks
+    assert check_forget_improves_on_doing_nothing in approximate_checks
+
+
+def test_expected_failures_are_strict_xfails():
+    decorator = parametrize_with_unlearning_checks(
+        [ClaimsExactToy()],
+        expected_failed_checks=lambda est: {
+            "check_forget_equals_refit": "forgets 90% of each row"
+        },
+    )
+    params = decorator.args[1]
+    marked = [p for p in params if p.marks]
+    assert len(marked) == 1
+    assert "check_forget_equals_refit" in marked[0].id
+    (mark,) = marked[0].marks
+    assert mark.name == "xfail" and mark.kwargs["strict"] is True
+    assert mark.kwargs["reason"] == "forgets 90% of each row"
