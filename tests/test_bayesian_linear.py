@@ -126,8 +126,11 @@ def test_evidence_restarts_instead_of_warm_starting(rng):
     st.integers(2, 6), st.integers(3, 30), st.integers(1, 30), st.integers(0, 2**31 - 1),
     st.booleans(),
 )
-def test_fit_union_then_forget_equals_fit(d, n_a, n_b, seed, fit_intercept):
+def test_fit_union_then_forget_equals_fit(d, extra, n_b, seed, fit_intercept):
+    # A keeps at least d + 3 rows: in the interpolating regime (sse ~ 0) the noise
+    # precision is set by round-off, see test_partial_fit_then_partial_unfit_is_identity.
     rng = np.random.RandomState(seed)
+    n_a = d + extra
     X_a, X_b = rng.randn(n_a, d) * 3 + 1, rng.randn(n_b, d) + rng.randn(d)
     y_a, y_b = X_a @ rng.randn(d) + rng.randn(n_a), rng.randn(n_b) * 5
     params = {"tol": 1e-10, "fit_intercept": fit_intercept}
@@ -164,18 +167,33 @@ def test_integer_weights_equal_repeated_rows(d, n, seed):
     assert weighted.sufficient_statistics_.weight_sum == counts.sum()
 
 
-@given(st.integers(1, 4), st.integers(4, 20), st.integers(0, 2**31 - 1))
-def test_weighted_forgetting_equals_reduced_weights(d, n, seed):
+@given(st.integers(1, 4), st.integers(3, 20), st.integers(0, 2**31 - 1))
+def test_weighted_forgetting_equals_reduced_weights(d, extra, seed):
+    # remaining weights >= 1 on >= d + 3 rows: the evidence needs sum(w) > d (see
+    # test_too_little_weight_for_the_evidence)
     rng = np.random.RandomState(seed)
+    n = d + extra
     X, y = rng.randn(n, d), rng.randn(n)
-    w = rng.uniform(1.0, 3.0, size=n)
-    w_forget = w * rng.uniform(0.0, 0.9, size=n)
+    w = rng.uniform(2.0, 4.0, size=n)
+    w_forget = w * rng.uniform(0.0, 0.5, size=n)
     forgotten = BayesianLinearRegression(tol=1e-10).fit(X, y, sample_weight=w)
     forgotten.partial_unfit(X, y, sample_weight=w_forget)
     reduced = BayesianLinearRegression(tol=1e-10).fit(X, y, sample_weight=w - w_forget)
     for name in ["coef_", "intercept_", "alpha_", "lambda_"]:
         np.testing.assert_allclose(getattr(forgotten, name), getattr(reduced, name),
                                    rtol=1e-6, atol=1e-8)
+
+
+def test_too_little_weight_for_the_evidence(rng):
+    """sum(w) below the effective number of parameters drives alpha negative."""
+    X, y = rng.randn(10, 6), rng.randn(10)
+    with pytest.raises(ValueError, match="total sample weight"):
+        BayesianLinearRegression().fit(X, y, sample_weight=np.full(10, 0.05))
+    est = BayesianLinearRegression().fit(X, y)
+    before = pickle.dumps(est)
+    with pytest.raises(ValueError, match="total sample weight"):
+        est.partial_unfit(X, y, sample_weight=np.full(10, 0.97))
+    assert pickle.dumps(est) == before
 
 
 def test_zero_weight_equals_absent_row(rng):

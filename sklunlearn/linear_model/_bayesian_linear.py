@@ -437,6 +437,14 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             gamma = np.sum((alpha * s) / (lambda_ + alpha * s))
             lambda_ = (gamma + 2 * self.lambda_1) / (np.sum(coef**2) + 2 * self.lambda_2)
             alpha = (W - gamma + 2 * self.alpha_1) / (sse + 2 * self.alpha_2)
+            if not (alpha > 0 and lambda_ > 0):
+                raise ValueError(
+                    f"The evidence fixed point left the valid region (alpha={alpha:.3g}, "
+                    f"lambda={lambda_:.3g}): the total sample weight {W:.3g} is below "
+                    f"the effective number of parameters {gamma:.3g}. Use larger "
+                    "weights (weights count as repeated rows), or set alpha_1/alpha_2 "
+                    "to give the noise precision an informative prior."
+                )
             if iteration != 0 and np.sum(np.abs(coef_old - coef)) < self.tol:
                 if self.verbose:
                     print("Convergence after ", str(iteration), " iterations")
