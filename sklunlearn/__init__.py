@@ -5,6 +5,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "datasets",
     "exceptions",
+    "gaussian_process",
     "linear_model",
     "posterior",
 ]

@@ -1,0 +1,6 @@
+"""Sparse Gaussian processes that forget: regression and binary classification."""
+
+from ._bound import SparseStatistics
+from ._sgpr import SparseGPRegressor
+
+__all__ = ["SparseGPRegressor", "SparseStatistics"]
