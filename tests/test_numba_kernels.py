@@ -110,3 +110,36 @@ def test_import_does_not_compile():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True)
     assert out.stdout.split() == ["0", "0"]
+
+
+def test_package_works_when_no_cache_location_is_writable(tmp_path):
+    """A real read-only situation: every place Numba could cache to is blocked.
+
+    (Tests run as root on CI, so permissions cannot block writes; a *file* named
+    __pycache__ blocks the in-tree cache directory, and /dev/null/... blocks the
+    user-provided and user-wide ones.)
+    """
+    import shutil
+
+    import sklunlearn
+
+    copy = tmp_path / "sklunlearn"
+    shutil.copytree(os.path.dirname(sklunlearn.__file__), copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in [copy, *[p for p in copy.rglob("*") if p.is_dir()]]:
+        (folder / "__pycache__").write_text("blocks the cache directory")
+    code = (
+        "import numpy as np, sklunlearn\n"
+        f"assert sklunlearn.__file__.startswith({str(tmp_path)!r})\n"
+        "from sklunlearn._numba import cholesky\n"
+        "from sklunlearn.posterior import GaussianPosterior\n"
+        "p = GaussianPosterior.from_precision(np.zeros(40), np.eye(40))\n"
+        "p.rank_update(np.ones((1, 40)))\n"
+        "print(type(cholesky._cholesky_rank_one_kernel._cache).__name__, round(p.precision[0, 0], 9))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    env.update(PYTHONPATH=str(tmp_path), NUMBA_CACHE_DIR="/dev/null/numba", HOME="/dev/null",
+               XDG_CACHE_HOME="/dev/null/cache", PYTHONDONTWRITEBYTECODE="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, check=True)
+    assert out.stdout.split() == ["NullCache", "2.0"]
