@@ -8,7 +8,12 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_is_fitted, indexable
+from sklearn.utils.validation import (
+    _num_samples,
+    check_is_fitted,
+    indexable,
+    validate_data,
+)
 
 from .base import check_weights
 from .metrics import posterior_kl, predictive_kl
@@ -164,7 +169,7 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
             if n_forget >= n_samples:
                 raise ValueError(
                     f"forget_size={self.forget_size!r} asks to forget {n_forget} of "
-                    f"{n_samples} rows; at least one row must remain."
+                    f"n_samples={n_samples} rows; at least one row must remain."
                 )
             rng = check_random_state(self.random_state)
             mask = np.zeros(n_samples, dtype=bool)
@@ -195,6 +200,10 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
         self : object
             Fitted audit.
         """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         X, y = indexable(X, y)
         mask = self._forget_mask(X, y)
         forget, keep = np.flatnonzero(mask), np.flatnonzero(~mask)
@@ -242,6 +251,8 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
             ``-kl_to_retrained_``.
         """
         check_is_fitted(self)
+        if X is not None:
+            validate_data(self, X, reset=False, skip_check_array=True)
         return -self.kl_to_retrained_
 
     @available_if(_unlearned_has("predict"))

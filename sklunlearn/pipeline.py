@@ -168,10 +168,10 @@ class UnlearningPipeline(Pipeline):
         """Learn a batch: transform it, then ``partial_fit`` the final estimator.
 
         Steps already fitted only ``transform`` the batch (their statistics
-        are not updated). On the first call, unfitted steps are fitted on
-        this batch, so later batches are transformed with the first batch's
-        statistics; fit them beforehand on representative data if that
-        matters.
+        are not updated). On the first call (final estimator not fitted yet),
+        unfitted and stateless steps are fitted on this batch, so later
+        batches are transformed with the first batch's statistics; fit
+        stateful steps beforehand on representative data if that matters.
 
         Parameters
         ----------
@@ -187,10 +187,14 @@ class UnlearningPipeline(Pipeline):
         -------
         self : UnlearningPipeline
         """
+        first_call = not _is_fitted(self._final_estimator)
         Xt = X
         newly_fitted = {}
         for index, name, transformer in self._iter(with_final=False):
-            if _is_fitted(transformer):
+            fit_step = not _is_fitted(transformer) or (
+                first_call and is_stateless(transformer)
+            )
+            if not fit_step:
                 Xt = transformer.transform(Xt)
             else:
                 fitted = clone(transformer)

@@ -1,0 +1,228 @@
+"""UnlearningPipeline: forwarding, exactness through stateless steps, warnings."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from _unlearning_toys import ToyUnlearningClassifier
+from numpy.testing import assert_allclose
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklunlearn.exceptions import UnlearningWarning
+from sklunlearn.linear_model import BayesianLinearRegression
+from sklunlearn.model_selection import UnlearningAudit
+from sklunlearn.pipeline import UnlearningPipeline, is_stateless, make_unlearning_pipeline
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 3, size=(90, 3))
+    y = np.log1p(X) @ [1.0, -2.0, 0.5] + 0.1 * rng.randn(90)
+    return X, y
+
+
+def log_pipeline():
+    return make_unlearning_pipeline(FunctionTransformer(np.log1p, validate=True),
+                                    BayesianLinearRegression())
+
+
+def assert_same_model(a, b, X):
+    assert_allclose(a.posterior_.mean, b.posterior_.mean, rtol=1e-7)
+    assert_allclose(a.posterior_.covariance, b.posterior_.covariance, rtol=1e-7)
+    for got, expected in zip(a.predict(X, return_std=True), b.predict(X, return_std=True),
+                             strict=True):
+        assert_allclose(got, expected, rtol=1e-7)
+
+
+def test_forgetting_through_stateless_steps_equals_refit_without_warning(data):
+    X, y = data
+    pipe = log_pipeline().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pipe.partial_unfit(X[:15], y[:15]) is pipe
+    assert_same_model(pipe, log_pipeline().fit(X[15:], y[15:]), X)
+
+
+def test_weighted_forgetting_through_the_pipeline(data):
+    X, y = data
+    weights = np.random.RandomState(1).uniform(1, 2, 90)
+    pipe = log_pipeline().fit(X, y, sample_weight=weights)
+    pipe.partial_unfit(X[:10], y[:10], sample_weight=np.full(10, 0.5))
+    reduced = weights.copy()
+    reduced[:10] -= 0.5
+    assert_same_model(pipe, log_pipeline().fit(X, y, sample_weight=reduced), X)
+
+
+def test_stateful_step_warns_and_final_step_still_forgets(data):
+    X, y = data
+    pipe = make_unlearning_pipeline(StandardScaler(), FunctionTransformer(),
+                                    BayesianLinearRegression()).fit(X, y)
+    scaler = pipe.named_steps["standardscaler"]
+    match = r"'standardscaler' \(StandardScaler\)"
+    with pytest.warns(UnlearningWarning, match=match) as rec:
+        pipe.partial_unfit(X[:15], y[:15])
+    message = str(rec[0].message)
+    assert "functiontransformer" not in message
+    assert "refit the pipeline on the remaining rows" in message
+    assert issubclass(UnlearningWarning, UserWarning)
+    # The scaler still has the statistics of all rows (what the warning is
+    # about), and the final step equals a model fitted on the remaining rows
+    # as that scaler transforms them.
+    assert_allclose(scaler.mean_, X.mean(axis=0))
+    expected = BayesianLinearRegression().fit(scaler.transform(X[15:]), y[15:])
+    assert_allclose(pipe.posterior_.mean, expected.posterior_.mean, rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "step, stateless",
+    [
+        (FunctionTransformer(np.log1p), True),
+        (Normalizer(), True),
+        ("passthrough", True),
+        (None, True),
+        (make_pipeline(FunctionTransformer(), Normalizer()), True),
+        (FeatureUnion([("a", FunctionTransformer()), ("b", Normalizer())]), True),
+        (ColumnTransformer([("log", FunctionTransformer(np.log1p), [0])]), True),
+        (StandardScaler(), False),
+        (PCA(), False),
+        (make_pipeline(FunctionTransformer(), StandardScaler()), False),
+        (FeatureUnion([("a", FunctionTransformer()), ("b", PCA())]), False),
+        (ColumnTransformer([("s", StandardScaler(), [0])]), False),
+        (ColumnTransformer([("log", FunctionTransformer(), [0])],
+                           remainder=StandardScaler()), False),
+    ],
+)
+def test_is_stateless(data, step, stateless):
+    assert is_stateless(step) is stateless
+    if isinstance(step, ColumnTransformer):
+        X, y = data
+        assert is_stateless(step.fit(X, y)) is stateless
+
+
+def test_column_transformer_of_stateless_parts_does_not_warn(data):
+    X, y = data
+    pipe = make_unlearning_pipeline(
+        ColumnTransformer([("log", FunctionTransformer(np.log1p), [0, 1])],
+                          remainder="passthrough"),
+        BayesianLinearRegression(),
+    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipe.partial_unfit(X[:5], y[:5])
+
+
+def test_partial_fit_fits_steps_on_first_batch_then_only_transforms(data):
+    X, y = data
+    pipe = make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression())
+    pipe.partial_fit(X[:40], y[:40])
+    scaler = pipe.named_steps["standardscaler"]
+    assert_allclose(scaler.mean_, X[:40].mean(axis=0))
+    pipe.partial_fit(X[40:], y[40:])
+    assert pipe.named_steps["standardscaler"] is scaler
+    assert_allclose(scaler.mean_, X[:40].mean(axis=0))
+    expected = BayesianLinearRegression().fit(scaler.transform(X), y)
+    assert_allclose(pipe.posterior_.mean, expected.posterior_.mean, rtol=1e-7)
+
+
+def test_partial_fit_then_partial_unfit_through_stateless_steps_is_exact(data):
+    X, y = data
+    pipe = log_pipeline()
+    pipe.partial_fit(X[:50], y[:50]).partial_fit(X[50:], y[50:])
+    assert_same_model(pipe, log_pipeline().fit(X, y), X)
+    pipe.partial_unfit(X[50:], y[50:])
+    assert_same_model(pipe, log_pipeline().fit(X[:50], y[:50]), X)
+
+
+def test_partial_fit_forwards_classes_to_a_classifier():
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = (X[:, 0] > 0).astype(int)
+    pipe = make_unlearning_pipeline(Normalizer(),
+                                    ToyUnlearningClassifier(forget_fraction=1.0))
+    pipe.partial_fit(X, y, classes=[0, 1])
+    np.testing.assert_array_equal(pipe.classes_, [0, 1])
+    assert pipe.predict_proba(X).shape == (60, 2)
+
+
+def test_rejected_calls_leave_the_pipeline_unchanged(data):
+    X, y = data
+    fresh = make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression())
+    before = pickle.dumps(fresh)
+    X_nan = X[:5].copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError):
+        fresh.partial_fit(X[:5], y[:4])  # the scaler would fit; the final step refuses
+    assert pickle.dumps(fresh) == before
+    with pytest.raises(NotFittedError):
+        fresh.partial_unfit(X[:5], y[:5])
+    assert pickle.dumps(fresh) == before
+
+    pipe = log_pipeline().fit(X, y)
+    before = pickle.dumps(pipe)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError):
+            pipe.partial_unfit(X_nan, y[:5])
+        with pytest.raises(ValueError):
+            pipe.partial_unfit(X[:5, :2], y[:5])
+        with pytest.raises(ValueError):
+            pipe.partial_unfit(np.vstack([X, X[:1]]), np.r_[y, y[:1]])
+    assert pickle.dumps(pipe) == before
+
+
+def test_methods_exist_only_when_the_final_step_has_them(data):
+    X, y = data
+    plain = UnlearningPipeline([("scale", StandardScaler()), ("ridge", Ridge())]).fit(X, y)
+    assert not hasattr(plain, "partial_unfit")
+    assert not hasattr(plain, "partial_fit")
+    assert not hasattr(plain, "posterior_")
+    assert not hasattr(log_pipeline(), "posterior_")
+
+
+def test_grid_search_pickling_and_audit(data):
+    X, y = data
+    search = GridSearchCV(
+        log_pipeline(), {"bayesianlinearregression__fit_intercept": [True, False]}, cv=3
+    ).fit(X, y)
+    best = pickle.loads(pickle.dumps(search.best_estimator_))
+    assert isinstance(best, UnlearningPipeline)
+    best.partial_unfit(X[:5], y[:5])
+    assert best.predict(X).shape == (90,)
+
+    audit = UnlearningAudit(log_pipeline(), random_state=0).fit(X, y)
+    assert audit.kl_to_retrained_ < 1e-9 < audit.kl_do_nothing_
+
+
+def test_make_unlearning_pipeline_names_steps():
+    pipe = make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression(),
+                                    verbose=False)
+    assert isinstance(pipe, UnlearningPipeline)
+    names = [name for name, _ in pipe.steps]
+    assert names == ["standardscaler", "bayesianlinearregression"]
+
+
+def _expected_failed_checks(estimator):
+    reason = ("scikit-learn's Pipeline fits its steps in place, so the steps parameter "
+              "holds fitted estimators after fit")
+    return {
+        "check_estimators_overwrite_params": reason,
+        "check_dont_overwrite_parameters": reason,
+    }
+
+
+@parametrize_with_checks(
+    [make_unlearning_pipeline(FunctionTransformer(validate=True),
+                              BayesianLinearRegression())],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
