@@ -7,6 +7,8 @@ rows still look like training rows to a loss-threshold attacker (Yeom et al.
 2018).
 """
 
+import warnings
+
 import numpy as np
 from scipy.special import rel_entr
 from sklearn.base import is_classifier
@@ -14,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from .exceptions import UnlearningWarning
 from .posterior import GaussianPosterior
 
 __all__ = [
@@ -128,6 +131,13 @@ def posterior_kl(est_a, est_b):
     kl : float
         ``KL(est_a.posterior_ || est_b.posterior_)`` in nats.
 
+    Warns
+    -----
+    UnlearningWarning
+        When both models have ``inducing_points_`` and they differ (a sparse
+        GP refitted from scratch picks its own): the posteriors are then over
+        different variables; use :func:`predictive_kl`.
+
     See Also
     --------
     gaussian_kl : The same between two distributions.
@@ -145,8 +155,27 @@ def posterior_kl(est_a, est_b):
     >>> posterior_kl(unlearned, retrained) < 1e-8
     True
     """
-    return _non_negative(
-        _fitted_posterior(est_a, "est_a").kl_divergence(_fitted_posterior(est_b, "est_b"))
+    posterior_a = _fitted_posterior(est_a, "est_a")
+    posterior_b = _fitted_posterior(est_b, "est_b")
+    _warn_if_different_inducing_points(est_a, est_b)
+    return _non_negative(posterior_a.kl_divergence(posterior_b))
+
+
+def _warn_if_different_inducing_points(est_a, est_b):
+    """Posteriors over ``f(Z_a)`` and ``f(Z_b)`` are over different variables."""
+    Z_a = getattr(est_a, "inducing_points_", None)
+    Z_b = getattr(est_b, "inducing_points_", None)
+    if Z_a is None or Z_b is None:
+        return
+    if np.shape(Z_a) == np.shape(Z_b) and np.array_equal(Z_a, Z_b):
+        return
+    warnings.warn(
+        "The two models have different inducing points, so their posteriors are over "
+        "different variables and their KL divergence does not measure how close the "
+        "models are. Compare them with predictive_kl, or give both the same "
+        "inducing_points (an array) and fixed hyperparameters.",
+        UnlearningWarning,
+        stacklevel=3,
     )
 
 

@@ -105,9 +105,14 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
 
     Notes
     -----
-    Each ``fit`` trains the model twice and forgets once. The audit needs the
-    two models' posteriors to be comparable (same dimension and meaning),
-    which holds for every estimator of this package.
+    Each ``fit`` trains the model twice and forgets once.
+
+    ``kl_to_retrained_`` compares posteriors, which is meaningful only when
+    they are over the same variables. A sparse GP refitted from scratch picks
+    its own inducing points, so its posterior is over other variables
+    (:func:`~sklunlearn.metrics.posterior_kl` then warns): audit it with
+    fixed ``inducing_points`` (an array) and ``optimizer=None``, or judge it
+    by ``predictive_kl_``.
 
     Examples
     --------

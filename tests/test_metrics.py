@@ -1,5 +1,7 @@
 """sklunlearn.metrics against closed forms."""
 
+import warnings
+
 import numpy as np
 import pytest
 from _reference import gaussian_kl as reference_gaussian_kl
@@ -17,6 +19,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import InvalidParameterError
 
+from sklunlearn.exceptions import UnlearningWarning
+from sklunlearn.gaussian_process import SparseGPRegressor
 from sklunlearn.linear_model import BayesianLinearRegression
 from sklunlearn.metrics import (
     gaussian_kl,
@@ -258,3 +262,21 @@ def test_membership_inference_with_a_classifier(rng):
     assert 0.0 <= auc <= 1.0
     with pytest.raises(ValueError, match="labels"):
         membership_inference_auc(model, X[:40], y[:40] + 5, X[40:], y[40:])
+
+
+def test_posterior_kl_warns_when_inducing_points_differ(rng):
+    X = rng.randn(40, 2)
+    y = np.sin(X[:, 0]) + 0.1 * rng.randn(40)
+
+    def sgpr(inducing_points):
+        return SparseGPRegressor(inducing_points=inducing_points, optimizer=None,
+                                 random_state=0)
+
+    full, half = sgpr(6).fit(X, y), sgpr(6).fit(X[:20], y[:20])
+    assert not np.array_equal(full.inducing_points_, half.inducing_points_)
+    with pytest.warns(UnlearningWarning, match="different inducing points"):
+        posterior_kl(full, half)
+    Z = full.inducing_points_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert posterior_kl(sgpr(Z).fit(X, y), sgpr(Z).fit(X[:20], y[:20])) > 0
