@@ -1,6 +1,7 @@
 """Sparse Gaussian processes that forget: regression and binary classification."""
 
 from ._bound import SparseStatistics
+from ._sgpc import SparseGPClassifier
 from ._sgpr import SparseGPRegressor
 
-__all__ = ["SparseGPRegressor", "SparseStatistics"]
+__all__ = ["SparseGPClassifier", "SparseGPRegressor", "SparseStatistics"]

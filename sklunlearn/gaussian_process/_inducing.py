@@ -1,9 +1,11 @@
 """Deterministic choice of inducing points that does not keep training rows."""
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.utils.validation import validate_data
 
 from ..exceptions import UnlearningWarning
 
@@ -33,13 +35,27 @@ def select_inducing_points(X, sample_weight, n_inducing, random_state):
     return np.ascontiguousarray(kmeans.fit(rows, sample_weight=weights).cluster_centers_)
 
 
+def resolve_inducing_points(estimator, X, sample_weight):
+    """The estimator's ``inducing_points`` parameter as an array for data ``X``.
+
+    An int selects that many with :func:`select_inducing_points` and the
+    estimator's ``random_state``; an array is validated like ``X``.
+    """
+    if isinstance(estimator.inducing_points, Integral):
+        return select_inducing_points(
+            X, sample_weight, int(estimator.inducing_points), estimator.random_state
+        )
+    return validate_data(estimator, estimator.inducing_points, reset=False,
+                         dtype=np.float64)
+
+
 def coinciding_inducing_points(X, Z):
     """Indices of the inducing points equal (bit for bit) to some row of ``X``."""
-    hits = np.zeros(Z.shape[0], dtype=bool)
-    for start in range(0, X.shape[0], 256):
-        block = X[start:start + 256]
-        hits |= np.any(np.all(block[:, None, :] == Z[None, :, :], axis=2), axis=0)
-    return np.flatnonzero(hits)
+    def as_bytes(A):
+        A = np.ascontiguousarray(A, dtype=np.float64)
+        return A.view(np.dtype((np.void, A.dtype.itemsize * A.shape[1]))).ravel()
+
+    return np.flatnonzero(np.isin(as_bytes(Z), as_bytes(X)))
 
 
 def warn_if_inducing_points_forgotten(X, Z, advice):

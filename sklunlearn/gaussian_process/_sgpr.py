@@ -24,7 +24,7 @@ from ._bound import (
     optimal_posterior,
     whitened_features,
 )
-from ._inducing import select_inducing_points, warn_if_inducing_points_forgotten
+from ._inducing import resolve_inducing_points, warn_if_inducing_points_forgotten
 
 # Bounds of the noise variance while maximising the bound.
 _NOISE_BOUNDS = (1e-8, 1e8)
@@ -51,10 +51,14 @@ def _check_remaining(statistics, rtol=1e-8):
     ``sum w (k_ii - a_i'a_i)`` non-negative. Rows never learned are not always
     detected: only when removing them leaves such impossible statistics.
     """
-    eigenvalues = np.linalg.eigvalsh(statistics.aa)
-    scale = max(float(np.max(np.abs(eigenvalues), initial=0.0)), 1.0)
-    residual = statistics.kdiag - np.trace(statistics.aa)
-    if eigenvalues[0] < -rtol * scale or residual < -rtol * max(abs(statistics.kdiag), 1.0):
+    aa = statistics.aa
+    scale = max(float(np.max(np.diag(aa), initial=0.0)), 1.0)
+    residual = statistics.kdiag - np.trace(aa)
+    try:
+        linalg.cholesky(aa + rtol * scale * np.eye(aa.shape[0]), lower=False)
+    except linalg.LinAlgError:
+        residual = -np.inf
+    if residual < -rtol * max(abs(statistics.kdiag), 1.0):
         raise NotPositiveDefiniteError(
             "Forgetting these rows leaves statistics that no set of rows can have: "
             "they (or their weights) were not all learned. Nothing was changed."
@@ -128,7 +132,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     noise_variance_ : float
         Learned (or given) noise variance.
     posterior_ : GaussianPosterior
-        Optimal q(u) over the inducing values ``u = f(Z)``.
+        Optimal q(u) over the inducing values ``u = f(Z)`` (computed on
+        access from ``whitened_posterior_``).
     whitened_posterior_ : GaussianPosterior
         The same in the whitened basis ``v = L^-1 u`` (prior N(0, I)); better
         conditioned, used for predictions.
@@ -371,8 +376,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        Z, kernel = self.inducing_points_, self.kernel_
-        L, _ = inducing_cholesky(kernel, Z)
+        Z, kernel, L = self.inducing_points_, self.kernel_, self._inducing_factor
         A = whitened_features(kernel, Z, L, X)
         posterior = self.whitened_posterior_
         mean = A.T @ posterior.mean * self.y_train_std_ + self.y_train_mean_
@@ -446,14 +450,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _learn(self, X, y, weights, inducing_points):
         """Choose ``Z`` (unless given), learn the hyperparameters, fit q(u)."""
         if inducing_points is None:
-            if isinstance(self.inducing_points, Integral):
-                inducing_points = select_inducing_points(
-                    X, weights, int(self.inducing_points), self.random_state
-                )
-            else:
-                inducing_points = validate_data(
-                    self, self.inducing_points, reset=False, dtype=np.float64
-                )
+            inducing_points = resolve_inducing_points(self, X, weights)
         kernel = (
             C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
         )
@@ -465,6 +462,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.kernel_ = kernel
         self.inducing_points_ = np.array(inducing_points, dtype=np.float64, copy=True)
         self.noise_variance_ = float(noise_variance)
+        self._inducing_factor = inducing_cholesky(kernel, self.inducing_points_)[0]
         self._warned_about_hyperparameters = False
         empty = SparseStatistics.empty(inducing_points.shape[0])
         self._accumulate(X, y, weights, 1.0, empty)
@@ -481,8 +479,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
     def _accumulate(self, X, y, weights, sign, current):
         """Add (sign=+1) or subtract (-1) the rows' statistics and re-solve q(u)."""
-        Z, kernel = self.inducing_points_, self.kernel_
-        L, _ = inducing_cholesky(kernel, Z)
+        Z, kernel, L = self.inducing_points_, self.kernel_, self._inducing_factor
         batch = SparseStatistics.from_data(kernel, Z, L, X, y, weights)
         if sign < 0 and batch.n_rows > current.n_rows:
             raise ValueError(
@@ -499,10 +496,15 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.whitened_posterior_ = GaussianPosterior.from_cholesky(
             posterior.mean, posterior.precision_cholesky
         )
-        self.posterior_ = _inducing_posterior(
-            posterior.mean, posterior.precision_cholesky, L
-        )
         self.log_marginal_likelihood_value_ = posterior.bound
+
+    @property
+    def posterior_(self):
+        """Optimal q(u) over the inducing values, computed from ``whitened_posterior_``."""
+        check_is_fitted(self, "whitened_posterior_")
+        posterior = self.whitened_posterior_
+        return _inducing_posterior(posterior.mean, posterior.precision_cholesky,
+                                   self._inducing_factor)
 
     def _warn_about_what_remains(self, X_forgotten):
         learned = []
