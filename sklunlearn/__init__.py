@@ -7,5 +7,9 @@ __all__ = [
     "exceptions",
     "gaussian_process",
     "linear_model",
+    "metrics",
+    "model_selection",
+    "pipeline",
     "posterior",
+    "utils",
 ]
