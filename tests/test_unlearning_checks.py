@@ -13,7 +13,7 @@ from _unlearning_toys import (
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.preprocessing import FunctionTransformer
 
-from sklunlearn.gaussian_process import SparseGPRegressor
+from sklunlearn.gaussian_process import SparseGPClassifier, SparseGPRegressor
 from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
 from sklunlearn.pipeline import make_unlearning_pipeline
 from sklunlearn.utils.estimator_checks import (
@@ -64,16 +64,22 @@ def _package_estimators():
                                noise_variance=0.3, optimizer=None, normalize_y=True),
         # inducing points chosen from the rows: a refit picks other ones
         SparseGPRegressor(inducing_points=8, optimizer=None, random_state=0),
+        SparseGPClassifier(kernel=RBF(1.5), inducing_points=INDUCING_POINTS),
+        SparseGPClassifier(kernel=RBF(1.5), inducing_points=INDUCING_POINTS,
+                           unlearning="eubo"),
+        SparseGPClassifier(kernel=RBF(1.5), inducing_points=INDUCING_POINTS,
+                           unlearning="rkl", random_state=0),
+        SparseGPClassifier(inducing_points=8, random_state=0),
     ]
 
 
 def _expected_failed_checks(estimator):
-    if isinstance(estimator, BayesianLogisticRegression) and estimator.unlearning == "rkl":
+    if getattr(estimator, "unlearning", None) == "rkl":
         return {
             "check_zero_weight_forgetting_is_no_op": (
                 "unlearning='rkl' refits the posterior to importance-weighted samples "
                 "even when the forgotten weight is zero, so forgetting nothing moves "
-                "the posterior mean by Monte Carlo noise (about 1% here)"
+                "the posterior mean by Monte Carlo noise (1-10% here)"
             ),
         }
     return {}

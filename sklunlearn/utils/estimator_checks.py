@@ -322,7 +322,9 @@ def yield_unlearning_checks(estimator):
 
 
 def _estimator_id(estimator):
-    return re.sub(r"\s+", "", repr(estimator))
+    """Test id: the estimator's repr without spaces, array parameters abbreviated."""
+    with np.printoptions(threshold=2, edgeitems=1, precision=2):
+        return re.sub(r"\s+", "", repr(estimator))
 
 
 def parametrize_with_unlearning_checks(estimators, *, expected_failed_checks=None):
