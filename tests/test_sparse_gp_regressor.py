@@ -307,9 +307,12 @@ def test_fit_equals_chunked_partial_fit(chunks, seed):
 
 def test_statistics_merge_is_invertible(rng):
     kernel, Z = RBF(1.0), rng.randn(5, 2)
-    L, _ = inducing_cholesky(kernel, Z)
-    parts = [SparseStatistics.from_data(kernel, Z, L, rng.randn(k, 2), rng.randn(k) * 4 + 7,
-                                        rng.uniform(0.5, 2, k)) for k in (10, 7)]
+    factor = inducing_cholesky(kernel, Z)
+    parts = [
+        SparseStatistics.from_data(kernel, Z, factor, rng.randn(k, 2),
+                                   rng.randn(k) * 4 + 7, rng.uniform(0.5, 2, k))
+        for k in (10, 7)
+    ]
     back = parts[0].merge(parts[1]).merge(parts[1], -1.0)
     for got, want in zip(back, parts[0], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)

@@ -351,7 +351,7 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         self.inducing_points_ = np.array(
             resolve_inducing_points(self, X, weights), dtype=np.float64, copy=True
         )
-        self._inducing_factor = inducing_cholesky(self.kernel_, self.inducing_points_)[0]
+        self._inducing_factor = inducing_cholesky(self.kernel_, self.inducing_points_)
 
     def _logistic_params(self):
         return dict(

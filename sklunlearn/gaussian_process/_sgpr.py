@@ -30,18 +30,16 @@ from ._inducing import resolve_inducing_points, warn_if_inducing_points_forgotte
 _NOISE_BOUNDS = (1e-8, 1e8)
 
 
-def _inducing_posterior(mean_v, R_v, L):
+def _inducing_posterior(mean_v, R_v, factor):
     """q(u) from q(v) with ``u = L v``: mean ``L mean_v``, precision factor from QR.
 
     The precision of ``u`` is ``(R_v L^-1)' (R_v L^-1)``; the R factor of a QR
     decomposition of ``R_v L^-1`` is an upper Cholesky factor of it, computed
     without forming the (possibly ill-conditioned) precision.
     """
-    m = L.shape[0]
-    M = R_v @ linalg.solve_triangular(L, np.eye(m), lower=True)
-    R = linalg.qr(M, mode="r")[0]
+    R = linalg.qr(R_v @ factor.inverse, mode="r")[0]
     signs = np.where(np.diag(R) < 0, -1.0, 1.0)
-    return GaussianPosterior(L @ mean_v, signs[:, None] * R)
+    return GaussianPosterior(factor.cholesky @ mean_v, signs[:, None] * R)
 
 
 def _check_remaining(statistics, rtol=1e-8):
@@ -376,8 +374,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        Z, kernel, L = self.inducing_points_, self.kernel_, self._inducing_factor
-        A = whitened_features(kernel, Z, L, X)
+        Z, kernel = self.inducing_points_, self.kernel_
+        A = whitened_features(kernel, Z, self._inducing_factor, X)
         posterior = self.whitened_posterior_
         mean = A.T @ posterior.mean * self.y_train_std_ + self.y_train_mean_
         if not (return_std or return_cov):
@@ -462,7 +460,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.kernel_ = kernel
         self.inducing_points_ = np.array(inducing_points, dtype=np.float64, copy=True)
         self.noise_variance_ = float(noise_variance)
-        self._inducing_factor = inducing_cholesky(kernel, self.inducing_points_)[0]
+        self._inducing_factor = inducing_cholesky(kernel, self.inducing_points_)
         self._warned_about_hyperparameters = False
         empty = SparseStatistics.empty(inducing_points.shape[0])
         self._accumulate(X, y, weights, 1.0, empty)
@@ -479,8 +477,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
     def _accumulate(self, X, y, weights, sign, current):
         """Add (sign=+1) or subtract (-1) the rows' statistics and re-solve q(u)."""
-        Z, kernel, L = self.inducing_points_, self.kernel_, self._inducing_factor
-        batch = SparseStatistics.from_data(kernel, Z, L, X, y, weights)
+        Z, kernel = self.inducing_points_, self.kernel_
+        batch = SparseStatistics.from_data(kernel, Z, self._inducing_factor, X, y, weights)
         if sign < 0 and batch.n_rows > current.n_rows:
             raise ValueError(
                 f"Cannot forget {batch.n_rows} rows: only {current.n_rows} rows "
@@ -544,10 +542,10 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             candidate = kernel.clone_with_theta(theta[:-1])
             s2 = float(np.exp(theta[-1]))
             try:
-                L, jitter = inducing_cholesky(candidate, Z)
-                statistics = SparseStatistics.from_data(candidate, Z, L, X, t, weights)
+                factor = inducing_cholesky(candidate, Z)
+                statistics = SparseStatistics.from_data(candidate, Z, factor, X, t, weights)
                 posterior = optimal_posterior(statistics, s2, False)
-                gradient = bound_gradient(candidate, Z, L, jitter, X, t, weights,
+                gradient = bound_gradient(candidate, Z, factor, X, t, weights,
                                           statistics, posterior, s2, False)
             except np.linalg.LinAlgError:
                 return np.inf, np.zeros_like(theta)
