@@ -212,29 +212,37 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
         X, y = indexable(X, y)
         mask = self._forget_mask(X, y)
         forget, keep = np.flatnonzero(mask), np.flatnonzero(~mask)
-        weight_kwargs = {}
-        forget_kwargs = {}
-        keep_kwargs = {}
         if sample_weight is not None:
             sample_weight = check_weights(sample_weight, X)
-            weight_kwargs = {"sample_weight": sample_weight}
-            forget_kwargs = {"sample_weight": sample_weight[forget]}
-            keep_kwargs = {"sample_weight": sample_weight[keep]}
-        X_forget, y_forget = _safe_indexing(X, forget), _safe_indexing(y, forget)
-        X_keep, y_keep = _safe_indexing(X, keep), _safe_indexing(y, keep)
 
+        def weights_of(rows):
+            if sample_weight is None:
+                return {}
+            return {"sample_weight": sample_weight if rows is None else sample_weight[rows]}
+
+        # Attributes are set only once everything succeeded, so a failing
+        # estimator leaves a previous audit intact.
         start = time.perf_counter()
-        retrained = clone(self.estimator).fit(X_keep, y_keep, **keep_kwargs)
-        self.retrain_time_ = time.perf_counter() - start
-
-        unlearned = clone(self.estimator).fit(X, y, **weight_kwargs)
-        self.kl_do_nothing_ = posterior_kl(unlearned, retrained)
+        retrained = clone(self.estimator).fit(
+            _safe_indexing(X, keep), _safe_indexing(y, keep), **weights_of(keep)
+        )
+        retrain_time = time.perf_counter() - start
+        unlearned = clone(self.estimator).fit(X, y, **weights_of(None))
+        kl_do_nothing = posterior_kl(unlearned, retrained)
         start = time.perf_counter()
-        unlearned.partial_unfit(X_forget, y_forget, **forget_kwargs)
-        self.forget_time_ = time.perf_counter() - start
+        unlearned.partial_unfit(
+            _safe_indexing(X, forget), _safe_indexing(y, forget), **weights_of(forget)
+        )
+        forget_time = time.perf_counter() - start
 
-        self.kl_to_retrained_ = posterior_kl(unlearned, retrained)
-        self.predictive_kl_ = predictive_kl(unlearned, retrained, X)
+        kl_to_retrained = posterior_kl(unlearned, retrained)
+        predictive_gap = predictive_kl(unlearned, retrained, X)
+
+        self.retrain_time_ = retrain_time
+        self.forget_time_ = forget_time
+        self.kl_do_nothing_ = kl_do_nothing
+        self.kl_to_retrained_ = kl_to_retrained
+        self.predictive_kl_ = predictive_gap
         self.unlearned_estimator_ = unlearned
         self.retrained_estimator_ = retrained
         self.forget_mask_ = mask

@@ -147,6 +147,34 @@ def test_predictive_kl_bernoulli_and_categorical_by_hand():
     assert_allclose(predictive_kl(a, b, X), expected, rtol=1e-12)
 
 
+probability = st.floats(1e-6, 1 - 1e-6)
+
+
+@given(st.lists(st.tuples(probability, probability), min_size=1, max_size=5))
+def test_predictive_kl_bernoulli_property(pairs):
+    p, q = np.array(pairs).T
+    X = np.column_stack([1 - p, p, 1 - q, q])
+    a, b = ColumnClassifier().fit(X), ColumnClassifier(first_column=2).fit(X)
+    expected = np.mean(bernoulli_kl(p, q))
+    assert_allclose(predictive_kl(a, b, X), max(expected, 0.0), rtol=1e-8, atol=1e-14)
+
+
+@given(st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_gaussian_kl_properties(d, seed):
+    rng = np.random.RandomState(seed)
+    m0, m1 = rng.randn(d), rng.randn(d)
+    S0, S1 = random_spd(rng, d), random_spd(rng, d)
+    kl = gaussian_kl((m0, S0), (m1, S1))
+    assert kl >= 0
+    assert_allclose(kl, reference_gaussian_kl(m0, S0, m1, S1), rtol=1e-8, atol=1e-12)
+    assert gaussian_kl((m0, S0), (m0, S0)) < 1e-12
+    # invariant under a common affine map x -> A x + c
+    A = rng.randn(d, d) + 3 * np.eye(d)
+    c = rng.randn(d)
+    mapped = gaussian_kl((A @ m0 + c, A @ S0 @ A.T), (A @ m1 + c, A @ S1 @ A.T))
+    assert_allclose(mapped, kl, rtol=1e-6, atol=1e-10)
+
+
 def test_predictive_kl_zero_probability_is_finite():
     X = np.array([[1.0, 0.0, 0.0, 1.0]])
     a, b = ColumnClassifier().fit(X), ColumnClassifier(first_column=2).fit(X)

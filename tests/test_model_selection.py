@@ -201,3 +201,19 @@ def _expected_failed_checks(estimator):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_a_failing_audit_leaves_the_previous_one_intact():
+    class NoStd(BayesianLinearRegression):
+        def predict(self, X):
+            return super().predict(X)
+
+    X, y = regression_data()
+    audit = UnlearningAudit(BayesianLinearRegression(), random_state=0).fit(X, y)
+    before = pickle.dumps(audit)
+    # Fails at the very end: predictive_kl needs predict(X, return_std=True).
+    audit.set_params(estimator=NoStd())
+    with pytest.raises(TypeError, match="return_std"):
+        audit.fit(X, y)
+    audit.set_params(estimator=BayesianLinearRegression())
+    assert pickle.dumps(audit) == before
