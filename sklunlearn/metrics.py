@@ -65,8 +65,11 @@ def gaussian_kl(p, q):
 
     Computed from the Cholesky factors of the two precisions by
     :meth:`GaussianPosterior.kl_divergence`, with triangular solves only (no
-    explicit inverse or determinant), so it stays accurate for
-    ill-conditioned covariances.
+    explicit inverse or determinant). For estimators' posteriors, which
+    store those factors, this avoids inverting the precisions: as accurate
+    as the dense formula and about 10 times faster at d=400 (see
+    ``benchmarks/README.md``). A ``(mean, covariance)`` pair is factorised
+    first.
 
     Parameters
     ----------
