@@ -38,10 +38,25 @@ def logistic_terms(X, y, w, theta):
 
 
 def logistic_map(X, y, w, alpha, n_iter=100):
-    """MAP of the N(0, alpha^-1 I)-prior logistic model by plain Newton, and its precision."""
+    """MAP of the N(0, I / alpha)-prior logistic model by Newton, and its precision."""
     theta = np.zeros(X.shape[1])
     for _ in range(n_iter):
         _, g, H = logistic_terms(X, y, w, theta)
         theta = theta + np.linalg.solve(H + alpha * np.eye(len(theta)), g - alpha * theta)
     H = logistic_terms(X, y, w, theta)[2]
     return theta, H + alpha * np.eye(len(theta))
+
+
+def expected_logistic_terms(X, y, w, mean, covariance, n_points=64):
+    """E[gradient] and E[negative Hessian] of logistic rows, theta ~ N(mean, covariance).
+
+    Per-row Gauss-Hermite quadrature on f = x' theta ~ N(x' mean, x' covariance x).
+    """
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_points)
+    weights = weights / weights.sum()
+    mu = X @ mean
+    sd = np.sqrt(np.einsum("ij,jk,ik->i", X, covariance, X))
+    p = sigmoid(mu[:, None] + sd[:, None] * nodes)
+    g = (y[:, None] - p) @ weights
+    c = (p * (1 - p)) @ weights
+    return X.T @ (w * g), X.T @ np.diag(w * c) @ X

@@ -10,6 +10,7 @@ interface only, so logistic regression, the sparse GP classifier (logistic
 regression on whitened inducing-point features) and later models plug in.
 """
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -38,10 +39,14 @@ class DesignTerms(NamedTuple):
     hessian: np.ndarray
 
 
+@lru_cache(maxsize=8)
 def gauss_hermite(n_points):
     """Nodes and weights for ``E[h(z)]``, ``z ~ N(0, 1)`` (probabilists' rule)."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(n_points)
-    return nodes, weights / np.sqrt(2.0 * np.pi)
+    nodes.setflags(write=False)
+    weights = weights / np.sqrt(2.0 * np.pi)
+    weights.setflags(write=False)
+    return nodes, weights
 
 
 class BernoulliLogit:

@@ -24,6 +24,8 @@ Methods
 
 from ._common import UpdateResult, floor_precision, region_mass
 from ._laplace import laplace_update
+from ._reverse_kl import reverse_kl_update
+from ._variational import variational_update
 
 __all__ = [
     "FORGETTING_METHODS",
@@ -33,6 +35,8 @@ __all__ = [
     "laplace_update",
     "learn",
     "region_mass",
+    "reverse_kl_update",
+    "variational_update",
 ]
 
 FORGETTING_METHODS = ("laplace", "eubo", "rkl")
@@ -63,7 +67,12 @@ def learn(
             posterior, likelihood, X, y, weights, sign=1.0,
             prior_precision=prior_precision, max_iter=max_iter, tol=tol,
         )
-    raise NotImplementedError(f"inference={inference!r} is not implemented yet.")
+    if inference == "vi":
+        return variational_update(
+            posterior, likelihood, X, y, weights, sign=1.0,
+            prior_precision=prior_precision, max_iter=max_iter, tol=tol,
+        )
+    raise ValueError(f"inference must be 'laplace' or 'vi', got {inference!r}.")
 
 
 def forget(
@@ -121,4 +130,16 @@ def forget(
             posterior, likelihood, X, y, weights, sign=-1.0,
             prior_precision=prior_precision, expected=inference == "vi",
         )
-    raise NotImplementedError(f"method={method!r} is not implemented yet.")
+    if method == "eubo":
+        return variational_update(
+            posterior, likelihood, X, y, weights, sign=-1.0,
+            prior_precision=prior_precision, unlearning_lambda=unlearning_lambda,
+            n_samples=n_samples, random_state=random_state, max_iter=max_iter, tol=tol,
+        )
+    if method == "rkl":
+        return reverse_kl_update(
+            posterior, likelihood, X, y, weights, prior_precision=prior_precision,
+            unlearning_lambda=unlearning_lambda, n_samples=n_samples,
+            random_state=random_state,
+        )
+    raise ValueError(f"method must be one of {FORGETTING_METHODS}, got {method!r}.")
