@@ -181,3 +181,13 @@ def test_floor_precision_is_a_projection(seed, d, floor):
     unchanged, clipped = floor_precision(above, floor)
     np.testing.assert_allclose(unchanged, above, rtol=1e-9, atol=1e-9)
     assert clipped >= -1e-9 * (1 + floor)
+
+
+@pytest.mark.parametrize("unlearning", ["eubo", "rkl"])
+def test_forgetting_zero_weight_is_a_no_op(well_conditioned, unlearning):
+    X, y = well_conditioned
+    est = BayesianLogisticRegression(unlearning=unlearning, random_state=0).fit(X, y)
+    before = est.posterior_
+    est.partial_unfit(X[:50], y[:50], sample_weight=np.zeros(50))
+    np.testing.assert_allclose(est.posterior_.mean, before.mean, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(est.posterior_.precision, before.precision, rtol=1e-9)

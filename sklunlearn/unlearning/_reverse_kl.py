@@ -12,9 +12,15 @@ out. Minimising ``KL(p_adj || q)`` over Gaussians ``q`` is moment matching:
 the region being ``q(theta|D) > lambda max q(theta|D)``. The effective sample
 size ``1 / sum w_s^2`` measures how much of the sample carries the answer; when
 it is small the estimate is dominated by a few draws and is likely worse than
-not forgetting, which is reported as a warning. The sample covariance is shrunk
-towards ``q(theta|D)``'s covariance with weight ``d / (ESS + d)`` (negligible
-when ESS >> d, and what keeps it positive definite when ESS < d), and the
+not forgetting, which is reported as a warning.
+
+Control variates: the same draws with uniform weights estimate the moments of
+``q(theta|D)``, which are known exactly, so only the change is estimated:
+``mean = m0 + sum (w_s - 1/S) theta_s`` and ``cov = Sigma0 + (C_w - C_uniform)``.
+Forgetting zero weight then returns ``q(theta|D)`` itself, and the Monte Carlo
+error shrinks with the size of the change. When the corrected covariance is
+not positive definite (too few effective draws), the correction is halved
+until it is (``covariance_correction_scale`` in the diagnostics). The
 precision is floored at the prior precision.
 """
 
@@ -31,6 +37,13 @@ from ._common import (
 )
 
 __all__ = ["reverse_kl_update"]
+
+_MAX_HALVINGS = 30
+
+
+def _weighted_covariance(samples, weights):
+    centred = samples - weights @ samples
+    return (centred * weights[:, None]).T @ centred
 
 # Warn when the effective sample size is below this many times the dimension.
 ESS_PER_DIMENSION = 2.0
@@ -68,7 +81,7 @@ def reverse_kl_update(
     -------
     UpdateResult
         ``diagnostics``: ``effective_sample_size``, ``move``, ``region_mass``,
-        ``clipped_eigenvalue`` and ``warnings``.
+        ``covariance_correction_scale``, ``clipped_eigenvalue`` and ``warnings``.
     """
     rng = check_random_state(random_state)
     d = posterior.n_features
@@ -80,11 +93,22 @@ def reverse_kl_update(
     log_weights = -np.where(inside, weights @ log_likelihood, 0.0)
     normalised = np.exp(log_weights - logsumexp(log_weights))
     ess = float(1.0 / np.sum(normalised**2))
-    mean = normalised @ theta
-    centred = theta - mean
-    covariance = (centred * normalised[:, None]).T @ centred
-    shrinkage = d / (ess + d)
-    covariance = (1.0 - shrinkage) * covariance + shrinkage * posterior.covariance
+    # Control variates: the same draws with uniform weights estimate q(theta|D)'s
+    # own moments, whose exact values are known; only the difference is estimated.
+    uniform = np.full(n_samples, 1.0 / n_samples)
+    mean = posterior.mean + (normalised - uniform) @ theta
+    correction = _weighted_covariance(theta, normalised) - _weighted_covariance(
+        theta, uniform
+    )
+    base = posterior.covariance
+    scale = 1.0
+    for _ in range(_MAX_HALVINGS):
+        covariance = base + scale * correction
+        if np.linalg.eigvalsh(0.5 * (covariance + covariance.T)).min() > 0:
+            break
+        scale *= 0.5
+    else:
+        covariance, scale = base, 0.0
     precision = np.linalg.inv(0.5 * (covariance + covariance.T))
     new, clipped = safe_posterior(mean, precision, prior_precision)
     messages = []
@@ -99,6 +123,7 @@ def reverse_kl_update(
         "effective_sample_size": ess,
         "move": mahalanobis(posterior, new.mean),
         "region_mass": region_mass(unlearning_lambda, d),
+        "covariance_correction_scale": scale,
         "clipped_eigenvalue": clipped,
         "warnings": messages,
     }
