@@ -74,11 +74,15 @@ def test_posterior_kl_is_the_same_in_both_bases():
 @pytest.mark.parametrize(
     "params",
     [dict(unlearning="laplace"), dict(unlearning="eubo", unlearning_lambda=1e-9),
-     dict(unlearning="eubo"), dict(unlearning="rkl")],
-    ids=["laplace", "eubo-1e-9", "eubo-0", "rkl-0"],
+     dict(unlearning="rkl")],
+    ids=["laplace", "eubo-1e-9", "rkl-0"],
 )
 def test_forgetting_on_moons_beats_doing_nothing(params):
-    """VBU's experiment: every method moves towards the retrained model."""
+    """VBU's experiment: the methods move towards the retrained model.
+
+    Not EUBO with lambda = 0, which runs away here (catastrophic unlearning,
+    see benchmarks/README.md).
+    """
     X, y, Z, kernel, erased = moons()
     model = SparseGPClassifier(kernel=kernel, inducing_points=Z, inference="vi",
                                random_state=0, **params)

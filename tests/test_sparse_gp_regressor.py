@@ -455,3 +455,23 @@ def test_predict_options(fitted_diabetes):
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_memory_stays_linear_in_the_number_of_rows():
+    """Fitting, forgetting and the bound's gradient never build an n x n matrix."""
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    n = 20_000
+    X, y = rng.randn(n, 2), rng.randn(n)
+    est = SparseGPRegressor(kernel=C(1.0) * RBF([1.0, 1.0]),
+                            inducing_points=rng.randn(20, 2), noise_variance=0.5,
+                            optimizer=None)
+    tracemalloc.start()
+    try:
+        est.fit(X, y).partial_unfit(X[:100], y[:100])
+        est.log_marginal_likelihood(eval_gradient=True, X=X, y=y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.02 * n * n * 8  # an n x n float64 matrix would be 3.2 GB

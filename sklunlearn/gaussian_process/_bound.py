@@ -22,7 +22,7 @@ from ..exceptions import NotPositiveDefiniteError
 # inducing points at the data the model stays within ~1e-6 of the exact GP.
 JITTERS = (1e-8, 1e-6, 1e-4)
 # Memory budget (float64 entries) of one block's stacked kernel gradient.
-_GRADIENT_BLOCK_ENTRIES = 4_000_000
+_GRADIENT_BLOCK_ENTRIES = 1_000_000
 _VALUE_BLOCK_ROWS = 2048
 
 
