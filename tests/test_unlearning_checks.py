@@ -74,14 +74,9 @@ def _package_estimators():
 
 
 def _expected_failed_checks(estimator):
-    if getattr(estimator, "unlearning", None) == "rkl":
-        return {
-            "check_zero_weight_forgetting_is_no_op": (
-                "unlearning='rkl' refits the posterior to importance-weighted samples "
-                "even when the forgotten weight is zero, so forgetting nothing moves "
-                "the posterior mean by Monte Carlo noise (1-10% here)"
-            ),
-        }
+    # Known failures go here, {check name: reason}; they are strict xfails.
+    # (unlearning='rkl' failed check_zero_weight_forgetting_is_no_op until
+    # bab1397 made zero-weight forgetting a no-op.)
     return {}
 
 
