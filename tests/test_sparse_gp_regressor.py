@@ -314,8 +314,9 @@ def test_statistics_merge_is_invertible(rng):
         for k in (10, 7)
     ]
     back = parts[0].merge(parts[1]).merge(parts[1], -1.0)
-    for got, want in zip(back, parts[0], strict=True):
+    for got, want in zip(back.linear, parts[0].linear, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    assert back.kdiag == pytest.approx(parts[0].kdiag, rel=1e-12)
 
 
 # --------------------------------------------------- warnings, reoptimize

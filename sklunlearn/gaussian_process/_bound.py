@@ -16,6 +16,7 @@ import numpy as np
 from scipy import linalg
 
 from ..exceptions import NotPositiveDefiniteError
+from ..linear_model import LinearStatistics
 
 # Relative jitters tried in turn on the diagonal of K_uu (times the mean of its
 # diagonal): the smallest that gives a Cholesky factor is used, so that with
@@ -82,112 +83,90 @@ def _blocks(n, size):
         yield slice(start, min(start + size, n))
 
 
+def target_normalization(y_mean, centred_yy, weight_sum, normalize_y):
+    """``(mean, std)`` that ``normalize_y`` uses: the weighted mean and standard
+    deviation (ddof=0; 1 when zero, as GaussianProcessRegressor), or ``(0, 1)``."""
+    if not normalize_y:
+        return 0.0, 1.0
+    std = np.sqrt(max(centred_yy, 0.0) / weight_sum)
+    return y_mean, (std if std > 0 else 1.0)
+
+
 class SparseStatistics(NamedTuple):
     """Weighted statistics of rows ``(x_i, y_i)`` in the whitened inducing basis.
 
+    They are the linear-model statistics (:class:`LinearStatistics`) of the
+    whitened features ``a_i`` and the targets, plus the kernel diagonal, so
+    they merge the same way (``merge(other, sign)``, exact inverse).
+
     Fields
     ------
-    weight_sum : float
-        ``W = sum w_i``.
-    n_rows : int
-        Number of rows with a non-zero weight.
-    y_mean : float
-        ``sum w_i y_i / W``.
-    yy : float
-        Centred ``sum w_i (y_i - y_mean)^2``.
-    aa : ndarray of shape (m, m)
-        ``sum w_i a_i a_i'``.
-    a_sum : ndarray of shape (m,)
-        ``sum w_i a_i``.
-    ay : ndarray of shape (m,)
-        Centred ``sum w_i a_i (y_i - y_mean)``.
+    linear : LinearStatistics
+        Statistics of ``(a_i, y_i)`` with weights ``w_i``: weight sum, row
+        count, means, centred scatter ``sum w (a - a_mean)(a - a_mean)'``,
+        centred ``sum w (a - a_mean)(y - y_mean)`` and ``sum w (y - y_mean)^2``.
     kdiag : float
         ``sum w_i k(x_i, x_i)``.
     """
 
-    weight_sum: float
-    n_rows: int
-    y_mean: float
-    yy: float
-    aa: np.ndarray
-    a_sum: np.ndarray
-    ay: np.ndarray
+    linear: LinearStatistics
     kdiag: float
 
     @classmethod
     def empty(cls, m):
         """Statistics of no rows (the identity of :meth:`merge`)."""
-        return cls(0.0, 0, 0.0, 0.0, np.zeros((m, m)), np.zeros(m), np.zeros(m), 0.0)
+        return cls(LinearStatistics.empty(m), 0.0)
 
     @classmethod
     def from_data(cls, kernel, Z, factor, X, y, sample_weight):
         """Statistics of rows ``X, y`` with weights; O(n m^2) time, in row blocks."""
-        m = Z.shape[0]
-        weight_sum = float(sample_weight.sum())
-        n_rows = int(np.count_nonzero(sample_weight))
-        if weight_sum == 0.0:
-            return cls.empty(m)._replace(n_rows=n_rows)
-        y_mean = float(sample_weight @ y / weight_sum)
-        aa, a_sum, ay = np.zeros((m, m)), np.zeros(m), np.zeros(m)
-        kdiag = 0.0
+        statistics = cls.empty(Z.shape[0])
         for rows in _blocks(X.shape[0], _VALUE_BLOCK_ROWS):
             w = sample_weight[rows]
             A = whitened_features(kernel, Z, factor, X[rows])
-            aa += (A * w) @ A.T
-            a_sum += A @ w
-            ay += A @ (w * (y[rows] - y_mean))
-            kdiag += float(w @ kernel.diag(X[rows]))
-        yc = y - y_mean
-        return cls(weight_sum, n_rows, y_mean, float(sample_weight @ (yc * yc)),
-                   aa, a_sum, ay, kdiag)
+            block = cls(LinearStatistics.from_data(A.T, y[rows], w),
+                        float(w @ kernel.diag(X[rows])))
+            if block.weight_sum > 0:  # a block of zero weights adds nothing
+                statistics = statistics.merge(block)
+        return statistics
 
     def merge(self, other, sign=1.0):
-        """Statistics of ``self`` plus (``sign=1``) or minus (``sign=-1``) ``other``.
+        """Statistics of ``self`` plus (``sign=1``) or minus (``sign=-1``) ``other``."""
+        return SparseStatistics(self.linear.merge(other.linear, sign),
+                                self.kdiag + sign * other.kdiag)
 
-        The centred target sums are combined pairwise (Chan, Golub & LeVeque
-        1979) with signed weight ``v = sign * W_b``; ``sign=-1`` is the exact
-        inverse of ``sign=1``.
-        """
-        v = sign * other.weight_sum
-        weight_sum = self.weight_sum + v
-        n_rows = self.n_rows + int(sign) * other.n_rows
-        if weight_sum <= 1e-12 * max(self.weight_sum, other.weight_sum, 1.0):
-            raise ValueError(
-                "Forgetting these rows would remove all of the training weight "
-                f"({self.weight_sum:.6g} learned, {other.weight_sum:.6g} to forget); "
-                "fit a new estimator instead."
-            )
-        factor = v / weight_sum
-        dy = other.y_mean - self.y_mean
-        y_mean = self.y_mean + factor * dy
-        return SparseStatistics(
-            weight_sum,
-            n_rows,
-            y_mean,
-            self.yy + sign * other.yy + self.weight_sum * factor * dy * dy,
-            self.aa + sign * other.aa,
-            self.a_sum + sign * other.a_sum,
-            self.ay + (self.y_mean - y_mean) * self.a_sum
-            + sign * (other.ay + (other.y_mean - y_mean) * other.a_sum),
-            self.kdiag + sign * other.kdiag,
-        )
+    @property
+    def weight_sum(self):
+        """``W = sum w_i``."""
+        return self.linear.weight_sum
+
+    @property
+    def n_rows(self):
+        """Number of rows with a non-zero weight."""
+        return self.linear.n_rows
+
+    @property
+    def aa(self):
+        """``A = sum w_i a_i a_i'``, shape (m, m)."""
+        return self.linear.gram(fit_intercept=False)[0]
 
     def normalization(self, normalize_y):
         """``(mean, std)`` of the targets used by the model (``(0, 1)`` without)."""
-        if not normalize_y:
-            return 0.0, 1.0
-        std = np.sqrt(max(self.yy, 0.0) / self.weight_sum)
-        return self.y_mean, (std if std > 0 else 1.0)
+        linear = self.linear
+        return target_normalization(linear.y_mean, linear.yy, linear.weight_sum,
+                                    normalize_y)
 
     def targets(self, normalize_y):
         """``(b, yy)``: ``sum w a_i t_i`` and ``sum w t_i^2`` for model targets ``t``.
 
         ``t = (y - mean) / std`` with the statistics' own normalisation.
         """
+        linear = self.linear
         mean, std = self.normalization(normalize_y)
-        shift = self.y_mean - mean
-        b = (self.ay + shift * self.a_sum) / std
-        yy = (self.yy + self.weight_sum * shift * shift) / std**2
+        shift = linear.y_mean - mean
+        W = linear.weight_sum
+        b = (linear.xy + W * shift * linear.x_mean) / std
+        yy = (linear.yy + W * shift * shift) / std**2
         return b, yy
 
 

@@ -22,6 +22,7 @@ from ._bound import (
     bound_gradient,
     inducing_cholesky,
     optimal_posterior,
+    target_normalization,
     whitened_features,
 )
 from ._inducing import resolve_inducing_points, warn_if_inducing_points_forgotten
@@ -530,12 +531,11 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
     def _objective(self, X, y, weights, Z, kernel):
         """``theta -> (-bound, -gradient)`` with ``theta = [kernel.theta, log s2]``."""
-        mean, std = 0.0, 1.0
-        if self.normalize_y:
-            mean = weights @ y / weights.sum()
-            std = np.sqrt(weights @ (y - mean) ** 2 / weights.sum())
-            std = std if std > 0 else 1.0
-        # The bound is evaluated on the model's targets t, un-normalised below.
+        y_mean = weights @ y / weights.sum()
+        mean, std = target_normalization(
+            y_mean, weights @ (y - y_mean) ** 2, weights.sum(), self.normalize_y
+        )
+        # The bound is that of the model's targets t (normalised with normalize_y).
         t = (y - mean) / std
 
         def objective(theta):
