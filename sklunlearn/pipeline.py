@@ -6,6 +6,7 @@ from sklearn import get_config
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline, _name_estimators
+from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _is_fitted, check_is_fitted
@@ -15,6 +16,9 @@ from .exceptions import UnlearningWarning
 __all__ = ["UnlearningPipeline", "make_unlearning_pipeline", "is_stateless"]
 
 _NO_OP_STEPS = (None, "passthrough", "drop")
+# Transformers that need fitting but learn only the number of input features,
+# nothing about the rows themselves.
+_SHAPE_ONLY_TRANSFORMERS = (PolynomialFeatures,)
 
 
 def _final_estimator_has(attribute):
@@ -32,7 +36,8 @@ def is_stateless(transformer):
 
     Stateless transformers are those scikit-learn tags with
     ``requires_fit=False`` (``FunctionTransformer``, ``Normalizer``,
-    ``Binarizer``, ...), the no-op steps ``None``, ``'passthrough'`` and
+    ``Binarizer``, ...), ``PolynomialFeatures`` (which learns only the
+    number of features), the no-op steps ``None``, ``'passthrough'`` and
     ``'drop'``, and pipelines, feature unions and (fitted) column
     transformers made only of stateless parts. Anything else (scalers, PCA,
     imputers, encoders) is assumed to keep statistics of its training rows.
@@ -58,6 +63,8 @@ def is_stateless(transformer):
         if parts is None:
             parts = [*transformer.transformers, ("remainder", transformer.remainder, None)]
         return all(is_stateless(part) for _, part, _ in parts)
+    if isinstance(transformer, _SHAPE_ONLY_TRANSFORMERS):
+        return True
     return get_tags(transformer).requires_fit is False
 
 

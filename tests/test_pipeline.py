@@ -13,7 +13,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import FeatureUnion, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    Normalizer,
+    PolynomialFeatures,
+    StandardScaler,
+)
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklunlearn.exceptions import UnlearningWarning
@@ -87,6 +92,7 @@ def test_stateful_step_warns_and_final_step_still_forgets(data):
     [
         (FunctionTransformer(np.log1p), True),
         (Normalizer(), True),
+        (PolynomialFeatures(2), True),
         ("passthrough", True),
         (None, True),
         (make_pipeline(FunctionTransformer(), Normalizer()), True),
@@ -106,6 +112,19 @@ def test_is_stateless(data, step, stateless):
     if isinstance(step, ColumnTransformer):
         X, y = data
         assert is_stateless(step.fit(X, y)) is stateless
+
+
+def test_forgetting_through_polynomial_features_is_exact(data):
+    X, y = data
+
+    def make():
+        return make_unlearning_pipeline(PolynomialFeatures(2), BayesianLinearRegression())
+
+    pipe = make().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipe.partial_unfit(X[:15], y[:15])
+    assert_same_model(pipe, make().fit(X[15:], y[15:]), X)
 
 
 def test_column_transformer_of_stateless_parts_does_not_warn(data):
