@@ -264,6 +264,16 @@ class UnlearningPipeline(Pipeline):
         """The final estimator's ``posterior_``."""
         return self._final_estimator.posterior_
 
+    @property
+    def _unlearning_is_exact(self):
+        """Exact when every earlier step is stateless and the final step is exact.
+
+        The declaration read by :mod:`sklunlearn.utils.estimator_checks`.
+        """
+        return all(
+            is_stateless(transformer) for _, _, transformer in self._iter(with_final=False)
+        ) and bool(getattr(self._final_estimator, "_unlearning_is_exact", False))
+
 
 def make_unlearning_pipeline(*steps, memory=None, transform_input=None, verbose=False):
     """Construct an :class:`UnlearningPipeline` from the given estimators.

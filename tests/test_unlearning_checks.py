@@ -11,7 +11,7 @@ from _unlearning_toys import (
     WeightIgnoringToy,
 )
 from sklearn.gaussian_process.kernels import RBF
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklunlearn.gaussian_process import SparseGPClassifier, SparseGPRegressor
 from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
@@ -91,7 +91,10 @@ def test_package_estimators(estimator, check):
     ToyUnlearningClassifier(),
     ToyUnlearningClassifier(forget_fraction=1.0),
     make_unlearning_pipeline(FunctionTransformer(), ExactBayesianLinearRegression()),
+    # approximate: the scaler keeps the forgotten rows' statistics
+    make_unlearning_pipeline(StandardScaler(), ExactBayesianLinearRegression()),
 ])
+@pytest.mark.filterwarnings("ignore::sklunlearn.exceptions.UnlearningWarning")
 def test_toy_and_pipeline_pass(estimator, check):
     check(estimator)
 
@@ -137,6 +140,16 @@ def test_exactness_declaration():
     assert check_forget_equals_refit in exact_checks
     assert check_forget_equals_refit not in approximate_checks
     assert check_forget_improves_on_doing_nothing in approximate_checks
+    # pipelines: exact when every earlier step is stateless and the last is exact
+    assert is_exact_unlearner(
+        make_unlearning_pipeline(FunctionTransformer(), ExactBayesianLinearRegression())
+    )
+    assert not is_exact_unlearner(
+        make_unlearning_pipeline(StandardScaler(), ExactBayesianLinearRegression())
+    )
+    assert not is_exact_unlearner(
+        make_unlearning_pipeline(FunctionTransformer(), BayesianLinearRegression())
+    )
 
 
 def test_expected_failures_are_strict_xfails():
