@@ -32,12 +32,6 @@ from sklunlearn.utils.estimator_checks import (
 )
 
 
-class ExactBayesianLinearRegression(BayesianLinearRegression):
-    """BayesianLinearRegression declaring its (documented) exactness."""
-
-    _unlearning_is_exact = True
-
-
 class ExactSparseGPRegressor(SparseGPRegressor):
     """SparseGPRegressor declaring the exactness its docstring documents for fixed
     inducing points, kernel and noise."""
@@ -45,16 +39,15 @@ class ExactSparseGPRegressor(SparseGPRegressor):
     _unlearning_is_exact = True
 
 
-# The package's estimators do not declare _unlearning_is_exact yet; the
-# subclasses above declare what their docstrings promise, so that the exact
-# checks run on them.
+# SparseGPRegressor does not declare _unlearning_is_exact yet; the subclass
+# above declares what its docstring promises, so that the exact checks run on it.
 INDUCING_POINTS = np.random.RandomState(5).randn(8, 3)
 
 
 def _package_estimators():
     """Every estimator of the package, as users build them."""
     return [
-        ExactBayesianLinearRegression(),
+        BayesianLinearRegression(),
         BayesianLinearRegression(fit_intercept=False),
         BayesianLogisticRegression(),
         BayesianLogisticRegression(unlearning="eubo"),
@@ -90,9 +83,9 @@ def test_package_estimators(estimator, check):
 @parametrize_with_unlearning_checks([
     ToyUnlearningClassifier(),
     ToyUnlearningClassifier(forget_fraction=1.0),
-    make_unlearning_pipeline(FunctionTransformer(), ExactBayesianLinearRegression()),
+    make_unlearning_pipeline(FunctionTransformer(), BayesianLinearRegression()),
     # approximate: the scaler keeps the forgotten rows' statistics
-    make_unlearning_pipeline(StandardScaler(), ExactBayesianLinearRegression()),
+    make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression()),
 ])
 @pytest.mark.filterwarnings("ignore::sklunlearn.exceptions.UnlearningWarning")
 def test_toy_and_pipeline_pass(estimator, check):
@@ -130,25 +123,25 @@ def test_broken_estimators_are_caught(estimator, failing_check):
 
 
 def test_exactness_declaration():
-    assert is_exact_unlearner(ExactBayesianLinearRegression())
-    assert not is_exact_unlearner(BayesianLinearRegression())
+    assert is_exact_unlearner(BayesianLinearRegression())
+    assert not is_exact_unlearner(BayesianLogisticRegression())
     # a property: exactness may depend on the parameters
     assert is_exact_unlearner(ToyUnlearningClassifier(forget_fraction=1.0))
     assert not is_exact_unlearner(ToyUnlearningClassifier(forget_fraction=0.5))
-    exact_checks = list(yield_unlearning_checks(ExactBayesianLinearRegression()))
+    exact_checks = list(yield_unlearning_checks(BayesianLinearRegression()))
     approximate_checks = list(yield_unlearning_checks(ToyUnlearningClassifier()))
     assert check_forget_equals_refit in exact_checks
     assert check_forget_equals_refit not in approximate_checks
     assert check_forget_improves_on_doing_nothing in approximate_checks
     # pipelines: exact when every earlier step is stateless and the last is exact
     assert is_exact_unlearner(
-        make_unlearning_pipeline(FunctionTransformer(), ExactBayesianLinearRegression())
-    )
-    assert not is_exact_unlearner(
-        make_unlearning_pipeline(StandardScaler(), ExactBayesianLinearRegression())
-    )
-    assert not is_exact_unlearner(
         make_unlearning_pipeline(FunctionTransformer(), BayesianLinearRegression())
+    )
+    assert not is_exact_unlearner(
+        make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression())
+    )
+    assert not is_exact_unlearner(
+        make_unlearning_pipeline(FunctionTransformer(), BayesianLogisticRegression())
     )
 
 

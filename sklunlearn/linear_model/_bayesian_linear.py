@@ -201,6 +201,10 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     True
     """
 
+    # Forgetting equals refitting on the remaining rows (checked by
+    # sklunlearn.utils.estimator_checks against a refit to float accuracy).
+    _unlearning_is_exact = True
+
     _parameter_constraints: dict = {
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
