@@ -19,6 +19,10 @@ from sklunlearn._demo import forget_masks
 from sklunlearn.exceptions import NotPositiveDefiniteError, UnlearningWarning
 from sklunlearn.gaussian_process import SparseGPRegressor
 from sklunlearn.gaussian_process._bound import SparseStatistics, inducing_cholesky
+from sklunlearn.utils.estimator_checks import (
+    is_exact_unlearner,
+    parametrize_with_unlearning_checks,
+)
 
 
 def titsias_bound(Kuu, Kuf, kff_diag, y, weights, noise_variance):
@@ -476,3 +480,18 @@ def test_memory_stays_linear_in_the_number_of_rows():
     finally:
         tracemalloc.stop()
     assert peak < 0.02 * n * n * 8  # an n x n float64 matrix would be 3.2 GB
+
+
+def test_declares_exactness_only_when_nothing_is_learned_from_the_data():
+    assert is_exact_unlearner(SparseGPRegressor(inducing_points=np.zeros((2, 1)),
+                                                optimizer=None))
+    assert not is_exact_unlearner(SparseGPRegressor(optimizer=None))
+    assert not is_exact_unlearner(SparseGPRegressor(inducing_points=np.zeros((2, 1))))
+
+
+@parametrize_with_unlearning_checks([
+    SparseGPRegressor(kernel=RBF(1.5), inducing_points=np.random.RandomState(5).randn(8, 3),
+                      noise_variance=0.3, optimizer=None, normalize_y=True),
+])
+def test_package_unlearning_checks(estimator, check):
+    check(estimator)

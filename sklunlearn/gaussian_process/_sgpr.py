@@ -498,6 +498,13 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.log_marginal_likelihood_value_ = posterior.bound
 
     @property
+    def _unlearning_is_exact(self):
+        """Forgetting equals a refit with the same parameters when those learn
+        nothing from the data (``optimizer=None`` and an array of inducing
+        points); otherwise a refit would learn other hyperparameters."""
+        return self.optimizer is None and not isinstance(self.inducing_points, Integral)
+
+    @property
     def posterior_(self):
         """Optimal q(u) over the inducing values, computed from ``whitened_posterior_``."""
         check_is_fitted(self, "whitened_posterior_")
