@@ -118,7 +118,10 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         it in predictions. Mean and standard deviation are recomputed from
         mergeable statistics after every :meth:`partial_fit` and
         :meth:`partial_unfit`, so they too forget exactly; the kernel and noise,
-        fixed in normalised units, are not re-scaled.
+        fixed in normalised units, are not re-scaled. Recommended unless the
+        targets are already centred with unit scale: the default starting
+        values (signal and noise variance 1) assume it, and on raw targets far
+        from that scale the optimiser can end at the constant-prediction optimum.
     random_state : int, RandomState instance or None, default=None
         Seeds the choice of inducing points and the optimiser restarts.
 
