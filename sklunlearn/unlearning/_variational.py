@@ -38,12 +38,21 @@ coordinates, so they are fixed-seed Monte Carlo averages over ``n_samples``
 draws ``theta_s = m + R^-1 eps_s`` with the same ``eps_s`` at every iteration
 (common random numbers: the fixed point is deterministic).
 
+Holding the indicator constant, concretely: each fixed draw ``eps_s`` gets
+its indicator ``1[m + R^-1 eps_s in region]`` evaluated at the current ``q``
+and frozen for one step. With the indicators frozen, ``F`` is a smooth
+objective that no longer rewards moving into the region; one damped
+natural-gradient step increases it, then the indicators are re-evaluated at
+the new ``q`` (as VBU's optimiser does at every step). The iteration ends
+when at most 1% of the draws change side and the step is below ``tol``: a
+stationary point of the masked objective with the indicator held constant,
+up to the draws on the region's boundary.
+
 Damping: a step is shrunk (``t`` halved, ``Lambda`` and ``m`` interpolated,
-so ``Lambda`` stays positive definite) until ``F`` increases (no region) or
-the stationarity residual decreases (region: ``F``'s value is misleading
-there). Iteration stops when the residual or the step's ``KL(q_new || q)``
-falls below ``tol``. Forgotten precisions are floored at the prior precision
-(:func:`~sklunlearn.unlearning._common.floor_precision`).
+so ``Lambda`` stays positive definite) until ``F`` (indicators frozen)
+increases. Iteration stops when the stationarity residual or the step's
+``KL(q_new || q)`` falls below ``tol``. Forgotten precisions are floored at the
+prior precision (:func:`~sklunlearn.unlearning._common.floor_precision`).
 
 Catastrophic unlearning (VBU Sec. 3.3; DESIGN.md): with ``lambda = 0`` on
 nearly separable data the exact EUBO minimiser can lie very far away; the
@@ -74,6 +83,8 @@ __all__ = ["variational_update"]
 # plus one standard deviation, is reported as likely catastrophic.
 RUNAWAY_FACTOR = 4.0
 _MAX_HALVINGS = 12
+# The region counts as settled when at most this fraction of draws changed side.
+SETTLED_FRACTION = 0.01
 
 
 class _Expectations:
@@ -86,9 +97,28 @@ class _Expectations:
         self.reference = reference
         self.radius2 = region_mahalanobis_radius(unlearning_lambda)
         self.monte_carlo = np.isfinite(self.radius2)
+        self.frozen = None
         if self.monte_carlo:
             rng = check_random_state(random_state)
             self.eps = rng.standard_normal((reference.n_features, n_samples))
+
+    def _draws(self, q):
+        """Draws ``theta_s = m + R^-1 eps_s`` (d, S) and whether each is in the region."""
+        theta = q.mean[:, None] + linalg.solve_triangular(
+            q.precision_cholesky, self.eps, lower=False
+        )
+        r = self.reference.precision_cholesky @ (theta - self.reference.mean[:, None])
+        return theta, np.einsum("ij,ij->j", r, r) <= self.radius2
+
+    def freeze(self, q):
+        """Hold the indicator of each draw ``eps_s`` at its value under ``q``.
+
+        Returns the number of draws whose indicator changed.
+        """
+        inside = self._draws(q)[1]
+        changed = inside.size if self.frozen is None else int(np.sum(inside != self.frozen))
+        self.frozen = inside
+        return changed
 
     def __call__(self, q):
         """Return ``(E[l], E[grad l], E[curvature matrix], mass of q in the region)``."""
@@ -97,13 +127,9 @@ class _Expectations:
             mean, variance = linear_predictor_moments(q, X)
             terms = self.likelihood.expected_design_terms(X, y, w, mean, variance)
             return terms.log_likelihood, terms.gradient, terms.hessian, 1.0
-        theta = q.mean[:, None] + linalg.solve_triangular(
-            q.precision_cholesky, self.eps, lower=False
-        )  # (d, S)
-        r = self.reference.precision_cholesky @ (theta - self.reference.mean[:, None])
-        inside = np.einsum("ij,ij->j", r, r) <= self.radius2  # (S,)
+        theta, inside = self._draws(q)  # (d, S), (S,)
         n_samples = inside.shape[0]
-        f = X @ theta[:, inside]  # (k, S_inside)
+        f = X @ theta[:, self.frozen]  # (k, S_inside)
         y_column = y[:, None]
         value = self.likelihood.log_likelihood(f, y_column).sum(axis=1) / n_samples
         gradient = self.likelihood.gradient(f, y_column).sum(axis=1) / n_samples
@@ -198,33 +224,47 @@ def variational_update(
         objective = sign * value - q.kl_divergence(posterior)
         return target, step, _residual(q, target, step), objective, inside
 
-    def better(state, residual, objective):
-        # Without a region F is the true objective: natural-gradient ascent with
-        # backtracking. With one, F's value must not guide the search (moving q
-        # into the region lowers it), so the stationarity residual does.
-        if expectations.monte_carlo:
-            return state[2] < residual
-        return state[3] >= objective - 1e-12 * abs(objective)
+    def ascend(q, n_iter, max_steps):
+        """Natural-gradient ascent of F (indicators frozen) with backtracking."""
+        target, step, residual, objective, inside = fixed_point(q)
+        first_step = step
+        converged = residual < tol
+        stop = min(max_iter, n_iter + max_steps)
+        while not converged and n_iter < stop:
+            n_iter += 1
+            t = 1.0
+            for _ in range(_MAX_HALVINGS):
+                precision = (1.0 - t) * q.precision + t * target
+                candidate = GaussianPosterior.from_precision(q.mean + t * step, precision)
+                state = fixed_point(candidate)
+                if state[3] >= objective - 1e-12 * abs(objective):
+                    break
+                t *= 0.5
+            change = candidate.kl_divergence(q)
+            q = candidate
+            target, step, residual, objective, inside = state
+            converged = residual < tol or change < tol
+        return q, n_iter, converged, first_step, residual, objective, inside
 
-    q = posterior
-    target, step, residual, objective, inside = fixed_point(q)
-    newton_move = mahalanobis(posterior, m0 + step)
-    converged = residual < tol
-    n_iter = 0
-    while not converged and n_iter < max_iter:
-        n_iter += 1
-        t = 1.0
-        for _ in range(_MAX_HALVINGS):
-            precision = (1.0 - t) * q.precision + t * target
-            candidate = GaussianPosterior.from_precision(q.mean + t * step, precision)
-            state = fixed_point(candidate)
-            if better(state, residual, objective):
+    q, n_iter, settled = posterior, 0, True
+    if not expectations.monte_carlo:
+        q, n_iter, converged, first_step, residual, objective, inside = ascend(
+            q, n_iter, max_iter
+        )
+    else:
+        # One step per freeze: the indicators follow q at every step, as in
+        # VBU's optimiser, until no draw changes side and the step is below tol.
+        expectations.freeze(q)
+        q, n_iter, converged, first_step, residual, objective, inside = ascend(q, 0, 1)
+        settled = False
+        while n_iter < max_iter:
+            changed = expectations.freeze(q)
+            if changed <= SETTLED_FRACTION * n_samples and converged:
+                settled = True
                 break
-            t *= 0.5
-        change = candidate.kl_divergence(q)
-        q = candidate
-        target, step, residual, objective, inside = state
-        converged = residual < tol or change < tol
+            q, n_iter, converged, _, residual, objective, inside = ascend(q, n_iter, 1)
+        converged = converged and settled
+    newton_move = mahalanobis(posterior, m0 + first_step)
     move = mahalanobis(posterior, q.mean)
     messages = []
     if sign < 0 and not converged:

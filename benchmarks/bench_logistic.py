@@ -1,0 +1,127 @@
+"""BayesianLogisticRegression: partial_unfit against refitting, measured in one run.
+
+1. n=200,000, d=50, forget 1% (2,000 rows): partial_unfit with 'laplace',
+   'eubo' (lambda=0, quadrature) and 'rkl' against refitting scikit-learn's
+   LogisticRegression and our own estimator on the remaining rows.
+2. Time of partial_unfit('laplace') against n at a fixed k=2,000 forgotten rows.
+3. The fused row-block Numba kernel against NumPy's ``X.T @ (w[:, None] * X)``.
+
+Run: ``python benchmarks/bench_logistic.py`` from the repository root.
+"""
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_time, environment, fresh_copy, table  # noqa: E402
+
+from sklunlearn._numba import logistic_terms  # noqa: E402
+from sklunlearn.linear_model import BayesianLogisticRegression  # noqa: E402
+
+
+def make_data(n, d, random_state=0):
+    rng = np.random.RandomState(random_state)
+    X = rng.randn(n, d)
+    coef = rng.randn(d) / np.sqrt(d)
+    y = (X @ coef + 0.5 + rng.logistic(size=n) > 0).astype(int)
+    return X, y
+
+
+def speed_table(n=200_000, d=50, k=2_000):
+    X, y = make_data(n, d)
+    forget = np.zeros(n, dtype=bool)
+    forget[np.random.RandomState(1).choice(n, k, replace=False)] = True
+    X_f, y_f, X_r, y_r = X[forget], y[forget], X[~forget], y[~forget]
+    sklearn_refit = best_time(
+        lambda: LogisticRegression(C=1.0, max_iter=1000).fit(X_r, y_r), repeat=2
+    )
+    own_refit = best_time(lambda: BayesianLogisticRegression().fit(X_r, y_r), repeat=2)
+    vi_refit = best_time(
+        lambda: BayesianLogisticRegression(inference="vi").fit(X_r, y_r), repeat=1
+    )
+    rows = [
+        ["refit sklearn LogisticRegression (lbfgs)", f"{sklearn_refit:.3f} s", "1x", "-"],
+        ["refit BayesianLogisticRegression (laplace)", f"{own_refit:.3f} s",
+         f"{sklearn_refit / own_refit:.1f}x", "-"],
+        ["refit BayesianLogisticRegression (vi)", f"{vi_refit:.3f} s",
+         f"{sklearn_refit / vi_refit:.1f}x", "-"],
+    ]
+    for inference, method in [("laplace", "laplace"), ("vi", "laplace"),
+                              ("laplace", "eubo"), ("vi", "eubo"), ("laplace", "rkl")]:
+        est = BayesianLogisticRegression(
+            inference=inference, unlearning=method, random_state=0
+        ).fit(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            seconds = best_time(
+                lambda e: e.partial_unfit(X_f, y_f), repeat=3, setup=fresh_copy(est)
+            )
+            unlearned = fresh_copy(est)()
+            unlearned.partial_unfit(X_f, y_f)
+        retrained = BayesianLogisticRegression(inference=inference).fit(X_r, y_r)
+        ratio = unlearned.posterior_.kl_divergence(
+            retrained.posterior_
+        ) / est.posterior_.kl_divergence(retrained.posterior_)
+        rows.append([
+            f"partial_unfit inference={inference!r} unlearning={method!r}",
+            f"{1e3 * seconds:.1f} ms", f"{sklearn_refit / seconds:.0f}x", f"{ratio:.3g}",
+        ])
+    print(f"\nn={n}, d={d}, forget k={k} random rows (1%)\n")
+    print(table(rows, ["operation", "time", "speed-up vs sklearn refit",
+                       "KL(unlearned||retrained) / KL(full||retrained)"]))
+
+
+def scaling_table(k=2_000, d=50, sizes=(20_000, 50_000, 100_000, 200_000)):
+    rows = []
+    for n in sizes:
+        X, y = make_data(n, d)
+        est = BayesianLogisticRegression().fit(X, y)
+        X_f, y_f, X_r, y_r = X[:k], y[:k], X[k:], y[k:]
+        seconds = best_time(
+            lambda e, X_f=X_f, y_f=y_f: e.partial_unfit(X_f, y_f),
+            repeat=5, setup=fresh_copy(est),
+        )
+        refit = best_time(
+            lambda X_r=X_r, y_r=y_r: BayesianLogisticRegression().fit(X_r, y_r), repeat=1
+        )
+        rows.append([n, f"{1e3 * seconds:.1f} ms", f"{1e3 * refit:.0f} ms",
+                     f"{refit / seconds:.0f}x"])
+    print(f"\npartial_unfit('laplace') of k={k} rows against n (d={d})\n")
+    print(table(rows, ["n", "partial_unfit", "own refit", "ratio"]))
+
+
+def kernel_table(n=200_000, d=51):
+    X, y = make_data(n, d)
+    y = y.astype(float)
+    w = np.ones(n)
+    theta = np.random.RandomState(2).randn(d) / np.sqrt(d)
+    logistic_terms(X[:10], y[:10], w[:10], theta)  # compile
+
+    def numpy_terms():
+        p = 1.0 / (1.0 + np.exp(-(X @ theta)))
+        return X.T @ (w * (y - p)), X.T @ ((w * p * (1 - p))[:, None] * X)
+
+    fused = best_time(lambda: logistic_terms(X, y, w, theta), repeat=5)
+    plain = best_time(numpy_terms, repeat=5)
+    gram_only = best_time(lambda: X.T @ (w[:, None] * X), repeat=5)
+    rows = [
+        ["fused Numba kernel (value, gradient, Hessian)", f"{1e3 * fused:.1f} ms", "1x"],
+        ["NumPy gradient + X.T @ (s[:, None] * X)", f"{1e3 * plain:.1f} ms",
+         f"{plain / fused:.2f}x"],
+        ["NumPy X.T @ (w[:, None] * X) alone", f"{1e3 * gram_only:.1f} ms",
+         f"{gram_only / fused:.2f}x"],
+    ]
+    print(f"\nLogistic gradient and Hessian, n={n}, d={d} (kernel: no n x d temporary)"
+          "\n")
+    print(table(rows, ["computation", "time", "time / fused"]))
+
+
+if __name__ == "__main__":
+    print(environment())
+    kernel_table()
+    speed_table()
+    scaling_table()
