@@ -102,6 +102,21 @@ def _linear_regression_diabetes(random_state):
     ]
 
 
+def _logistic_regression_breast_cancer(random_state):
+    """Bayesian logistic regression on breast_cancer, one-step Laplace divide-out."""
+    from sklearn.datasets import load_breast_cancer
+
+    from .linear_model import BayesianLogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return [
+        compare("BayesianLogisticRegression", "cancer", BayesianLogisticRegression,
+                X, y, mask, name)
+        for name, mask in forget_masks(X, 0.1, random_state).items()
+    ]
+
+
 def _sparse_gp_regression_diabetes(random_state):
     """SGPR at hyperparameters and inducing points learned once on all rows.
 
@@ -151,6 +166,7 @@ def _sparse_gp_classification_banknote(random_state):
 # Each scenario takes a random_state and returns a list of DemoResult.
 SCENARIOS = [
     _linear_regression_diabetes,
+    _logistic_regression_breast_cancer,
     _sparse_gp_regression_diabetes,
     _sparse_gp_classification_banknote,
 ]
