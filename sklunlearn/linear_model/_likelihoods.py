@@ -78,6 +78,11 @@ class BernoulliLogit:
         p = expit(f)
         return p * (1.0 - p)
 
+    def row_terms(self, f, y):
+        """Value, gradient and curvature together (one sigmoid evaluation)."""
+        p = expit(f)
+        return self.log_likelihood(f, y), y - p, p * (1.0 - p)
+
     def expected_terms(self, mean, variance, y):
         """Per-row ``E[log p]``, ``E[g]`` and ``E[c]`` for ``f ~ N(mean, variance)``.
 
@@ -91,12 +96,8 @@ class BernoulliLogit:
         """
         nodes, weights = gauss_hermite(self.n_quadrature)
         f = mean[:, None] + np.sqrt(np.maximum(variance, 0.0))[:, None] * nodes
-        y_column = y[:, None]
-        return (
-            self.log_likelihood(f, y_column) @ weights,
-            self.gradient(f, y_column) @ weights,
-            self.curvature(f, y_column) @ weights,
-        )
+        value, gradient, curvature = self.row_terms(f, y[:, None])
+        return value @ weights, gradient @ weights, curvature @ weights
 
     # ----------------------------------------------------------- summed
     def design_terms(self, X, y, weights, theta):

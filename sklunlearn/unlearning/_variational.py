@@ -83,6 +83,7 @@ __all__ = ["variational_update"]
 # plus one standard deviation, is reported as likely catastrophic.
 RUNAWAY_FACTOR = 4.0
 _MAX_HALVINGS = 12
+_MAX_HALVINGS_MONTE_CARLO = 4
 # The region counts as settled when at most this fraction of draws changed side.
 SETTLED_FRACTION = 0.01
 
@@ -130,10 +131,8 @@ class _Expectations:
         theta, inside = self._draws(q)  # (d, S), (S,)
         n_samples = inside.shape[0]
         f = X @ theta[:, self.frozen]  # (k, S_inside)
-        y_column = y[:, None]
-        value = self.likelihood.log_likelihood(f, y_column).sum(axis=1) / n_samples
-        gradient = self.likelihood.gradient(f, y_column).sum(axis=1) / n_samples
-        curvature = self.likelihood.curvature(f, y_column).sum(axis=1) / n_samples
+        terms = self.likelihood.row_terms(f, y[:, None])
+        value, gradient, curvature = (term.sum(axis=1) / n_samples for term in terms)
         return (
             float(w @ value),
             X.T @ (w * gradient),
@@ -230,10 +229,13 @@ def variational_update(
         first_step = step
         converged = residual < tol
         stop = min(max_iter, n_iter + max_steps)
+        # With refrozen indicators every step, a short step is still progress:
+        # halve less, so an iteration costs at most a few Monte Carlo passes.
+        halvings = _MAX_HALVINGS_MONTE_CARLO if expectations.monte_carlo else _MAX_HALVINGS
         while not converged and n_iter < stop:
             n_iter += 1
             t = 1.0
-            for _ in range(_MAX_HALVINGS):
+            for _ in range(halvings):
                 precision = (1.0 - t) * q.precision + t * target
                 candidate = GaussianPosterior.from_precision(q.mean + t * step, precision)
                 state = fixed_point(candidate)
