@@ -81,7 +81,7 @@ __all__ = ["variational_update"]
 
 # A final move larger than this multiple of the first (Newton-sized) step,
 # plus one standard deviation, is reported as likely catastrophic.
-RUNAWAY_FACTOR = 4.0
+RUNAWAY_FACTOR = 3.0
 _MAX_HALVINGS = 12
 _MAX_HALVINGS_MONTE_CARLO = 4
 # The region counts as settled when at most this fraction of draws changed side.
