@@ -6,6 +6,8 @@ import warnings
 import numpy as np
 import pytest
 from _reference import logistic_terms
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
@@ -89,3 +91,29 @@ def test_sequential_forgets_start_from_the_last_posterior(dataset):
     assert est.n_samples_seen_ == len(y) - 30
     do_nothing = full.posterior_.kl_divergence(retrained.posterior_)
     assert est.posterior_.kl_divergence(retrained.posterior_) < 0.25 * do_nothing
+
+
+@given(seed=st.integers(0, 2**16), d=st.integers(1, 5), k=st.integers(1, 30))
+@settings(max_examples=25)
+def test_divide_out_is_the_remaining_newton_step_property(seed, d, k):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(60, d)
+    y = (X @ rng.randn(d) + rng.logistic(size=60) > 0).astype(int)
+    if len(np.unique(y)) < 2:
+        y[:2] = [0, 1]
+    est = BayesianLogisticRegression(alpha=0.3, fit_intercept=False).fit(X, y)
+    m = est.posterior_.mean
+    est.partial_unfit(X[:k], y[:k])
+    _, g_r, H_r = logistic_terms(X[k:], y[k:].astype(float), np.ones(60 - k), m)
+    Lambda_r = 0.3 * np.eye(d) + H_r
+    expected = m + np.linalg.solve(Lambda_r, g_r - 0.3 * m)
+    np.testing.assert_allclose(est.posterior_.precision, Lambda_r, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(est.posterior_.mean, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_vi_partial_fit_in_one_batch_equals_fit(dataset):
+    _, (X, y) = dataset
+    a = BayesianLogisticRegression(inference="vi").fit(X, y)
+    b = BayesianLogisticRegression(inference="vi").partial_fit(X, y, classes=[0, 1])
+    np.testing.assert_allclose(a.posterior_.mean, b.posterior_.mean)
+    np.testing.assert_allclose(a.posterior_.precision, b.posterior_.precision)
