@@ -126,11 +126,11 @@ def test_catastrophic_eubo_warns_and_the_adjusted_likelihood_prevents_it(breast_
     assert diagnostics["move"] > 10 * diagnostics["newton_move"]
     catastrophic = ratio
     # lambda = 1e-9 keeps ~90% of q(theta|D)'s mass at d = 31 and stops it:
-    # better than doing nothing, though far from the 'laplace' result (0.1x)
+    # better than doing nothing, though not as close as 'laplace' (0.1x)
     unlearned, ratio, messages = _forget_30(
         breast_cancer, unlearning_lambda=1e-9, n_samples=300, random_state=0
     )
-    assert ratio < 0.8 and ratio < catastrophic / 100
+    assert ratio < 0.5 and ratio < catastrophic / 100
     assert not any("moved the mean" in m for m in messages)
     assert 0.8 < unlearned.unlearning_region_mass_ < 0.95
     # lambda = 0.1 leaves almost no mass in the region at d = 31: nothing forgotten

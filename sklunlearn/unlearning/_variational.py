@@ -46,7 +46,10 @@ natural-gradient step increases it, then the indicators are re-evaluated at
 the new ``q`` (as VBU's optimiser does at every step). The iteration ends
 when at most 1% of the draws change side and the step is below ``tol``: a
 stationary point of the masked objective with the indicator held constant,
-up to the draws on the region's boundary.
+up to the draws on the region's boundary. When draws keep crossing the
+boundary back and forth until ``max_iter``, the iterates oscillate around the
+fixed point and the average of the last half of them (in natural parameters,
+Polyak-Ruppert averaging) is returned, with a warning.
 
 Damping: a step is shrunk (``t`` halved, ``Lambda`` and ``m`` interpolated,
 so ``Lambda`` stays positive definite) until ``F`` (indicators frozen)
@@ -259,13 +262,23 @@ def variational_update(
         expectations.freeze(q)
         q, n_iter, converged, first_step, residual, objective, inside = ascend(q, 0, 1)
         settled = False
+        iterates = [q]
         while n_iter < max_iter:
             changed = expectations.freeze(q)
             if changed <= SETTLED_FRACTION * n_samples and converged:
                 settled = True
                 break
             q, n_iter, converged, _, residual, objective, inside = ascend(q, n_iter, 1)
+            iterates.append(q)
         converged = converged and settled
+        if not settled:
+            # The iterates oscillate around the fixed point (draws cross the
+            # boundary back and forth): report the average of the last half,
+            # in natural parameters (Polyak-Ruppert averaging).
+            tail = iterates[len(iterates) // 2:]
+            precision = np.mean([p.precision for p in tail], axis=0)
+            shift = np.mean([p.precision @ p.mean for p in tail], axis=0)
+            q = GaussianPosterior.from_precision(linalg.solve(precision, shift), precision)
     newton_move = mahalanobis(posterior, m0 + first_step)
     move = mahalanobis(posterior, q.mean)
     messages = []
@@ -273,8 +286,9 @@ def variational_update(
         messages.append(
             f"EUBO unlearning did not converge in {max_iter} iterations (residual "
             f"{residual:.3g}): the bound may be running away from q(theta|D) "
-            "(catastrophic unlearning). Use unlearning='laplace', or a positive "
-            "unlearning_lambda."
+            "(catastrophic unlearning), or, with unlearning_lambda > 0, Monte Carlo "
+            "draws keep crossing the region's boundary (the last iterates are then "
+            "averaged). Compare with unlearning='laplace'."
         )
     if sign < 0 and move > RUNAWAY_FACTOR * newton_move + 1.0:
         messages.append(
