@@ -11,5 +11,6 @@ __all__ = [
     "model_selection",
     "pipeline",
     "posterior",
+    "unlearning",
     "utils",
 ]
