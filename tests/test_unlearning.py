@@ -117,3 +117,14 @@ def test_vi_partial_fit_in_one_batch_equals_fit(dataset):
     b = BayesianLogisticRegression(inference="vi").partial_fit(X, y, classes=[0, 1])
     np.testing.assert_allclose(a.posterior_.mean, b.posterior_.mean)
     np.testing.assert_allclose(a.posterior_.precision, b.posterior_.precision)
+
+
+def test_forgetting_every_row_returns_the_prior(rng):
+    X = rng.randn(80, 3)
+    y = (X[:, 0] + rng.logistic(size=80) > 0).astype(int)
+    est = BayesianLogisticRegression(alpha=2.0).fit(X, y)
+    est.partial_unfit(X, y)
+    # Lambda - H(m) = alpha I, and the Newton step lands on the prior mean 0
+    np.testing.assert_allclose(est.posterior_.mean, 0.0, atol=1e-10)
+    np.testing.assert_allclose(est.posterior_.precision, 2.0 * np.eye(4), atol=1e-10)
+    assert est.n_samples_seen_ == 0
