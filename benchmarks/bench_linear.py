@@ -36,8 +36,11 @@ def import_seconds(modules, repeat=7):
         + "; print(time.perf_counter() - t)"
     )
     runs = [
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout)
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
         for _ in range(repeat)
     ]
     return float(np.median(runs))
@@ -63,8 +66,13 @@ print(t1 - t0, t2 - t1)
 
 def first_call_seconds(cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", FIRST_CALL], capture_output=True, text=True,
-                         env=env, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_CALL],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -86,13 +94,15 @@ def main():
     X_R, y_R = X[keep], y[keep]
 
     fitted = BayesianLinearRegression().fit(X, y)
-    t_unfit = best_time(lambda est: est.partial_unfit(X_F, y_F), repeat=9,
-                        setup=fresh_copy(fitted))
+    t_unfit = best_time(
+        lambda est: est.partial_unfit(X_F, y_F), repeat=9, setup=fresh_copy(fitted)
+    )
     t_refit = best_time(lambda: BayesianLinearRegression().fit(X_R, y_R), repeat=3)
     t_ridge = best_time(lambda: BayesianRidge().fit(X_R, y_R), repeat=3)
     gram = X_F.T @ X_F
     t_bare = best_time(lambda: X_F.T @ X_F, repeat=9) + best_time(
-        lambda: np.linalg.eigh(gram), repeat=9)
+        lambda: np.linalg.eigh(gram), repeat=9
+    )
 
     # Correctness in the same run: the forgotten model equals BayesianRidge on D_r.
     unlearned = fresh_copy(fitted)().partial_unfit(X_F, y_F)
@@ -107,8 +117,15 @@ def main():
     floats = k * d + d * d
 
     base_import = import_seconds(["sklearn", "numba"])
-    full_import = import_seconds(["sklearn", "numba", "sklunlearn", "sklunlearn.linear_model",
-                                  "sklunlearn.posterior"])
+    full_import = import_seconds(
+        [
+            "sklearn",
+            "numba",
+            "sklunlearn",
+            "sklunlearn.linear_model",
+            "sklunlearn.posterior",
+        ]
+    )
     with tempfile.TemporaryDirectory() as cache:
         cold = first_call_seconds(cache)
         warm = first_call_seconds(cache)
@@ -118,23 +135,40 @@ def main():
     print()
     rows = [
         ["partial_unfit", f"{1e3 * t_unfit:.2f} ms", "1x"],
-        ["bare cost: X_F.T @ X_F + eigh(d x d)", f"{1e3 * t_bare:.2f} ms",
-         f"partial_unfit / bare = {t_unfit / t_bare:.2f}"],
-        ["refit BayesianLinearRegression on D_r", f"{1e3 * t_refit:.1f} ms",
-         f"{t_refit / t_unfit:.0f}x slower"],
-        ["refit sklearn BayesianRidge on D_r", f"{1e3 * t_ridge:.1f} ms",
-         f"{t_ridge / t_unfit:.0f}x slower"],
+        [
+            "bare cost: X_F.T @ X_F + eigh(d x d)",
+            f"{1e3 * t_bare:.2f} ms",
+            f"partial_unfit / bare = {t_unfit / t_bare:.2f}",
+        ],
+        [
+            "refit BayesianLinearRegression on D_r",
+            f"{1e3 * t_refit:.1f} ms",
+            f"{t_refit / t_unfit:.0f}x slower",
+        ],
+        [
+            "refit sklearn BayesianRidge on D_r",
+            f"{1e3 * t_ridge:.1f} ms",
+            f"{t_ridge / t_unfit:.0f}x slower",
+        ],
     ]
     print(table(rows, ["operation", "time (best of runs)", "ratio"]))
     print()
-    print(f"max relative coef difference, forgotten vs BayesianRidge on D_r: {coef_error:.1e}")
-    print(f"peak memory allocated by partial_unfit: {peak / 2**20:.2f} MiB = "
-          f"{peak / (8 * floats):.2f} x (k*d + d^2) float64")
-    print(f"import sklearn+numba: {base_import:.3f} s; + sklunlearn: {full_import:.3f} s "
-          f"(adds {full_import - base_import:.3f} s)")
-    print(f"first fit+partial_unfit in a fresh process: cold cache {cold[0]:.3f} s, warm "
-          f"{warm[0]:.3f} s; first Numba rank-one downdate: cold {cold[1]:.3f} s "
-          f"(compilation), warm {warm[1]:.3f} s (loaded from cache)")
+    print(
+        f"max relative coef difference, forgotten vs BayesianRidge on D_r: {coef_error:.1e}"
+    )
+    print(
+        f"peak memory allocated by partial_unfit: {peak / 2**20:.2f} MiB = "
+        f"{peak / (8 * floats):.2f} x (k*d + d^2) float64"
+    )
+    print(
+        f"import sklearn+numba: {base_import:.3f} s; + sklunlearn: {full_import:.3f} s "
+        f"(adds {full_import - base_import:.3f} s)"
+    )
+    print(
+        f"first fit+partial_unfit in a fresh process: cold cache {cold[0]:.3f} s, warm "
+        f"{warm[0]:.3f} s; first Numba rank-one downdate: cold {cold[1]:.3f} s "
+        f"(compilation), warm {warm[1]:.3f} s (loaded from cache)"
+    )
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def _logistic_regression_breast_cancer(random_state):
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     return [
-        compare("BayesianLogisticRegression", "cancer", BayesianLogisticRegression,
+        compare("BayesianLogisticRegression", "breast_cancer", BayesianLogisticRegression,
                 X, y, mask, name)
         for name, mask in forget_masks(X, 0.1, random_state).items()
     ]
@@ -183,7 +183,7 @@ def run_demo(random_state=0):
 def format_table(results):
     """Render results as a fixed-width text table."""
     header = (
-        f"{'model':<28} {'data':<10} {'forget set':<14} {'rows':>6} {'forget':>9} "
+        f"{'model':<28} {'data':<14} {'forget set':<14} {'rows':>6} {'forget':>9} "
         f"{'retrain':>9} {'speed-up':>9} {'KL(unl||ret)':>13} {'KL(full||ret)':>14} "
         f"{'max |pred diff|':>16}"
     )
@@ -191,7 +191,7 @@ def format_table(results):
     for r in results:
         speedup = r.retrain_seconds / max(r.forget_seconds, 1e-12)
         lines.append(
-            f"{r.model:<28} {r.data:<10} {r.forget_set:<14} {r.n_forget:>6} "
+            f"{r.model:<28} {r.data:<14} {r.forget_set:<14} {r.n_forget:>6} "
             f"{1e3 * r.forget_seconds:>7.2f}ms {1e3 * r.retrain_seconds:>7.2f}ms "
             f"{speedup:>8.1f}x {r.kl:>13.3g} {r.kl_do_nothing:>14.3g} "
             f"{r.max_prediction_difference:>16.3g}"
@@ -219,6 +219,8 @@ def plot(results, path):
     ax_time.barh(positions + width / 2, [r.retrain_seconds for r in results], width,
                  label="retrain from scratch")
     ax_time.set_xscale("log")
+    ax_time.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax_time.invert_yaxis()
     ax_time.set_xlabel("seconds")
     ax_time.set_yticks(positions, labels, fontsize=7)
     ax_time.legend(fontsize=7)
@@ -228,6 +230,7 @@ def plot(results, path):
     ax_kl.barh(positions + width / 2, [max(r.kl_do_nothing, floor) for r in results],
                width, label="KL(full || retrained): doing nothing")
     ax_kl.set_xscale("log")
+    ax_kl.invert_yaxis()
     ax_kl.set_xlabel("nats")
     ax_kl.set_yticks(positions, [""] * len(results))
     ax_kl.legend(fontsize=7)

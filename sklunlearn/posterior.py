@@ -221,13 +221,16 @@ class GaussianPosterior:
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         if X.shape[1] != self.n_features:
             raise ValueError(
-                f"X has {X.shape[1]} columns; this posterior has {self.n_features} dimensions."
+                f"X has {X.shape[1]} columns; this posterior has {self.n_features} "
+                "dimensions."
             )
         if weights is None:
             weights = np.ones(X.shape[0])
         weights = np.asarray(weights, dtype=np.float64).reshape(-1)
-        if weights.shape[0] != X.shape[0] or np.any(weights < 0) or not np.all(
-            np.isfinite(weights)
+        if (
+            weights.shape[0] != X.shape[0]
+            or np.any(weights < 0)
+            or not np.all(np.isfinite(weights))
         ):
             raise ValueError(
                 f"weights must be {X.shape[0]} finite non-negative numbers, one per row."
@@ -243,7 +246,9 @@ class GaussianPosterior:
             change = X.T @ (weights[:, None] * X)
             R_new = _upper_cholesky(
                 self.precision + sign * change,
-                "updated precision matrix" if sign > 0 else "downdated precision matrix "
+                "updated precision matrix"
+                if sign > 0
+                else "downdated precision matrix "
                 "(the rows removed carry more information than the posterior holds)",
             )
         self._R = R_new

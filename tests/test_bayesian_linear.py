@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from sklearn.datasets import load_diabetes
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import BayesianRidge
@@ -18,10 +17,15 @@ FITTED = ["coef_", "intercept_", "alpha_", "lambda_", "sigma_", "X_offset_"]
 
 def assert_same_model(a, b, rtol=1e-7, atol=1e-10, same_rows=True):
     for name in FITTED:
-        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, atol=atol,
-                                   err_msg=name)
-    np.testing.assert_allclose(a.posterior_.precision, b.posterior_.precision, rtol=rtol,
-                               atol=atol * np.abs(b.posterior_.precision).max())
+        np.testing.assert_allclose(
+            getattr(a, name), getattr(b, name), rtol=rtol, atol=atol, err_msg=name
+        )
+    np.testing.assert_allclose(
+        a.posterior_.precision,
+        b.posterior_.precision,
+        rtol=rtol,
+        atol=atol * np.abs(b.posterior_.precision).max(),
+    )
     if same_rows:
         assert a.n_samples_seen_ == b.n_samples_seen_
 
@@ -43,8 +47,12 @@ def badly_conditioned(n=300, seed=0):
 @pytest.mark.parametrize("data", [diabetes, badly_conditioned])
 @pytest.mark.parametrize(
     "params",
-    [{}, {"fit_intercept": False}, {"alpha_init": 2.0, "lambda_init": 1e-3},
-     {"alpha_1": 1.0, "lambda_2": 3.0}],
+    [
+        {},
+        {"fit_intercept": False},
+        {"alpha_init": 2.0, "lambda_init": 1e-3},
+        {"alpha_1": 1.0, "lambda_2": 3.0},
+    ],
 )
 def test_fit_matches_bayesian_ridge(data, params):
     X, y = data()
@@ -54,7 +62,9 @@ def test_fit_matches_bayesian_ridge(data, params):
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(ours.alpha_, ref.alpha_, rtol=1e-5)
     np.testing.assert_allclose(ours.lambda_, ref.lambda_, rtol=1e-5)
-    np.testing.assert_allclose(ours.sigma_, ref.sigma_, rtol=1e-5, atol=1e-12 * np.abs(ref.sigma_).max())
+    np.testing.assert_allclose(
+        ours.sigma_, ref.sigma_, rtol=1e-5, atol=1e-12 * np.abs(ref.sigma_).max()
+    )
     mean, std = ours.predict(X, return_std=True)
     ref_mean, ref_std = ref.predict(X, return_std=True)
     np.testing.assert_allclose(mean, ref_mean, rtol=1e-5)
@@ -107,7 +117,9 @@ def test_forget_equals_bayesian_ridge_on_remaining(data, fit_intercept, which):
     np.testing.assert_allclose(est.lambda_, ref.lambda_, rtol=1e-5)
     mean, std = est.predict(X, return_std=True)
     ref_mean, ref_std = ref.predict(X, return_std=True)
-    np.testing.assert_allclose(mean, ref_mean, rtol=1e-5, atol=1e-8 * np.abs(ref_mean).max())
+    np.testing.assert_allclose(
+        mean, ref_mean, rtol=1e-5, atol=1e-8 * np.abs(ref_mean).max()
+    )
     np.testing.assert_allclose(std, ref_std, rtol=1e-5)
     assert est.n_samples_seen_ == (~forget).sum()
 
@@ -123,7 +135,10 @@ def test_evidence_restarts_instead_of_warm_starting(rng):
 
 
 @given(
-    st.integers(2, 6), st.integers(3, 30), st.integers(1, 30), st.integers(0, 2**31 - 1),
+    st.integers(2, 6),
+    st.integers(3, 30),
+    st.integers(1, 30),
+    st.integers(0, 2**31 - 1),
     st.booleans(),
 )
 def test_fit_union_then_forget_equals_fit(d, extra, n_b, seed, fit_intercept):
@@ -134,7 +149,9 @@ def test_fit_union_then_forget_equals_fit(d, extra, n_b, seed, fit_intercept):
     X_a, X_b = rng.randn(n_a, d) * 3 + 1, rng.randn(n_b, d) + rng.randn(d)
     y_a, y_b = X_a @ rng.randn(d) + rng.randn(n_a), rng.randn(n_b) * 5
     params = {"tol": 1e-10, "fit_intercept": fit_intercept}
-    forgotten = BayesianLinearRegression(**params).fit(np.vstack([X_a, X_b]), np.r_[y_a, y_b])
+    forgotten = BayesianLinearRegression(**params).fit(
+        np.vstack([X_a, X_b]), np.r_[y_a, y_b]
+    )
     forgotten.partial_unfit(X_b, y_b)
     direct = BayesianLinearRegression(**params).fit(X_a, y_a)
     assert_same_model(forgotten, direct, rtol=1e-6, atol=1e-8)
@@ -151,7 +168,9 @@ def test_partial_fit_then_partial_unfit_is_identity(d, extra, k, seed):
     w = rng.uniform(0.1, 4.0, size=k)
     est = BayesianLinearRegression(tol=1e-10).fit(X, y)
     before = BayesianLinearRegression(tol=1e-10).fit(X, y)
-    est.partial_fit(X_new, y_new, sample_weight=w).partial_unfit(X_new, y_new, sample_weight=w)
+    est.partial_fit(X_new, y_new, sample_weight=w).partial_unfit(
+        X_new, y_new, sample_weight=w
+    )
     assert_same_model(est, before, rtol=1e-6, atol=1e-8)
 
 
@@ -161,8 +180,9 @@ def test_integer_weights_equal_repeated_rows(d, n, seed):
     X, y = rng.randn(n, d), rng.randn(n)
     counts = rng.randint(1, 4, size=n)
     weighted = BayesianLinearRegression(tol=1e-10).fit(X, y, sample_weight=counts)
-    repeated = BayesianLinearRegression(tol=1e-10).fit(np.repeat(X, counts, axis=0),
-                                                       np.repeat(y, counts))
+    repeated = BayesianLinearRegression(tol=1e-10).fit(
+        np.repeat(X, counts, axis=0), np.repeat(y, counts)
+    )
     assert_same_model(weighted, repeated, rtol=1e-6, atol=1e-8, same_rows=False)
     assert weighted.sufficient_statistics_.weight_sum == counts.sum()
 
@@ -180,8 +200,9 @@ def test_weighted_forgetting_equals_reduced_weights(d, extra, seed):
     forgotten.partial_unfit(X, y, sample_weight=w_forget)
     reduced = BayesianLinearRegression(tol=1e-10).fit(X, y, sample_weight=w - w_forget)
     for name in ["coef_", "intercept_", "alpha_", "lambda_"]:
-        np.testing.assert_allclose(getattr(forgotten, name), getattr(reduced, name),
-                                   rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(
+            getattr(forgotten, name), getattr(reduced, name), rtol=1e-6, atol=1e-8
+        )
 
 
 def test_too_little_weight_for_the_evidence(rng):
@@ -200,16 +221,22 @@ def test_zero_weight_equals_absent_row(rng):
     X, y = rng.randn(30, 3), rng.randn(30)
     w = np.ones(30)
     w[:5] = 0.0
-    assert_same_model(BayesianLinearRegression().fit(X, y, sample_weight=w),
-                      BayesianLinearRegression().fit(X[5:], y[5:]), rtol=1e-9)
+    assert_same_model(
+        BayesianLinearRegression().fit(X, y, sample_weight=w),
+        BayesianLinearRegression().fit(X[5:], y[5:]),
+        rtol=1e-9,
+    )
     est = BayesianLinearRegression().fit(X, y)
     before = pickle.dumps(est)
     est.partial_unfit(X[:3], y[:3], sample_weight=np.zeros(3))
     assert_same_model(est, pickle.loads(before), rtol=1e-12)
 
 
-@given(st.integers(1, 5), st.lists(st.integers(1, 15), min_size=1, max_size=6),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.integers(1, 5),
+    st.lists(st.integers(1, 15), min_size=1, max_size=6),
+    st.integers(0, 2**31 - 1),
+)
 def test_fit_equals_chunked_partial_fit(d, chunks, seed):
     rng = np.random.RandomState(seed)
     n = sum(chunks)
@@ -217,10 +244,11 @@ def test_fit_equals_chunked_partial_fit(d, chunks, seed):
     chunked = BayesianLinearRegression(tol=1e-10)
     start = 0
     for size in chunks:
-        chunked.partial_fit(X[start:start + size], y[start:start + size])
+        chunked.partial_fit(X[start : start + size], y[start : start + size])
         start += size
-    assert_same_model(chunked, BayesianLinearRegression(tol=1e-10).fit(X, y), rtol=1e-6,
-                      atol=1e-8)
+    assert_same_model(
+        chunked, BayesianLinearRegression(tol=1e-10).fit(X, y), rtol=1e-6, atol=1e-8
+    )
 
 
 def test_many_small_forget_requests_equal_one(rng):
@@ -230,11 +258,15 @@ def test_many_small_forget_requests_equal_one(rng):
     one = BayesianLinearRegression(tol=1e-12).fit(X, y).partial_unfit(X[forget], y[forget])
     many = BayesianLinearRegression(tol=1e-12).fit(X, y)
     for i in forget:
-        many.partial_unfit(X[i:i + 1], y[i:i + 1])
+        many.partial_unfit(X[i : i + 1], y[i : i + 1])
     assert_same_model(many, one, rtol=1e-6, atol=1e-9)
     keep = order[300:]
-    assert_same_model(many, BayesianLinearRegression(tol=1e-12).fit(X[keep], y[keep]),
-                      rtol=1e-6, atol=1e-9)
+    assert_same_model(
+        many,
+        BayesianLinearRegression(tol=1e-12).fit(X[keep], y[keep]),
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_long_add_remove_sequence_does_not_drift():
@@ -283,10 +315,10 @@ def test_statistics_merge_like_a_group(rng):
     parts = [LinearStatistics.from_data(X[i::4], y[i::4], w[i::4]) for i in range(4)]
     total = LinearStatistics.from_data(X, y, w)
     merged = parts[0] + parts[1] + parts[2] + parts[3]
-    for a, b in zip(merged, total):
+    for a, b in zip(merged, total, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-6)
     back = merged - parts[3] - parts[1]
-    for a, b in zip(back, parts[0] + parts[2]):
+    for a, b in zip(back, parts[0] + parts[2], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-6)
 
 
@@ -307,7 +339,8 @@ def _bad_calls(X, y):
         "wrong feature count": lambda e: e.partial_unfit(X[:3, :5], y[:3]),
         "more rows than learned": lambda e: e.partial_unfit(X, y),
         "more weight than learned": lambda e: e.partial_unfit(
-            X[:2], y[:2], sample_weight=[1e6, 1.0]),
+            X[:2], y[:2], sample_weight=[1e6, 1.0]
+        ),
         "negative weight": lambda e: e.partial_unfit(X[:2], y[:2], sample_weight=[-1.0, 1]),
         "rows never learned": lambda e: e.partial_unfit(X[300:330] * 50, y[300:330]),
         "forget everything": lambda e: e.partial_unfit(X[:200], y[:200]),
@@ -363,8 +396,11 @@ def test_unfit_before_fit_raises():
 
 def test_partial_fit_first_call_fits():
     X, y = diabetes()
-    assert_same_model(BayesianLinearRegression().partial_fit(X, y),
-                      BayesianLinearRegression().fit(X, y), rtol=1e-12)
+    assert_same_model(
+        BayesianLinearRegression().partial_fit(X, y),
+        BayesianLinearRegression().fit(X, y),
+        rtol=1e-12,
+    )
 
 
 def test_refit_discards_previous_data():

@@ -57,6 +57,10 @@ def test_demo_plot(tmp_path):
 
 
 def test_python_dash_m_entry_point():
-    out = subprocess.run([sys.executable, "-m", "sklunlearn", "--help"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "sklunlearn", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "demo" in out.stdout

@@ -5,11 +5,10 @@ import sys
 import numba
 import numpy as np
 import pytest
+from _reference import rank_k_update, upper_cholesky
 from conftest import random_spd
 
-from _reference import rank_k_update, upper_cholesky
-from sklunlearn._numba import CholeskyUpdateError, cholesky_rank_k_update
-from sklunlearn._numba import _config
+from sklunlearn._numba import CholeskyUpdateError, _config, cholesky_rank_k_update
 
 
 @pytest.mark.parametrize("d", [1, 2, 7, 30])
@@ -33,7 +32,12 @@ def test_downdate_inverts_update(rng, d):
     R_up = cholesky_rank_k_update(R, X, None, 1.0)
     R_back = cholesky_rank_k_update(R_up, X, None, -1.0)
     np.testing.assert_allclose(R_back, R, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(R_back, upper_cholesky(rank_k_update(R_up.T @ R_up, X, np.ones(4), -1)), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        R_back,
+        upper_cholesky(rank_k_update(R_up.T @ R_up, X, np.ones(4), -1)),
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
 def test_downdate_losing_definiteness_raises(rng):
@@ -82,7 +86,7 @@ def test_fastmath_keeps_nan_and_inf_semantics():
 
 
 def test_jit_falls_back_without_cache(monkeypatch):
-    """When no cache directory is writable Numba refuses cache=True: we must still compile."""
+    """With no writable cache directory Numba refuses cache=True: we must still compile."""
     real_jit = numba.jit
 
     def refusing_jit(*args, cache=False, **kwargs):
@@ -107,8 +111,9 @@ def test_import_does_not_compile():
         " len(cholesky._cholesky_rank_k_kernel.signatures))"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     assert out.stdout.split() == ["0", "0"]
 
 
@@ -124,8 +129,11 @@ def test_package_works_when_no_cache_location_is_writable(tmp_path):
     import sklunlearn
 
     copy = tmp_path / "sklunlearn"
-    shutil.copytree(os.path.dirname(sklunlearn.__file__), copy,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        os.path.dirname(sklunlearn.__file__),
+        copy,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     for folder in [copy, *[p for p in copy.rglob("*") if p.is_dir()]]:
         (folder / "__pycache__").write_text("blocks the cache directory")
     code = (
@@ -135,11 +143,23 @@ def test_package_works_when_no_cache_location_is_writable(tmp_path):
         "from sklunlearn.posterior import GaussianPosterior\n"
         "p = GaussianPosterior.from_precision(np.zeros(40), np.eye(40))\n"
         "p.rank_update(np.ones((1, 40)))\n"
-        "print(type(cholesky._cholesky_rank_one_kernel._cache).__name__, round(p.precision[0, 0], 9))"
+        "kernel = cholesky._cholesky_rank_one_kernel\n"
+        "print(type(kernel._cache).__name__, round(p.precision[0, 0], 9))"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
-    env.update(PYTHONPATH=str(tmp_path), NUMBA_CACHE_DIR="/dev/null/numba", HOME="/dev/null",
-               XDG_CACHE_HOME="/dev/null/cache", PYTHONDONTWRITEBYTECODE="1")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, check=True)
+    env.update(
+        PYTHONPATH=str(tmp_path),
+        NUMBA_CACHE_DIR="/dev/null/numba",
+        HOME="/dev/null",
+        XDG_CACHE_HOME="/dev/null/cache",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
     assert out.stdout.split() == ["NullCache", "2.0"]

@@ -2,11 +2,11 @@ import pickle
 
 import numpy as np
 import pytest
+from _reference import gaussian_kl
 from conftest import random_spd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _reference import gaussian_kl
 from sklunlearn.exceptions import NotPositiveDefiniteError
 from sklunlearn.posterior import GaussianPosterior
 
@@ -22,7 +22,9 @@ def test_constructors_agree(rng, d):
     for post in (a, b, c):
         np.testing.assert_allclose(post.precision, P, rtol=1e-9)
         np.testing.assert_allclose(post.covariance, S, rtol=1e-9, atol=1e-14)
-        np.testing.assert_allclose(post.log_det_covariance(), np.linalg.slogdet(S)[1], rtol=1e-10)
+        np.testing.assert_allclose(
+            post.log_det_covariance(), np.linalg.slogdet(S)[1], rtol=1e-10
+        )
         np.testing.assert_array_equal(post.mean, m)
     assert a.kl_divergence(b) == pytest.approx(0.0, abs=1e-9)
 
@@ -71,7 +73,9 @@ def test_predictive_variance_and_solve(rng):
     post = GaussianPosterior.from_precision(np.zeros(5), P)
     X = rng.randn(7, 5)
     S = np.linalg.inv(P)
-    np.testing.assert_allclose(post.predictive_variance(X), np.einsum("ij,jk,ik->i", X, S, X), rtol=1e-10)
+    np.testing.assert_allclose(
+        post.predictive_variance(X), np.einsum("ij,jk,ik->i", X, S, X), rtol=1e-10
+    )
     b = rng.randn(5)
     np.testing.assert_allclose(post.solve(b), S @ b, rtol=1e-10)
 

@@ -362,9 +362,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _change(self, X, y, sample_weight, sign, reset):
         """The one path of fit (reset), partial_fit (+1) and partial_unfit (-1)."""
         with self._atomic():
-            X, y = validate_data(
-                self, X, y, reset=reset, dtype=np.float64, y_numeric=True
-            )
+            X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, y_numeric=True)
             weights = check_weights(sample_weight, X, allow_all_zero=sign < 0)
             batch = LinearStatistics.from_data(X, y, weights)
             if reset:
@@ -385,7 +383,10 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         gram, Xty, yty = statistics.gram(self.fit_intercept)
         eigenvalues, eigenvectors = psd_eigh(gram, yty)
         problem = _EigenProblem(
-            eigenvalues, eigenvectors, eigenvectors.T @ Xty, float(yty),
+            eigenvalues,
+            eigenvectors,
+            eigenvectors.T @ Xty,
+            float(yty),
             statistics.weight_sum,
         )
         solution = self._evidence_fixed_point(problem, statistics)
@@ -456,5 +457,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             coef_old = coef
         coef, sse = problem.coef_and_sse(alpha, lambda_)
         if self.compute_score:
-            scores.append(problem.log_marginal_likelihood(alpha, lambda_, coef, sse, priors))
+            scores.append(
+                problem.log_marginal_likelihood(alpha, lambda_, coef, sse, priors)
+            )
         return EvidenceSolution(coef, float(alpha), float(lambda_), iteration + 1, scores)
