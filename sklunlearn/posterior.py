@@ -62,7 +62,7 @@ class GaussianPosterior:
            [0. , 0.5]])
     >>> q = GaussianPosterior.from_covariance(np.ones(2), np.eye(2))
     >>> round(p.kl_divergence(q), 6)
-    np.float64(0.693147)
+    np.float64(1.193147)
     """
 
     def __init__(self, mean, precision_cholesky):
