@@ -146,7 +146,8 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     posterior_ : GaussianPosterior
         Posterior over the coefficients, ``N(coef_, sigma_)``.
     scores_ : ndarray of shape (n_iter_ + 1,)
-        Log marginal likelihood at each iteration (if ``compute_score``).
+        Log marginal likelihood at each iteration and at the end; empty unless
+        ``compute_score`` is True.
     n_iter_ : int
         Iterations of the last evidence optimisation.
     X_offset_ : ndarray of shape (n_features,)
@@ -400,10 +401,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.alpha_ = alpha
         self.lambda_ = lambda_
         self.n_iter_ = solution.n_iter
-        if self.compute_score:
-            self.scores_ = np.array(solution.scores)
-        elif hasattr(self, "scores_"):
-            del self.scores_
+        self.scores_ = np.array(solution.scores)
         self.posterior_ = GaussianPosterior.from_precision(solution.coef, precision)
         d = eigenvalues.shape[0]
         self.X_scale_ = np.ones(d)
