@@ -47,6 +47,56 @@ def _weighted_covariance(samples, weights):
 
 # Warn when the effective sample size is below this many times the dimension.
 ESS_PER_DIMENSION = 2.0
+# Warn when the estimated Monte Carlo error exceeds this fraction of the move.
+# To second order the result's KL to the target over doing nothing's is about
+# r / (1 - r) for r = noise / move, but self-normalised weights add a bias of
+# the same sign: measured on breast_cancer (d=31) and banknote (d=5), 1% and 10%
+# forgotten, every draw with r >= 0.37 was worse than doing nothing and every
+# draw with r <= 0.13 was at most 0.18x doing nothing.
+NOISE_TO_MOVE = 0.25
+
+
+def _whitened_change(z, normalised):
+    """Mean shift and covariance correction, in q(theta|D)'s whitened coordinates.
+
+    Uses the control variates of the module docstring, so both are zero when
+    the weights are uniform.
+    """
+    uniform = np.full(z.shape[0], 1.0 / z.shape[0])
+    shift = (normalised - uniform) @ z
+    correction = _weighted_covariance(z, normalised) - _weighted_covariance(z, uniform)
+    return shift, correction
+
+
+def _quadratic_kl(shift, correction):
+    """KL(N(shift, I + correction) || N(0, I)) to second order: |s|^2/2 + |C|_F^2/4."""
+    return 0.5 * shift @ shift + 0.25 * np.sum(correction * correction)
+
+
+def _noise_to_move(z, log_weights):
+    """Monte Carlo error of the moment match relative to the size of the change.
+
+    The draws are split in two halves, each self-normalised on its own; the two
+    half-sample estimates differ by twice the variance of one, i.e. four times
+    the variance of the full-sample estimate, so ``KL(half_a, half_b) / 4``
+    estimates the error of the result, to second order. The move is the
+    (second-order) KL of the result from ``q(theta|D)``. When the error exceeds
+    a quarter of the move (``NOISE_TO_MOVE``), the estimate is mostly noise: it
+    is then likely to be further from the retrained posterior than
+    ``q(theta|D)`` itself.
+    """
+    if np.ptp(log_weights) == 0.0:
+        return 0.0  # uniform weights: no change to estimate, no error
+    halves = np.array_split(np.arange(z.shape[0]), 2)
+    estimates = []
+    for half in halves:
+        w = np.exp(log_weights[half] - logsumexp(log_weights[half]))
+        estimates.append(_whitened_change(z[half], w))
+    (shift_a, corr_a), (shift_b, corr_b) = estimates
+    noise = _quadratic_kl(shift_a - shift_b, corr_a - corr_b) / 4.0
+    normalised = np.exp(log_weights - logsumexp(log_weights))
+    move = _quadratic_kl(*_whitened_change(z, normalised))
+    return float(noise / move)
 
 
 def reverse_kl_update(
@@ -80,7 +130,9 @@ def reverse_kl_update(
     Returns
     -------
     UpdateResult
-        ``diagnostics``: ``effective_sample_size``, ``move``, ``region_mass``,
+        ``diagnostics``: ``effective_sample_size``, ``noise_to_move`` (estimated
+        Monte Carlo error over the size of the change, from two half samples),
+        ``move``, ``region_mass``,
         ``covariance_correction_scale``, ``clipped_eigenvalue`` and ``warnings``.
     """
     rng = check_random_state(random_state)
@@ -112,6 +164,7 @@ def reverse_kl_update(
     precision = np.linalg.inv(0.5 * (covariance + covariance.T))
     new, clipped = safe_posterior(mean, precision, prior_precision)
     messages = []
+    noise_to_move = _noise_to_move(r, log_weights)
     if ess < ESS_PER_DIMENSION * d:
         messages.append(
             f"Reverse-KL unlearning: the importance weights collapsed (effective sample "
@@ -119,8 +172,16 @@ def reverse_kl_update(
             "likely worse than not forgetting. Increase n_samples, forget fewer rows "
             "at a time, or use unlearning='laplace'."
         )
+    elif noise_to_move > NOISE_TO_MOVE:
+        messages.append(
+            f"Reverse-KL unlearning: the Monte Carlo error of the moment match is "
+            f"{noise_to_move:.2g} times the size of the change it estimates ({d} "
+            f"parameters, {n_samples} draws); the result is likely worse than not "
+            "forgetting. Increase n_samples or use unlearning='laplace'."
+        )
     diagnostics = {
         "effective_sample_size": ess,
+        "noise_to_move": noise_to_move,
         "move": mahalanobis(posterior, new.mean),
         "region_mass": region_mass(unlearning_lambda, d),
         "covariance_correction_scale": scale,
