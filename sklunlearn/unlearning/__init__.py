@@ -29,6 +29,7 @@ from ._variational import variational_update
 
 __all__ = [
     "FORGETTING_METHODS",
+    "OVERSHOOT_CLIP",
     "UpdateResult",
     "floor_precision",
     "forget",
@@ -124,22 +125,49 @@ def forget(
     Returns
     -------
     UpdateResult
+        Every method's diagnostics include ``clipped_eigenvalue``; when it is
+        below ``-OVERSHOOT_CLIP`` a warning is added (see :func:`_check_overshoot`).
     """
     if method == "laplace":
-        return laplace_update(
+        result = laplace_update(
             posterior, likelihood, X, y, weights, sign=-1.0,
             prior_precision=prior_precision, expected=inference == "vi",
         )
-    if method == "eubo":
-        return variational_update(
+    elif method == "eubo":
+        result = variational_update(
             posterior, likelihood, X, y, weights, sign=-1.0,
             prior_precision=prior_precision, unlearning_lambda=unlearning_lambda,
             n_samples=n_samples, random_state=random_state, max_iter=max_iter, tol=tol,
         )
-    if method == "rkl":
-        return reverse_kl_update(
+    elif method == "rkl":
+        result = reverse_kl_update(
             posterior, likelihood, X, y, weights, prior_precision=prior_precision,
             unlearning_lambda=unlearning_lambda, n_samples=n_samples,
             random_state=random_state,
         )
-    raise ValueError(f"method must be one of {FORGETTING_METHODS}, got {method!r}.")
+    else:
+        raise ValueError(f"method must be one of {FORGETTING_METHODS}, got {method!r}.")
+    return _check_overshoot(result)
+
+
+# A log-concave likelihood can only add curvature, so no posterior of the model
+# has a precision below the prior's. A forgotten precision that had to be
+# floored by more than this fraction of the prior precision (in some direction)
+# removed curvature the posterior never had: the method over-forgot.
+OVERSHOOT_CLIP = 0.1
+
+
+def _check_overshoot(result):
+    """Warn when the forgotten precision fell well below the prior and was floored."""
+    clipped = result.diagnostics.get("clipped_eigenvalue", 0.0)
+    if clipped < -OVERSHOOT_CLIP:
+        message = (
+            f"Unlearning removed more curvature than the posterior holds: the new "
+            f"precision fell {-clipped:.2g} times the prior precision below the prior "
+            "in some direction and was floored there. The result is likely worse "
+            "than not forgetting (over-forgetting); forget fewer rows at a time, or "
+            "use unlearning='laplace' or a larger unlearning_lambda."
+        )
+        if message not in result.diagnostics["warnings"]:
+            result.diagnostics["warnings"].append(message)
+    return result
