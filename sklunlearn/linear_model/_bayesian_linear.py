@@ -286,9 +286,8 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         -------
         self : object
         """
+        self._validate_params()
         first = not hasattr(self, "sufficient_statistics_")
-        if first:
-            self._validate_params()
         return self._change(X, y, sample_weight, sign=1.0, reset=first)
 
     def partial_unfit(self, X, y, sample_weight=None):
@@ -324,6 +323,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             were not all part of the training data.
         """
         check_is_fitted(self)
+        self._validate_params()  # the evidence is re-optimised with max_iter, tol, ...
         return self._change(X, y, sample_weight, sign=-1.0, reset=False)
 
     def predict(self, X, return_std=False):

@@ -248,10 +248,9 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
         -------
         self : object
         """
+        self._validate_params()
         with self._atomic():
             first = not hasattr(self, "posterior_")
-            if first:
-                self._validate_params()
             X, y = validate_data(self, X, y, reset=first, dtype=np.float64)
             check_classification_targets(y)
             if _check_partial_fit_first_call(self, classes):
@@ -293,6 +292,7 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
             When the result is likely worse than not forgetting at all.
         """
         check_is_fitted(self)
+        self._validate_params()  # unlearning, unlearning_lambda, ... are read here
         with self._atomic():
             X, y = validate_data(self, X, y, reset=False, dtype=np.float64)
             self._check_labels(y)
