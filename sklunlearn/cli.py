@@ -19,8 +19,8 @@ def _demo(args):
     print(
         "\nThese data sets are small, so the times above are mostly per-call overhead;\n"
         "forgetting k rows takes time independent of the n rows learned, retraining\n"
-        "grows with n: at n=200,000 benchmarks/README.md measures forgetting over\n"
-        "500x faster than refitting BayesianRidge."
+        "grows with n: at n=200,000 benchmarks/README.md measures forgetting several\n"
+        "hundred times faster than refitting BayesianRidge."
     )
     if args.plot:
         _demo.plot(results, args.plot)
