@@ -72,16 +72,19 @@ def test_posterior_kl_is_the_same_in_both_bases():
 
 
 @pytest.mark.parametrize(
-    "params",
-    [dict(unlearning="laplace"), dict(unlearning="eubo", unlearning_lambda=1e-9),
-     dict(unlearning="rkl")],
+    "params, at_most",
+    [(dict(unlearning="laplace"), 0.01),
+     (dict(unlearning="eubo", unlearning_lambda=1e-9), 0.02),
+     (dict(unlearning="rkl"), 0.9)],
     ids=["laplace", "eubo-1e-9", "rkl-0"],
 )
-def test_forgetting_on_moons_beats_doing_nothing(params):
+def test_forgetting_on_moons_beats_doing_nothing(params, at_most):
     """VBU's experiment: the methods move towards the retrained model.
 
-    Not EUBO with lambda = 0, which runs away here (catastrophic unlearning,
-    see benchmarks/README.md).
+    Measured (benchmarks/README.md): doing nothing 0.285 nats on the erased
+    points, 'laplace' 0.0006, 'eubo' with lambda=1e-9 0.0017 (0.006x), 'rkl'
+    0.16. Not EUBO with lambda = 0, which runs away here (catastrophic
+    unlearning).
     """
     X, y, Z, kernel, erased = moons()
     model = SparseGPClassifier(kernel=kernel, inducing_points=Z, inference="vi",
@@ -94,7 +97,33 @@ def test_forgetting_on_moons_beats_doing_nothing(params):
         unlearned.partial_unfit(X[erased], y[erased])
     nothing = predictive_kl(full, retrained, X[erased])
     assert nothing > 0.1  # the erased points matter
-    assert predictive_kl(unlearned, retrained, X[erased]) < 0.9 * nothing
+    assert predictive_kl(unlearned, retrained, X[erased]) < at_most * nothing
+
+
+def test_monte_carlo_eubo_on_moons_reaches_its_fixed_point():
+    """The adjusted-likelihood EUBO converges to a fixed point that does not
+    depend on the number of draws beyond Monte Carlo error, silently.
+
+    The fixed point straddles the region's boundary (a quarter of q outside):
+    before the boundary was softened, the iterates cycled through it and ended
+    anywhere between 0.002 and 0.16 nats depending on the draws.
+    """
+    X, y, Z, kernel, erased = moons()
+    full = SparseGPClassifier(kernel=kernel, inducing_points=Z, inference="vi",
+                              unlearning="eubo", unlearning_lambda=1e-9,
+                              random_state=0).fit(X, y)
+    results = []
+    for n_samples in (1000, 4000):
+        unlearned = copy.deepcopy(full).set_params(n_samples=n_samples)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UnlearningWarning)
+            unlearned.partial_unfit(X[erased], y[erased])
+        diagnostics = unlearned.unlearning_diagnostics_
+        assert diagnostics["residual"] < 1e-8 and not diagnostics["stalled"]
+        assert 0.5 < diagnostics["final_region_mass"] < 0.9
+        results.append(unlearned.whitened_posterior_)
+    move = full.whitened_posterior_.kl_divergence(results[1])
+    assert results[0].kl_divergence(results[1]) < 0.02 * move
 
 
 def test_laplace_forgetting_on_banknote():

@@ -194,3 +194,22 @@ def test_forgetting_zero_weight_is_a_no_op(well_conditioned, unlearning):
     est.partial_unfit(X[:50], y[:50], sample_weight=np.zeros(50))
     np.testing.assert_allclose(est.posterior_.mean, before.mean, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(est.posterior_.precision, before.precision, rtol=1e-9)
+
+
+def test_softened_region_boundary_changes_the_fixed_point_little(well_conditioned):
+    """The softened indicator (default) and VBU's hard one reach nearly the same
+    fixed point; the soft one reaches it to ``tol``, the hard one stops on a step
+    below ``tol`` with the residual left by draws on the boundary."""
+    X, y = well_conditioned
+    design, target = _design(X[:100]), y[:100].astype(float)
+    q0 = BayesianLogisticRegression(inference="vi").fit(X, y).posterior_
+    common = dict(sign=-1.0, prior_precision=1.0, unlearning_lambda=0.01,
+                  n_samples=4000, random_state=0)
+    soft = variational_update(q0, BernoulliLogit(), design, target, np.ones(100), **common)
+    hard = variational_update(
+        q0, BernoulliLogit(), design, target, np.ones(100), softness=0.0, **common
+    )
+    assert soft.converged and soft.diagnostics["residual"] < 1e-10
+    assert 0.05 < 1.0 - soft.diagnostics["final_region_mass"] < 0.5  # a boundary matters
+    move = soft.posterior.kl_divergence(q0)
+    assert soft.posterior.kl_divergence(hard.posterior) < 0.02 * move

@@ -132,7 +132,9 @@ def forget(
         below ``-OVERSHOOT_CLIP`` a warning is added (see :func:`_check_overshoot`).
         'eubo' and 'rkl' also report ``reference_disagreement``, their KL to the
         one-step Laplace divide-out over the unforgotten posterior's, and warn
-        above ``REFERENCE_DISAGREEMENT`` (see :func:`_check_against_reference`).
+        above ``REFERENCE_DISAGREEMENT`` (see :func:`_check_against_reference`);
+        their over-forgetting warning is then only added to a result that
+        disagrees with the reference.
     """
     if method == "laplace":
         result = laplace_update(
@@ -153,13 +155,19 @@ def forget(
         )
     else:
         raise ValueError(f"method must be one of {FORGETTING_METHODS}, got {method!r}.")
-    if method != "laplace":
-        reference = laplace_update(
-            posterior, likelihood, X, y, weights, sign=-1.0,
-            prior_precision=prior_precision, expected=inference == "vi",
-        )
-        _check_against_reference(result, reference.posterior, posterior)
-    return _check_overshoot(result)
+    if method == "laplace":
+        return _check_overshoot(result)
+    reference = laplace_update(
+        posterior, likelihood, X, y, weights, sign=-1.0,
+        prior_precision=prior_precision, expected=inference == "vi",
+    )
+    _check_against_reference(result, reference.posterior, posterior)
+    # A floored precision is a symptom; when the result still agrees with the
+    # Laplace reference it did no harm (VBU's moons: the EUBO fixed point is
+    # floored 2.1x the prior below the prior and is 0.006x doing nothing).
+    if result.diagnostics["reference_disagreement"] > REFERENCE_DISAGREEMENT:
+        _check_overshoot(result)
+    return result
 
 
 # A log-concave likelihood can only add curvature, so no posterior of the model
