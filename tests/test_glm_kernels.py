@@ -78,3 +78,40 @@ def test_non_finite_input_raises():
 def test_wrapper_validates(args, message):
     with pytest.raises(ValueError, match=message):
         logistic_terms(*args)
+
+
+def _expected_reference(mean, variance, y, n_points=32):
+    """E[log p], E[y - p], E[p (1 - p)] by Gauss-Hermite on (n, nodes) temporaries."""
+    from scipy.special import expit, log_expit
+
+    from sklunlearn.linear_model._likelihoods import gauss_hermite
+
+    nodes, weights = gauss_hermite(n_points)
+    f = mean[:, None] + np.sqrt(variance)[:, None] * nodes
+    p = expit(f)
+    value = log_expit(np.where(y[:, None] > 0.5, f, -f))
+    return value @ weights, (y[:, None] - p) @ weights, (p * (1 - p)) @ weights
+
+
+@pytest.mark.parametrize("scale", [0.1, 3.0, 300.0])
+def test_expected_logistic_terms_match_numpy(rng, scale):
+    from sklunlearn._numba import expected_logistic_terms
+    from sklunlearn.linear_model._likelihoods import gauss_hermite
+
+    n = 500
+    mean = scale * rng.randn(n)
+    variance = np.where(rng.rand(n) < 0.1, 0.0, (scale * rng.rand(n)) ** 2)
+    y = (rng.rand(n) < 0.5).astype(float)
+    got = expected_logistic_terms(mean, variance, y, *gauss_hermite(32))
+    for a, b in zip(got, _expected_reference(mean, variance, y), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+
+
+def test_expected_logistic_terms_reject_non_finite_moments():
+    from sklunlearn._numba import expected_logistic_terms
+    from sklunlearn.linear_model._likelihoods import gauss_hermite
+
+    with pytest.raises(FloatingPointError, match="not finite"):
+        expected_logistic_terms(
+            np.array([0.0, np.nan]), np.ones(2), np.ones(2), *gauss_hermite(8)
+        )

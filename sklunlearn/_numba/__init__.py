@@ -5,11 +5,12 @@ contiguous float64 arrays and return a status code.
 """
 
 from .cholesky import CholeskyUpdateError, cholesky_rank_k_update
-from .glm import logistic_terms, weighted_gram
+from .glm import expected_logistic_terms, logistic_terms, weighted_gram
 
 __all__ = [
     "CholeskyUpdateError",
     "cholesky_rank_k_update",
+    "expected_logistic_terms",
     "logistic_terms",
     "weighted_gram",
 ]

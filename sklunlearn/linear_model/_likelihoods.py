@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import expit, log_expit
 
-from .._numba import logistic_terms, weighted_gram
+from .._numba import expected_logistic_terms, logistic_terms, weighted_gram
 
 __all__ = ["BernoulliLogit", "DesignTerms", "gauss_hermite"]
 
@@ -95,9 +95,10 @@ class BernoulliLogit:
         value, gradient, curvature : ndarrays of shape (n,)
         """
         nodes, weights = gauss_hermite(self.n_quadrature)
-        f = mean[:, None] + np.sqrt(np.maximum(variance, 0.0))[:, None] * nodes
-        value, gradient, curvature = self.row_terms(f, y[:, None])
-        return value @ weights, gradient @ weights, curvature @ weights
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 0:
+            y = np.full(np.shape(mean), float(y))
+        return expected_logistic_terms(mean, variance, y, nodes, weights)
 
     # ----------------------------------------------------------- summed
     def design_terms(self, X, y, weights, theta):

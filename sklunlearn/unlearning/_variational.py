@@ -196,6 +196,7 @@ def variational_update(
     max_iter=100,
     tol=1e-10,
     softness=SOFTNESS,
+    start=None,
 ):
     """Learn (``sign=+1``, ELBO) or forget (``sign=-1``, EUBO) rows variationally.
 
@@ -223,6 +224,11 @@ def variational_update(
     softness : float, default=SOFTNESS
         Width of the softened region boundary (Monte Carlo only), in units of
         ``sqrt(2 d)``; 0 gives VBU's hard indicator.
+    start : GaussianPosterior or None, default=None
+        Where the iteration starts (``posterior`` when None), e.g. the Laplace
+        approximation, from which a Gaussian variational fit needs a few
+        steps. The solution does not depend on it where ``F`` is concave
+        (learning).
 
     Returns
     -------
@@ -261,9 +267,9 @@ def variational_update(
             return new.residual <= (1.0 - 0.25 * t) * old.residual
         return new.objective >= old.objective - 1e-12 * abs(old.objective)
 
-    q = posterior
+    q = posterior if start is None else start
     state = fixed_point(q)
-    first_step = state.step
+    first_step = q.mean - m0 + state.step
     converged = state.residual < tol
     stalled = False
     n_iter = 0
