@@ -1,6 +1,7 @@
 """BayesianLogisticRegression: fitting, prediction, error handling, multiclass."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -166,3 +167,16 @@ def test_forgetting_zero_weight_is_a_no_op(breast_cancer):
     np.testing.assert_allclose(est.posterior_.mean, before.mean, rtol=1e-12)
     np.testing.assert_allclose(est.posterior_.precision, before.precision, rtol=1e-10)
     assert est.n_samples_seen_ == len(y)
+
+
+@pytest.mark.parametrize("inference", ["laplace", "vi"])
+def test_unconverged_fit_warns(inference):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=1"):
+        BayesianLogisticRegression(inference=inference, max_iter=1).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        BayesianLogisticRegression(inference=inference).fit(X, y)

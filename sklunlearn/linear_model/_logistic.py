@@ -6,6 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
@@ -431,6 +432,14 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
                     unlearning_lambda=self.unlearning_lambda, **options,
                 )
             results.append(result)
+        if sign > 0 and not all(result.converged for result in results):
+            warnings.warn(
+                f"{'Newton' if self.inference == 'laplace' else 'Variational'} fitting "
+                f"did not converge in max_iter={self.max_iter} iterations; increase "
+                "max_iter, or standardise the features.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         if sign < 0:
             diagnostics = [result.diagnostics for result in results]
             for message in {m for d in diagnostics for m in d["warnings"]}:
