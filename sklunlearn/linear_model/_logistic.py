@@ -381,6 +381,15 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
         self.n_samples_seen_ = 0
 
     def _check_labels(self, y):
+        # classes_ is sorted (np.unique): a binary search finds each label.
+        try:
+            position = np.searchsorted(self.classes_, y)
+        except TypeError:  # labels not comparable with classes_: the slow path says why
+            pass
+        else:
+            position = np.clip(position, 0, self.classes_.shape[0] - 1)
+            if np.all(self.classes_[position] == y):
+                return
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if unknown.size:
             raise ValueError(
