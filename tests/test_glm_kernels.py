@@ -115,3 +115,17 @@ def test_expected_logistic_terms_reject_non_finite_moments():
         expected_logistic_terms(
             np.array([0.0, np.nan]), np.ones(2), np.ones(2), *gauss_hermite(8)
         )
+
+
+@pytest.mark.parametrize("n", [0, 5, BLOCK_ROWS + 3])
+def test_implicit_intercept_equals_an_explicit_ones_column(rng, n):
+    X = rng.randn(n, 4)
+    y = (rng.rand(n) < 0.5).astype(float)
+    w = rng.uniform(0.5, 2.0, size=n)
+    theta = rng.randn(5)
+    implicit = logistic_terms(X, y, w, theta, intercept=True)
+    explicit = logistic_terms(np.hstack([X, np.ones((n, 1))]), y, w, theta)
+    for a, b in zip(implicit, explicit, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="theta must have shape"):
+        logistic_terms(X, y, w, theta[:4], intercept=True)

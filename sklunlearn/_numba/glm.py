@@ -35,14 +35,19 @@ def _negative_log_likelihood(y, softplus_minus, softplus_plus):
     return y * softplus_minus + (1.0 - y) * softplus_plus
 
 
-def _add_block_gram(X, scale, start, stop, buffer, gram):
-    """``gram += B' B`` with ``B[i] = scale[i] * X[start + i]`` for one row block."""
+def _add_block_gram(X, scale, start, stop, buffer, gram, intercept):
+    """``gram += B' B`` with ``B[i] = scale[i] * [X[start + i], 1]`` for one row block.
+
+    The trailing 1 (an implicit intercept column) only when ``intercept``.
+    """
     d = X.shape[1]
     m = stop - start
     for i in range(m):
         s = scale[start + i]
         for j in range(d):
             buffer[i, j] = s * X[start + i, j]
+        if intercept:
+            buffer[i, d] = s
     block = buffer[:m]
     gram += np.dot(block.T, block)
 
@@ -53,29 +58,32 @@ def _weighted_gram_kernel(X, weights, gram):
     scale = np.sqrt(weights)
     buffer = np.empty((BLOCK_ROWS, d))
     for start in range(0, n, BLOCK_ROWS):
-        _add_block_gram(X, scale, start, min(start + BLOCK_ROWS, n), buffer, gram)
+        _add_block_gram(X, scale, start, min(start + BLOCK_ROWS, n), buffer, gram, False)
     for j in range(d):
         if not np.isfinite(gram[j, j]):
             return STATUS_NOT_FINITE
     return STATUS_OK
 
 
-def _logistic_terms_kernel(X, y, weights, theta, gradient, hessian, out_loglik):
+def _logistic_terms_kernel(X, y, weights, theta, intercept, gradient, hessian,
+                           out_loglik):
     """Bernoulli-logit terms at ``theta`` for labels ``y`` in {0, 1}.
 
     ``out_loglik[0] = sum w (y f - log(1 + e^f))``,
     ``gradient += X' (w (y - p))`` and ``hessian += X' diag(w p (1 - p)) X``
     with ``p = sigmoid(f)``; ``log(1 + e^f)`` and ``p`` are evaluated without
-    overflow for any ``f``.
+    overflow for any ``f``. With ``intercept``, ``X`` stands for ``[X, 1]``
+    (``theta`` has one more entry, the intercept, last) without building it.
     """
     n, d = X.shape
+    n_params = d + 1 if intercept else d
     scale = np.empty(n)
-    buffer = np.empty((BLOCK_ROWS, d))
+    buffer = np.empty((BLOCK_ROWS, n_params))
     loglik = 0.0
     for start in range(0, n, BLOCK_ROWS):
         stop = min(start + BLOCK_ROWS, n)
         for i in range(start, stop):
-            f = 0.0
+            f = theta[d] if intercept else 0.0
             for j in range(d):
                 f += X[i, j] * theta[j]
             # log p = -(y softplus(-f) + (1 - y) softplus(f)), without cancellation
@@ -92,12 +100,14 @@ def _logistic_terms_kernel(X, y, weights, theta, gradient, hessian, out_loglik):
             residual = w * (y[i] - p)
             for j in range(d):
                 gradient[j] += residual * X[i, j]
+            if intercept:
+                gradient[d] += residual
             scale[i] = np.sqrt(w * p * (1.0 - p))
-        _add_block_gram(X, scale, start, stop, buffer, hessian)
+        _add_block_gram(X, scale, start, stop, buffer, hessian, intercept)
     out_loglik[0] = loglik
     if not np.isfinite(loglik):
         return STATUS_NOT_FINITE
-    for j in range(d):
+    for j in range(n_params):
         if not (np.isfinite(gradient[j]) and np.isfinite(hessian[j, j])):
             return STATUS_NOT_FINITE
     return STATUS_OK
@@ -192,40 +202,46 @@ def weighted_gram(X, weights):
     return gram
 
 
-def logistic_terms(X, y, weights, theta):
+def logistic_terms(X, y, weights, theta, intercept=False):
     """Log-likelihood, gradient and negative Hessian of weighted logistic rows.
 
     Parameters
     ----------
     X : array-like of shape (n, d)
-        Design matrix (append a column of ones for an intercept).
+        Design matrix.
     y : array-like of shape (n,)
         Labels in {0, 1}.
     weights : array-like of shape (n,)
         Non-negative row weights.
-    theta : array-like of shape (d,)
-        Parameters at which the terms are evaluated.
+    theta : array-like of shape (d + intercept,)
+        Parameters at which the terms are evaluated (the intercept last).
+    intercept : bool, default=False
+        Treat ``X`` as ``[X, 1]``: an intercept column of ones, never built
+        (no ``n x d`` copy of the data).
 
     Returns
     -------
     log_likelihood : float
         ``sum w (y f - log(1 + exp(f)))`` with ``f = X @ theta``.
-    gradient : ndarray of shape (d,)
+    gradient : ndarray of shape (d + intercept,)
         ``X' (w (y - p))``.
-    hessian : ndarray of shape (d, d)
+    hessian : ndarray of shape (d + intercept, d + intercept)
         ``X' diag(w p (1 - p)) X`` (the negative Hessian, positive semi-definite).
     """
     X = _as_matrix(X)
     n, d = X.shape
     y = _as_vector(y, n, "y")
     weights = _as_vector(weights, n, "weights")
-    theta = _as_vector(theta, d, "theta")
+    n_params = d + int(bool(intercept))
+    theta = _as_vector(theta, n_params, "theta")
     if np.any(weights < 0):
         raise ValueError("weights must be non-negative.")
-    gradient = np.zeros(d)
-    hessian = np.zeros((d, d))
+    gradient = np.zeros(n_params)
+    hessian = np.zeros((n_params, n_params))
     loglik = np.zeros(1)
-    status = _logistic_terms_kernel(X, y, weights, theta, gradient, hessian, loglik)
+    status = _logistic_terms_kernel(
+        X, y, weights, theta, bool(intercept), gradient, hessian, loglik
+    )
     _raise_not_finite(status)
     return float(loglik[0]), gradient, hessian
 

@@ -105,6 +105,14 @@ class BernoulliLogit:
         """:class:`DesignTerms` of the rows ``X`` at ``theta`` (fused kernel)."""
         return DesignTerms(*logistic_terms(X, y, weights, theta))
 
+    def with_implicit_intercept(self):
+        """This likelihood on ``[X, 1]`` with ``X`` given without the ones column.
+
+        Only ``design_terms`` (all that Newton's method needs) is provided; the
+        fused kernel adds the intercept itself, so fitting never copies the data.
+        """
+        return _ImplicitIntercept(self)
+
     def expected_design_terms(self, X, y, weights, mean, variance):
         """:class:`DesignTerms` averaged over ``f_i ~ N(mean_i, variance_i)``."""
         value, gradient, curvature = self.expected_terms(mean, variance, y)
@@ -113,3 +121,13 @@ class BernoulliLogit:
             X.T @ (weights * gradient),
             weighted_gram(X, weights * curvature),
         )
+
+
+class _ImplicitIntercept:
+    """``design_terms`` of a likelihood on ``[X, 1]``, from ``X`` alone."""
+
+    def __init__(self, likelihood):
+        self.likelihood = likelihood
+
+    def design_terms(self, X, y, weights, theta):
+        return DesignTerms(*logistic_terms(X, y, weights, theta, intercept=True))

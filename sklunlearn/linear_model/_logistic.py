@@ -418,8 +418,14 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
         n_rows = int(np.count_nonzero(weights))
         if sign < 0:
             self._check_forgettable(class_weight, n_rows)
-        design = self._design(X)
         likelihood = BernoulliLogit()
+        if sign > 0 and self.inference == "laplace" and self.fit_intercept:
+            # Newton's method needs only the fused kernel, which adds the
+            # intercept column itself: no (n, d + 1) copy of the data.
+            design = np.ascontiguousarray(X)
+            likelihood = likelihood.with_implicit_intercept()
+        else:
+            design = self._design(X)
         options = {
             "prior_precision": self.alpha,
             "n_samples": self.n_samples,
