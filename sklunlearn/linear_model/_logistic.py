@@ -419,9 +419,12 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
         if sign < 0:
             self._check_forgettable(class_weight, n_rows)
         likelihood = BernoulliLogit()
-        if sign > 0 and self.inference == "laplace" and self.fit_intercept:
-            # Newton's method needs only the fused kernel, which adds the
-            # intercept column itself: no (n, d + 1) copy of the data.
+        newton_only = self.inference == "laplace" and (
+            sign > 0 or self.unlearning == "laplace"
+        )
+        if newton_only and self.fit_intercept:
+            # Newton's method and the one-step divide-out need only the fused
+            # kernel, which adds the intercept column itself: no (n, d + 1) copy.
             design = np.ascontiguousarray(X)
             likelihood = likelihood.with_implicit_intercept()
         else:
@@ -463,7 +466,7 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
                 diagnostics[0] if len(diagnostics) == 1 else diagnostics
             )
             self.unlearning_region_mass_ = region_mass(
-                self.unlearning_lambda, design.shape[1]
+                self.unlearning_lambda, self._posterior_list()[0].n_features
             )
         self._set_posteriors([result.posterior for result in results])
         self.n_iter_ = max(result.n_iter for result in results)
