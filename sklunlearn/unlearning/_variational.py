@@ -309,12 +309,15 @@ def variational_update(
                 # fixed point is out of reach (the iterates would cycle through
                 # the region's boundary). Stop at the last accepted iterate.
                 stalled = True
+                n_iter -= 1  # no step was taken
                 break
             # Quadrature: F is smooth; the tiny step is taken (F's value is at
             # its maximum to rounding, or the start was far from it).
         change = candidate.kl_divergence(q)
         q, state = candidate, candidate_state
-        converged = state.residual < tol or change < tol
+        # A tiny step is no sign of convergence when it was damped (Monte Carlo).
+        small_step = change < tol and (t == 1.0 or not expectations.monte_carlo)
+        converged = state.residual < tol or small_step
     residual, objective, inside = state.residual, state.objective, state.inside
     newton_move = mahalanobis(posterior, m0 + first_step)
     move = mahalanobis(posterior, q.mean)
@@ -322,7 +325,7 @@ def variational_update(
     if sign < 0 and not converged:
         messages.append(
             "EUBO unlearning did not converge ("
-            + (f"stalled after {n_iter} iterations: no damped step reduced the "
+            + (f"stalled after {n_iter} steps: no damped step reduced the "
                f"stationarity residual {residual:.3g}" if stalled else
                f"residual {residual:.3g} after {max_iter} iterations")
             + "): the bound may be running away from q(theta|D) (catastrophic "
