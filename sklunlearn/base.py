@@ -3,9 +3,14 @@
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
-__all__ = ["UnlearningMixin"]
+__all__ = ["UnlearningMixin", "check_weights", "validate_rows"]
+
+# get_params() -> _get_param_names() inspects __init__'s signature on every call;
+# partial_fit/partial_unfit validate their parameters on every call, so the
+# names are cached per class (the signature of a class does not change).
+_PARAM_NAMES = {}
 
 
 class UnlearningMixin:
@@ -16,6 +21,13 @@ class UnlearningMixin:
     it was. Estimators must therefore never mutate a fitted array in place:
     they compute new objects and assign them.
     """
+
+    @classmethod
+    def _get_param_names(cls):
+        names = _PARAM_NAMES.get(cls)
+        if names is None:
+            names = _PARAM_NAMES[cls] = tuple(super()._get_param_names())
+        return list(names)
 
     @contextmanager
     def _atomic(self):
@@ -40,4 +52,34 @@ def check_weights(sample_weight, X, allow_all_zero=False):
         dtype=np.float64,
         ensure_non_negative=True,
         allow_all_zero_weights=allow_all_zero,
+    )
+
+
+def validate_rows(estimator, X, y, *, y_numeric=False):
+    """``validate_data(estimator, X, y, reset=False, dtype=np.float64)``, faster.
+
+    When ``X`` is already a non-empty 2-D float64 ndarray of finite values and
+    ``y`` a 1-D boolean, integer or finite floating ndarray of the same
+    length, ``check_X_y`` would return both unchanged; only the feature-count
+    and feature-name checks against the fitted estimator remain, and
+    ``validate_data(..., skip_check_array=True)`` still runs those. Any other
+    input goes through the full validation, with its messages. This saves
+    about 0.1 ms per call, most of a small ``partial_unfit``.
+    """
+    if (
+        type(X) is np.ndarray
+        and type(y) is np.ndarray
+        and X.dtype == np.float64
+        and X.ndim == 2
+        and y.ndim == 1
+        and X.shape[0] == y.shape[0] > 0
+        and X.shape[1] > 0
+        and y.dtype.kind in "biuf"
+        # sklearn's own fast test: a finite sum means no NaN and no inf
+        and np.isfinite(X.sum())
+        and (y.dtype.kind != "f" or np.isfinite(y.sum()))
+    ):
+        return validate_data(estimator, X, y, reset=False, skip_check_array=True)
+    return validate_data(
+        estimator, X, y, reset=False, dtype=np.float64, y_numeric=y_numeric
     )

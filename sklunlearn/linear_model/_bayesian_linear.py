@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import UnlearningMixin, check_weights
+from ..base import UnlearningMixin, check_weights, validate_rows
 from ..posterior import GaussianPosterior
 from ._sufficient_statistics import LinearStatistics, psd_eigh
 
@@ -363,7 +363,12 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _change(self, X, y, sample_weight, sign, reset):
         """The one path of fit (reset), partial_fit (+1) and partial_unfit (-1)."""
         with self._atomic():
-            X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, y_numeric=True)
+            if reset:
+                X, y = validate_data(
+                    self, X, y, reset=True, dtype=np.float64, y_numeric=True
+                )
+            else:
+                X, y = validate_rows(self, X, y, y_numeric=True)
             weights = check_weights(sample_weight, X, allow_all_zero=sign < 0)
             batch = LinearStatistics.from_data(X, y, weights)
             if reset:

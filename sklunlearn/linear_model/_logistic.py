@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import UnlearningMixin, check_weights
+from ..base import UnlearningMixin, check_weights, validate_rows
 from ..exceptions import UnlearningWarning
 from ..posterior import GaussianPosterior
 from ..unlearning import FORGETTING_METHODS, forget, learn, region_mass
@@ -295,7 +295,7 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
         check_is_fitted(self)
         self._validate_params()  # unlearning, unlearning_lambda, ... are read here
         with self._atomic():
-            X, y = validate_data(self, X, y, reset=False, dtype=np.float64)
+            X, y = validate_rows(self, X, y)
             self._check_labels(y)
             self._change(X, y, sample_weight, sign=-1.0)
         return self

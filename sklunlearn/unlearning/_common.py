@@ -78,21 +78,24 @@ def floor_precision(precision, prior_precision):
         The most negative eigenvalue that was clipped (0.0 when none was).
     """
     d = precision.shape[0]
-    root = np.sqrt(_floor_vector(prior_precision, d))
-    excess = (precision - np.diag(root**2)) / np.outer(root, root)
-    excess = 0.5 * (excess + excess.T)
+    floor = _floor_vector(prior_precision, d)
+    precision = 0.5 * (precision + precision.T)
     # Fast path (the usual case, e.g. every one-step Laplace divide-out): a
-    # Cholesky factor of excess + FLOOR_SLACK I exists, so no eigenvalue is
-    # below -FLOOR_SLACK and the bound holds to within that (relative) slack;
-    # the precision is returned as is, symmetrised. A Cholesky costs a tenth of
-    # the eigendecomposition below.
-    shifted = excess + FLOOR_SLACK * np.eye(d)
+    # Cholesky factor of P - (1 - FLOOR_SLACK) D exists, i.e. no eigenvalue of
+    # D^-1/2 (P - D) D^-1/2 is below -FLOOR_SLACK, and the bound holds to within
+    # that (relative) slack: the precision is returned as is. A Cholesky costs a
+    # tenth of the eigendecomposition below.
+    shifted = precision.copy()
+    shifted.flat[:: d + 1] -= (1.0 - FLOOR_SLACK) * floor
     try:
-        linalg.cholesky(shifted, lower=False)
+        linalg.cholesky(shifted, lower=False, overwrite_a=True)
     except linalg.LinAlgError:
         pass
     else:
-        return 0.5 * (precision + precision.T), 0.0
+        return precision, 0.0
+    root = np.sqrt(floor)
+    excess = (precision - np.diag(floor)) / np.outer(root, root)
+    excess = 0.5 * (excess + excess.T)
     eigenvalues, eigenvectors = linalg.eigh(excess)
     clipped = float(min(eigenvalues.min(), 0.0))
     excess = (eigenvectors * np.maximum(eigenvalues, 0.0)) @ eigenvectors.T

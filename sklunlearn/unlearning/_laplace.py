@@ -30,9 +30,9 @@ from scipy import linalg
 from ..posterior import GaussianPosterior
 from ._common import (
     UpdateResult,
+    floor_precision,
     linear_predictor_moments,
     mahalanobis,
-    safe_posterior,
 )
 
 __all__ = ["laplace_update"]
@@ -147,11 +147,13 @@ def laplace_update(
         new, clipped = GaussianPosterior.from_precision(theta, precision), 0.0
     else:
         terms = _terms(likelihood, posterior, X, y, weights, posterior.mean, expected)
-        precision = posterior.precision - terms.hessian
-        floored, clipped = safe_posterior(posterior.mean, precision, prior_precision)
+        precision, clipped = floor_precision(
+            posterior.precision - terms.hessian, prior_precision
+        )
+        R = linalg.cholesky(precision, lower=False)  # >= the prior: positive definite
         # One Newton step of log q - l from the mode; its Hessian there is -Lambda_r.
-        theta = posterior.mean - floored.solve(terms.gradient)
-        new = GaussianPosterior(theta, floored.precision_cholesky)
+        theta = posterior.mean - linalg.cho_solve((R, False), terms.gradient)
+        new = GaussianPosterior(theta, R)
         n_iter, converged = 1, True
     diagnostics = {
         "move": mahalanobis(posterior, new.mean),
