@@ -414,7 +414,11 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
     def _change(self, X, y, sample_weight, sign):
         """The one path of fit, partial_fit (+1) and partial_unfit (-1)."""
         weights = check_weights(sample_weight, X, allow_all_zero=sign < 0)
-        class_weight = np.array([weights[y == c].sum() for c in self.classes_])
+        # y holds only labels of classes_ (checked), which is sorted: one pass.
+        class_weight = np.bincount(
+            np.searchsorted(self.classes_, y), weights=weights,
+            minlength=self.classes_.shape[0],
+        )
         n_rows = int(np.count_nonzero(weights))
         if sign < 0:
             self._check_forgettable(class_weight, n_rows)

@@ -49,6 +49,10 @@ FLOOR_SLACK = 1e-10
 
 
 def _floor_vector(prior_precision, d):
+    if isinstance(prior_precision, float | int):  # the common scalar prior, quickly
+        if not 0.0 < prior_precision < np.inf:
+            raise ValueError("prior_precision must be positive and finite.")
+        return np.full(d, float(prior_precision))
     floor = np.broadcast_to(np.asarray(prior_precision, dtype=np.float64), (d,))
     if np.any(floor <= 0) or not np.all(np.isfinite(floor)):
         raise ValueError("prior_precision must be positive and finite.")
