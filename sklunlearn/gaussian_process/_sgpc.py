@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import UnlearningMixin, check_weights
+from ..base import UnlearningMixin, check_weights, validate_rows
 from ..linear_model import BayesianLogisticRegression
 from ..unlearning import FORGETTING_METHODS
 from ._bound import inducing_cholesky, whitened_features
@@ -339,7 +339,10 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ internals
     def _validate(self, X, y, sample_weight, reset, allow_all_zero=False):
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
+        if reset:
+            X, y = validate_data(self, X, y, reset=True, dtype=np.float64)
+        else:
+            X, y = validate_rows(self, X, y)
         check_classification_targets(y)
         if np.unique(y).shape[0] > 2:
             raise ValueError(_BINARY_ONLY)

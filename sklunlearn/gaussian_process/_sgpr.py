@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import UnlearningMixin, check_weights
+from ..base import UnlearningMixin, check_weights, validate_rows
 from ..exceptions import NotPositiveDefiniteError, UnlearningWarning
 from ..posterior import GaussianPosterior
 from ._bound import (
@@ -472,7 +472,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _change(self, X, y, sample_weight, sign):
         """The one path of partial_fit (+1) and partial_unfit (-1)."""
         with self._atomic():
-            X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
+            X, y = validate_rows(self, X, y, y_numeric=True)
             weights = check_weights(sample_weight, X, allow_all_zero=sign < 0)
             self._accumulate(X, y, weights, sign, self.sufficient_statistics_)
             if sign < 0:
