@@ -47,7 +47,7 @@ def speed_table(n=200_000, d=50, k=2_000):
     forget[np.random.RandomState(1).choice(n, k, replace=False)] = True
     X_f, y_f, X_r, y_r = X[forget], y[forget], X[~forget], y[~forget]
     sklearn_refit = best_time(
-        lambda: LogisticRegression(C=1.0, max_iter=1000).fit(X_r, y_r), repeat=3
+        lambda: LogisticRegression(C=1.0, max_iter=1000).fit(X_r, y_r), repeat=5
     )
     own_refit = best_time(lambda: BayesianLogisticRegression().fit(X_r, y_r), repeat=2)
     vi_refit = best_time(
@@ -67,10 +67,10 @@ def speed_table(n=200_000, d=50, k=2_000):
         ).fit(X, y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # Best of 30: a millisecond call needs more repeats than a refit to get
-            # past the noise of a shared machine (timeit's practice).
+            # Best of 100: a millisecond call needs more repeats than a refit to
+            # get past the noise of a shared machine (timeit's practice).
             seconds = best_time(
-                lambda e: e.partial_unfit(X_f, y_f), repeat=30, setup=fresh_copy(est)
+                lambda e: e.partial_unfit(X_f, y_f), repeat=100, setup=fresh_copy(est)
             )
             unlearned = fresh_copy(est)()
             unlearned.partial_unfit(X_f, y_f)
@@ -80,7 +80,7 @@ def speed_table(n=200_000, d=50, k=2_000):
         ) / est.posterior_.kl_divergence(retrained.posterior_)
         rows.append([
             f"partial_unfit inference={inference!r} unlearning={method!r}",
-            f"{1e3 * seconds:.1f} ms", f"{sklearn_refit / seconds:.0f}x", f"{ratio:.3g}",
+            f"{1e3 * seconds:.2f} ms", f"{sklearn_refit / seconds:.0f}x", f"{ratio:.3g}",
         ])
     print(f"\nn={n}, d={d}, forget k={k} random rows (1%)\n")
     print(table(rows, ["operation", "time", "speed-up vs sklearn refit",

@@ -46,6 +46,8 @@ def check_weights(sample_weight, X, allow_all_zero=False):
     ``None`` gives ones. All-zero weights are refused unless ``allow_all_zero``
     (forgetting rows with zero weight is a valid no-op; fitting on them is not).
     """
+    if sample_weight is None:
+        return np.ones(X.shape[0])  # what _check_sample_weight returns, without its checks
     return _check_sample_weight(
         sample_weight,
         X,

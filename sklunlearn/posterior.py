@@ -82,6 +82,20 @@ class GaussianPosterior:
         self.mean = mean
         self._R = np.triu(R)
 
+    @classmethod
+    def _trusted(cls, mean, precision_cholesky):
+        """Internal: wrap a fresh float64 mean and upper Cholesky factor as they are.
+
+        For factors just returned by ``linalg.cholesky(..., lower=False)`` (upper
+        triangular, finite, positive diagonal) and means computed from them: the
+        checks and copies of ``__init__`` cost more than the rest of a small
+        forget. Callers must not keep references to the arrays.
+        """
+        new = cls.__new__(cls)
+        new.mean = mean
+        new._R = np.ascontiguousarray(precision_cholesky)
+        return new
+
     # ------------------------------------------------------------------ builders
     @classmethod
     def from_precision(cls, mean, precision):

@@ -129,3 +129,15 @@ def test_implicit_intercept_equals_an_explicit_ones_column(rng, n):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="theta must have shape"):
         logistic_terms(X, y, w, theta[:4], intercept=True)
+
+
+def test_derivatives_without_the_value_are_the_same(rng):
+    X = rng.randn(300, 4)
+    y = (rng.rand(300) < 0.5).astype(float)
+    w = rng.uniform(0.5, 2.0, size=300)
+    theta = rng.randn(5)
+    full = logistic_terms(X, y, w, theta, intercept=True)
+    derivatives = logistic_terms(X, y, w, theta, intercept=True, with_value=False)
+    assert np.isnan(derivatives[0]) and np.isfinite(full[0])
+    np.testing.assert_array_equal(derivatives[1], full[1])
+    np.testing.assert_array_equal(derivatives[2], full[2])

@@ -65,8 +65,8 @@ def _weighted_gram_kernel(X, weights, gram):
     return STATUS_OK
 
 
-def _logistic_terms_kernel(X, y, weights, theta, intercept, gradient, hessian,
-                           out_loglik):
+def _logistic_terms_kernel(X, y, weights, theta, intercept, with_value, gradient,
+                           hessian, out_loglik):
     """Bernoulli-logit terms at ``theta`` for labels ``y`` in {0, 1}.
 
     ``out_loglik[0] = sum w (y f - log(1 + e^f))``,
@@ -74,6 +74,7 @@ def _logistic_terms_kernel(X, y, weights, theta, intercept, gradient, hessian,
     with ``p = sigmoid(f)``; ``log(1 + e^f)`` and ``p`` are evaluated without
     overflow for any ``f``. With ``intercept``, ``X`` stands for ``[X, 1]``
     (``theta`` has one more entry, the intercept, last) without building it.
+    Without ``with_value`` the log-likelihood is skipped (``out_loglik[0] = 0``).
     """
     n, d = X.shape
     n_params = d + 1 if intercept else d
@@ -88,15 +89,15 @@ def _logistic_terms_kernel(X, y, weights, theta, intercept, gradient, hessian,
                 f += X[i, j] * theta[j]
             # log p = -(y softplus(-f) + (1 - y) softplus(f)), without cancellation
             e = np.exp(-abs(f))
-            small = np.log1p(e)
-            if f >= 0.0:
-                p = 1.0 / (1.0 + e)
-                softplus_minus, softplus_plus = small, f + small
-            else:
-                p = e / (1.0 + e)
-                softplus_minus, softplus_plus = small - f, small
+            p = 1.0 / (1.0 + e) if f >= 0.0 else e / (1.0 + e)
             w = weights[i]
-            loglik -= w * _negative_log_likelihood(y[i], softplus_minus, softplus_plus)
+            if with_value:
+                small = np.log1p(e)
+                if f >= 0.0:
+                    softplus_minus, softplus_plus = small, f + small
+                else:
+                    softplus_minus, softplus_plus = small - f, small
+                loglik -= w * _negative_log_likelihood(y[i], softplus_minus, softplus_plus)
             residual = w * (y[i] - p)
             for j in range(d):
                 gradient[j] += residual * X[i, j]
@@ -202,7 +203,7 @@ def weighted_gram(X, weights):
     return gram
 
 
-def logistic_terms(X, y, weights, theta, intercept=False):
+def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
     """Log-likelihood, gradient and negative Hessian of weighted logistic rows.
 
     Parameters
@@ -218,6 +219,9 @@ def logistic_terms(X, y, weights, theta, intercept=False):
     intercept : bool, default=False
         Treat ``X`` as ``[X, 1]``: an intercept column of ones, never built
         (no ``n x d`` copy of the data).
+    with_value : bool, default=True
+        Compute the log-likelihood; when False it is returned as NaN (one
+        ``log1p`` per row less, for callers that need only the derivatives).
 
     Returns
     -------
@@ -240,10 +244,10 @@ def logistic_terms(X, y, weights, theta, intercept=False):
     hessian = np.zeros((n_params, n_params))
     loglik = np.zeros(1)
     status = _logistic_terms_kernel(
-        X, y, weights, theta, bool(intercept), gradient, hessian, loglik
+        X, y, weights, theta, bool(intercept), bool(with_value), gradient, hessian, loglik
     )
     _raise_not_finite(status)
-    return float(loglik[0]), gradient, hessian
+    return (float(loglik[0]) if with_value else np.nan), gradient, hessian
 
 
 def expected_logistic_terms(mean, variance, y, nodes, node_weights):

@@ -101,9 +101,13 @@ class BernoulliLogit:
         return expected_logistic_terms(mean, variance, y, nodes, weights)
 
     # ----------------------------------------------------------- summed
-    def design_terms(self, X, y, weights, theta):
-        """:class:`DesignTerms` of the rows ``X`` at ``theta`` (fused kernel)."""
-        return DesignTerms(*logistic_terms(X, y, weights, theta))
+    def design_terms(self, X, y, weights, theta, with_value=True):
+        """:class:`DesignTerms` of the rows ``X`` at ``theta`` (fused kernel).
+
+        ``with_value=False`` skips the log-likelihood (NaN): the one-step
+        divide-out needs only the gradient and the Hessian.
+        """
+        return DesignTerms(*logistic_terms(X, y, weights, theta, with_value=with_value))
 
     def with_implicit_intercept(self):
         """This likelihood on ``[X, 1]`` with ``X`` given without the ones column.
@@ -129,5 +133,7 @@ class _ImplicitIntercept:
     def __init__(self, likelihood):
         self.likelihood = likelihood
 
-    def design_terms(self, X, y, weights, theta):
-        return DesignTerms(*logistic_terms(X, y, weights, theta, intercept=True))
+    def design_terms(self, X, y, weights, theta, with_value=True):
+        return DesignTerms(
+            *logistic_terms(X, y, weights, theta, intercept=True, with_value=with_value)
+        )

@@ -25,6 +25,7 @@ positive definite; round-off and earlier approximate updates are absorbed by
 flooring the precision at the prior precision (:func:`floor_precision`).
 """
 
+import numpy as np
 from scipy import linalg
 
 from ..posterior import GaussianPosterior
@@ -43,7 +44,8 @@ def _terms(likelihood, posterior, X, y, weights, theta, expected):
     if expected:
         mean, variance = linear_predictor_moments(posterior, X)
         return likelihood.expected_design_terms(X, y, weights, mean, variance)
-    return likelihood.design_terms(X, y, weights, theta)
+    # The divide-out uses only the derivatives: skip the log-likelihood.
+    return likelihood.design_terms(X, y, weights, theta, with_value=False)
 
 
 def _learn(posterior, likelihood, X, y, weights, max_iter, tol):
@@ -153,7 +155,9 @@ def laplace_update(
         R = linalg.cholesky(precision, lower=False)  # >= the prior: positive definite
         # One Newton step of log q - l from the mode; its Hessian there is -Lambda_r.
         theta = posterior.mean - linalg.cho_solve((R, False), terms.gradient)
-        new = GaussianPosterior(theta, R)
+        if not np.all(np.isfinite(theta)):
+            raise FloatingPointError("The Newton step of the divide-out is not finite.")
+        new = GaussianPosterior._trusted(theta, R)
         n_iter, converged = 1, True
     diagnostics = {
         "move": mahalanobis(posterior, new.mean),
