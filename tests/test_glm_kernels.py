@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from _reference import logistic_terms as reference_terms
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sklunlearn._numba import logistic_terms, weighted_gram
@@ -32,6 +32,9 @@ def test_logistic_terms_match_numpy(rng, n, d):
     f=st.floats(-800.0, 800.0, allow_nan=False),
     label=st.sampled_from([0.0, 1.0]),
 )
+# found by hypothesis: fastmath 'reassoc' turned y a + (1 - y) b into b + y (a - b)
+@example(f=28.0, label=1.0)
+@example(f=-28.0, label=0.0)
 def test_logistic_terms_are_stable_for_large_logits(f, label):
     value, gradient, hessian = logistic_terms(
         np.array([[1.0]]), np.array([label]), np.ones(1), np.array([f])
