@@ -95,9 +95,6 @@ class BernoulliLogit:
         value, gradient, curvature : ndarrays of shape (n,)
         """
         nodes, weights = gauss_hermite(self.n_quadrature)
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim == 0:
-            y = np.full(np.shape(mean), float(y))
         return expected_logistic_terms(mean, variance, y, nodes, weights)
 
     # ----------------------------------------------------------- summed
@@ -115,7 +112,7 @@ class BernoulliLogit:
         Only ``design_terms`` (all that Newton's method needs) is provided; the
         fused kernel adds the intercept itself, so fitting never copies the data.
         """
-        return _ImplicitIntercept(self)
+        return _ImplicitIntercept()
 
     def expected_design_terms(self, X, y, weights, mean, variance):
         """:class:`DesignTerms` averaged over ``f_i ~ N(mean_i, variance_i)``."""
@@ -128,10 +125,7 @@ class BernoulliLogit:
 
 
 class _ImplicitIntercept:
-    """``design_terms`` of a likelihood on ``[X, 1]``, from ``X`` alone."""
-
-    def __init__(self, likelihood):
-        self.likelihood = likelihood
+    """``design_terms`` of :class:`BernoulliLogit` on ``[X, 1]``, from ``X`` alone."""
 
     def design_terms(self, X, y, weights, theta, with_value=True):
         return DesignTerms(
