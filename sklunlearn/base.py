@@ -1,9 +1,12 @@
 """Shared machinery of the estimators that forget."""
 
+import weakref
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn import get_config
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 __all__ = ["UnlearningMixin", "check_weights", "validate_rows"]
 
@@ -11,6 +14,11 @@ __all__ = ["UnlearningMixin", "check_weights", "validate_rows"]
 # partial_fit/partial_unfit validate their parameters on every call, so the
 # names are cached per class (the signature of a class does not change).
 _PARAM_NAMES = {}
+_MISSING = object()
+# The parameter values each live estimator was last validated with (see
+# UnlearningMixin._validate_params). Kept outside the instances so that
+# their state, pickles and clones are unaffected, and forgotten with them.
+_VALIDATED = weakref.WeakKeyDictionary()
 
 
 class UnlearningMixin:
@@ -28,6 +36,42 @@ class UnlearningMixin:
         if names is None:
             names = _PARAM_NAMES[cls] = tuple(super()._get_param_names())
         return list(names)
+
+    def _validate_params(self):
+        """Validate the parameters, unless these very values were validated last.
+
+        ``partial_fit``/``partial_unfit`` validate on every call (a parameter such
+        as ``unlearning`` may be changed between requests), which costs tens of
+        microseconds: a sizeable share of forgetting a few rows. The values
+        validated last are remembered by identity; when every parameter is the
+        same object, the result cannot differ (the constraints are on types,
+        ranges and options of immutable values, and a mutated container keeps
+        its type) and the check is skipped. Any ``set_params`` or assignment
+        makes it run again; copies start without the record.
+        ``sklearn.set_config(skip_parameter_validation=True)`` is honoured as
+        by scikit-learn's own methods.
+        """
+        if get_config()["skip_parameter_validation"]:
+            return
+        names = self._get_param_names()
+        values = tuple(self.__dict__.get(name, _MISSING) for name in names)
+        validated = _VALIDATED.get(self)
+        if validated is not None and len(validated) == len(values) and all(
+            a is b for a, b in zip(validated, values, strict=True)
+        ):
+            return
+        super()._validate_params()
+        _VALIDATED[self] = values
+
+    def _check_fitted(self, attribute):
+        """``check_is_fitted(self)``, at the cost of a dictionary lookup when fitted."""
+        if attribute not in self.__dict__:
+            check_is_fitted(self)
+            # fitted by scikit-learn's test but without the attribute read next
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
+                "with appropriate arguments before using this estimator."
+            )
 
     @contextmanager
     def _atomic(self):
@@ -66,7 +110,9 @@ def validate_rows(estimator, X, y, *, y_numeric=False):
     and feature-name checks against the fitted estimator remain, and
     ``validate_data(..., skip_check_array=True)`` still runs those. Any other
     input goes through the full validation, with its messages. This saves
-    about 0.1 ms per call, most of a small ``partial_unfit``.
+    about 0.1 ms per call, most of a small ``partial_unfit``. For an ndarray
+    and an estimator fitted without feature names (nothing to compare), the
+    feature count is checked here with scikit-learn's message.
     """
     if (
         type(X) is np.ndarray
@@ -81,6 +127,16 @@ def validate_rows(estimator, X, y, *, y_numeric=False):
         and np.isfinite(X.sum())
         and (y.dtype.kind != "f" or np.isfinite(y.sum()))
     ):
+        if "feature_names_in_" not in estimator.__dict__:
+            # An ndarray has no feature names and none were fitted: of
+            # validate_data's checks only the feature count is left.
+            expected = estimator.__dict__.get("n_features_in_")
+            if expected is not None and X.shape[1] != expected:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(estimator).__name__} "
+                    f"is expecting {expected} features as input."
+                )
+            return X, y
         return validate_data(estimator, X, y, reset=False, skip_check_array=True)
     return validate_data(
         estimator, X, y, reset=False, dtype=np.float64, y_numeric=y_numeric

@@ -50,3 +50,77 @@ def test_invalid_parameter_set_after_fit_is_rejected(estimator, y, bad, method):
         getattr(estimator, method)(X[:5], y[:5])
     estimator.set_params(**good)
     assert pickle.dumps(estimator) == before
+
+
+def _counting_validation(monkeypatch):
+    """Count the calls that reach scikit-learn's own BaseEstimator._validate_params."""
+    from sklearn.base import BaseEstimator
+
+    calls = []
+    original = BaseEstimator._validate_params
+
+    def counted(self):
+        calls.append(type(self).__name__)
+        return original(self)
+
+    monkeypatch.setattr(BaseEstimator, "_validate_params", counted)
+    return calls
+
+
+def test_unchanged_parameters_are_validated_once(monkeypatch):
+    calls = _counting_validation(monkeypatch)
+    est = BayesianLogisticRegression().fit(X, y_clf)
+    assert len(calls) == 1
+    for _ in range(3):
+        est.partial_unfit(X[:2], y_clf[:2])
+        est.partial_fit(X[:2], y_clf[:2])
+    assert len(calls) == 1  # the same parameter objects: nothing to re-check
+    est.set_params(alpha=2.0)
+    est.partial_unfit(X[:2], y_clf[:2])
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("how", ["set_params", "assignment"])
+def test_a_changed_parameter_is_validated_again(how):
+    est = BayesianLogisticRegression().fit(X, y_clf)
+    est.partial_unfit(X[:2], y_clf[:2])  # validated and remembered
+    before = pickle.dumps(est)
+    if how == "set_params":
+        est.set_params(unlearning="nope")
+    else:
+        est.unlearning = "nope"
+    with pytest.raises(InvalidParameterError, match="unlearning"):
+        est.partial_unfit(X[2:4], y_clf[2:4])
+    est.unlearning = "laplace"
+    assert pickle.dumps(est) == before
+
+
+def test_the_validation_record_is_not_estimator_state():
+    # A first partial_fit that is refused after its parameters were validated
+    # leaves no trace, and pickles/clones do not carry the record.
+    est = BayesianLogisticRegression()
+    before = pickle.dumps(est)
+    with pytest.raises(ValueError):
+        est.partial_fit(X[:5], y_clf[:4], classes=[0, 1])
+    assert pickle.dumps(est) == before
+    est.fit(X, y_clf)
+    copy = pickle.loads(pickle.dumps(est))
+    copy.unlearning = "nope"
+    with pytest.raises(InvalidParameterError):
+        copy.partial_unfit(X[:2], y_clf[:2])
+
+
+def test_skip_parameter_validation_is_honoured():
+    from sklearn import config_context
+
+    est = BayesianLinearRegression().fit(X, y_reg)
+    est.max_iter = 0
+    with pytest.raises(InvalidParameterError):
+        est.partial_unfit(X[:2], y_reg[:2])
+    with config_context(skip_parameter_validation=True):
+        est.max_iter = 300
+        est._validate_params()  # returns at once, without checking (or remembering)
+        est.max_iter = 0
+        est._validate_params()
+    with pytest.raises(InvalidParameterError):
+        est.partial_unfit(X[:2], y_reg[:2])

@@ -204,6 +204,14 @@ def test_floor_precision_is_a_projection(seed, d, floor):
     assert clipped >= -1e-9 * (1 + floor)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_floor_precision_refuses_a_non_finite_precision(bad):
+    precision = np.eye(3)
+    precision[1, 2] = precision[2, 1] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        floor_precision(precision, 1.0)
+
+
 @pytest.mark.parametrize("unlearning", ["eubo", "rkl"])
 def test_forgetting_zero_weight_is_a_no_op(well_conditioned, unlearning):
     X, y = well_conditioned

@@ -322,7 +322,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             When the remaining Gram matrix would be indefinite, i.e. the rows
             were not all part of the training data.
         """
-        check_is_fitted(self)
+        self._check_fitted("posterior_")
         self._validate_params()  # the evidence is re-optimised with max_iter, tol, ...
         return self._change(X, y, sample_weight, sign=-1.0, reset=False)
 

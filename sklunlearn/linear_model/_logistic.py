@@ -292,7 +292,7 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
         UnlearningWarning
             When the result is likely worse than not forgetting at all.
         """
-        check_is_fitted(self)
+        self._check_fitted("posterior_")
         self._validate_params()  # unlearning, unlearning_lambda, ... are read here
         with self._atomic():
             X, y = validate_rows(self, X, y)
