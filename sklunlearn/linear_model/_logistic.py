@@ -230,7 +230,7 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
                 )
             self.classes_ = classes
             self._start()
-            self._change(X, y, sample_weight, sign=1.0)
+            self._change(X, self._check_labels(y), sample_weight, sign=1.0)
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -258,8 +258,7 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
                 if self.classes_.shape[0] < 2:
                     raise ValueError("classes must hold at least two labels.")
                 self._start()
-            self._check_labels(y)
-            self._change(X, y, sample_weight, sign=1.0)
+            self._change(X, self._check_labels(y), sample_weight, sign=1.0)
         return self
 
     def partial_unfit(self, X, y, sample_weight=None):
@@ -296,8 +295,7 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
         self._validate_params()  # unlearning, unlearning_lambda, ... are read here
         with self._atomic():
             X, y = validate_rows(self, X, y)
-            self._check_labels(y)
-            self._change(X, y, sample_weight, sign=-1.0)
+            self._change(X, self._check_labels(y), sample_weight, sign=-1.0)
         return self
 
     def decision_function(self, X, moderated=True):
@@ -381,21 +379,24 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
         self.n_samples_seen_ = 0
 
     def _check_labels(self, y):
+        """Refuse labels not in ``classes_``; return each label's index in it."""
         # classes_ is sorted (np.unique): a binary search finds each label.
         try:
             position = np.searchsorted(self.classes_, y)
         except TypeError:  # labels not comparable with classes_: the slow path says why
             pass
         else:
-            position = np.clip(position, 0, self.classes_.shape[0] - 1)
-            if np.all(self.classes_[position] == y):
-                return
+            position = np.minimum(position, self.classes_.shape[0] - 1)
+            if np.array_equal(self.classes_[position], y):
+                return position
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if unknown.size:
             raise ValueError(
                 f"y contains labels {unknown.tolist()} not in classes_ "
                 f"{self.classes_.tolist()}."
             )
+        index = {label: i for i, label in enumerate(self.classes_.tolist())}
+        return np.array([index[label] for label in np.asarray(y).tolist()], dtype=np.intp)
 
     def _design(self, X):
         if self.fit_intercept:
@@ -405,19 +406,20 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
     def _posterior_list(self):
         return self.posterior_ if isinstance(self.posterior_, list) else [self.posterior_]
 
-    def _targets(self, y):
-        """One {0, 1} target vector per one-vs-rest problem."""
+    def _targets(self, labels):
+        """One {0, 1} target vector per one-vs-rest problem (``labels``: class indices)."""
         if self.classes_.shape[0] == 2:
-            return [(y == self.classes_[1]).astype(np.float64)]
-        return [(y == c).astype(np.float64) for c in self.classes_]
+            return [(labels == 1).astype(np.float64)]
+        return [(labels == c).astype(np.float64) for c in range(self.classes_.shape[0])]
 
-    def _change(self, X, y, sample_weight, sign):
-        """The one path of fit, partial_fit (+1) and partial_unfit (-1)."""
+    def _change(self, X, labels, sample_weight, sign):
+        """The one path of fit, partial_fit (+1) and partial_unfit (-1).
+
+        ``labels`` are the rows' indices in ``classes_`` (:meth:`_check_labels`).
+        """
         weights = check_weights(sample_weight, X, allow_all_zero=sign < 0)
-        # y holds only labels of classes_ (checked), which is sorted: one pass.
         class_weight = np.bincount(
-            np.searchsorted(self.classes_, y), weights=weights,
-            minlength=self.classes_.shape[0],
+            labels, weights=weights, minlength=self.classes_.shape[0]
         )
         n_rows = int(np.count_nonzero(weights))
         if sign < 0:
@@ -441,7 +443,8 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
             "tol": self.tol,
         }
         results = []
-        for posterior, target in zip(self._posterior_list(), self._targets(y), strict=True):
+        targets = self._targets(labels)
+        for posterior, target in zip(self._posterior_list(), targets, strict=True):
             if sign > 0:
                 result = learn(
                     posterior, likelihood, design, target, weights,

@@ -148,4 +148,5 @@ def region_mass(unlearning_lambda, n_features):
 
 def mahalanobis(posterior, theta):
     """``||R (theta - mean)||``: distance in units of posterior standard deviations."""
-    return float(np.linalg.norm(posterior.precision_cholesky @ (theta - posterior.mean)))
+    r = posterior._R @ (theta - posterior.mean)  # the factor itself: no copy
+    return float(np.sqrt(r @ r))
