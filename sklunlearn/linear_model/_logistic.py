@@ -467,7 +467,15 @@ class BayesianLogisticRegression(UnlearningMixin, ClassifierMixin, BaseEstimator
             )
         if sign < 0:
             diagnostics = [result.diagnostics for result in results]
-            for message in {m for d in diagnostics for m in d["warnings"]}:
+            if len(diagnostics) == 1:
+                messages = diagnostics[0]["warnings"]
+            else:  # one-vs-rest: say which class's problem went wrong
+                messages = [
+                    f"Class {label!r} (one-vs-rest): {message}"
+                    for label, d in zip(self.classes_.tolist(), diagnostics, strict=True)
+                    for message in d["warnings"]
+                ]
+            for message in dict.fromkeys(messages):  # once each, in order
                 warnings.warn(message, UnlearningWarning, stacklevel=3)
             self.unlearning_diagnostics_ = (
                 diagnostics[0] if len(diagnostics) == 1 else diagnostics
