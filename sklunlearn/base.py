@@ -55,7 +55,11 @@ class UnlearningMixin:
             return
         names = self._get_param_names()
         values = tuple(self.__dict__.get(name, _MISSING) for name in names)
-        validated = _VALIDATED.get(self)
+        try:
+            validated = _VALIDATED.get(self)
+        except TypeError:  # a subclass made instances unhashable: no record
+            super()._validate_params()
+            return
         if validated is not None and len(validated) == len(values) and all(
             a is b for a, b in zip(validated, values, strict=True)
         ):

@@ -124,3 +124,15 @@ def test_skip_parameter_validation_is_honoured():
         est._validate_params()
     with pytest.raises(InvalidParameterError):
         est.partial_unfit(X[:2], y_reg[:2])
+
+
+def test_unhashable_subclass_is_validated_every_time():
+    class Unhashable(BayesianLogisticRegression):
+        def __eq__(self, other):  # sets __hash__ to None
+            return self is other
+
+    est = Unhashable().fit(X, y_clf)
+    est.partial_unfit(X[:2], y_clf[:2])
+    est.unlearning = "nope"
+    with pytest.raises(InvalidParameterError):
+        est.partial_unfit(X[2:4], y_clf[2:4])
