@@ -86,8 +86,9 @@ class GaussianPosterior:
     def _trusted(cls, mean, precision_cholesky):
         """Internal: wrap a fresh float64 mean and upper Cholesky factor as they are.
 
-        For factors just returned by ``linalg.cholesky(..., lower=False)`` (upper
-        triangular, finite, positive diagonal) and means computed from them: the
+        For upper factors fresh from LAPACK's ``dpotrf`` (``clean=1``) or
+        ``linalg.cholesky(..., lower=False)`` (upper triangular, finite,
+        positive diagonal) and means computed from them: the
         checks and copies of ``__init__`` cost more than the rest of a small
         forget. Callers must not keep references to the arrays.
         """
