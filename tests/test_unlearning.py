@@ -128,3 +128,49 @@ def test_forgetting_every_row_returns_the_prior(rng):
     np.testing.assert_allclose(est.posterior_.mean, 0.0, atol=1e-10)
     np.testing.assert_allclose(est.posterior_.precision, 2.0 * np.eye(4), atol=1e-10)
     assert est.n_samples_seen_ == 0
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    n_classes=st.integers(2, 4),
+    string_labels=st.booleans(),
+    k=st.integers(1, 20),
+)
+@settings(max_examples=25, deadline=None)
+def test_forgetting_labels_weights_and_one_vs_rest_property(
+    seed, n_classes, string_labels, k
+):
+    """Any label set: each one-vs-rest posterior is the divide-out of its own
+    {0, 1} targets, integer weights act as repeated rows, class counts follow."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(60, 3)
+    codes = np.r_[np.arange(n_classes), rng.randint(0, n_classes, 60 - n_classes)]
+    rng.shuffle(codes)
+    names = (np.array([f"c{i}" for i in rng.permutation(n_classes)]) if string_labels
+             else rng.choice(np.arange(-50, 50), n_classes, replace=False))
+    y = names[codes]
+    full = BayesianLogisticRegression(alpha=0.7).fit(X, y)
+    weights = rng.randint(1, 3, k).astype(float)
+    weighted = copy.deepcopy(full).partial_unfit(X[:k], y[:k], sample_weight=weights)
+    rows = np.repeat(np.arange(k), weights.astype(int))
+    repeated = copy.deepcopy(full).partial_unfit(X[rows], y[rows])
+    posteriors = [weighted.posterior_] if n_classes == 2 else weighted.posterior_
+    others = [repeated.posterior_] if n_classes == 2 else repeated.posterior_
+    befores = [full.posterior_] if n_classes == 2 else full.posterior_
+    positives = full.classes_[1:] if n_classes == 2 else full.classes_
+    design = np.hstack([X[:k], np.ones((k, 1))])
+    for posterior, other, before, label in zip(
+        posteriors, others, befores, positives, strict=True
+    ):
+        np.testing.assert_allclose(posterior.mean, other.mean, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(posterior.precision, other.precision, rtol=1e-9)
+        m = before.mean
+        _, g, H = logistic_terms(design, (y[:k] == label).astype(float), weights, m)
+        precision = before.precision - H
+        np.testing.assert_allclose(posterior.precision, precision, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(
+            posterior.mean, m - np.linalg.solve(precision, g), rtol=1e-7, atol=1e-9
+        )
+    expected_counts = [np.sum(weights[y[:k] == c]) for c in full.classes_]
+    np.testing.assert_allclose(full.class_count_ - weighted.class_count_, expected_counts)
+    np.testing.assert_allclose(weighted.class_count_, repeated.class_count_)
