@@ -26,6 +26,10 @@ def _upper_cholesky(matrix, what):
         ) from exc
 
 
+# Rows whitened at a time by GaussianPosterior.predictive_variance.
+_VARIANCE_BLOCK_ROWS = 4096
+
+
 class GaussianPosterior:
     """Multivariate normal N(mean, precision^-1), stored as mean and Cholesky factor.
 
@@ -179,8 +183,14 @@ class GaussianPosterior:
         -------
         variance : ndarray of shape (n_samples,)
         """
-        Z = self.whiten(X)
-        return np.einsum("ij,ij->j", Z, Z)
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        variance = np.empty(X.shape[0])
+        # Row blocks: the whitened rows are a (d, block) temporary, not (d, n)
+        # (fitting with inference='vi' evaluates this on every row, every pass).
+        for start in range(0, X.shape[0], _VARIANCE_BLOCK_ROWS):
+            Z = self.whiten(X[start:start + _VARIANCE_BLOCK_ROWS])
+            variance[start:start + Z.shape[1]] = np.einsum("ij,ij->j", Z, Z)
+        return variance
 
     def log_pdf(self, theta):
         """Log-density at the rows of ``theta`` (shape (n, n_features) or (n_features,))."""

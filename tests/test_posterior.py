@@ -80,6 +80,18 @@ def test_predictive_variance_and_solve(rng):
     np.testing.assert_allclose(post.solve(b), S @ b, rtol=1e-10)
 
 
+def test_predictive_variance_in_row_blocks(rng):
+    # More rows than one block, and a last block that is partly filled.
+    from sklunlearn.posterior import _VARIANCE_BLOCK_ROWS
+
+    P = random_spd(rng, 4)
+    post = GaussianPosterior.from_precision(np.zeros(4), P)
+    X = rng.randn(2 * _VARIANCE_BLOCK_ROWS + 7, 4)
+    expected = np.einsum("ij,jk,ik->i", X, np.linalg.inv(P), X)
+    np.testing.assert_allclose(post.predictive_variance(X), expected, rtol=1e-10)
+    np.testing.assert_allclose(post.predictive_variance(X[0]), expected[:1], rtol=1e-10)
+
+
 def test_log_pdf_matches_scipy(rng):
     from scipy.stats import multivariate_normal
 
