@@ -34,7 +34,8 @@ def environment():
 
         blas = ", ".join(
             f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads)"
-            for i in threadpool_info() if i["user_api"] == "blas"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
         )
     except ImportError:
         blas = "unknown BLAS"

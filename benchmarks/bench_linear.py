@@ -10,7 +10,11 @@ side in one run:
   one d x d eigendecomposition;
 - peak memory allocated by ``partial_unfit`` (tracemalloc) against k*d + d^2;
 - the import time of sklunlearn over scikit-learn + numba, and the first
-  Numba-using call in a fresh process with a cold and with a warm cache.
+  Numba-using call in a fresh process with a cold and with a warm cache;
+- ``compensated=True`` (double-double statistics) against the float64 default:
+  the cost of ``fit`` and ``partial_unfit`` side by side, and the accuracy of
+  forgetting issue 11's typo rows (200 rows with noise 0.1 plus one row with
+  y = 1e8, or a feature = 1e8) against a refit on the 200 rows.
 
 Run: ``python benchmarks/bench_linear.py [--n 200000] [--d 100]``.
 """
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import tracemalloc
+import warnings
 
 import numpy as np
 from _common import best_time, environment, fresh_copy, table
@@ -74,6 +79,59 @@ def first_call_seconds(cache_dir):
         check=True,
     ).stdout.split()
     return float(out[0]), float(out[1])
+
+
+def typo_accuracy(where, compensated, seed=0):
+    """Relative errors of alpha_ and the predictive std after forgetting a typo row."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(200, 3)
+    y = X @ [1.0, 2.0, 3.0] + 0.1 * rng.randn(200)
+    X_typo, y_typo = np.vstack([X, rng.randn(1, 3)]), np.r_[y, 0.5]
+    if where == "y":
+        y_typo[-1] = 1e8
+    else:
+        X_typo[-1, 0] = 1e8
+    est = BayesianLinearRegression(compensated=compensated).fit(X_typo, y_typo)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.partial_unfit(X_typo[-1:], y_typo[-1:])
+    refit = BayesianLinearRegression().fit(X, y)
+    std = est.predict(X, return_std=True)[1]
+    ref_std = refit.predict(X, return_std=True)[1]
+    return (
+        abs(est.alpha_ / refit.alpha_ - 1),
+        float(np.max(np.abs(std / ref_std - 1))),
+        est.forget_report_.estimated_error,
+        len(caught),
+    )
+
+
+def compensated_comparison(X, y, X_F, y_F):
+    """Rows of the cost table: float64 against double-double statistics."""
+    rows = []
+    for compensated in (False, True):
+        model = BayesianLinearRegression(compensated=compensated)
+        fitted = model.fit(X, y)
+        t_fit = best_time(lambda m=model: m.fit(X, y), repeat=2)
+        t_unfit = best_time(
+            lambda est: est.partial_unfit(X_F, y_F), repeat=5, setup=fresh_copy(fitted)
+        )
+        t_one = best_time(
+            lambda est: est.partial_unfit(X_F[:1], y_F[:1]),
+            repeat=9,
+            setup=fresh_copy(fitted),
+        )
+        rows.append([compensated, t_fit, t_unfit, t_one])
+    base = rows[0]
+    return [
+        [
+            f"compensated={flag}",
+            f"{t_fit:.2f} s ({t_fit / base[1]:.1f}x)",
+            f"{1e3 * t_unfit:.1f} ms ({t_unfit / base[2]:.1f}x)",
+            f"{1e3 * t_one:.2f} ms ({t_one / base[3]:.1f}x)",
+        ]
+        for flag, t_fit, t_unfit, t_one in rows
+    ]
 
 
 def main():
@@ -169,6 +227,40 @@ def main():
         f"{warm[0]:.3f} s; first Numba rank-one downdate: cold {cold[1]:.3f} s "
         f"(compilation), warm {warm[1]:.3f} s (loaded from cache)"
     )
+    print()
+    print("compensated=True (double-double statistics) against float64:")
+    print()
+    headers = [
+        "statistics",
+        "fit (n rows)",
+        f"partial_unfit ({k} rows)",
+        "partial_unfit (1 row)",
+    ]
+    print(table(compensated_comparison(X, y, X_F, y_F), headers))
+    print()
+    rows = []
+    for where in ("y", "x"):
+        for compensated in (False, True):
+            alpha, std, estimate, warned = typo_accuracy(where, compensated)
+            rows.append(
+                [
+                    f"{where} = 1e8",
+                    compensated,
+                    f"{alpha:.1e}",
+                    f"{std:.1e}",
+                    f"{estimate:.1e}",
+                    warned,
+                ]
+            )
+    headers = [
+        "typo row",
+        "compensated",
+        "alpha_ rel. error",
+        "predictive std rel. error",
+        "estimated_error",
+        "warnings",
+    ]
+    print(table(rows, headers))
 
 
 if __name__ == "__main__":

@@ -59,14 +59,25 @@ def speed_table(n=200_000, d=50, k=2_000):
     )
     rows = [
         ["refit sklearn LogisticRegression (lbfgs)", f"{sklearn_refit:.3f} s", "1x"],
-        ["refit BayesianLogisticRegression (laplace)", f"{own_refit:.3f} s",
-         f"{sklearn_refit / own_refit:.1f}x"],
-        ["refit BayesianLogisticRegression (vi)", f"{vi_refit:.3f} s",
-         f"{sklearn_refit / vi_refit:.1f}x"],
+        [
+            "refit BayesianLogisticRegression (laplace)",
+            f"{own_refit:.3f} s",
+            f"{sklearn_refit / own_refit:.1f}x",
+        ],
+        [
+            "refit BayesianLogisticRegression (vi)",
+            f"{vi_refit:.3f} s",
+            f"{sklearn_refit / vi_refit:.1f}x",
+        ],
     ]
     rows = [row + ["-"] * 3 for row in rows]
-    for inference, method in [("laplace", "laplace"), ("vi", "laplace"),
-                              ("laplace", "eubo"), ("vi", "eubo"), ("laplace", "rkl")]:
+    for inference, method in [
+        ("laplace", "laplace"),
+        ("vi", "laplace"),
+        ("laplace", "eubo"),
+        ("vi", "eubo"),
+        ("laplace", "rkl"),
+    ]:
         est = BayesianLogisticRegression(
             inference=inference, unlearning=method, random_state=0
         ).fit(X, y)
@@ -77,7 +88,8 @@ def speed_table(n=200_000, d=50, k=2_000):
             # fresh copies, and best and median of successive requests.
             first = best_time(
                 lambda e: e.partial_unfit(X_f, y_f),
-                repeat=100 if method == "laplace" else 10, setup=fresh_copy(est),
+                repeat=100 if method == "laplace" else 10,
+                setup=fresh_copy(est),
             )
             best, median = service_times(est, X, y, forget, k)
             unlearned = fresh_copy(est)()
@@ -86,16 +98,30 @@ def speed_table(n=200_000, d=50, k=2_000):
         ratio = unlearned.posterior_.kl_divergence(
             retrained.posterior_
         ) / est.posterior_.kl_divergence(retrained.posterior_)
-        rows.append([
-            f"partial_unfit inference={inference!r} unlearning={method!r}",
-            f"{1e3 * first:.2f} ms", f"{sklearn_refit / first:.0f}x",
-            f"{1e3 * best:.2f} ms ({1e3 * median:.2f})",
-            f"{sklearn_refit / best:.0f}x ({sklearn_refit / median:.0f}x)", f"{ratio:.3g}",
-        ])
+        rows.append(
+            [
+                f"partial_unfit inference={inference!r} unlearning={method!r}",
+                f"{1e3 * first:.2f} ms",
+                f"{sklearn_refit / first:.0f}x",
+                f"{1e3 * best:.2f} ms ({1e3 * median:.2f})",
+                f"{sklearn_refit / best:.0f}x ({sklearn_refit / median:.0f}x)",
+                f"{ratio:.3g}",
+            ]
+        )
     print(f"\nn={n}, d={d}, forget k={k} random rows (1%)\n")
-    print(table(rows, ["operation", "first call on a copy", "speed-up",
-                       f"{REQUESTS - 1} successive requests: best (median)", "speed-up",
-                       "KL(unlearned||retrained) / KL(full||retrained)"]))
+    print(
+        table(
+            rows,
+            [
+                "operation",
+                "first call on a copy",
+                "speed-up",
+                f"{REQUESTS - 1} successive requests: best (median)",
+                "speed-up",
+                "KL(unlearned||retrained) / KL(full||retrained)",
+            ],
+        )
+    )
 
 
 def service_times(est, X, y, forget, k, requests=REQUESTS):
@@ -128,13 +154,20 @@ def scaling_table(k=2_000, d=50, sizes=(20_000, 50_000, 100_000, 200_000)):
         X_f, y_f, X_r, y_r = X[:k], y[:k], X[k:], y[k:]
         seconds = best_time(
             lambda e, X_f=X_f, y_f=y_f: e.partial_unfit(X_f, y_f),
-            repeat=5, setup=fresh_copy(est),
+            repeat=5,
+            setup=fresh_copy(est),
         )
         refit = best_time(
             lambda X_r=X_r, y_r=y_r: BayesianLogisticRegression().fit(X_r, y_r), repeat=1
         )
-        rows.append([n, f"{1e3 * seconds:.1f} ms", f"{1e3 * refit:.0f} ms",
-                     f"{refit / seconds:.0f}x"])
+        rows.append(
+            [
+                n,
+                f"{1e3 * seconds:.1f} ms",
+                f"{1e3 * refit:.0f} ms",
+                f"{refit / seconds:.0f}x",
+            ]
+        )
     print(f"\npartial_unfit('laplace') of k={k} rows against n (d={d})\n")
     print(table(rows, ["n", "partial_unfit", "own refit", "ratio"]))
 
@@ -155,13 +188,18 @@ def kernel_table(n=200_000, d=51):
     gram_only = best_time(lambda: X.T @ (w[:, None] * X), repeat=5)
     rows = [
         ["fused Numba kernel (value, gradient, Hessian)", f"{1e3 * fused:.1f} ms", "1x"],
-        ["NumPy gradient + X.T @ (s[:, None] * X)", f"{1e3 * plain:.1f} ms",
-         f"{plain / fused:.2f}x"],
-        ["NumPy X.T @ (w[:, None] * X) alone", f"{1e3 * gram_only:.1f} ms",
-         f"{gram_only / fused:.2f}x"],
+        [
+            "NumPy gradient + X.T @ (s[:, None] * X)",
+            f"{1e3 * plain:.1f} ms",
+            f"{plain / fused:.2f}x",
+        ],
+        [
+            "NumPy X.T @ (w[:, None] * X) alone",
+            f"{1e3 * gram_only:.1f} ms",
+            f"{gram_only / fused:.2f}x",
+        ],
     ]
-    print(f"\nLogistic gradient and Hessian, n={n}, d={d} (kernel: no n x d temporary)"
-          "\n")
+    print(f"\nLogistic gradient and Hessian, n={n}, d={d} (kernel: no n x d temporary)\n")
     print(table(rows, ["computation", "time", "time / fused"]))
 
 
@@ -204,14 +242,34 @@ def kl_table(n_draws=5):
                 )
                 ratios = np.array([r for r, _ in random])
                 warned = sum(w for _, w in random)
-                rows.append([
-                    name, label, pct, f"{np.median(ratios):.3g}", f"{ratios.max():.3g}",
-                    f"{warned}/{n_draws}", f"{clustered[0]:.3g}",
-                    "yes" if clustered[1] else "",
-                ])
+                rows.append(
+                    [
+                        name,
+                        label,
+                        pct,
+                        f"{np.median(ratios):.3g}",
+                        f"{ratios.max():.3g}",
+                        f"{warned}/{n_draws}",
+                        f"{clustered[0]:.3g}",
+                        "yes" if clustered[1] else "",
+                    ]
+                )
     print(f"\nKL(unlearned || retrained) / KL(full || retrained), {n_draws} random draws\n")
-    print(table(rows, ["data", "method", "forget", "random median", "random worst",
-                       "random warned", "clustered", "clustered warned"]))
+    print(
+        table(
+            rows,
+            [
+                "data",
+                "method",
+                "forget",
+                "random median",
+                "random worst",
+                "random warned",
+                "clustered",
+                "clustered warned",
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

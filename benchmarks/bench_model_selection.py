@@ -29,8 +29,13 @@ def dense_kl(m0, S0, m1, S1):
     """KL with an explicit inverse and log-determinants of the covariances."""
     S1_inv = np.linalg.inv(S1)
     diff = m1 - m0
-    return 0.5 * (np.trace(S1_inv @ S0) + diff @ S1_inv @ diff - len(m0)
-                  + np.linalg.slogdet(S1)[1] - np.linalg.slogdet(S0)[1])
+    return 0.5 * (
+        np.trace(S1_inv @ S0)
+        + diff @ S1_inv @ diff
+        - len(m0)
+        + np.linalg.slogdet(S1)[1]
+        - np.linalg.slogdet(S0)[1]
+    )
 
 
 def rotated_pair(d, condition, rng):
@@ -59,10 +64,23 @@ def kl_accuracy(d=20):
         q = GaussianPosterior.from_precision(zero, P_q)
         ours = gaussian_kl(p, q)
         dense = dense_kl(zero, S_p, zero, S_q)
-        rows.append([f"{condition:.0e}", f"{exact:.6g}", f"{abs(ours - exact) / exact:.1e}",
-                     f"{abs(dense - exact) / exact:.1e}"])
-    return table(rows, ["condition number", "exact KL", "gaussian_kl rel. error",
-                        "dense inverse rel. error"])
+        rows.append(
+            [
+                f"{condition:.0e}",
+                f"{exact:.6g}",
+                f"{abs(ours - exact) / exact:.1e}",
+                f"{abs(dense - exact) / exact:.1e}",
+            ]
+        )
+    return table(
+        rows,
+        [
+            "condition number",
+            "exact KL",
+            "gaussian_kl rel. error",
+            "dense inverse rel. error",
+        ],
+    )
 
 
 def kl_timing():
@@ -76,12 +94,15 @@ def kl_timing():
         ours = best_time(lambda p=p, q=q: gaussian_kl(p, q))
         # The dense formula needs covariances: from a posterior that is inverting
         # the precision first, which is what a user without the factors would do.
-        dense = best_time(lambda p=p, q=q, zero=zero: dense_kl(zero, p.covariance, zero,
-                                                               q.covariance))
-        rows.append([d, f"{1e3 * ours:.3f} ms", f"{1e3 * dense:.3f} ms",
-                     f"{dense / ours:.1f}x"])
-    return table(rows, ["d", "gaussian_kl (factors)", "dense inverse (from posteriors)",
-                        "ratio"])
+        dense = best_time(
+            lambda p=p, q=q, zero=zero: dense_kl(zero, p.covariance, zero, q.covariance)
+        )
+        rows.append(
+            [d, f"{1e3 * ours:.3f} ms", f"{1e3 * dense:.3f} ms", f"{dense / ours:.1f}x"]
+        )
+    return table(
+        rows, ["d", "gaussian_kl (factors)", "dense inverse (from posteriors)", "ratio"]
+    )
 
 
 def audit_cost():
@@ -98,21 +119,39 @@ def audit_cost():
         fit = best_time(lambda e=estimator, y=y: e.fit(X, y), repeat=3)
         audit = UnlearningAudit(estimator, random_state=0)
         audited = best_time(lambda a=audit, y=y: a.fit(X, y), repeat=3)
-        rows.append([name, f"{1e3 * fit:.1f} ms", f"{1e3 * audited:.1f} ms",
-                     f"{audited / fit:.2f}x", f"{1e3 * audit.forget_time_:.2f} ms"])
-    return table(rows, ["estimator (n=5000, d=20, 10% forgotten)", "fit", "audit.fit",
-                        "ratio", "of which partial_unfit"])
+        rows.append(
+            [
+                name,
+                f"{1e3 * fit:.1f} ms",
+                f"{1e3 * audited:.1f} ms",
+                f"{audited / fit:.2f}x",
+                f"{1e3 * audit.forget_time_:.2f} ms",
+            ]
+        )
+    return table(
+        rows,
+        [
+            "estimator (n=5000, d=20, 10% forgotten)",
+            "fit",
+            "audit.fit",
+            "ratio",
+            "of which partial_unfit",
+        ],
+    )
 
 
 def grid_search():
     X, y = load_banknote(return_X_y=True)
     search = GridSearchCV(
-        UnlearningAudit(BayesianLogisticRegression(random_state=0), forget_size=0.1,
-                        random_state=0),
+        UnlearningAudit(
+            BayesianLogisticRegression(random_state=0), forget_size=0.1, random_state=0
+        ),
         [
             {"estimator__unlearning": ["laplace"]},
-            {"estimator__unlearning": ["eubo", "rkl"],
-             "estimator__unlearning_lambda": [0.0, 0.01, 0.1]},
+            {
+                "estimator__unlearning": ["eubo", "rkl"],
+                "estimator__unlearning_lambda": [0.0, 0.01, 0.1],
+            },
         ],
         cv=3,
     )
@@ -121,15 +160,25 @@ def grid_search():
         search.fit(X, y)
     results = search.cv_results_
     rows = [
-        [params["estimator__unlearning"], params.get("estimator__unlearning_lambda", "-"),
-         f"{-score:.2g}", f"{std:.1g}", rank]
+        [
+            params["estimator__unlearning"],
+            params.get("estimator__unlearning_lambda", "-"),
+            f"{-score:.2g}",
+            f"{std:.1g}",
+            rank,
+        ]
         for params, score, std, rank in zip(
-            results["params"], results["mean_test_score"], results["std_test_score"],
-            results["rank_test_score"], strict=True)
+            results["params"],
+            results["mean_test_score"],
+            results["std_test_score"],
+            results["rank_test_score"],
+            strict=True,
+        )
     ]
     nothing = search.best_estimator_.kl_do_nothing_
-    return table(rows, ["unlearning", "lambda", "KL(unlearned || retrained)", "std",
-                        "rank"]) + (
+    return table(
+        rows, ["unlearning", "lambda", "KL(unlearned || retrained)", "std", "rank"]
+    ) + (
         f"\n\nKL(full || retrained), doing nothing, best candidate refitted on all rows: "
         f"{nothing:.2g}"
     )
@@ -147,11 +196,20 @@ def membership():
         unlearned = BayesianLinearRegression().fit(X[train], y[train])
         unlearned.partial_unfit(X[forget], y[forget])
         retrained = BayesianLinearRegression().fit(X[keep], y[keep])
-        aucs = [membership_inference_auc(m, X[forget], y[forget], X[unseen], y[unseen])
-                for m in (full, unlearned, retrained)]
+        aucs = [
+            membership_inference_auc(m, X[forget], y[forget], X[unseen], y[unseen])
+            for m in (full, unlearned, retrained)
+        ]
         rows.append([d] + [f"{auc:.3f}" for auc in aucs])
-    return table(rows, ["d (40 training rows, 20 forgotten, 200 unseen)",
-                        "AUC before forgetting", "after partial_unfit", "retrained"])
+    return table(
+        rows,
+        [
+            "d (40 training rows, 20 forgotten, 200 unseen)",
+            "AUC before forgetting",
+            "after partial_unfit",
+            "retrained",
+        ],
+    )
 
 
 if __name__ == "__main__":

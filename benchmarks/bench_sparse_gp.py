@@ -48,8 +48,12 @@ def forgetting_table(n=50_000, d=8, m=200, fraction=0.01):
     start = time.perf_counter()
     est = SparseGPRegressor(kernel=kernel, inducing_points=m, random_state=0).fit(X, y)
     optimised_fit = time.perf_counter() - start
-    fixed = dict(kernel=est.kernel_, inducing_points=est.inducing_points_,
-                 noise_variance=est.noise_variance_, optimizer=None)
+    fixed = dict(
+        kernel=est.kernel_,
+        inducing_points=est.inducing_points_,
+        noise_variance=est.noise_variance_,
+        optimizer=None,
+    )
 
     def unfit():
         copy.deepcopy(est).partial_unfit(X[forget], y[forget])
@@ -79,20 +83,32 @@ def forgetting_table(n=50_000, d=8, m=200, fraction=0.01):
         ("refit on remaining rows, fixed hyperparameters", refit_seconds),
         (f"partial_unfit of {forget.sum()} rows", unfit_seconds),
     ]
-    print(f"SparseGPRegressor, n={n}, d={d}, m={m}, forget {forget.sum()} rows "
-          f"({100 * fraction:g}%), 1 BLAS thread")
+    print(
+        f"SparseGPRegressor, n={n}, d={d}, m={m}, forget {forget.sum()} rows "
+        f"({100 * fraction:g}%), 1 BLAS thread"
+    )
     print(f"{'operation':<50} {'seconds':>10}")
     for name, seconds in rows:
         print(f"{name:<50} {seconds:>10.4f}")
     print(f"speed-up of partial_unfit over refit: {refit_seconds / unfit_seconds:.0f}x")
-    print(f"R^2 of the full model on held-out rows: "
-          f"{est.score(X_test, make_data(2000, d, random_state=2)[1]):.3f}")
-    print("max |mean difference| unlearned vs retrained: "
-          f"{np.abs(mean_u - mean_r).max():.2e}")
-    print("max |std difference|  unlearned vs retrained: "
-          f"{np.abs(std_u - std_r).max():.2e}")
-    print(f"KL(q_unlearned(u) || q_retrained(u)): "
-          f"{unlearned.posterior_.kl_divergence(retrained.posterior_):.2e}")
+    print(
+        f"R^2 of the full model on held-out rows: "
+        f"{est.score(X_test, make_data(2000, d, random_state=2)[1]):.3f}"
+    )
+    print(
+        f"max |mean difference| unlearned vs retrained: {np.abs(mean_u - mean_r).max():.2e}"
+    )
+    print(
+        f"max |std difference|  unlearned vs retrained: {np.abs(std_u - std_r).max():.2e}"
+    )
+    print(
+        f"KL(q_unlearned(u) || q_retrained(u)): "
+        f"{unlearned.posterior_.kl_divergence(retrained.posterior_):.2e}"
+    )
+    print(
+        "forget_report_.estimated_error (estimated relative round-off): "
+        f"{unlearned.forget_report_.estimated_error:.1e}"
+    )
     return refit_seconds / unfit_seconds
 
 
@@ -101,22 +117,45 @@ def peer_table(n=4000, d=8, m=200, fraction=0.01):
     X, y = make_data(n, d)
     kernel = C(1.0) * RBF(np.full(d, 1.5))
     k = int(fraction * n)
-    est = SparseGPRegressor(kernel=kernel, inducing_points=m, noise_variance=0.01,
-                            optimizer=None, random_state=0).fit(X, y)
+    est = SparseGPRegressor(
+        kernel=kernel,
+        inducing_points=m,
+        noise_variance=0.01,
+        optimizer=None,
+        random_state=0,
+    ).fit(X, y)
     rows = [
-        ("sklearn GaussianProcessRegressor.fit (exact, fixed)",
-         median_seconds(lambda: GaussianProcessRegressor(
-             kernel, alpha=0.01, optimizer=None).fit(X[k:], y[k:]), 3)),
-        ("SparseGPRegressor.fit (m=200, fixed)",
-         median_seconds(lambda: SparseGPRegressor(
-             kernel=kernel, inducing_points=est.inducing_points_, noise_variance=0.01,
-             optimizer=None).fit(X[k:], y[k:]), 3)),
-        (f"SparseGPRegressor.partial_unfit of {k} rows",
-         median_seconds(lambda: copy.deepcopy(est).partial_unfit(X[:k], y[:k]), 9)
-         - median_seconds(lambda: copy.deepcopy(est), 9)),
+        (
+            "sklearn GaussianProcessRegressor.fit (exact, fixed)",
+            median_seconds(
+                lambda: GaussianProcessRegressor(kernel, alpha=0.01, optimizer=None).fit(
+                    X[k:], y[k:]
+                ),
+                3,
+            ),
+        ),
+        (
+            "SparseGPRegressor.fit (m=200, fixed)",
+            median_seconds(
+                lambda: SparseGPRegressor(
+                    kernel=kernel,
+                    inducing_points=est.inducing_points_,
+                    noise_variance=0.01,
+                    optimizer=None,
+                ).fit(X[k:], y[k:]),
+                3,
+            ),
+        ),
+        (
+            f"SparseGPRegressor.partial_unfit of {k} rows",
+            median_seconds(lambda: copy.deepcopy(est).partial_unfit(X[:k], y[:k]), 9)
+            - median_seconds(lambda: copy.deepcopy(est), 9),
+        ),
     ]
-    print(f"\nPeer comparison, n={n}, d={d} (the exact GP needs O(n^2) memory, "
-          "so not at n=50,000)")
+    print(
+        f"\nPeer comparison, n={n}, d={d} (the exact GP needs O(n^2) memory, "
+        "so not at n=50,000)"
+    )
     print(f"{'operation':<55} {'seconds':>10}")
     for name, seconds in rows:
         print(f"{name:<55} {seconds:>10.4f}")

@@ -43,10 +43,19 @@ def run():
         params = dict(alpha=ALPHA, inference=inference, random_state=0, n_samples=2000)
         full = BayesianLogisticRegression(**params).fit(X, y)
         retrained = BayesianLogisticRegression(**params).fit(X[~erased], y[~erased])
-        rows.append((inference, "do nothing", np.nan,
-                     predictive_kl(full, retrained, X[erased]),
-                     predictive_kl(full, retrained, X[~erased]), 0.0, False, np.nan,
-                     full.posterior_.kl_divergence(retrained.posterior_)))
+        rows.append(
+            (
+                inference,
+                "do nothing",
+                np.nan,
+                predictive_kl(full, retrained, X[erased]),
+                predictive_kl(full, retrained, X[~erased]),
+                0.0,
+                False,
+                np.nan,
+                full.posterior_.kl_divergence(retrained.posterior_),
+            )
+        )
         for method in METHODS:
             for lambda_ in LAMBDAS if method != "laplace" else (0.0,):
                 model = copy.deepcopy(full).set_params(
@@ -57,13 +66,19 @@ def run():
                     warnings.simplefilter("always", UnlearningWarning)
                     model.partial_unfit(X[erased], y[erased])
                 seconds = time.perf_counter() - start
-                rows.append((
-                    inference, method, lambda_,
-                    predictive_kl(model, retrained, X[erased]),
-                    predictive_kl(model, retrained, X[~erased]),
-                    seconds, bool(caught), model.unlearning_region_mass_,
-                    model.posterior_.kl_divergence(retrained.posterior_),
-                ))
+                rows.append(
+                    (
+                        inference,
+                        method,
+                        lambda_,
+                        predictive_kl(model, retrained, X[erased]),
+                        predictive_kl(model, retrained, X[~erased]),
+                        seconds,
+                        bool(caught),
+                        model.unlearning_region_mass_,
+                        model.posterior_.kl_divergence(retrained.posterior_),
+                    )
+                )
     return rows
 
 
@@ -98,8 +113,10 @@ def plot(rows, path):
         for row, (index, where) in enumerate([(3, "erased"), (4, "remaining")]):
             ax = axes[row, col]
             for method, marker in [("eubo", "o"), ("rkl", "s")]:
-                values = [next(r for r in subset if r[1] == method and r[2] == lam)[index]
-                          for lam in LAMBDAS]
+                values = [
+                    next(r for r in subset if r[1] == method and r[2] == lam)[index]
+                    for lam in LAMBDAS
+                ]
                 ax.plot(positions, values, marker=marker, label=method)
             ax.axhline(laplace[index], color="C2", linestyle="--", label="laplace")
             ax.axhline(nothing[index], color="k", linestyle=":", label="do nothing")

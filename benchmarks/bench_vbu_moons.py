@@ -55,20 +55,27 @@ def run(random_state=0):
     X, y, Z, kernel, erased = vbu_moons()
 
     def model(**params):
-        return SparseGPClassifier(kernel=kernel, inducing_points=Z, inference="vi",
-                                  random_state=random_state, **params)
+        return SparseGPClassifier(
+            kernel=kernel,
+            inducing_points=Z,
+            inference="vi",
+            random_state=random_state,
+            **params,
+        )
 
     full = model().fit(X, y)
     retrained = model().fit(X[~erased], y[~erased])
 
     def kls(estimator):
-        return (predictive_kl(estimator, retrained, X[erased]),
-                predictive_kl(estimator, retrained, X[~erased]))
+        return (
+            predictive_kl(estimator, retrained, X[erased]),
+            predictive_kl(estimator, retrained, X[~erased]),
+        )
 
     rows = [("do nothing", None, *kls(full), 0.0)]
     unlearned = {}
     for method in METHODS:
-        for lam in (LAMBDAS if method != "laplace" else (None,)):
+        for lam in LAMBDAS if method != "laplace" else (None,):
             est = copy.deepcopy(full).set_params(
                 unlearning=method, unlearning_lambda=lam or 0.0
             )
@@ -83,13 +90,17 @@ def run(random_state=0):
 
 
 def format_table(rows):
-    header = (f"{'method':<11} {'lambda':>8} {'KL erased':>11} {'KL remaining':>13} "
-              f"{'seconds':>8}")
+    header = (
+        f"{'method':<11} {'lambda':>8} {'KL erased':>11} {'KL remaining':>13} "
+        f"{'seconds':>8}"
+    )
     lines = [header, "-" * len(header)]
     for method, lam, kl_erased, kl_remaining, seconds in rows:
         lam_text = "-" if lam is None else f"{lam:g}"
-        lines.append(f"{method:<11} {lam_text:>8} {kl_erased:>11.4g} "
-                     f"{kl_remaining:>13.4g} {seconds:>8.3f}")
+        lines.append(
+            f"{method:<11} {lam_text:>8} {kl_erased:>11.4g} "
+            f"{kl_remaining:>13.4g} {seconds:>8.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -104,8 +115,10 @@ def plot(rows, models, path):
     positions = np.arange(len(LAMBDAS))
     labels = [f"{lam:g}" for lam in LAMBDAS]
     nothing = rows[0]
-    for ax, column, title in ((axes[0], 2, "erased points"),
-                              (axes[1], 3, "remaining points")):
+    for ax, column, title in (
+        (axes[0], 2, "erased points"),
+        (axes[1], 3, "remaining points"),
+    ):
         for method, marker in (("eubo", "o"), ("rkl", "s")):
             values = [r[column] for r in rows if r[0] == method]
             ax.plot(positions, values, marker=marker, label=method.upper())
@@ -123,15 +136,25 @@ def plot(rows, models, path):
     xx, yy = np.meshgrid(grid[:, 0], grid[:, 1])
     points = np.column_stack([xx.ravel(), yy.ravel()])
     best_lambda = min((r for r in rows if r[0] == "eubo"), key=lambda r: r[2])[1]
-    panels = ((full, "full data"), (retrained, "retrained on remaining"),
-              (unlearned[("eubo", best_lambda)], f"EUBO, lambda={best_lambda:g}"))
+    panels = (
+        (full, "full data"),
+        (retrained, "retrained on remaining"),
+        (unlearned[("eubo", best_lambda)], f"EUBO, lambda={best_lambda:g}"),
+    )
     for ax, (estimator, title) in zip(axes[2:], panels, strict=True):
         proba = estimator.predict_proba(points)[:, 1].reshape(xx.shape)
         ax.contourf(xx, yy, proba, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
         ax.contour(xx, yy, proba, levels=[0.5], colors="k")
         ax.scatter(*X[~erased].T, c=y[~erased], cmap="RdBu_r", edgecolors="k", s=18)
-        ax.scatter(*X[erased].T, c=y[erased], cmap="RdBu_r", marker="X",
-                   edgecolors="k", s=50, label="erased")
+        ax.scatter(
+            *X[erased].T,
+            c=y[erased],
+            cmap="RdBu_r",
+            marker="X",
+            edgecolors="k",
+            s=50,
+            label="erased",
+        )
         ax.scatter(*Z.T, marker="^", c="gold", edgecolors="k", s=40, label="inducing")
         ax.set_title(f"p(y=1|x): {title}")
         ax.legend(fontsize=7, loc="lower left")

@@ -2,7 +2,10 @@
 
 __version__ = "0.1.0.dev0"
 
+from .base import ForgetReport
+
 __all__ = [
+    "ForgetReport",
     "datasets",
     "exceptions",
     "gaussian_process",

@@ -83,7 +83,12 @@ def compare(model, data, make_estimator, X, y, mask, forget_set):
     retrain_seconds = time.perf_counter() - start
     difference = np.max(np.abs(_predictions(unlearned, X) - _predictions(retrained, X)))
     return DemoResult(
-        model, data, forget_set, X.shape[0], int(mask.sum()), forget_seconds,
+        model,
+        data,
+        forget_set,
+        X.shape[0],
+        int(mask.sum()),
+        forget_seconds,
         retrain_seconds,
         posterior_kl(unlearned, retrained),
         posterior_kl(full, retrained),
@@ -96,8 +101,15 @@ def _linear_regression_diabetes(random_state):
 
     X, y = load_diabetes(return_X_y=True)
     return [
-        compare("BayesianLinearRegression", "diabetes", BayesianLinearRegression,
-                X, y, mask, name)
+        compare(
+            "BayesianLinearRegression",
+            "diabetes",
+            BayesianLinearRegression,
+            X,
+            y,
+            mask,
+            name,
+        )
         for name, mask in forget_masks(X, 0.1, random_state).items()
     ]
 
@@ -111,8 +123,15 @@ def _logistic_regression_breast_cancer(random_state):
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     return [
-        compare("BayesianLogisticRegression", "breast_cancer", BayesianLogisticRegression,
-                X, y, mask, name)
+        compare(
+            "BayesianLogisticRegression",
+            "breast_cancer",
+            BayesianLogisticRegression,
+            X,
+            y,
+            mask,
+            name,
+        )
         for name, mask in forget_masks(X, 0.1, random_state).items()
     ]
 
@@ -129,12 +148,17 @@ def _sparse_gp_regression_diabetes(random_state):
 
     X, y = load_diabetes(return_X_y=True)
     X = X / X.std(axis=0)
-    learned = SparseGPRegressor(inducing_points=30, normalize_y=True,
-                                random_state=random_state).fit(X, y)
-    make = partial(SparseGPRegressor, kernel=learned.kernel_,
-                   inducing_points=learned.inducing_points_,
-                   noise_variance=learned.noise_variance_, optimizer=None,
-                   normalize_y=True)
+    learned = SparseGPRegressor(
+        inducing_points=30, normalize_y=True, random_state=random_state
+    ).fit(X, y)
+    make = partial(
+        SparseGPRegressor,
+        kernel=learned.kernel_,
+        inducing_points=learned.inducing_points_,
+        noise_variance=learned.noise_variance_,
+        optimizer=None,
+        normalize_y=True,
+    )
     return [
         compare("SparseGPRegressor", "diabetes", make, X, y, mask, name)
         for name, mask in forget_masks(X, 0.1, random_state).items()
@@ -154,8 +178,11 @@ def _sparse_gp_classification_banknote(random_state):
     X, y = load_banknote(return_X_y=True)
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     kernel = C(2.0, "fixed") * RBF(1.5, "fixed")
-    Z = SparseGPClassifier(kernel=kernel, inducing_points=30,
-                           random_state=random_state).fit(X, y).inducing_points_
+    Z = (
+        SparseGPClassifier(kernel=kernel, inducing_points=30, random_state=random_state)
+        .fit(X, y)
+        .inducing_points_
+    )
     make = partial(SparseGPClassifier, kernel=kernel, inducing_points=Z)
     return [
         compare("SparseGPClassifier", "banknote", make, X, y, mask, name)
@@ -214,10 +241,18 @@ def plot(results, path):
     positions = np.arange(len(results))
     fig, (ax_time, ax_kl) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.6 * len(results)))
     width = 0.4
-    ax_time.barh(positions - width / 2, [r.forget_seconds for r in results], width,
-                 label="partial_unfit")
-    ax_time.barh(positions + width / 2, [r.retrain_seconds for r in results], width,
-                 label="retrain from scratch")
+    ax_time.barh(
+        positions - width / 2,
+        [r.forget_seconds for r in results],
+        width,
+        label="partial_unfit",
+    )
+    ax_time.barh(
+        positions + width / 2,
+        [r.retrain_seconds for r in results],
+        width,
+        label="retrain from scratch",
+    )
     ax_time.set_xscale("log")
     ax_time.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax_time.invert_yaxis()
@@ -225,10 +260,18 @@ def plot(results, path):
     ax_time.set_yticks(positions, labels, fontsize=7)
     ax_time.legend(fontsize=7)
     floor = 1e-16
-    ax_kl.barh(positions - width / 2, [max(r.kl, floor) for r in results], width,
-               label="KL(unlearned || retrained)")
-    ax_kl.barh(positions + width / 2, [max(r.kl_do_nothing, floor) for r in results],
-               width, label="KL(full || retrained): doing nothing")
+    ax_kl.barh(
+        positions - width / 2,
+        [max(r.kl, floor) for r in results],
+        width,
+        label="KL(unlearned || retrained)",
+    )
+    ax_kl.barh(
+        positions + width / 2,
+        [max(r.kl_do_nothing, floor) for r in results],
+        width,
+        label="KL(full || retrained): doing nothing",
+    )
     ax_kl.set_xscale("log")
     ax_kl.invert_yaxis()
     ax_kl.set_xlabel("nats")

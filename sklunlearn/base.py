@@ -1,84 +1,226 @@
-"""Shared machinery of the estimators that forget."""
+"""What every estimator that forgets shares.
 
-import weakref
+One path for learning and forgetting (:meth:`UnlearningMixin._learn` and
+:meth:`UnlearningMixin._forget`): a lock so that concurrent requests on one
+instance serialise, a guard against parameters changed since ``fit``, rollback
+of every attribute when a call is refused, the ledger of what was learned
+(:class:`~sklunlearn.ledger.Ledger`), and the :class:`ForgetReport` of every
+forget. Estimators supply two hooks, ``_validate_rows`` and ``_update``; the
+posterior and the forgetting methods know nothing of this module.
+"""
+
+import copy
+import json
+import threading
+import time
+import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 from sklearn import get_config
-from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-__all__ = ["UnlearningMixin", "check_weights", "validate_rows"]
+from .exceptions import UnlearningWarning
 
-# get_params() -> _get_param_names() inspects __init__'s signature on every call;
-# partial_fit/partial_unfit validate their parameters on every call, so the
-# names are cached per class (the signature of a class does not change).
-_PARAM_NAMES = {}
-_MISSING = object()
-# The parameter values each live estimator was last validated with (see
-# UnlearningMixin._validate_params). Kept outside the instances so that
-# their state, pickles and clones are unaffected, and forgotten with them.
-_VALIDATED = weakref.WeakKeyDictionary()
+__all__ = [
+    "ForgetReport",
+    "UnlearningMixin",
+    "UpdateOutcome",
+    "check_weights",
+    "validate_rows",
+]
+
+
+class UpdateOutcome(NamedTuple):
+    """What an estimator's ``_update`` tells the shared path.
+
+    Fields
+    ------
+    method : str
+        ``'exact'`` for a conjugate update, else the forgetting method's name.
+    exact : bool
+        Whether the result equals a refit on the remaining rows (up to
+        round-off).
+    estimated_error : float or None
+        Exact updates: the estimated relative round-off error of the result.
+        Approximate ones: the method's estimate or bound of the KL divergence
+        to retraining, or None when it has none.
+    diagnostics : object or None
+        The method's diagnostics: a record with ``to_dict()``, a mapping, a
+        tuple of those (one per one-vs-rest problem), or None.
+    warnings : tuple of str
+        Texts of the UnlearningWarnings to issue; the shared path issues them
+        (estimators never warn themselves, so that the report lists them all).
+    n_iter : int or None
+        Iterations the update ran, where that means something.
+    """
+
+    method: str
+    exact: bool
+    estimated_error: float | None = None
+    diagnostics: object = None
+    warnings: tuple = ()
+    n_iter: int | None = None
+
+
+def _plain(value):
+    """``value`` as JSON-ready Python objects (records, mappings, arrays, scalars)."""
+    if hasattr(value, "to_dict"):
+        return _plain(value.to_dict())
+    if isinstance(value, dict | MappingProxyType):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _frozen(diagnostics):
+    """Read-only view of the diagnostics kept by a :class:`ForgetReport`."""
+    if isinstance(diagnostics, list | tuple):
+        return tuple(_frozen(item) for item in diagnostics)
+    if isinstance(diagnostics, dict):
+        return MappingProxyType(copy.deepcopy(diagnostics))
+    return diagnostics  # None, or a frozen record of the method
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What one :meth:`partial_unfit` did, set as ``forget_report_``.
+
+    Immutable; :meth:`to_dict` gives plain Python objects that ``json.dumps``
+    accepts, for a deletion service's audit log.
+
+    Attributes
+    ----------
+    method : str
+        ``'exact'``, or the forgetting method (``'laplace'``, ``'eubo'``, ...).
+    exact : bool
+        Whether the result equals a refit on the remaining rows up to the
+        round-off given by ``estimated_error``.
+    n_rows : int
+        Rows forgotten (rows of the request with a positive weight).
+    weight : float
+        Total weight forgotten.
+    seconds : float
+        Wall time of the forget, validation included.
+    moved : float
+        Mahalanobis distance of the posterior mean's move, in standard
+        deviations of the posterior before the forget (the largest over
+        one-vs-rest problems).
+    estimated_error : float or None
+        Exact methods: the estimated relative round-off error of the result
+        (a refit is advised above 1e-8, with a warning). Approximate methods:
+        the method's own estimate or bound of the KL divergence (nats) to the
+        retrained posterior, or None when it has none.
+    diagnostics : object
+        The method's figures (effective sample size, region mass, reference
+        disagreement, ...): its record, a read-only mapping, a tuple of those
+        (one per one-vs-rest problem), or None.
+    warnings : tuple of str
+        Texts of the UnlearningWarnings this forget issued.
+    """
+
+    method: str
+    exact: bool
+    n_rows: int
+    weight: float
+    seconds: float
+    moved: float
+    estimated_error: float | None
+    diagnostics: object
+    warnings: tuple
+
+    def to_dict(self):
+        """The report as a dict of plain Python values (``json.dumps`` accepts it)."""
+        return {
+            "method": self.method,
+            "exact": bool(self.exact),
+            "n_rows": int(self.n_rows),
+            "weight": float(self.weight),
+            "seconds": float(self.seconds),
+            "moved": float(self.moved),
+            "estimated_error": (
+                None if self.estimated_error is None else float(self.estimated_error)
+            ),
+            "diagnostics": _plain(self.diagnostics),
+            "warnings": list(self.warnings),
+        }
+
+    def to_json(self):
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict())
+
+
+def _same_value(a, b):
+    """Whether a parameter value equals the one recorded at fit."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:
+            return np.array_equal(np.asarray(a), np.asarray(b))
+        except (TypeError, ValueError):
+            return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # e.g. an elementwise comparison of lists of arrays
+        return False
 
 
 class UnlearningMixin:
-    """Mixin for estimators with ``partial_unfit``.
+    """Mixin for estimators with ``partial_unfit``: the shared learn/forget path.
 
-    Provides :meth:`_atomic`, which restores the estimator's attributes when
-    the body raises, so that any rejected call leaves the estimator exactly as
-    it was. Estimators must therefore never mutate a fitted array in place:
-    they compute new objects and assign them.
+    Estimators define
+
+    - ``_validate_rows(X, y, *, reset, **kwargs)`` returning ``(X, y, y_key)``:
+      the validated rows, the targets as the update needs them, and the
+      targets as float64 for the ledger (class indices for classifiers);
+    - ``_update(X, y, weights, *, sign, reset)`` returning an
+      :class:`UpdateOutcome`: learn (``sign=+1``; from the prior when
+      ``reset``) or forget (``sign=-1``), assigning new fitted attributes;
+    - ``_posterior_list()``: the GaussianPosterior(s) the model holds;
+    - ``_model_parameters``: names of the parameters that define the fitted
+      model. Changing one with ``set_params`` after ``fit`` makes
+      ``partial_fit`` and ``partial_unfit`` raise (refit, or set it back);
+      parameters of the forgetting method may change between requests.
+
+    and a ``ledger`` constructor parameter. Their ``fit``, ``partial_fit`` and
+    ``partial_unfit`` call :meth:`_learn` and :meth:`_forget`, which
+
+    - hold a per-instance lock, so that calls from several threads serialise
+      (the lock is neither pickled nor copied);
+    - restore every attribute when the call raises, so that a refused call
+      leaves the estimator exactly as it was (estimators never mutate a fitted
+      array in place: they compute new objects and assign them);
+    - keep ``ledger_`` (with ``ledger=True``) and refuse, before changing
+      anything, to forget rows that were never learned or have no weight left;
+    - set ``n_samples_seen_`` from the ledger, and ``forget_report_``.
     """
 
-    @classmethod
-    def _get_param_names(cls):
-        names = _PARAM_NAMES.get(cls)
-        if names is None:
-            names = _PARAM_NAMES[cls] = tuple(super()._get_param_names())
-        return list(names)
+    _model_parameters = ()
 
-    def _validate_params(self):
-        """Validate the parameters, unless these very values were validated last.
+    # ------------------------------------------------------------- plumbing
+    def _update_lock(self):
+        """The instance's lock, created on first use (dict.setdefault is atomic)."""
+        return self.__dict__.get("_lock") or self.__dict__.setdefault(
+            "_lock", threading.RLock()
+        )
 
-        ``partial_fit``/``partial_unfit`` validate on every call (a parameter such
-        as ``unlearning`` may be changed between requests), which costs tens of
-        microseconds: a sizeable share of forgetting a few rows. The values
-        validated last are remembered by identity; when every parameter is the
-        same object, the result cannot differ (the constraints are on types,
-        ranges and options of immutable values, and a mutated container keeps
-        its type) and the check is skipped. Any ``set_params`` or assignment
-        makes it run again; copies start without the record.
-        ``sklearn.set_config(skip_parameter_validation=True)`` is honoured as
-        by scikit-learn's own methods.
-        """
-        if get_config()["skip_parameter_validation"]:
-            return
-        names = self._get_param_names()
-        values = tuple(self.__dict__.get(name, _MISSING) for name in names)
-        try:
-            validated = _VALIDATED.get(self)
-        except TypeError:  # a subclass made instances unhashable: no record
-            super()._validate_params()
-            return
-        if validated is not None and len(validated) == len(values) and all(
-            a is b for a, b in zip(validated, values, strict=True)
-        ):
-            return
-        super()._validate_params()
-        _VALIDATED[self] = values
-
-    def _check_fitted(self, attribute):
-        """``check_is_fitted(self)``, at the cost of a dictionary lookup when fitted."""
-        if attribute not in self.__dict__:
-            check_is_fitted(self)
-            # fitted by scikit-learn's test but without the attribute read next
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
-                "with appropriate arguments before using this estimator."
-            )
+    def __getstate__(self):
+        # A lock cannot be pickled, and a copy must not share the original's.
+        state = dict(super().__getstate__())
+        state.pop("_lock", None)
+        return state
 
     @contextmanager
     def _atomic(self):
+        """Restore every attribute when the body raises."""
         saved = dict(self.__dict__)
         try:
             yield
@@ -86,6 +228,138 @@ class UnlearningMixin:
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
+
+    def _check_fitted(self, attribute):
+        """``check_is_fitted(self, attribute)``."""
+        check_is_fitted(self, attribute)
+
+    def _record_model_parameters(self):
+        params = self.get_params(deep=False)
+        names = (*self._model_parameters, "ledger")
+        self._fitted_parameters = {
+            name: copy.deepcopy(params[name]) for name in names if name in params
+        }
+
+    def _check_model_parameters(self):
+        """Refuse to add or forget rows when a model-defining parameter changed."""
+        fitted = self.__dict__.get("_fitted_parameters")
+        if not fitted:
+            return
+        changed = []
+        for name, value in fitted.items():
+            # Parameters are attributes of the same name (scikit-learn's convention);
+            # deepcopy returns immutable values themselves, so identity settles most.
+            current = getattr(self, name)
+            if current is not value and not _same_value(current, value):
+                changed.append(name)
+        if changed:
+            was = ", ".join(f"{name}={fitted[name]!r}" for name in changed)
+            raise ValueError(
+                f"{', '.join(changed)} changed since the model was fitted (it was {was}). "
+                "These parameters define the fitted model, so adding or forgetting rows "
+                "now would mix two models. Fit again, or set them back with set_params. "
+                "Nothing was changed."
+            )
+
+    # ------------------------------------------------------------ the path
+    def _learn(self, X, y, sample_weight, *, reset, **kwargs):
+        """Validate and learn rows (``fit`` when ``reset``, else ``partial_fit``).
+
+        ``kwargs`` go to ``_validate_rows`` (``classes`` for classifiers).
+        """
+        with self._update_lock(), self._atomic():
+            if not reset:
+                self._check_model_parameters()
+            X, y_model, y_key = self._validate_rows(X, y, reset=reset, **kwargs)
+            weights = check_weights(sample_weight, X)
+            self._update(X, y_model, weights, sign=1.0, reset=reset)
+            if reset:
+                self._record_model_parameters()
+                self.__dict__.pop("forget_report_", None)
+            if not self.ledger:
+                self.__dict__.pop("ledger_", None)
+                return self
+            if reset or "ledger_" not in self.__dict__:
+                from .ledger import Ledger  # its kernels compile on first use
+
+                self.ledger_ = Ledger(X.shape[1])
+            # In place, once the update has succeeded (nothing can fail after it):
+            # copying a ledger of every learned row on each call would cost O(n).
+            self.ledger_.add(np.asarray(X, dtype=np.float64), y_key, weights)
+            self.n_samples_seen_ = self.ledger_.n_rows
+        return self
+
+    def _forget(self, X, y, sample_weight):
+        """Validate and forget rows; set ``forget_report_``.
+
+        Refusals (validation, the ledger, the update itself, a warning turned
+        into an error) restore every attribute; the ledger is changed last, in
+        place, by a step that cannot fail.
+        """
+        check_is_fitted(self)
+        # The forgetting method's parameters may change between requests.
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
+        with self._update_lock(), self._atomic():
+            start = time.perf_counter()
+            self._check_model_parameters()
+            X, y_model, y_key = self._validate_rows(X, y, reset=False)
+            if sample_weight is None:
+                weights = np.ones(X.shape[0])
+            else:
+                weights = check_weights(sample_weight, X, allow_all_zero=True)
+            plan = None
+            if self.ledger:
+                plan = self.ledger_.plan_forget(
+                    np.asarray(X, dtype=np.float64), y_key, weights
+                )
+            before = self._posterior_list()
+            outcome = self._update(X, y_model, weights, sign=-1.0, reset=False)
+            moved = 0.0
+            for old, new in zip(before, self._posterior_list(), strict=True):
+                moved = max(moved, old.mahalanobis(new.mean))
+            messages = tuple(dict.fromkeys(outcome.warnings))  # once each, in order
+            for message in messages:
+                warnings.warn(message, UnlearningWarning, stacklevel=3)
+            if plan is not None:
+                self.ledger_.apply(plan)
+                self.n_samples_seen_ = self.ledger_.n_rows
+            diagnostics = outcome.diagnostics
+            if isinstance(diagnostics, dict | list | tuple):
+                diagnostics = _frozen(diagnostics)
+            self.forget_report_ = ForgetReport(
+                method=outcome.method,
+                exact=bool(outcome.exact),
+                n_rows=int(np.count_nonzero(weights)),
+                weight=float(weights.sum()),
+                seconds=time.perf_counter() - start,
+                moved=float(moved),
+                estimated_error=outcome.estimated_error,
+                diagnostics=diagnostics,
+                warnings=messages,
+            )
+        return self
+
+    @property
+    def unlearning_diagnostics_(self):
+        """Deprecated alias of ``forget_report_.diagnostics`` (a list when multiclass).
+
+        Kept for one release; read ``forget_report_`` instead.
+        """
+        report = self.__dict__.get("forget_report_")
+        if report is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no unlearning_diagnostics_: nothing was "
+                "forgotten yet."
+            )
+        warnings.warn(
+            "unlearning_diagnostics_ is deprecated and will be removed in the next "
+            "release; use forget_report_.diagnostics (or forget_report_.to_dict()).",
+            FutureWarning,
+            stacklevel=2,
+        )
+        diagnostics = report.diagnostics
+        return list(diagnostics) if isinstance(diagnostics, tuple) else diagnostics
 
 
 def check_weights(sample_weight, X, allow_all_zero=False):
@@ -95,7 +369,7 @@ def check_weights(sample_weight, X, allow_all_zero=False):
     (forgetting rows with zero weight is a valid no-op; fitting on them is not).
     """
     if sample_weight is None:
-        return np.ones(X.shape[0])  # what _check_sample_weight returns, without its checks
+        return np.ones(X.shape[0])
     return _check_sample_weight(
         sample_weight,
         X,
@@ -106,42 +380,7 @@ def check_weights(sample_weight, X, allow_all_zero=False):
 
 
 def validate_rows(estimator, X, y, *, y_numeric=False):
-    """``validate_data(estimator, X, y, reset=False, dtype=np.float64)``, faster.
-
-    When ``X`` is already a non-empty 2-D float64 ndarray of finite values and
-    ``y`` a 1-D boolean, integer or finite floating ndarray of the same
-    length, ``check_X_y`` would return both unchanged; only the feature-count
-    and feature-name checks against the fitted estimator remain, and
-    ``validate_data(..., skip_check_array=True)`` still runs those. Any other
-    input goes through the full validation, with its messages. This saves
-    about 0.1 ms per call, most of a small ``partial_unfit``. For an ndarray
-    and an estimator fitted without feature names (nothing to compare), the
-    feature count is checked here with scikit-learn's message.
-    """
-    if (
-        type(X) is np.ndarray
-        and type(y) is np.ndarray
-        and X.dtype == np.float64
-        and X.ndim == 2
-        and y.ndim == 1
-        and X.shape[0] == y.shape[0] > 0
-        and X.shape[1] > 0
-        and y.dtype.kind in "biuf"
-        # sklearn's own fast test: a finite sum means no NaN and no inf
-        and np.isfinite(X.sum())
-        and (y.dtype.kind != "f" or np.isfinite(y.sum()))
-    ):
-        if "feature_names_in_" not in estimator.__dict__:
-            # An ndarray has no feature names and none were fitted: of
-            # validate_data's checks only the feature count is left.
-            expected = estimator.__dict__.get("n_features_in_")
-            if expected is not None and X.shape[1] != expected:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(estimator).__name__} "
-                    f"is expecting {expected} features as input."
-                )
-            return X, y
-        return validate_data(estimator, X, y, reset=False, skip_check_array=True)
+    """``validate_data(estimator, X, y, reset=False, dtype=np.float64)``."""
     return validate_data(
         estimator, X, y, reset=False, dtype=np.float64, y_numeric=y_numeric
     )

@@ -423,4 +423,3 @@ def membership_inference_auc(estimator, X_forgotten, y_forgotten, X_unseen, y_un
         raise ValueError("Both the forgotten and the unseen sets need at least one row.")
     is_member = np.r_[np.ones(loss_forgotten.size), np.zeros(loss_unseen.size)]
     return float(roc_auc_score(is_member, -np.r_[loss_forgotten, loss_unseen]))
-

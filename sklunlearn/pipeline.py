@@ -86,6 +86,16 @@ class UnlearningPipeline(Pipeline):
     steps on data that will never need forgetting (then silence the warning),
     or use stateless steps.
 
+    The final estimator's ledger (``ledger_``, see
+    :class:`~sklunlearn.ledger.Ledger`) fingerprints the rows it learned, that
+    is the *transformed* rows. A deletion request must therefore give the rows
+    as they were given to :meth:`fit` (untransformed): the fitted steps
+    reproduce the same transformed rows bit for bit, and the ledger recognises
+    them. A row that was never learned transforms to a row the ledger does not
+    know and is refused. Two different input rows that transform to the same
+    row (a step that drops a column, say) share one entry, with their weights
+    added.
+
     Read more in the :ref:`User Guide <unlearning_pipeline>`.
 
     Parameters
@@ -107,6 +117,10 @@ class UnlearningPipeline(Pipeline):
         Access the steps by name.
     posterior_ : GaussianPosterior
         The final estimator's posterior (when it has one).
+    forget_report_ : ForgetReport
+        The final estimator's report of the last :meth:`partial_unfit`.
+    ledger_ : Ledger
+        The final estimator's ledger of the (transformed) rows it learned.
     classes_ : ndarray of shape (n_classes,)
         The classes labels (only for classifiers).
     n_features_in_ : int
@@ -263,6 +277,16 @@ class UnlearningPipeline(Pipeline):
     def posterior_(self):
         """The final estimator's ``posterior_``."""
         return self._final_estimator.posterior_
+
+    @property
+    def forget_report_(self):
+        """The final estimator's ``forget_report_``."""
+        return self._final_estimator.forget_report_
+
+    @property
+    def ledger_(self):
+        """The final estimator's ``ledger_`` (fingerprints of the transformed rows)."""
+        return self._final_estimator.ledger_
 
     @property
     def _unlearning_is_exact(self):

@@ -1,5 +1,7 @@
 """Gaussian posteriors stored as a mean and the Cholesky factor of the precision."""
 
+import copy
+
 import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
@@ -10,14 +12,15 @@ from .exceptions import NotPositiveDefiniteError
 __all__ = ["GaussianPosterior"]
 
 # Rank-k changes with k below d / _DENSE_UPDATE_RATIO use k rank-one Numba
-# updates (O(k d^2)); larger ones re-factorise densely with BLAS (O(k d^2 + d^3)),
-# which is faster once k is a sizeable fraction of d.
-_DENSE_UPDATE_RATIO = 16
+# updates (O(k d^2), scalar code); larger ones re-factorise with LAPACK
+# (O(k d^2 + d^3 / 3) at BLAS speed), which is faster beyond that ratio
+# (benchmarks/README.md, "Forget cost").
+_DENSE_UPDATE_RATIO = 60
 
 
 def _upper_cholesky(matrix, what):
     try:
-        return np.ascontiguousarray(linalg.cholesky(matrix, lower=False, check_finite=True))
+        return linalg.cholesky(matrix, lower=False, check_finite=True)
     except linalg.LinAlgError as exc:
         raise NotPositiveDefiniteError(
             f"The {what} is not positive definite ({exc}). Check that it is "
@@ -36,8 +39,8 @@ class GaussianPosterior:
     The precision ``Lambda = R.T @ R`` is kept through its upper triangular
     factor ``R``; every quantity (covariance products, log-determinants, KL
     divergences, samples) is computed with triangular solves, never with an
-    explicit inverse. The precision can be changed by rank-k updates and
-    downdates, which is how estimators add and forget rows.
+    explicit inverse. Instances are never modified: rank-k updates and
+    downdates, and :meth:`with_mean`, return new posteriors.
 
     Build instances with :meth:`from_precision`, :meth:`from_covariance` or
     :meth:`from_cholesky`.
@@ -71,7 +74,7 @@ class GaussianPosterior:
 
     def __init__(self, mean, precision_cholesky):
         mean = np.array(mean, dtype=np.float64, copy=True).reshape(-1)
-        R = np.array(precision_cholesky, dtype=np.float64, order="C", copy=True)
+        R = np.asarray(precision_cholesky, dtype=np.float64)
         if R.shape != (mean.shape[0], mean.shape[0]):
             raise ValueError(
                 f"precision_cholesky must have shape {(mean.shape[0],) * 2} to match a "
@@ -84,29 +87,38 @@ class GaussianPosterior:
                 "The Cholesky factor must have a positive diagonal."
             )
         self.mean = mean
-        self._R = np.triu(R)
+        # A new C-contiguous array (the row-wise kernels need it): the caller's is not kept.
+        self._R = np.ascontiguousarray(np.triu(R))
+        self._precision = None  # R' R, computed once when first needed
 
-    @classmethod
-    def _trusted(cls, mean, precision_cholesky):
-        """Internal: wrap a fresh float64 mean and upper Cholesky factor as they are.
-
-        For upper factors fresh from LAPACK's ``dpotrf`` (``clean=1``) or
-        ``linalg.cholesky(..., lower=False)`` (upper triangular, finite,
-        positive diagonal) and means computed from them: the
-        checks and copies of ``__init__`` cost more than the rest of a small
-        forget. Callers must not keep references to the arrays.
-        """
-        new = cls.__new__(cls)
-        new.mean = mean
-        new._R = np.ascontiguousarray(precision_cholesky)
+    def __copy__(self):
+        # The arrays are never modified, so a shallow copy may share them.
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
         return new
+
+    def __deepcopy__(self, memo):
+        # An in-memory copy keeps the cached precision (a pickle does not).
+        new = GaussianPosterior(self.mean, self._R)
+        new._precision = None if self._precision is None else self._precision.copy()
+        return new
+
+    def __getstate__(self):
+        # The cached precision is derived from the factor: not part of the state.
+        return {"mean": self.mean, "_R": self._R}
+
+    def __setstate__(self, state):
+        self.mean, self._R = state["mean"], state["_R"]
+        self._precision = None
 
     # ------------------------------------------------------------------ builders
     @classmethod
     def from_precision(cls, mean, precision):
         """Build from a mean and a (symmetric positive definite) precision matrix."""
         precision = np.asarray(precision, dtype=np.float64)
-        return cls(mean, _upper_cholesky(precision, "precision matrix"))
+        new = cls(mean, _upper_cholesky(precision, "precision matrix"))
+        new._precision = 0.5 * (precision + precision.T)
+        return new
 
     @classmethod
     def from_covariance(cls, mean, covariance):
@@ -146,8 +158,13 @@ class GaussianPosterior:
 
     @property
     def precision(self):
-        """Precision matrix ``R.T @ R``."""
-        return self._R.T @ self._R
+        """Precision matrix ``R.T @ R`` (read-only: the posterior never changes)."""
+        if self._precision is None:
+            # Forming R' R costs more than a Cholesky factorisation: done once.
+            self._precision = self._R.T @ self._R
+        view = self._precision.view()
+        view.flags.writeable = False
+        return view
 
     @property
     def covariance(self):
@@ -160,9 +177,27 @@ class GaussianPosterior:
         return -2.0 * np.sum(np.log(np.diag(self._R)))
 
     # --------------------------------------------------------------- operations
+    def with_mean(self, mean):
+        """The same precision around another ``mean`` (a new posterior).
+
+        A Newton step solves with the new precision's factor before the new
+        mean is known; this reuses that factor instead of factorising again.
+        """
+        mean = np.array(mean, dtype=np.float64, copy=True).reshape(-1)
+        if mean.shape != self.mean.shape or not np.all(np.isfinite(mean)):
+            raise ValueError(f"mean must be {self.n_features} finite numbers.")
+        new = copy.copy(self)  # shares the factor and precision, which never change
+        new.mean = mean
+        return new
+
+    def mahalanobis(self, theta):
+        """``||R (theta - mean)||``: the distance of ``theta`` in standard deviations."""
+        r = self._R @ (np.asarray(theta, dtype=np.float64) - self.mean)
+        return float(np.sqrt(r @ r))
+
     def solve(self, b):
         """Return ``covariance @ b`` (``precision^-1 b``) by two triangular solves."""
-        return linalg.cho_solve((self._R, False), b)
+        return linalg.cho_solve((self._R, False), b, check_finite=False)  # R is finite
 
     def whiten(self, X):
         """Return ``R^-T @ X.T`` of shape (n_features, n_samples).
@@ -188,8 +223,8 @@ class GaussianPosterior:
         # Row blocks: the whitened rows are a (d, block) temporary, not (d, n)
         # (fitting with inference='vi' evaluates this on every row, every pass).
         for start in range(0, X.shape[0], _VARIANCE_BLOCK_ROWS):
-            Z = self.whiten(X[start:start + _VARIANCE_BLOCK_ROWS])
-            variance[start:start + Z.shape[1]] = np.einsum("ij,ij->j", Z, Z)
+            Z = self.whiten(X[start : start + _VARIANCE_BLOCK_ROWS])
+            variance[start : start + Z.shape[1]] = np.einsum("ij,ij->j", Z, Z)
         return variance
 
     def log_pdf(self, theta):
@@ -267,22 +302,30 @@ class GaussianPosterior:
                 R_new = cholesky_rank_k_update(self._R, X, weights, sign)
             except CholeskyUpdateError as exc:
                 raise NotPositiveDefiniteError(str(exc)) from exc
-        else:
-            change = X.T @ (weights[:, None] * X)
-            R_new = _upper_cholesky(
-                self.precision + sign * change,
-                "updated precision matrix"
-                if sign > 0
-                else "downdated precision matrix "
-                "(the rows removed carry more information than the posterior holds)",
-            )
-        self._R = R_new
-        return self
+            new = copy.copy(self)  # R_new is a new, checked upper factor
+            new._R = R_new
+            if self._precision is not None:  # O(k d^2), where R' R would cost O(d^3)
+                change = X.T @ (weights[:, None] * X)
+                new._precision = (
+                    self._precision + change if sign > 0 else self._precision - change
+                )
+            return new
+        change = X.T @ (weights[:, None] * X)
+        what = (
+            "updated precision matrix"
+            if sign > 0
+            else "downdated precision matrix "
+            "(the rows removed carry more information than the posterior holds)"
+        )
+        precision = self.precision + sign * change
+        new = GaussianPosterior(self.mean, _upper_cholesky(precision, what))
+        new._precision = precision
+        return new
 
     def rank_update(self, X, weights=None):
-        """Add ``X.T @ diag(weights) @ X`` to the precision, in place.
+        """Posterior with ``X.T @ diag(weights) @ X`` added to the precision.
 
-        The mean is unchanged; estimators recompute it.
+        The mean is unchanged; this posterior is not modified.
 
         Parameters
         ----------
@@ -292,16 +335,19 @@ class GaussianPosterior:
 
         Returns
         -------
-        self : GaussianPosterior
+        posterior : GaussianPosterior
+            A new posterior. Few rows against many dimensions are applied as
+            rank-one updates of the Cholesky factor (O(k d^2)), more by a new
+            factorisation.
         """
         return self._rank_k_change(X, weights, 1.0)
 
     def rank_downdate(self, X, weights=None):
-        """Subtract ``X.T @ diag(weights) @ X`` from the precision, in place.
+        """Posterior with ``X.T @ diag(weights) @ X`` subtracted from the precision.
 
-        Raises :class:`~sklunlearn.exceptions.NotPositiveDefiniteError` and
-        leaves the posterior unchanged when the result would not be positive
-        definite.
+        Raises :class:`~sklunlearn.exceptions.NotPositiveDefiniteError` when
+        the result would not be positive definite. This posterior is not
+        modified.
         """
         return self._rank_k_change(X, weights, -1.0)
 

@@ -61,7 +61,7 @@ class ColumnClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         check_is_fitted(self)
         start = self.first_column
-        return np.asarray(X, dtype=np.float64)[:, start:start + len(self.classes_)]
+        return np.asarray(X, dtype=np.float64)[:, start : start + len(self.classes_)]
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -180,8 +180,9 @@ class AcceptsUnfittedToy(ToyUnlearningClassifier):
 
     def partial_unfit(self, X, y, sample_weight=None):
         first = not hasattr(self, "gram_")
-        return self._change(X, y, sample_weight, 1.0 if first else -self.forget_fraction,
-                            reset=first)
+        return self._change(
+            X, y, sample_weight, 1.0 if first else -self.forget_fraction, reset=first
+        )
 
 
 class RelearnsClassesToy(ToyUnlearningClassifier):

@@ -87,7 +87,7 @@ def _expected_reference(mean, variance, y, n_points=32):
     """E[log p], E[y - p], E[p (1 - p)] by Gauss-Hermite on (n, nodes) temporaries."""
     from scipy.special import expit, log_expit
 
-    from sklunlearn.linear_model._likelihoods import gauss_hermite
+    from sklunlearn.unlearning import gauss_hermite
 
     nodes, weights = gauss_hermite(n_points)
     f = mean[:, None] + np.sqrt(variance)[:, None] * nodes
@@ -99,7 +99,7 @@ def _expected_reference(mean, variance, y, n_points=32):
 @pytest.mark.parametrize("scale", [0.1, 3.0, 300.0])
 def test_expected_logistic_terms_match_numpy(rng, scale):
     from sklunlearn._numba import expected_logistic_terms
-    from sklunlearn.linear_model._likelihoods import gauss_hermite
+    from sklunlearn.unlearning import gauss_hermite
 
     n = 500
     mean = scale * rng.randn(n)
@@ -112,7 +112,7 @@ def test_expected_logistic_terms_match_numpy(rng, scale):
 
 def test_expected_logistic_terms_reject_non_finite_moments():
     from sklunlearn._numba import expected_logistic_terms
-    from sklunlearn.linear_model._likelihoods import gauss_hermite
+    from sklunlearn.unlearning import gauss_hermite
 
     with pytest.raises(FloatingPointError, match="not finite"):
         expected_logistic_terms(

@@ -131,8 +131,10 @@ def test_multiclass_warning_names_the_class_whose_problem_went_wrong():
     with pytest.warns(UnlearningWarning) as caught:
         est.partial_unfit(X[mask], y[mask])
     retrained = BayesianLogisticRegression().fit(X[~mask], y[~mask]).posterior_
-    ratios = [a.kl_divergence(c) / b.kl_divergence(c)
-              for a, b, c in zip(est.posterior_, before, retrained, strict=True)]
+    ratios = [
+        a.kl_divergence(c) / b.kl_divergence(c)
+        for a, b, c in zip(est.posterior_, before, retrained, strict=True)
+    ]
     assert ratios[0] > 1 and max(ratios[1:]) < 0.1, ratios
     messages = [str(w.message) for w in caught if w.category is UnlearningWarning]
     assert messages and all(m.startswith("Class 0 (one-vs-rest): ") for m in messages)
@@ -154,7 +156,7 @@ def _bad_forget_requests(X, y):
 def test_bad_forget_requests_change_nothing(rng):
     X = rng.randn(30, 3)
     y = (X[:, 0] > 0).astype(int)
-    est = BayesianLogisticRegression().fit(X, y)
+    est = BayesianLogisticRegression(ledger=False).fit(X, y)
     before = pickle.dumps(est)
     for X_bad, y_bad, w_bad, error, message in _bad_forget_requests(X, y):
         with pytest.raises(error, match=message):
@@ -209,7 +211,7 @@ def test_newton_fit_makes_no_copy_of_the_data():
     rng = np.random.RandomState(0)
     X = rng.randn(50_000, 20)
     y = (X[:, 0] + rng.logistic(size=50_000) > 0).astype(int)
-    est = BayesianLogisticRegression()
+    est = BayesianLogisticRegression(ledger=False)
     est.fit(X[:100], y[:100])  # compile the kernels outside the measurement
     tracemalloc.start()
     try:
@@ -228,7 +230,7 @@ def test_variational_fit_whitens_in_row_blocks():
     rng = np.random.RandomState(0)
     X = rng.randn(50_000, 20)
     y = (X[:, 0] + rng.logistic(size=50_000) > 0).astype(int)
-    est = BayesianLogisticRegression(inference="vi")
+    est = BayesianLogisticRegression(inference="vi", ledger=False)
     est.fit(X[:100], y[:100])  # compile the kernels outside the measurement
     tracemalloc.start()
     try:

@@ -72,8 +72,10 @@ def test_gaussian_kl_stable_when_explicit_inverse_is_not():
     # both lose digits alike, see benchmarks/README.md).
     variances_p = np.array([1e-14, 1.0, 3.0])
     variances_q = np.array([2e-14, 1.0, 3.0])
-    expected = sum(normal_kl_1d(0, np.sqrt(a), 0, np.sqrt(b))
-                   for a, b in zip(variances_p, variances_q, strict=True))
+    expected = sum(
+        normal_kl_1d(0, np.sqrt(a), 0, np.sqrt(b))
+        for a, b in zip(variances_p, variances_q, strict=True)
+    )
     rotation = np.linalg.qr(np.random.RandomState(0).randn(3, 3))[0]
     p = GaussianPosterior.from_precision(
         np.zeros(3), rotation @ np.diag(1 / variances_p) @ rotation.T
@@ -128,8 +130,11 @@ def test_predictive_kl_regressors_closed_form(rng):
     expected = normal_kl_1d(means_a, stds_a, means_b, stds_b)
     assert_allclose(predictive_kl(a, b, X), expected.mean(), rtol=1e-12)
     weights = rng.uniform(0, 1, 7)
-    assert_allclose(predictive_kl(a, b, X, sample_weight=weights),
-                    np.average(expected, weights=weights), rtol=1e-12)
+    assert_allclose(
+        predictive_kl(a, b, X, sample_weight=weights),
+        np.average(expected, weights=weights),
+        rtol=1e-12,
+    )
 
 
 def test_predictive_kl_bernoulli_and_categorical_by_hand():
@@ -205,8 +210,11 @@ def test_predictive_kl_of_blr_is_mean_of_gaussian_kls(rng):
     b = BayesianLinearRegression().fit(X[10:], y[10:])
     mean_a, std_a = a.predict(X, return_std=True)
     mean_b, std_b = b.predict(X, return_std=True)
-    assert_allclose(predictive_kl(a, b, X),
-                    normal_kl_1d(mean_a, std_a, mean_b, std_b).mean(), rtol=1e-10)
+    assert_allclose(
+        predictive_kl(a, b, X),
+        normal_kl_1d(mean_a, std_a, mean_b, std_b).mean(),
+        rtol=1e-10,
+    )
 
 
 # ------------------------------------------------------- membership inference
@@ -298,8 +306,9 @@ def test_posterior_kl_warns_when_inducing_points_differ(rng):
     y = np.sin(X[:, 0]) + 0.1 * rng.randn(40)
 
     def sgpr(inducing_points):
-        return SparseGPRegressor(inducing_points=inducing_points, optimizer=None,
-                                 random_state=0)
+        return SparseGPRegressor(
+            inducing_points=inducing_points, optimizer=None, random_state=0
+        )
 
     full, half = sgpr(6).fit(X, y), sgpr(6).fit(X[:20], y[:20])
     assert not np.array_equal(full.inducing_points_, half.inducing_points_)

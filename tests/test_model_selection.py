@@ -84,8 +84,9 @@ def test_audit_of_approximate_forgetting_reports_the_gap():
 )
 def test_forget_size_fraction_count_and_callable(forget_size, expected_rows):
     X, y = regression_data()
-    audit = UnlearningAudit(BayesianLinearRegression(), forget_size=forget_size,
-                            random_state=1).fit(X, y)
+    audit = UnlearningAudit(
+        BayesianLinearRegression(), forget_size=forget_size, random_state=1
+    ).fit(X, y)
     if callable(forget_size):
         chosen = forget_size(X, y)
         expected = chosen if chosen.dtype == bool else np.isin(np.arange(80), chosen)
@@ -97,8 +98,10 @@ def test_forget_size_fraction_count_and_callable(forget_size, expected_rows):
 
 def test_random_state_makes_the_forget_set_reproducible():
     X, y = regression_data()
-    audits = [UnlearningAudit(BayesianLinearRegression(), random_state=seed).fit(X, y)
-              for seed in (3, 3, 4)]
+    audits = [
+        UnlearningAudit(BayesianLinearRegression(), random_state=seed).fit(X, y)
+        for seed in (3, 3, 4)
+    ]
     masks = [audit.forget_mask_ for audit in audits]
     np.testing.assert_array_equal(masks[0], masks[1])
     assert not np.array_equal(masks[0], masks[2])
@@ -110,8 +113,9 @@ def test_sample_weight_is_used_for_fitting_and_forgetting():
     audit = UnlearningAudit(BayesianLinearRegression(), random_state=0)
     audit.fit(X, y, sample_weight=weights)
     mask = audit.forget_mask_
-    retrained = BayesianLinearRegression().fit(X[~mask], y[~mask],
-                                               sample_weight=weights[~mask])
+    retrained = BayesianLinearRegression().fit(
+        X[~mask], y[~mask], sample_weight=weights[~mask]
+    )
     assert_allclose(audit.retrained_estimator_.coef_, retrained.coef_)
     assert audit.kl_to_retrained_ < 1e-9
 

@@ -157,7 +157,7 @@ def test_package_works_when_no_cache_location_is_writable(tmp_path):
         "from sklunlearn._numba import cholesky\n"
         "from sklunlearn.posterior import GaussianPosterior\n"
         "p = GaussianPosterior.from_precision(np.zeros(40), np.eye(40))\n"
-        "p.rank_update(np.ones((1, 40)))\n"
+        "p = p.rank_update(np.ones((1, 40)))\n"
         "kernel = cholesky._cholesky_rank_one_kernel\n"
         "print(type(kernel._cache).__name__, round(p.precision[0, 0], 9))"
     )

@@ -36,15 +36,17 @@ def data():
 
 
 def log_pipeline():
-    return make_unlearning_pipeline(FunctionTransformer(np.log1p, validate=True),
-                                    BayesianLinearRegression())
+    return make_unlearning_pipeline(
+        FunctionTransformer(np.log1p, validate=True), BayesianLinearRegression()
+    )
 
 
 def assert_same_model(a, b, X):
     assert_allclose(a.posterior_.mean, b.posterior_.mean, rtol=1e-7)
     assert_allclose(a.posterior_.covariance, b.posterior_.covariance, rtol=1e-7)
-    for got, expected in zip(a.predict(X, return_std=True), b.predict(X, return_std=True),
-                             strict=True):
+    for got, expected in zip(
+        a.predict(X, return_std=True), b.predict(X, return_std=True), strict=True
+    ):
         assert_allclose(got, expected, rtol=1e-7)
 
 
@@ -69,8 +71,9 @@ def test_weighted_forgetting_through_the_pipeline(data):
 
 def test_stateful_step_warns_and_final_step_still_forgets(data):
     X, y = data
-    pipe = make_unlearning_pipeline(StandardScaler(), FunctionTransformer(),
-                                    BayesianLinearRegression()).fit(X, y)
+    pipe = make_unlearning_pipeline(
+        StandardScaler(), FunctionTransformer(), BayesianLinearRegression()
+    ).fit(X, y)
     scaler = pipe.named_steps["standardscaler"]
     match = r"'standardscaler' \(StandardScaler\)"
     with pytest.warns(UnlearningWarning, match=match) as rec:
@@ -103,8 +106,12 @@ def test_stateful_step_warns_and_final_step_still_forgets(data):
         (make_pipeline(FunctionTransformer(), StandardScaler()), False),
         (FeatureUnion([("a", FunctionTransformer()), ("b", PCA())]), False),
         (ColumnTransformer([("s", StandardScaler(), [0])]), False),
-        (ColumnTransformer([("log", FunctionTransformer(), [0])],
-                           remainder=StandardScaler()), False),
+        (
+            ColumnTransformer(
+                [("log", FunctionTransformer(), [0])], remainder=StandardScaler()
+            ),
+            False,
+        ),
     ],
 )
 def test_is_stateless(data, step, stateless):
@@ -130,8 +137,9 @@ def test_forgetting_through_polynomial_features_is_exact(data):
 def test_column_transformer_of_stateless_parts_does_not_warn(data):
     X, y = data
     pipe = make_unlearning_pipeline(
-        ColumnTransformer([("log", FunctionTransformer(np.log1p), [0, 1])],
-                          remainder="passthrough"),
+        ColumnTransformer(
+            [("log", FunctionTransformer(np.log1p), [0, 1])], remainder="passthrough"
+        ),
         BayesianLinearRegression(),
     ).fit(X, y)
     with warnings.catch_warnings():
@@ -165,8 +173,9 @@ def test_partial_fit_forwards_classes_to_a_classifier():
     rng = np.random.RandomState(0)
     X = rng.randn(60, 2)
     y = (X[:, 0] > 0).astype(int)
-    pipe = make_unlearning_pipeline(Normalizer(),
-                                    ToyUnlearningClassifier(forget_fraction=1.0))
+    pipe = make_unlearning_pipeline(
+        Normalizer(), ToyUnlearningClassifier(forget_fraction=1.0)
+    )
     pipe.partial_fit(X, y, classes=[0, 1])
     np.testing.assert_array_equal(pipe.classes_, [0, 1])
     assert pipe.predict_proba(X).shape == (60, 2)
@@ -222,16 +231,19 @@ def test_grid_search_pickling_and_audit(data):
 
 
 def test_make_unlearning_pipeline_names_steps():
-    pipe = make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression(),
-                                    verbose=False)
+    pipe = make_unlearning_pipeline(
+        StandardScaler(), BayesianLinearRegression(), verbose=False
+    )
     assert isinstance(pipe, UnlearningPipeline)
     names = [name for name, _ in pipe.steps]
     assert names == ["standardscaler", "bayesianlinearregression"]
 
 
 def _expected_failed_checks(estimator):
-    reason = ("scikit-learn's Pipeline fits its steps in place, so the steps parameter "
-              "holds fitted estimators after fit")
+    reason = (
+        "scikit-learn's Pipeline fits its steps in place, so the steps parameter "
+        "holds fitted estimators after fit"
+    )
     return {
         "check_estimators_overwrite_params": reason,
         "check_dont_overwrite_parameters": reason,
@@ -239,8 +251,11 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [make_unlearning_pipeline(FunctionTransformer(validate=True),
-                              BayesianLinearRegression())],
+    [
+        make_unlearning_pipeline(
+            FunctionTransformer(validate=True), BayesianLinearRegression()
+        )
+    ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):

@@ -110,10 +110,11 @@ def test_rank_update_then_downdate_is_identity(rng, k):
     post = GaussianPosterior.from_precision(np.zeros(d), P)
     X = rng.randn(k, d)
     w = rng.uniform(0.5, 2.0, size=k)
-    post.rank_update(X, w)
-    np.testing.assert_allclose(post.precision, P + X.T @ (w[:, None] * X), rtol=1e-10)
-    post.rank_downdate(X, w)
-    np.testing.assert_allclose(post.precision, P, rtol=1e-8, atol=1e-8)
+    updated = post.rank_update(X, w)
+    np.testing.assert_allclose(updated.precision, P + X.T @ (w[:, None] * X), rtol=1e-10)
+    np.testing.assert_allclose(post.precision, P, rtol=1e-10)  # never modified in place
+    back = updated.rank_downdate(X, w)
+    np.testing.assert_allclose(back.precision, P, rtol=1e-8, atol=1e-8)
 
 
 @pytest.mark.parametrize("k", [1, 10])

@@ -146,10 +146,13 @@ def test_forgetting_labels_weights_and_one_vs_rest_property(
     X = rng.randn(60, 3)
     codes = np.r_[np.arange(n_classes), rng.randint(0, n_classes, 60 - n_classes)]
     rng.shuffle(codes)
-    names = (np.array([f"c{i}" for i in rng.permutation(n_classes)]) if string_labels
-             else rng.choice(np.arange(-50, 50), n_classes, replace=False))
+    names = (
+        np.array([f"c{i}" for i in rng.permutation(n_classes)])
+        if string_labels
+        else rng.choice(np.arange(-50, 50), n_classes, replace=False)
+    )
     y = names[codes]
-    full = BayesianLogisticRegression(alpha=0.7).fit(X, y)
+    full = BayesianLogisticRegression(alpha=0.7, ledger=False).fit(X, y)
     weights = rng.randint(1, 3, k).astype(float)
     weighted = copy.deepcopy(full).partial_unfit(X[:k], y[:k], sample_weight=weights)
     rows = np.repeat(np.arange(k), weights.astype(int))

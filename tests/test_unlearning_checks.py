@@ -53,15 +53,25 @@ def _package_estimators():
         BayesianLogisticRegression(unlearning="eubo"),
         BayesianLogisticRegression(unlearning="eubo", unlearning_lambda=0.1),
         BayesianLogisticRegression(unlearning="rkl", random_state=0),
-        ExactSparseGPRegressor(kernel=RBF(1.5), inducing_points=INDUCING_POINTS,
-                               noise_variance=0.3, optimizer=None, normalize_y=True),
+        ExactSparseGPRegressor(
+            kernel=RBF(1.5),
+            inducing_points=INDUCING_POINTS,
+            noise_variance=0.3,
+            optimizer=None,
+            normalize_y=True,
+        ),
         # inducing points chosen from the rows: a refit picks other ones
         SparseGPRegressor(inducing_points=8, optimizer=None, random_state=0),
         SparseGPClassifier(kernel=RBF(1.5), inducing_points=INDUCING_POINTS),
-        SparseGPClassifier(kernel=RBF(1.5), inducing_points=INDUCING_POINTS,
-                           unlearning="eubo"),
-        SparseGPClassifier(kernel=RBF(1.5), inducing_points=INDUCING_POINTS,
-                           unlearning="rkl", random_state=0),
+        SparseGPClassifier(
+            kernel=RBF(1.5), inducing_points=INDUCING_POINTS, unlearning="eubo"
+        ),
+        SparseGPClassifier(
+            kernel=RBF(1.5),
+            inducing_points=INDUCING_POINTS,
+            unlearning="rkl",
+            random_state=0,
+        ),
         SparseGPClassifier(inducing_points=8, random_state=0),
     ]
 
@@ -80,13 +90,15 @@ def test_package_estimators(estimator, check):
     check(estimator)
 
 
-@parametrize_with_unlearning_checks([
-    ToyUnlearningClassifier(),
-    ToyUnlearningClassifier(forget_fraction=1.0),
-    make_unlearning_pipeline(FunctionTransformer(), BayesianLinearRegression()),
-    # approximate: the scaler keeps the forgotten rows' statistics
-    make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression()),
-])
+@parametrize_with_unlearning_checks(
+    [
+        ToyUnlearningClassifier(),
+        ToyUnlearningClassifier(forget_fraction=1.0),
+        make_unlearning_pipeline(FunctionTransformer(), BayesianLinearRegression()),
+        # approximate: the scaler keeps the forgotten rows' statistics
+        make_unlearning_pipeline(StandardScaler(), BayesianLinearRegression()),
+    ]
+)
 @pytest.mark.filterwarnings("ignore::sklunlearn.exceptions.UnlearningWarning")
 def test_toy_and_pipeline_pass(estimator, check):
     check(estimator)

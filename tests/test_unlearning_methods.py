@@ -15,9 +15,16 @@ from test_unlearning import kl_ratios
 from sklunlearn._demo import forget_masks
 from sklunlearn.exceptions import UnlearningWarning
 from sklunlearn.linear_model import BayesianLogisticRegression
-from sklunlearn.linear_model._likelihoods import BernoulliLogit
 from sklunlearn.posterior import GaussianPosterior
-from sklunlearn.unlearning import floor_precision, region_mass, variational_update
+from sklunlearn.unlearning import (
+    BernoulliLogit,
+    GaussianPrior,
+    LinearPredictor,
+    Model,
+    floor_precision,
+    region_mass,
+    variational_update,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +43,12 @@ def breast_cancer():
 
 def _design(X):
     return np.hstack([X, np.ones((len(X), 1))])
+
+
+def _model(design, prior_precision):
+    """Logistic model on an explicit design (ones column included)."""
+    prior = GaussianPrior(prior_precision, design.shape[1])
+    return Model(LinearPredictor(fit_intercept=False), BernoulliLogit(), prior)
 
 
 def test_vi_fit_is_the_stationary_point_of_the_elbo(well_conditioned):
@@ -60,9 +73,9 @@ def test_vi_fit_from_the_laplace_start_matches_the_fit_from_the_prior():
     X, y, _ = vbu_banknote_split()
     design, target = _design(X), y.astype(float)
     prior = GaussianPosterior.from_precision(np.zeros(5), 1e-4 * np.eye(5))
-    common = dict(sign=1.0, prior_precision=1e-4)
+    common = dict(sign=1.0)
     from_prior = variational_update(
-        prior, BernoulliLogit(), design, target, np.ones(len(y)), **common
+        prior, _model(design, 1e-4), design, target, np.ones(len(y)), **common
     )
     fitted = BayesianLogisticRegression(alpha=1e-4, inference="vi").fit(X, y)
     assert from_prior.converged
@@ -88,11 +101,19 @@ def test_monte_carlo_eubo_with_a_region_holding_everything_matches_quadrature(
     X, y = well_conditioned
     design, target = _design(X[:80]), y[:80].astype(float)
     q0 = BayesianLogisticRegression(inference="vi").fit(X, y).posterior_
-    common = dict(sign=-1.0, prior_precision=1.0)
-    exact = variational_update(q0, BernoulliLogit(), design, target, np.ones(80), **common)
+    common = dict(sign=-1.0)
+    model = _model(design, 1.0)
+    exact = variational_update(q0, model, design, target, np.ones(80), **common)
     sampled = variational_update(
-        q0, BernoulliLogit(), design, target, np.ones(80), unlearning_lambda=1e-300,
-        n_samples=4000, random_state=0, **common,
+        q0,
+        model,
+        design,
+        target,
+        np.ones(80),
+        unlearning_lambda=1e-300,
+        n_samples=4000,
+        random_state=0,
+        **common,
     )
     assert sampled.diagnostics["final_region_mass"] == 1.0
     # Monte Carlo error only: small against the size of the move
@@ -181,8 +202,13 @@ def test_adjusted_likelihood_only_when_forgetting(well_conditioned):
     prior = GaussianPosterior(np.zeros(6), np.eye(6))
     with pytest.raises(ValueError, match="forgetting only"):
         variational_update(
-            prior, BernoulliLogit(), _design(X), y.astype(float), np.ones(len(y)),
-            sign=1.0, prior_precision=1.0, unlearning_lambda=0.1,
+            prior,
+            _model(_design(X), 1.0),
+            _design(X),
+            y.astype(float),
+            np.ones(len(y)),
+            sign=1.0,
+            unlearning_lambda=0.1,
         )
 
 
@@ -229,11 +255,11 @@ def test_softened_region_boundary_changes_the_fixed_point_little(well_conditione
     X, y = well_conditioned
     design, target = _design(X[:100]), y[:100].astype(float)
     q0 = BayesianLogisticRegression(inference="vi").fit(X, y).posterior_
-    common = dict(sign=-1.0, prior_precision=1.0, unlearning_lambda=0.01,
-                  n_samples=4000, random_state=0)
-    soft = variational_update(q0, BernoulliLogit(), design, target, np.ones(100), **common)
+    common = dict(sign=-1.0, unlearning_lambda=0.01, n_samples=4000, random_state=0)
+    model = _model(design, 1.0)
+    soft = variational_update(q0, model, design, target, np.ones(100), **common)
     hard = variational_update(
-        q0, BernoulliLogit(), design, target, np.ones(100), softness=0.0, **common
+        q0, model, design, target, np.ones(100), softness=0.0, **common
     )
     assert soft.converged and soft.diagnostics["residual"] < 1e-10
     assert 0.05 < 1.0 - soft.diagnostics["final_region_mass"] < 0.5  # a boundary matters

@@ -52,21 +52,28 @@ def _add_block_gram(X, scale, start, stop, buffer, gram, intercept):
     gram += np.dot(block.T, block)
 
 
-def _weighted_gram_kernel(X, weights, gram):
-    """``gram += X' diag(weights) X`` by row blocks; ``weights >= 0``."""
+def _weighted_gram_kernel(X, weights, intercept, gram):
+    """``gram += X' diag(weights) X`` by row blocks; ``weights >= 0``.
+
+    With ``intercept``, ``X`` stands for ``[X, 1]`` without building it.
+    """
     n, d = X.shape
+    n_params = d + 1 if intercept else d
     scale = np.sqrt(weights)
-    buffer = np.empty((BLOCK_ROWS, d))
+    buffer = np.empty((BLOCK_ROWS, n_params))
     for start in range(0, n, BLOCK_ROWS):
-        _add_block_gram(X, scale, start, min(start + BLOCK_ROWS, n), buffer, gram, False)
-    for j in range(d):
+        _add_block_gram(
+            X, scale, start, min(start + BLOCK_ROWS, n), buffer, gram, intercept
+        )
+    for j in range(n_params):
         if not np.isfinite(gram[j, j]):
             return STATUS_NOT_FINITE
     return STATUS_OK
 
 
-def _logistic_terms_kernel(X, y, weights, theta, intercept, with_value, gradient,
-                           hessian, out_loglik):
+def _logistic_terms_kernel(
+    X, y, weights, theta, intercept, with_value, gradient, hessian, out_loglik
+):
     """Bernoulli-logit terms at ``theta`` for labels ``y`` in {0, 1}.
 
     ``out_loglik[0] = sum w (y f - log(1 + e^f))``,
@@ -132,8 +139,9 @@ def _logistic_terms_kernel(X, y, weights, theta, intercept, with_value, gradient
     return STATUS_OK
 
 
-def _expected_logistic_kernel(mean, variance, y, nodes, node_weights,
-                              value, gradient, curvature):
+def _expected_logistic_kernel(
+    mean, variance, y, nodes, node_weights, value, gradient, curvature
+):
     """Per-row Gauss-Hermite expectations of the Bernoulli-logit terms.
 
     For ``f_i = mean_i + sqrt(variance_i) z``, ``z ~ N(0, 1)``:
@@ -199,7 +207,7 @@ def _raise_not_finite(status):
         )
 
 
-def weighted_gram(X, weights):
+def weighted_gram(X, weights, intercept=False):
     """Return ``X' diag(weights) X`` without an n x d temporary.
 
     Parameters
@@ -207,17 +215,20 @@ def weighted_gram(X, weights):
     X : array-like of shape (n, d)
     weights : array-like of shape (n,)
         Non-negative row weights.
+    intercept : bool, default=False
+        Treat ``X`` as ``[X, 1]`` (an implicit column of ones, never built).
 
     Returns
     -------
-    gram : ndarray of shape (d, d)
+    gram : ndarray of shape (d + intercept, d + intercept)
     """
     X = _as_matrix(X)
     weights = _as_vector(weights, X.shape[0], "weights")
     if np.any(weights < 0):
         raise ValueError("weights must be non-negative.")
-    gram = np.zeros((X.shape[1], X.shape[1]))
-    _raise_not_finite(_weighted_gram_kernel(X, weights, gram))
+    n_params = X.shape[1] + int(bool(intercept))
+    gram = np.zeros((n_params, n_params))
+    _raise_not_finite(_weighted_gram_kernel(X, weights, bool(intercept), gram))
     return gram
 
 
@@ -250,12 +261,19 @@ def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
     hessian : ndarray of shape (d + intercept, d + intercept)
         ``X' diag(w p (1 - p)) X`` (the negative Hessian, positive semi-definite).
     """
-    X = _as_matrix(X)
+    # Checked here rather than by the helpers: this runs once per Newton step
+    # and per forget, where a few function calls are a sizeable share.
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array, got shape {X.shape}.")
     n, d = X.shape
-    y = _as_vector(y, n, "y")
-    weights = _as_vector(weights, n, "weights")
     n_params = d + int(bool(intercept))
-    theta = _as_vector(theta, n_params, "theta")
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    for name, v, size in (("y", y, n), ("weights", weights, n), ("theta", theta, n_params)):
+        if v.shape != (size,):
+            raise ValueError(f"{name} must have shape ({size},), got {v.shape}.")
     if np.any(weights < 0):
         raise ValueError("weights must be non-negative.")
     gradient = np.zeros(n_params)
@@ -264,7 +282,8 @@ def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
     status = _logistic_terms_kernel(
         X, y, weights, theta, bool(intercept), bool(with_value), gradient, hessian, loglik
     )
-    _raise_not_finite(status)
+    if status != STATUS_OK:
+        _raise_not_finite(status)
     return (float(loglik[0]) if with_value else np.nan), gradient, hessian
 
 

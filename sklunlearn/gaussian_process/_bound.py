@@ -16,7 +16,7 @@ import numpy as np
 from scipy import linalg
 
 from ..exceptions import NotPositiveDefiniteError
-from ..linear_model import LinearStatistics
+from ..linear_model._sufficient_statistics import UNIT_ROUNDOFF, LinearStatistics
 
 # Relative jitters tried in turn on the diagonal of K_uu (times the mean of its
 # diagonal): the smallest that gives a Cholesky factor is used, so that with
@@ -97,20 +97,25 @@ class SparseStatistics(NamedTuple):
 
     They are the linear-model statistics (:class:`LinearStatistics`) of the
     whitened features ``a_i`` and the targets, plus the kernel diagonal, so
-    they merge the same way (``merge(other, sign)``, exact inverse).
+    they merge the same way: ``a + b``, ``a - b`` (exact inverses up to
+    round-off) and ``sum(parts)``, for chunked or distributed reductions.
 
     Fields
     ------
     linear : LinearStatistics
         Statistics of ``(a_i, y_i)`` with weights ``w_i``: weight sum, row
         count, means, centred scatter ``sum w (a - a_mean)(a - a_mean)'``,
-        centred ``sum w (a - a_mean)(y - y_mean)`` and ``sum w (y - y_mean)^2``.
+        centred ``sum w (a - a_mean)(y - y_mean)`` and ``sum w (y - y_mean)^2``,
+        with their round-off record.
     kdiag : float
         ``sum w_i k(x_i, x_i)``.
+    kdiag_round_off : float
+        Estimated round-off error of ``kdiag`` (``u`` times what it absorbed).
     """
 
     linear: LinearStatistics
     kdiag: float
+    kdiag_round_off: float = 0.0
 
     @classmethod
     def empty(cls, m):
@@ -124,16 +129,40 @@ class SparseStatistics(NamedTuple):
         for rows in _blocks(X.shape[0], _VALUE_BLOCK_ROWS):
             w = sample_weight[rows]
             A = whitened_features(kernel, Z, factor, X[rows])
-            block = cls(LinearStatistics.from_data(A.T, y[rows], w),
-                        float(w @ kernel.diag(X[rows])))
+            kdiag = float(w @ kernel.diag(X[rows]))
+            block = cls(
+                LinearStatistics.from_data(A.T, y[rows], w),
+                kdiag,
+                UNIT_ROUNDOFF * abs(kdiag),
+            )
             if block.weight_sum > 0:  # a block of zero weights adds nothing
-                statistics = statistics.merge(block)
+                statistics = statistics + block
         return statistics
 
     def merge(self, other, sign=1.0):
         """Statistics of ``self`` plus (``sign=1``) or minus (``sign=-1``) ``other``."""
-        return SparseStatistics(self.linear.merge(other.linear, sign),
-                                self.kdiag + sign * other.kdiag)
+        return SparseStatistics(
+            self.linear.merge(other.linear, sign),
+            self.kdiag + sign * other.kdiag,
+            self.kdiag_round_off
+            + other.kdiag_round_off
+            + UNIT_ROUNDOFF * (abs(self.kdiag) + abs(other.kdiag)),
+        )
+
+    def __add__(self, other):
+        if not isinstance(other, SparseStatistics):
+            return NotImplemented
+        return self.merge(other, 1.0)
+
+    def __radd__(self, other):
+        if isinstance(other, int | float) and other == 0:  # sum() starts from 0
+            return self
+        return NotImplemented
+
+    def __sub__(self, other):
+        if not isinstance(other, SparseStatistics):
+            return NotImplemented
+        return self.merge(other, -1.0)
 
     @property
     def weight_sum(self):
@@ -153,8 +182,9 @@ class SparseStatistics(NamedTuple):
     def normalization(self, normalize_y):
         """``(mean, std)`` of the targets used by the model (``(0, 1)`` without)."""
         linear = self.linear
-        return target_normalization(linear.y_mean, linear.yy, linear.weight_sum,
-                                    normalize_y)
+        return target_normalization(
+            linear.y_mean, linear.yy_beyond_round_off(), linear.weight_sum, normalize_y
+        )
 
     def targets(self, normalize_y):
         """``(b, yy)``: ``sum w a_i t_i`` and ``sum w t_i^2`` for model targets ``t``.
@@ -219,8 +249,18 @@ def optimal_posterior(statistics, noise_variance, normalize_y):
     return OptimalPosterior(R, mean, float(bound))
 
 
-def bound_gradient(kernel, Z, factor, X, t, sample_weight, statistics, posterior,
-                   noise_variance, normalize_y):
+def bound_gradient(
+    kernel,
+    Z,
+    factor,
+    X,
+    t,
+    sample_weight,
+    statistics,
+    posterior,
+    noise_variance,
+    normalize_y,
+):
     """Gradient of the collapsed bound w.r.t. ``kernel.theta`` and ``log s2``.
 
     With ``Sigma = K_uu + Psi / s2``, ``Psi = K_uf W K_fu``, ``phi = K_uf W t``

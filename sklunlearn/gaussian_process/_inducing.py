@@ -1,13 +1,10 @@
 """Deterministic choice of inducing points that does not keep training rows."""
 
-import warnings
 from numbers import Integral
 
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import validate_data
-
-from ..exceptions import UnlearningWarning
 
 
 def select_inducing_points(X, sample_weight, n_inducing, random_state):
@@ -29,7 +26,10 @@ def select_inducing_points(X, sample_weight, n_inducing, random_state):
     if distinct.shape[0] <= n_inducing:
         return distinct
     kmeans = KMeans(
-        n_clusters=n_inducing, init="k-means++", n_init=1, max_iter=100,
+        n_clusters=n_inducing,
+        init="k-means++",
+        n_init=1,
+        max_iter=100,
         random_state=random_state,
     )
     return np.ascontiguousarray(kmeans.fit(rows, sample_weight=weights).cluster_centers_)
@@ -45,12 +45,14 @@ def resolve_inducing_points(estimator, X, sample_weight):
         return select_inducing_points(
             X, sample_weight, int(estimator.inducing_points), estimator.random_state
         )
-    return validate_data(estimator, estimator.inducing_points, reset=False,
-                         dtype=np.float64)
+    return validate_data(
+        estimator, estimator.inducing_points, reset=False, dtype=np.float64
+    )
 
 
 def coinciding_inducing_points(X, Z):
     """Indices of the inducing points equal (bit for bit) to some row of ``X``."""
+
     def as_bytes(A):
         A = np.ascontiguousarray(A, dtype=np.float64)
         return A.view(np.dtype((np.void, A.dtype.itemsize * A.shape[1]))).ravel()
@@ -58,14 +60,16 @@ def coinciding_inducing_points(X, Z):
     return np.flatnonzero(np.isin(as_bytes(Z), as_bytes(X)))
 
 
-def warn_if_inducing_points_forgotten(X, Z, advice):
-    """Warn when forgotten rows are still stored as inducing points."""
+def forgotten_inducing_points_message(X, Z, advice):
+    """Text of the UnlearningWarning when forgotten rows are stored as inducing points.
+
+    None when no row of ``X`` is an inducing point of ``Z``.
+    """
     indices = coinciding_inducing_points(X, Z)
-    if indices.size:
-        warnings.warn(
-            f"inducing_points_ {indices.tolist()} are copies of rows being forgotten; "
-            "their contribution to the posterior is removed, but the rows themselves "
-            "remain stored in the model as inducing locations. " + advice,
-            UnlearningWarning,
-            stacklevel=3,
-        )
+    if not indices.size:
+        return None
+    return (
+        f"inducing_points_ {indices.tolist()} are copies of rows being forgotten; "
+        "their contribution to the posterior is removed, but the rows themselves "
+        "remain stored in the model as inducing locations. " + advice
+    )

@@ -1,39 +1,42 @@
 """Sparse GP binary classification that forgets, as in VBU's sparse GP experiments."""
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import _fit_context, clone
 from sklearn.gaussian_process.kernels import RBF, Kernel
 from sklearn.gaussian_process.kernels import ConstantKernel as C
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ..base import UnlearningMixin, check_weights, validate_rows
-from ..linear_model import BayesianLogisticRegression
-from ..unlearning import FORGETTING_METHODS
-from ._bound import inducing_cholesky, whitened_features
-from ._inducing import resolve_inducing_points, warn_if_inducing_points_forgotten
+from ..linear_model._classifier import _GaussianClassifier
+from ..unlearning import (
+    METHOD_NAMES,
+    BernoulliLogit,
+    GaussianPrior,
+    InducingPointPredictor,
+    Model,
+)
+from ._bound import inducing_cholesky
+from ._inducing import forgotten_inducing_points_message, resolve_inducing_points
 from ._sgpr import _inducing_posterior
 
 
-class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
+class SparseGPClassifier(_GaussianClassifier):
     """Sparse GP binary classifier with approximate forgetting (VBU's model).
 
     The latent function is the projection ``f(x) = k_Z(x)' K_ZZ^-1 u`` of the
     inducing values ``u ~ N(0, K_ZZ)``, with a Bernoulli-logit likelihood and
     no conditional variance, as in the sparse GP classification experiments
     of Nguyen, Low & Jaillet (2020). In the whitened basis ``v = L^-1 u``
-    (``K_ZZ = L L'``) this is exactly Bayesian logistic regression on the
-    features ``a(x) = L^-1 k_Z(x)`` with prior N(0, I). The estimator
-    therefore keeps a fitted
-    :class:`~sklunlearn.linear_model.BayesianLogisticRegression`
-    (``alpha=1``, no intercept) on those features, ``logistic_``, and
-    forgets through its :meth:`partial_unfit`: the same Laplace, EUBO and
-    reverse-KL machinery (:mod:`sklunlearn.unlearning`), with a Gaussian
-    q(u) throughout.
+    (``K_ZZ = L L'``) this is Bayesian logistic regression on the features
+    ``a(x) = L^-1 k_Z(x)`` with prior N(0, I): the model is the
+    :class:`~sklunlearn.unlearning.InducingPointPredictor` with a
+    :class:`~sklunlearn.unlearning.BernoulliLogit` likelihood, and it learns
+    and forgets through the same path and the same registry of methods
+    (:mod:`sklunlearn.unlearning`) as
+    :class:`~sklunlearn.linear_model.BayesianLogisticRegression`, with a
+    Gaussian q(u) throughout.
 
     Kernel hyperparameters are not learned (there is no collapsed bound for a
     Bernoulli likelihood); pass a kernel with good values, e.g. from
@@ -52,9 +55,12 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
     inference : {'laplace', 'vi'}, default='laplace'
         How q(u) is fitted: Laplace approximation or Gaussian variational
         inference.
-    unlearning : {'laplace', 'eubo', 'rkl'}, default='laplace'
-        Forgetting method of :meth:`partial_unfit` (see
-        :class:`~sklunlearn.linear_model.BayesianLogisticRegression`).
+    unlearning : str, default='laplace'
+        Forgetting method of :meth:`partial_unfit`: ``'laplace'``, ``'eubo'``,
+        ``'rkl'`` (see
+        :class:`~sklunlearn.linear_model.BayesianLogisticRegression`), or the
+        name of a method registered with
+        :func:`sklunlearn.unlearning.register_method`.
     unlearning_lambda : float, default=0.0
         VBU's adjusted-likelihood threshold for 'eubo' and 'rkl'.
     n_samples : int, default=1000
@@ -65,6 +71,11 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         Convergence tolerance.
     random_state : int, RandomState instance or None, default=None
         Seeds the choice of inducing points and the Monte Carlo samples.
+    ledger : bool, default=True
+        Keep keyed 128-bit fingerprints of the rows learned (never the rows)
+        in ``ledger_``, and refuse to forget rows that were never learned,
+        were already forgotten, or would lose more weight than they have
+        left. False trusts the caller (no fingerprints, no such refusals).
 
     Attributes
     ----------
@@ -74,14 +85,26 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         The kernel (a clone of ``kernel``).
     inducing_points_ : ndarray of shape (n_inducing, n_features)
         Inducing locations ``Z``.
-    logistic_ : BayesianLogisticRegression
-        The logistic regression on the whitened features that holds q(v).
     whitened_posterior_ : GaussianPosterior
         q(v) over the whitened inducing values (prior N(0, I)).
     posterior_ : GaussianPosterior
         q(u) over the inducing values ``u = f(Z)``.
-    unlearning_diagnostics_ : dict
-        Diagnostics of the last :meth:`partial_unfit`.
+    class_count_ : ndarray of shape (2,)
+        Weighted number of rows learned per class.
+    unlearning_diagnostics_ : Diagnostics
+        Deprecated alias of ``forget_report_.diagnostics`` (kept for one
+        release): the diagnostics record of the last :meth:`partial_unfit`
+        (one per one-vs-rest problem when multiclass).
+    unlearning_region_mass_ : float
+        Mass of q(v) inside the adjusted-likelihood region (1.0 when
+        ``unlearning_lambda=0``).
+    forget_report_ : ForgetReport
+        What the last :meth:`partial_unfit` did.
+    ledger_ : Ledger
+        Fingerprints of the rows learned (``ledger=True`` only).
+    model_ : Model
+        The :class:`~sklunlearn.unlearning.Model` fitted: whitened
+        inducing-point predictor, Bernoulli-logit likelihood, prior N(0, I).
     n_samples_seen_ : int
         Rows with non-zero weight learned and not forgotten.
     n_iter_ : int
@@ -102,8 +125,9 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    Cost: ``fit`` is that of the logistic regression on ``n x m`` features,
-    O(n m^2) per Newton step; ``partial_unfit`` of ``k`` rows is
+    Cost: ``fit`` is that of the logistic regression on ``n x m`` features
+    (computed per row block, never stored), O(n m^2) per Newton step;
+    ``partial_unfit`` of ``k`` rows is
     O(k m^2 + m^3) for 'laplace' (independent of ``n``).
 
     Forgetting is approximate (see the logistic regression): compare with
@@ -130,13 +154,17 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         "kernel": [None, Kernel],
         "inducing_points": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "inference": [StrOptions({"laplace", "vi"})],
-        "unlearning": [StrOptions(set(FORGETTING_METHODS))],
+        # The registry's live set of names: methods registered later are accepted.
+        "unlearning": [StrOptions(METHOD_NAMES)],
         "unlearning_lambda": [Interval(Real, 0, 1, closed="left")],
         "n_samples": [Interval(Integral, 2, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
+        "ledger": ["boolean"],
     }
+
+    _model_parameters = ("kernel", "inducing_points", "inference")
 
     def __init__(
         self,
@@ -150,6 +178,7 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         max_iter=100,
         tol=1e-10,
         random_state=None,
+        ledger=True,
     ):
         self.kernel = kernel
         self.inducing_points = inducing_points
@@ -160,6 +189,7 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.ledger = ledger
 
     # ------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -180,12 +210,7 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        with self._atomic():
-            X, y, weights = self._validate(X, y, sample_weight, reset=True)
-            self._start(X, weights)
-            self.logistic_ = self._new_logistic().fit(self._features(X), y, weights)
-            self.classes_ = self.logistic_.classes_
-        return self
+        return self._learn(X, y, sample_weight, reset=True)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Add rows (online Laplace/variational update; fits if not fitted yet).
@@ -202,23 +227,15 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         -------
         self : object
         """
-        first = not hasattr(self, "logistic_")
-        if first:
-            self._validate_params()
-        with self._atomic():
-            X, y, weights = self._validate(X, y, sample_weight, reset=first)
-            if first:
-                if classes is not None and np.unique(classes).shape[0] > 2:
-                    raise ValueError(_BINARY_ONLY)
-                self._start(X, weights)
-                logistic = self._new_logistic()
-            else:
-                logistic = self._current_logistic()
-            self.logistic_ = logistic.partial_fit(
-                self._features(X), y, classes=classes, sample_weight=weights
-            )
-            self.classes_ = self.logistic_.classes_
-        return self
+        self._validate_params()  # parameters may have been changed since the last call
+        return self._learn(
+            X,
+            y,
+            sample_weight,
+            reset="whitened_posterior_" not in self.__dict__,
+            classes=classes,
+            partial=True,
+        )
 
     def partial_unfit(self, X, y, sample_weight=None):
         """Forget rows with the method chosen by ``unlearning``.
@@ -242,7 +259,8 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             When nothing was learned yet.
         ValueError
             On NaN/inf, wrong features, unknown labels, more rows or more
-            weight than were learned.
+            weight than were learned, or values so large that the update
+            overflows.
 
         Warns
         -----
@@ -250,136 +268,63 @@ class SparseGPClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             When a forgotten row is stored as an inducing point, or the
             forgetting method's result is likely worse than doing nothing.
         """
-        check_is_fitted(self)
-        with self._atomic():
-            X, y, weights = self._validate(X, y, sample_weight, reset=False,
-                                           allow_all_zero=True)
-            logistic = self._current_logistic()
-            self.logistic_ = logistic.partial_unfit(self._features(X), y, weights)
-            warn_if_inducing_points_forgotten(
-                X[weights > 0], self.inducing_points_,
-                "Fit again on the remaining rows with other inducing_points.",
-            )
-        return self
-
-    def decision_function(self, X, moderated=True):
-        """Logit of :meth:`predict_proba` (moderated by the posterior variance).
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.logistic_.decision_function(self._features(X), moderated=moderated)
-
-    def predict_proba(self, X, moderated=True):
-        """Posterior predictive class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        moderated : bool, default=True
-            Average the sigmoid over q(u) (probit approximation); False uses
-            the posterior mean of ``u`` only.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, 2)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.logistic_.predict_proba(self._features(X), moderated=moderated)
-
-    def predict_log_proba(self, X, moderated=True):
-        """Logarithm of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X, moderated=moderated))
-
-    def predict(self, X):
-        """Most probable class.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.logistic_.predict(self._features(X))
-
-    @property
-    def whitened_posterior_(self):
-        """q(v) over the whitened inducing values ``v = L^-1 u``."""
-        check_is_fitted(self, "logistic_")
-        return self.logistic_.posterior_
+        return self._forget(X, y, sample_weight)
 
     @property
     def posterior_(self):
         """q(u) over the inducing values ``u = f(Z)``."""
+        check_is_fitted(self, "whitened_posterior_")
         posterior = self.whitened_posterior_
-        return _inducing_posterior(posterior.mean, posterior.precision_cholesky,
-                                   self._inducing_factor)
-
-    @property
-    def unlearning_diagnostics_(self):
-        """Diagnostics of the last :meth:`partial_unfit`."""
-        check_is_fitted(self, "logistic_")
-        return self.logistic_.unlearning_diagnostics_
-
-    @property
-    def n_samples_seen_(self):
-        """Rows with non-zero weight learned and not forgotten."""
-        check_is_fitted(self, "logistic_")
-        return self.logistic_.n_samples_seen_
-
-    @property
-    def n_iter_(self):
-        """Iterations of the last fit, partial_fit or partial_unfit."""
-        check_is_fitted(self, "logistic_")
-        return self.logistic_.n_iter_
+        return _inducing_posterior(
+            posterior.mean, posterior.precision_cholesky, self._inducing_factor
+        )
 
     # ------------------------------------------------------------ internals
-    def _validate(self, X, y, sample_weight, reset, allow_all_zero=False):
-        if reset:
-            X, y = validate_data(self, X, y, reset=True, dtype=np.float64)
-        else:
-            X, y = validate_rows(self, X, y)
-        check_classification_targets(y)
+    def _check_classes(self, classes):
+        super()._check_classes(classes)
+        if classes.shape[0] > 2:
+            raise ValueError(_BINARY_ONLY)
+
+    def _check_labels(self, y):
         if np.unique(y).shape[0] > 2:
             raise ValueError(_BINARY_ONLY)
-        weights = check_weights(sample_weight, X, allow_all_zero=allow_all_zero)
-        return X, y, weights
+        return super()._check_labels(y)
 
     def _start(self, X, weights):
+        """Inducing points from the first batch, and the prior N(0, I) over q(v)."""
         self.kernel_ = C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
         self.inducing_points_ = np.array(
             resolve_inducing_points(self, X, weights), dtype=np.float64, copy=True
         )
         self._inducing_factor = inducing_cholesky(self.kernel_, self.inducing_points_)
-
-    def _logistic_params(self):
-        return dict(
-            inference=self.inference, unlearning=self.unlearning,
-            unlearning_lambda=self.unlearning_lambda, n_samples=self.n_samples,
-            max_iter=self.max_iter, tol=self.tol, random_state=self.random_state,
+        predictor = InducingPointPredictor(
+            self.kernel_, self.inducing_points_, self._inducing_factor
         )
+        prior = GaussianPrior(1.0, self.inducing_points_.shape[0])
+        self.model_ = Model(predictor, BernoulliLogit(), prior)
+        self._set_posteriors([prior.posterior()])
+        self.class_count_ = np.zeros(self.classes_.shape[0])
+        self.n_samples_seen_ = 0
 
-    def _new_logistic(self):
-        """Logistic regression on the whitened features, prior N(0, I)."""
-        return BayesianLogisticRegression(
-            alpha=1.0, fit_intercept=False, **self._logistic_params()
+    def _posterior_list(self):
+        return [self.whitened_posterior_]
+
+    def _set_posteriors(self, posteriors):
+        (self.whitened_posterior_,) = posteriors
+
+    def _update(self, X, labels, weights, *, sign, reset):
+        """The shared update, and a warning for forgotten rows kept as inducing points."""
+        outcome = super()._update(X, labels, weights, sign=sign, reset=reset)
+        if sign > 0:
+            return outcome
+        message = forgotten_inducing_points_message(
+            X[weights > 0],
+            self.inducing_points_,
+            "Fit again on the remaining rows with other inducing_points.",
         )
-
-    def _current_logistic(self):
-        """A copy of ``logistic_`` with this estimator's current parameters.
-
-        ``set_params(unlearning=...)`` after fitting then takes effect.
-        """
-        return copy.deepcopy(self.logistic_).set_params(**self._logistic_params())
-
-    def _features(self, X):
-        """``a(x) = L^-1 k_Z(x)`` as rows, shape (n_samples, n_inducing)."""
-        A = whitened_features(self.kernel_, self.inducing_points_, self._inducing_factor, X)
-        return np.ascontiguousarray(A.T)
+        if message is None:
+            return outcome
+        return outcome._replace(warnings=(*outcome.warnings, message))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,7 +1,7 @@
 """Sparse Gaussian process regression (Titsias 2009) that forgets rows exactly."""
 
-import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
@@ -14,8 +14,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import UnlearningMixin, check_weights, validate_rows
-from ..exceptions import NotPositiveDefiniteError, UnlearningWarning
+from ..base import UnlearningMixin, UpdateOutcome, check_weights
+from ..exceptions import NotPositiveDefiniteError
+from ..linear_model._sufficient_statistics import (
+    UNIT_ROUNDOFF,
+    LinearStatistics,
+    check_numeric_targets,
+    round_off_tolerance,
+    round_off_warning,
+)
 from ..posterior import GaussianPosterior
 from ._bound import (
     SparseStatistics,
@@ -25,7 +32,7 @@ from ._bound import (
     target_normalization,
     whitened_features,
 )
-from ._inducing import resolve_inducing_points, warn_if_inducing_points_forgotten
+from ._inducing import forgotten_inducing_points_message, resolve_inducing_points
 
 # Bounds of the noise variance while maximising the bound.
 _NOISE_BOUNDS = (1e-8, 1e8)
@@ -43,21 +50,40 @@ def _inducing_posterior(mean_v, R_v, factor):
     return GaussianPosterior(factor.cholesky @ mean_v, signs[:, None] * R)
 
 
-def _check_remaining(statistics, rtol=1e-8):
+class _Refit(NamedTuple):
+    """What :meth:`SparseGPRegressor.reoptimize` hands to the update: the
+    inducing points to keep (None: choose them again)."""
+
+    inducing_points: np.ndarray | None
+
+
+def _check_remaining(statistics, trusted):
     """Refuse statistics no set of rows can have (what forgetting unlearned rows gives).
 
-    ``sum w a a'`` must be positive semi-definite and the Nystrom residual
-    ``sum w (k_ii - a_i'a_i)`` non-negative. Rows never learned are not always
-    detected: only when removing them leaves such impossible statistics.
+    ``A = sum w a a'`` must be positive semi-definite and the Nystrom residual
+    ``sum w (k_ii - a_i'a_i)`` non-negative, each up to its round-off
+    (:func:`round_off_tolerance`; with the ledger, ``trusted``, only what no
+    round-off can explain is refused). Rows never learned are not always
+    detected without the ledger: only when removing them leaves such
+    impossible statistics.
     """
+    linear = statistics.linear
     aa = statistics.aa
-    scale = max(float(np.max(np.diag(aa), initial=0.0)), 1.0)
-    residual = statistics.kdiag - np.trace(aa)
+    aa_error, _ = linear.gram_round_off(False)
+    m = aa.shape[0]
+    # A + t I factorises iff the smallest eigenvalue of A exceeds -t (up to Cholesky's
+    # own backward error m u ||A||): an eigenvalue errs by at most m max_j e_j
+    scale = np.max(np.diag(aa), initial=0.0)
+    error = m * (np.max(aa_error, initial=0.0) + UNIT_ROUNDOFF * scale)
+    shift = float(round_off_tolerance(error, trusted)) + np.finfo(float).tiny
     try:
-        linalg.cholesky(aa + rtol * scale * np.eye(aa.shape[0]), lower=False)
+        linalg.cholesky(aa + shift * np.eye(m), lower=False)
+        factorises = True
     except linalg.LinAlgError:
-        residual = -np.inf
-    if residual < -rtol * max(abs(statistics.kdiag), 1.0):
+        factorises = False
+    residual = statistics.kdiag - np.trace(aa)
+    residual_error = statistics.kdiag_round_off + float(np.sum(aa_error))
+    if not factorises or residual < -round_off_tolerance(residual_error, trusted):
         raise NotPositiveDefiniteError(
             "Forgetting these rows leaves statistics that no set of rows can have: "
             "they (or their weights) were not all learned. Nothing was changed."
@@ -124,6 +150,11 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         from that scale the optimiser can end at the constant-prediction optimum.
     random_state : int, RandomState instance or None, default=None
         Seeds the choice of inducing points and the optimiser restarts.
+    ledger : bool, default=True
+        Keep keyed 128-bit fingerprints of the rows learned (never the rows)
+        in ``ledger_``, and refuse to forget rows that were never learned,
+        were already forgotten, or would lose more weight than they have
+        left. False trusts the caller (no fingerprints, no such refusals).
 
     Attributes
     ----------
@@ -143,10 +174,18 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Collapsed evidence lower bound of the rows learned and not forgotten,
         at the current hyperparameters.
     sufficient_statistics_ : SparseStatistics
-        The weighted sums the posterior is computed from; they merge with
-        ``merge(other, sign)``.
+        The weighted sums the posterior is computed from, with their
+        round-off record; they merge with ``+``, ``-`` and ``sum``.
     n_samples_seen_ : int
-        Number of rows with non-zero weight learned and not forgotten.
+        Number of rows with weight left. With the ledger, exact (a row
+        forgotten in halves stays counted until its weight is gone); without
+        it, rows learned minus rows forgotten (with a positive weight), never
+        below one while weight remains.
+    ledger_ : Ledger
+        Fingerprints of the rows learned, only with ``ledger=True``.
+    forget_report_ : ForgetReport
+        What the last :meth:`partial_unfit` did; its ``estimated_error`` is
+        the estimated relative round-off error of q(u) and the bound.
     y_train_mean_ : float
         Mean used to normalise the targets (0 without ``normalize_y``).
     y_train_std_ : float
@@ -208,7 +247,18 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "n_restarts_optimizer": [Interval(Integral, 0, None, closed="left")],
         "normalize_y": ["boolean"],
         "random_state": ["random_state"],
+        "ledger": ["boolean"],
     }
+    # Parameters that define the fitted model: changing one after fit makes
+    # partial_fit and partial_unfit refuse (fit again, or set it back).
+    _model_parameters = (
+        "kernel",
+        "inducing_points",
+        "noise_variance",
+        "optimizer",
+        "n_restarts_optimizer",
+        "normalize_y",
+    )
 
     def __init__(
         self,
@@ -220,6 +270,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         n_restarts_optimizer=0,
         normalize_y=False,
         random_state=None,
+        ledger=True,
     ):
         self.kernel = kernel
         self.inducing_points = inducing_points
@@ -228,6 +279,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.n_restarts_optimizer = n_restarts_optimizer
         self.normalize_y = normalize_y
         self.random_state = random_state
+        self.ledger = ledger
 
     # ------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -249,11 +301,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        with self._atomic():
-            X, y = validate_data(self, X, y, reset=True, dtype=np.float64, y_numeric=True)
-            weights = check_weights(sample_weight, X)
-            self._learn(X, y, weights, inducing_points=None)
-        return self
+        return self._learn(X, y, sample_weight, reset=True)
 
     def partial_fit(self, X, y, sample_weight=None):
         """Add rows at fixed hyperparameters (fits if not fitted yet).
@@ -272,18 +320,18 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         -------
         self : object
         """
-        if not hasattr(self, "sufficient_statistics_"):
-            self._validate_params()
-            return self.fit(X, y, sample_weight)
-        return self._change(X, y, sample_weight, sign=1.0)
+        self._validate_params()
+        first = "sufficient_statistics_" not in self.__dict__
+        return self._learn(X, y, sample_weight, reset=first)
 
     def partial_unfit(self, X, y, sample_weight=None):
         """Forget rows: q(u) becomes the one fitted without them.
 
         Subtracts the rows' weighted statistics; exact up to floating-point
-        round-off at the current hyperparameters and inducing points, which
-        are not changed (see :meth:`reoptimize`). Forgetting a row with weight
-        ``w`` equals having learned it with its weight reduced by ``w``.
+        round-off (estimated in ``forget_report_.estimated_error``) at the
+        current hyperparameters and inducing points, which are not changed
+        (see :meth:`reoptimize`). Forgetting a row with weight ``w`` equals
+        having learned it with its weight reduced by ``w``.
 
         Parameters
         ----------
@@ -302,8 +350,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         -----
         UnlearningWarning
             Once per fit, when the hyperparameters or inducing locations were
-            learned from the data; and whenever a forgotten row is stored as
-            an inducing point.
+            learned from the data; whenever a forgotten row is stored as an
+            inducing point; and when the estimated relative round-off error
+            of the result exceeds 1e-8 (a refit is then needed for exactness).
 
         Raises
         ------
@@ -311,13 +360,14 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             When nothing was learned yet.
         ValueError
             On NaN/inf, a wrong number of features or different feature names,
-            more rows or more weight than were learned.
+            rows the ledger does not hold (``ledger=True``), more weight than
+            was learned, or all of it.
         NotPositiveDefiniteError
-            When the remaining statistics are impossible, i.e. the rows were
-            not all part of the training data.
+            Without the ledger, when the remaining statistics are impossible
+            beyond round-off, i.e. the rows were not all part of the training
+            data.
         """
-        check_is_fitted(self)
-        return self._change(X, y, sample_weight, sign=-1.0)
+        return self._forget(X, y, sample_weight)
 
     def reoptimize(self, X, y, sample_weight=None, keep_inducing_points=True):
         """Re-learn the hyperparameters on rows you supply (e.g. the remaining ones).
@@ -327,7 +377,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         optimisation from the constructor's starting values (not from the
         current values, which carry the forgotten rows) on ``X, y`` and
         refits q(u) on them, keeping ``inducing_points_`` by default. With
-        ``keep_inducing_points=False`` it is :meth:`fit`.
+        ``keep_inducing_points=False`` it is :meth:`fit` on rows with the
+        fitted number of features. Like :meth:`fit`, it starts a new ledger
+        of the rows learned: these.
 
         Parameters
         ----------
@@ -344,12 +396,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._validate_params()
-        with self._atomic():
-            X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
-            weights = check_weights(sample_weight, X)
-            kept = self.inducing_points_ if keep_inducing_points else None
-            self._learn(X, y, weights, inducing_points=kept)
-        return self
+        kept = self.inducing_points_ if keep_inducing_points else None
+        return self._learn(X, y, sample_weight, reset=True, reoptimize=_Refit(kept))
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predictive distribution of the latent function at ``X``.
@@ -373,9 +421,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             Only when ``return_cov``.
         """
         if return_std and return_cov:
-            raise RuntimeError(
-                "At most one of return_std or return_cov can be requested."
-            )
+            raise RuntimeError("At most one of return_std or return_cov can be requested.")
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         Z, kernel = self.inducing_points_, self.kernel_
@@ -405,8 +451,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         mean, cov = self.predict(X, return_cov=True)
         return rng.multivariate_normal(mean, cov, n_samples).T
 
-    def log_marginal_likelihood(self, theta=None, eval_gradient=False, X=None, y=None,
-                                sample_weight=None):
+    def log_marginal_likelihood(
+        self, theta=None, eval_gradient=False, X=None, y=None, sample_weight=None
+    ):
         """Collapsed evidence lower bound, optionally at other hyperparameters.
 
         The estimator keeps no training rows, so evaluating at ``theta`` or
@@ -438,24 +485,95 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "This estimator keeps no training rows: pass X and y to evaluate the "
                 "bound at other hyperparameters or with its gradient."
             )
-        X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
-        weights = check_weights(sample_weight, X)
         if theta is None:
             theta = np.append(self.kernel_.theta, np.log(self.noise_variance_))
+        theta = np.asarray(theta, dtype=np.float64)
+        expected = self.kernel_.theta.shape[0] + 1
+        if theta.shape != (expected,):
+            names = [h.name for h in self.kernel_.hyperparameters if not h.fixed]
+            raise ValueError(
+                f"theta must be a 1-D array of length {expected}, got shape "
+                f"{theta.shape}: the log-transformed kernel_.theta ({', '.join(names)}) "
+                "followed by log(noise_variance). Start from "
+                "np.append(est.kernel_.theta, np.log(est.noise_variance_))."
+            )
+        X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
+        weights = check_weights(sample_weight, X)
         objective = self._objective(X, y, weights, self.inducing_points_, self.kernel_)
-        value, gradient = objective(np.asarray(theta, dtype=np.float64))
+        value, gradient = objective(theta)
         if eval_gradient:
             return -value, -gradient
         return -value
 
-    # ------------------------------------------------------------ internals
-    def _learn(self, X, y, weights, inducing_points):
-        """Choose ``Z`` (unless given), learn the hyperparameters, fit q(u)."""
+    # ------------------------------------------------------ the shared path
+    def _validate_rows(self, X, y, *, reset, reoptimize=None):
+        """``validate_data`` as GaussianProcessRegressor does; targets must be numbers.
+
+        ``reoptimize`` (from :meth:`reoptimize`) keeps the fitted features
+        and hands the inducing points to keep to :meth:`_update`.
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset and reoptimize is None,
+            dtype=np.float64,
+            y_numeric=True,
+        )
+        y = check_numeric_targets(y)
+        if reoptimize is not None:
+            self._refit = reoptimize  # read and removed by _update, in the same call
+        return X, y, y
+
+    def _posterior_list(self):
+        return [self.whitened_posterior_]
+
+    def _update(self, X, y, weights, *, sign, reset):
+        """Add (``sign=+1``; from the prior and new hyperparameters when ``reset``)
+        or subtract (``-1``) the rows' statistics, and re-solve q(u)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            rows = LinearStatistics.from_data(X, y, weights)
+        rows.check_magnitude("these rows")
+        if reset:
+            refit = self.__dict__.pop("_refit", None)
+            self._choose_model(X, y, weights, getattr(refit, "inducing_points", None))
+            current = SparseStatistics.empty(self.inducing_points_.shape[0])
+        else:
+            current = self.sufficient_statistics_
+        batch = SparseStatistics.from_data(
+            self.kernel_, self.inducing_points_, self._inducing_factor, X, y, weights
+        )
+        statistics = current.merge(batch, sign)
+        statistics.linear.check_magnitude("the rows learned")
+        if sign < 0:
+            _check_remaining(statistics, trusted=self.ledger)
+        posterior = optimal_posterior(statistics, self.noise_variance_, self.normalize_y)
+        error = self._estimated_error(statistics, refit=False)
+        messages = ()
+        if sign < 0:
+            messages = self._forget_messages(X[weights > 0], statistics, error)
+        self.sufficient_statistics_ = statistics
+        self.n_samples_seen_ = statistics.n_rows
+        self.y_train_mean_, self.y_train_std_ = statistics.normalization(self.normalize_y)
+        self.whitened_posterior_ = GaussianPosterior.from_cholesky(
+            posterior.mean, posterior.precision_cholesky
+        )
+        self.log_marginal_likelihood_value_ = posterior.bound
+        # The update of q(u) is exact; the model equals a refit only when the
+        # hyperparameters and inducing points were not learned from the data.
+        return UpdateOutcome(
+            method="exact",
+            exact=self._unlearning_is_exact,
+            estimated_error=error,
+            diagnostics=None,
+            warnings=messages,
+        )
+
+    def _choose_model(self, X, y, weights, inducing_points):
+        """Choose ``Z`` (unless given) and learn the hyperparameters on the rows."""
         if inducing_points is None:
             inducing_points = resolve_inducing_points(self, X, weights)
-        kernel = (
-            C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
-        )
+        kernel = C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
         noise_variance = 1.0 if self.noise_variance is None else float(self.noise_variance)
         if self.optimizer is not None:
             kernel, noise_variance = self._optimize(
@@ -466,39 +584,76 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.noise_variance_ = float(noise_variance)
         self._inducing_factor = inducing_cholesky(kernel, self.inducing_points_)
         self._warned_about_hyperparameters = False
-        empty = SparseStatistics.empty(inducing_points.shape[0])
-        self._accumulate(X, y, weights, 1.0, empty)
 
-    def _change(self, X, y, sample_weight, sign):
-        """The one path of partial_fit (+1) and partial_unfit (-1)."""
-        with self._atomic():
-            X, y = validate_rows(self, X, y, y_numeric=True)
-            weights = check_weights(sample_weight, X, allow_all_zero=sign < 0)
-            self._accumulate(X, y, weights, sign, self.sufficient_statistics_)
-            if sign < 0:
-                self._warn_about_what_remains(X[weights > 0])
-        return self
+    def _estimated_error(self, statistics, refit):
+        """Estimated relative round-off error of q(u) and the bound, the worst of four.
 
-    def _accumulate(self, X, y, weights, sign, current):
-        """Add (sign=+1) or subtract (-1) the rows' statistics and re-solve q(u)."""
-        Z, kernel = self.inducing_points_, self.kernel_
-        batch = SparseStatistics.from_data(kernel, Z, self._inducing_factor, X, y, weights)
-        if sign < 0 and batch.n_rows > current.n_rows:
-            raise ValueError(
-                f"Cannot forget {batch.n_rows} rows: only {current.n_rows} rows "
-                "with non-zero weight were learned."
-            )
-        statistics = current.merge(batch, sign)
-        if sign < 0:
-            _check_remaining(statistics)
-        posterior = optimal_posterior(statistics, self.noise_variance_, self.normalize_y)
-        self.sufficient_statistics_ = statistics
-        self.n_samples_seen_ = statistics.n_rows
-        self.y_train_mean_, self.y_train_std_ = statistics.normalization(self.normalize_y)
-        self.whitened_posterior_ = GaussianPosterior.from_cholesky(
-            posterior.mean, posterior.precision_cholesky
+        From the statistics' round-off records (or, with ``refit``, the records
+        a refit on the same rows would have), each absolute error divided by
+        the size of what it determines, in the model's (normalised) units:
+        a diagonal entry of ``A = sum w a a'`` by itself plus ``s2`` (the
+        relative error of the precision ``I + A / s2``); the targets' ``yy``
+        by ``yy + W s2`` (the data-fit term ``yy / (2 s2)`` of the bound
+        against its ``W / 2`` scale; ``b``'s errors are bounded by these two
+        by Cauchy-Schwarz); the weight sum by itself; the kernel diagonal sum
+        by itself. A first-order estimate, as for
+        :class:`~sklunlearn.linear_model.BayesianLinearRegression`.
+        """
+        linear = statistics.linear
+        round_off = linear.refit_round_off() if refit else linear.round_off
+        kdiag_error = (
+            UNIT_ROUNDOFF * abs(statistics.kdiag) if refit else statistics.kdiag_round_off
         )
-        self.log_marginal_likelihood_value_ = posterior.bound
+        s2 = self.noise_variance_
+        _, std = statistics.normalization(self.normalize_y)
+        aa_error, raw_yy_error = linear.gram_round_off(False, round_off)
+        _, yy = statistics.targets(self.normalize_y)
+        yy_error = (round_off.yy if self.normalize_y else raw_yy_error) / std**2
+        W = linear.weight_sum
+        ratios = (
+            np.max(aa_error / (np.clip(np.diag(statistics.aa), 0, None) + s2), initial=0),
+            yy_error / (max(yy, 0.0) + W * s2),
+            round_off.weight_sum / W,
+            kdiag_error / max(abs(statistics.kdiag), np.finfo(float).tiny),
+        )
+        return float(max(max(ratios), UNIT_ROUNDOFF))
+
+    def _forget_messages(self, X_forgotten, statistics, error):
+        """Texts of the UnlearningWarnings of a forget: what remains of the rows."""
+        messages = []
+        refit_advice = (
+            "fit SparseGPRegressor(kernel=est.kernel_, inducing_points="
+            "est.inducing_points_, noise_variance=est.noise_variance_, optimizer=None) "
+            "on the remaining rows."
+        )
+        refit_error = self._estimated_error(statistics, refit=True)
+        messages.append(round_off_warning(error, refit_error, refit_advice))
+        learned = []
+        if self.optimizer is not None:
+            learned.append("kernel_ and noise_variance_")
+        if isinstance(self.inducing_points, Integral):
+            learned.append("inducing_points_")
+        if learned and not self._warned_about_hyperparameters:
+            self._warned_about_hyperparameters = True
+            messages.append(
+                f"{' and '.join(learned)} were learned from data that included the "
+                "forgotten rows and still carry information about them (q(u) does "
+                "not). Call reoptimize(X_remaining, y_remaining) to re-learn them on "
+                "the remaining rows."
+            )
+        if isinstance(self.inducing_points, Integral):
+            advice = (
+                "Call reoptimize(X_remaining, y_remaining, "
+                "keep_inducing_points=False) to choose new ones."
+            )
+        else:
+            advice = (
+                "Pass other inducing_points (set_params) and fit on the remaining rows."
+            )
+        messages.append(
+            forgotten_inducing_points_message(X_forgotten, self.inducing_points_, advice)
+        )
+        return tuple(message for message in messages if message is not None)
 
     @property
     def _unlearning_is_exact(self):
@@ -512,32 +667,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         """Optimal q(u) over the inducing values, computed from ``whitened_posterior_``."""
         check_is_fitted(self, "whitened_posterior_")
         posterior = self.whitened_posterior_
-        return _inducing_posterior(posterior.mean, posterior.precision_cholesky,
-                                   self._inducing_factor)
-
-    def _warn_about_what_remains(self, X_forgotten):
-        learned = []
-        if self.optimizer is not None:
-            learned.append("kernel_ and noise_variance_")
-        if isinstance(self.inducing_points, Integral):
-            learned.append("inducing_points_")
-        if learned and not self._warned_about_hyperparameters:
-            self._warned_about_hyperparameters = True
-            warnings.warn(
-                f"{' and '.join(learned)} were learned from data that included the "
-                "forgotten rows and still carry information about them (q(u) does "
-                "not). Call reoptimize(X_remaining, y_remaining) to re-learn them on "
-                "the remaining rows.",
-                UnlearningWarning,
-                stacklevel=3,
-            )
-        if isinstance(self.inducing_points, Integral):
-            advice = ("Call reoptimize(X_remaining, y_remaining, "
-                      "keep_inducing_points=False) to choose new ones.")
-        else:
-            advice = ("Pass other inducing_points (set_params) and fit on the "
-                      "remaining rows.")
-        warn_if_inducing_points_forgotten(X_forgotten, self.inducing_points_, advice)
+        return _inducing_posterior(
+            posterior.mean, posterior.precision_cholesky, self._inducing_factor
+        )
 
     def _objective(self, X, y, weights, Z, kernel):
         """``theta -> (-bound, -gradient)`` with ``theta = [kernel.theta, log s2]``."""
@@ -555,8 +687,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 factor = inducing_cholesky(candidate, Z)
                 statistics = SparseStatistics.from_data(candidate, Z, factor, X, t, weights)
                 posterior = optimal_posterior(statistics, s2, False)
-                gradient = bound_gradient(candidate, Z, factor, X, t, weights,
-                                          statistics, posterior, s2, False)
+                gradient = bound_gradient(
+                    candidate, Z, factor, X, t, weights, statistics, posterior, s2, False
+                )
             except np.linalg.LinAlgError:
                 return np.inf, np.zeros_like(theta)
             return -posterior.bound, -gradient

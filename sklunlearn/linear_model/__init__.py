@@ -2,6 +2,12 @@
 
 from ._bayesian_linear import BayesianLinearRegression
 from ._logistic import BayesianLogisticRegression
-from ._sufficient_statistics import LinearStatistics
+from ._sufficient_statistics import CompensatedStatistics, LinearStatistics, RoundOff
 
-__all__ = ["BayesianLinearRegression", "BayesianLogisticRegression", "LinearStatistics"]
+__all__ = [
+    "BayesianLinearRegression",
+    "BayesianLogisticRegression",
+    "CompensatedStatistics",
+    "LinearStatistics",
+    "RoundOff",
+]

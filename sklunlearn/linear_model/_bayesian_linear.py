@@ -5,13 +5,21 @@ from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
+from scipy import linalg
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import UnlearningMixin, check_weights, validate_rows
+from ..base import UnlearningMixin, UpdateOutcome
 from ..posterior import GaussianPosterior
-from ._sufficient_statistics import LinearStatistics, psd_eigh
+from ._sufficient_statistics import (
+    UNIT_ROUNDOFF,
+    CompensatedStatistics,
+    LinearStatistics,
+    check_numeric_targets,
+    psd_eigh,
+    round_off_warning,
+)
 
 
 class EvidenceSolution(NamedTuple):
@@ -30,6 +38,8 @@ class EvidenceSolution(NamedTuple):
     scores : list of float
         Log marginal likelihood at each iteration and at the end (empty unless
         requested).
+    sse : float
+        Weighted sum of squared residuals at ``coef``.
     """
 
     coef: np.ndarray
@@ -37,6 +47,7 @@ class EvidenceSolution(NamedTuple):
     lambda_: float
     n_iter: int
     scores: list
+    sse: float
 
 
 class _EigenProblem(NamedTuple):
@@ -78,6 +89,24 @@ class _EigenProblem(NamedTuple):
             - self.weight_sum * log(2 * np.pi)
         )
         return float(score)
+
+
+def _posterior(solution, eigenvalues, eigenvectors):
+    """``N(coef, precision^-1)`` with ``precision = V diag(alpha s + lambda) V'``.
+
+    The precision's Cholesky factor; when the precision is too ill-conditioned
+    for a Cholesky factorisation, the R of a QR factorisation of
+    ``B = diag(sqrt(alpha s + lambda)) V'`` (``precision = B'B``), which
+    never fails.
+    """
+    scale = solution.alpha * eigenvalues + solution.lambda_
+    precision = (eigenvectors * scale) @ eigenvectors.T
+    try:
+        return GaussianPosterior.from_precision(solution.coef, precision)
+    except np.linalg.LinAlgError:
+        R = linalg.qr(np.sqrt(scale)[:, None] * eigenvectors.T, mode="r")[0]
+        R *= np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
+        return GaussianPosterior(solution.coef, R)
 
 
 class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
@@ -130,6 +159,24 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         Kept for compatibility with BayesianRidge; ``X`` is never modified.
     verbose : bool, default=False
         Print convergence messages.
+    compensated : bool, default=False
+        Keep the sufficient statistics as double-double (about 106-bit) raw
+        moments accumulated with error-free transformations (TwoSum/TwoProd,
+        Ogita, Rump & Oishi 2005), so that forgetting rows that dwarf the rest
+        (a typo with ``y = 1e8`` among targets of size 1) loses nothing that
+        matters: the cancellation then costs ``u^2`` instead of ``u`` times
+        the absorbed magnitude. Cost: computing a batch's statistics is a
+        compiled loop instead of a BLAS product: ``fit``, and
+        ``partial_fit``/``partial_unfit`` of thousands of rows, are several
+        to about twenty times slower, a forget of a few rows barely (the
+        solve is unchanged; figures in ``benchmarks/README.md``). May be switched on
+        or off between requests: switching on continues from the float64
+        statistics, whose round-off so far stays in the estimate.
+    ledger : bool, default=True
+        Keep keyed 128-bit fingerprints of the rows learned (never the rows)
+        in ``ledger_``, and refuse to forget rows that were never learned,
+        were already forgotten, or would lose more weight than they have
+        left. False trusts the caller (no fingerprints, no such refusals).
 
     Attributes
     ----------
@@ -155,10 +202,22 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     X_scale_ : ndarray of shape (n_features,)
         Ones (kept for compatibility with BayesianRidge).
     n_samples_seen_ : int
-        Number of rows with non-zero weight learned and not forgotten.
+        Number of rows with weight left. With the ledger, exact (a row
+        forgotten in halves stays counted until its weight is gone); without
+        it, rows learned minus rows forgotten (with a positive weight), never
+        below one while weight remains: the statistics cannot tell a row
+        forgotten in part from one forgotten in full.
     sufficient_statistics_ : LinearStatistics
-        The weighted sufficient statistics; they merge with ``+`` and ``-``,
-        so chunked or distributed reductions can build them.
+        The weighted sufficient statistics (float64) and the estimate of their
+        round-off; they merge with ``+``, ``-`` and ``sum``, so chunked or
+        distributed reductions can build them.
+    compensated_statistics_ : CompensatedStatistics
+        The double-double moments, only with ``compensated=True``.
+    ledger_ : Ledger
+        Fingerprints of the rows learned, only with ``ledger=True``.
+    forget_report_ : ForgetReport
+        What the last :meth:`partial_unfit` did; its ``estimated_error`` is
+        the estimated relative round-off error of the model.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -181,12 +240,29 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     beyond floating-point round-off. Fitted pipeline steps before this
     estimator (scalers, PCA) are another matter: see the user guide.
 
+    Round-off: subtracting rows whose statistics dwarf what remains cancels
+    digits. Each statistic keeps an estimate of its round-off (``u`` times
+    the magnitude it ever absorbed, see :class:`RoundOff`); after a forget
+    the estimated relative error of the model is
+    ``forget_report_.estimated_error``, and above 1e-8 an UnlearningWarning
+    says how many digits were lost and that a refit is needed for exactness
+    (or use ``compensated=True``).
+
+    Parameters changed with ``set_params`` after fitting are used by the next
+    update: the model is a pure function of the statistics and the
+    parameters, recomputed on every update, so no parameter is fixed at fit.
+    Float32 data gives float32 ``coef_``, ``intercept_`` and predictions, as
+    BayesianRidge; the statistics and ``posterior_`` stay float64.
+
     References
     ----------
     D. J. C. MacKay, Bayesian Interpolation, Neural Computation 4(3), 1992.
 
     T. F. Chan, G. H. Golub and R. J. LeVeque, Updating formulae and a
     pairwise algorithm for computing sample variances, 1979.
+
+    T. Ogita, S. M. Rump and S. Oishi, Accurate sum and dot product, SIAM J.
+    Sci. Comput. 26(6), 2005.
 
     Examples
     --------
@@ -205,6 +281,9 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     # Forgetting equals refitting on the remaining rows (checked by
     # sklunlearn.utils.estimator_checks against a refit to float accuracy).
     _unlearning_is_exact = True
+    # The fitted model is a pure function of the statistics and the parameters,
+    # recomputed on every update: no parameter needs to stay as it was at fit.
+    _model_parameters = ()
 
     _parameter_constraints: dict = {
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -219,6 +298,8 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         "fit_intercept": ["boolean"],
         "copy_X": ["boolean"],
         "verbose": ["verbose"],
+        "compensated": ["boolean"],
+        "ledger": ["boolean"],
     }
 
     def __init__(
@@ -236,6 +317,8 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         fit_intercept=True,
         copy_X=True,
         verbose=False,
+        compensated=False,
+        ledger=True,
     ):
         self.max_iter = max_iter
         self.tol = tol
@@ -249,6 +332,8 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.copy_X = copy_X
         self.verbose = verbose
+        self.compensated = compensated
+        self.ledger = ledger
 
     # ------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -269,7 +354,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        return self._change(X, y, sample_weight, sign=1.0, reset=True)
+        return self._learn(X, y, sample_weight, reset=True)
 
     def partial_fit(self, X, y, sample_weight=None):
         """Add rows to what the model has learned (fits if not fitted yet).
@@ -287,16 +372,17 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         self : object
         """
         self._validate_params()
-        first = not hasattr(self, "sufficient_statistics_")
-        return self._change(X, y, sample_weight, sign=1.0, reset=first)
+        first = "sufficient_statistics_" not in self.__dict__
+        return self._learn(X, y, sample_weight, reset=first)
 
     def partial_unfit(self, X, y, sample_weight=None):
         """Forget rows: the model becomes the one fitted without them.
 
         Subtracts the rows' weighted sufficient statistics and re-optimises
-        ``alpha_`` and ``lambda_``; exact up to floating-point round-off.
-        Forgetting a row with weight ``w`` equals having learned it with its
-        weight reduced by ``w``.
+        ``alpha_`` and ``lambda_``; exact up to floating-point round-off,
+        whose estimate is ``forget_report_.estimated_error``. Forgetting a row
+        with weight ``w`` equals having learned it with its weight reduced by
+        ``w``.
 
         Parameters
         ----------
@@ -311,20 +397,28 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         -------
         self : object
 
+        Warns
+        -----
+        UnlearningWarning
+            When the estimated relative round-off error of the result exceeds
+            1e-8: the rows forgotten dwarfed what remains, and subtracting
+            them cancelled digits (see ``compensated``). The forget completes;
+            refit on the remaining rows for an exact model.
+
         Raises
         ------
         NotFittedError
             When nothing was learned yet.
         ValueError
             On NaN/inf, a wrong number of features or different feature names,
-            more rows or more weight than were learned.
+            rows the ledger does not hold (``ledger=True``), more weight than
+            was learned, or all of it.
         NotPositiveDefiniteError
-            When the remaining Gram matrix would be indefinite, i.e. the rows
-            were not all part of the training data.
+            Without the ledger, when the remaining Gram matrix would be
+            indefinite beyond round-off, i.e. the rows were not all part of
+            the training data.
         """
-        self._check_fitted("posterior_")
-        self._validate_params()  # the evidence is re-optimised with max_iter, tol, ...
-        return self._change(X, y, sample_weight, sign=-1.0, reset=False)
+        return self._forget(X, y, sample_weight)
 
     def predict(self, X, return_std=False):
         """Predictive mean (and standard deviation) at ``X``.
@@ -339,83 +433,182 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         Returns
         -------
         y_mean : ndarray of shape (n_samples,)
+            In the dtype of ``X @ coef_`` (float32 for float32 data, as
+            BayesianRidge).
         y_std : ndarray of shape (n_samples,)
             Only when ``return_std`` is True.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         y_mean = X @ self.coef_ + self.intercept_
         if not return_std:
             return y_mean
-        variance = self.posterior_.predictive_variance(X - self.X_offset_)
-        return y_mean, np.sqrt(variance + 1.0 / self.alpha_)
+        X64 = np.asarray(X, dtype=np.float64)
+        variance = self.posterior_.predictive_variance(X64 - self.X_offset_)
+        return y_mean, np.sqrt(variance + 1.0 / self.alpha_).astype(y_mean.dtype)
 
     @property
     def sigma_(self):
         """Posterior covariance of the coefficients, ``posterior_.covariance``.
 
         Computed on access from the Cholesky factor of the precision, so that
-        forgetting does not pay for a d x d inverse nobody reads.
+        forgetting does not pay for a d x d inverse nobody reads; in the
+        dtype of ``coef_``.
         """
-        return self.posterior_.covariance
+        return self.posterior_.covariance.astype(self.coef_.dtype, copy=False)
 
-    # ------------------------------------------------------------ internals
-    def _change(self, X, y, sample_weight, sign, reset):
-        """The one path of fit (reset), partial_fit (+1) and partial_unfit (-1)."""
-        with self._atomic():
-            if reset:
-                X, y = validate_data(
-                    self, X, y, reset=True, dtype=np.float64, y_numeric=True
-                )
-            else:
-                X, y = validate_rows(self, X, y, y_numeric=True)
-            weights = check_weights(sample_weight, X, allow_all_zero=sign < 0)
-            batch = LinearStatistics.from_data(X, y, weights)
-            if reset:
-                current = LinearStatistics.empty(X.shape[1])
-            else:
-                current = self.sufficient_statistics_
-            if sign < 0 and batch.n_rows > current.n_rows:
-                raise ValueError(
-                    f"Cannot forget {batch.n_rows} rows: only {current.n_rows} "
-                    "rows with non-zero weight were learned."
-                )
-            statistics = current.merge(batch, sign)
-            self._solve(statistics)
-        return self
+    # ------------------------------------------------------ the shared path
+    def _validate_rows(self, X, y, *, reset, classes=None):
+        """Validate as BayesianRidge does; targets must be numbers.
+
+        Returns ``(X, y, y)``: ``X`` float64 or float32 (kept for the dtype
+        of the fitted attributes), ``y`` float64.
+        """
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=[np.float64, np.float32], y_numeric=True
+        )
+        if not (X.flags.c_contiguous or X.flags.f_contiguous):  # the ledger reads rows
+            X = np.ascontiguousarray(X)
+        y = check_numeric_targets(y)
+        return X, y, y
+
+    def _posterior_list(self):
+        return [self.posterior_]
+
+    def _update(self, X, y, weights, *, sign, reset):
+        """Add (``sign=+1``) or subtract (``-1``) the rows' statistics and re-solve."""
+        dtype = X.dtype if reset else self.coef_.dtype
+        X = np.asarray(X, dtype=np.float64)
+        statistics = self._merged_statistics(X, y, weights, sign, reset)
+        solution, posterior = self._solve(statistics)
+        error = self._estimated_error(statistics, solution, statistics.round_off)
+        message = None
+        if sign < 0:
+            refit_error = self._estimated_error(
+                statistics, solution, statistics.refit_round_off()
+            )
+            message = round_off_warning(error, refit_error, self._refit_advice())
+        self._assign(statistics, solution, posterior, dtype)
+        return UpdateOutcome(
+            method="exact",
+            exact=True,
+            estimated_error=error,
+            diagnostics=None,
+            warnings=() if message is None else (message,),
+            n_iter=solution.n_iter,
+        )
+
+    def _refit_advice(self):
+        advice = "fit on the remaining rows"
+        if not self.compensated:
+            advice += ", or set compensated=True before fitting to keep exactness"
+        return advice + "."
+
+    def _merged_statistics(self, X, y, weights, sign, reset):
+        """The statistics after the update, as float64 :class:`LinearStatistics`.
+
+        With ``compensated``, the double-double moments are merged and kept in
+        ``compensated_statistics_``, and the float64 statistics derived from them.
+        """
+        d = X.shape[1]
+        if not self.compensated:
+            self.__dict__.pop("compensated_statistics_", None)
+            with np.errstate(over="ignore", invalid="ignore"):
+                batch = LinearStatistics.from_data(X, y, weights)
+            batch.check_magnitude("these rows")
+            current = LinearStatistics.empty(d) if reset else self.sufficient_statistics_
+            merged = current.merge(batch, sign)
+            merged.check_magnitude("the rows learned")
+            return merged
+        batch = CompensatedStatistics.from_data(X, y, weights)
+        batch.to_linear().check_magnitude("these rows")
+        if reset:
+            current = CompensatedStatistics.empty(d)
+        else:  # compensated may have been switched on since the last update
+            current = self.__dict__.get("compensated_statistics_")
+            if current is None:
+                current = CompensatedStatistics.from_linear(self.sufficient_statistics_)
+        merged = current.merge(batch, sign)
+        statistics = merged.to_linear()
+        statistics.check_magnitude("the rows learned")
+        self.compensated_statistics_ = merged
+        return statistics
 
     def _solve(self, statistics):
-        """Re-optimise the evidence from ``statistics`` and set the fitted attributes."""
-        gram, Xty, yty = statistics.gram(self.fit_intercept)
-        eigenvalues, eigenvectors = psd_eigh(gram, yty)
-        problem = _EigenProblem(
-            eigenvalues,
-            eigenvectors,
-            eigenvectors.T @ Xty,
-            float(yty),
-            statistics.weight_sum,
-        )
-        solution = self._evidence_fixed_point(problem, statistics)
-        alpha, lambda_ = solution.alpha, solution.lambda_
-        # precision = lambda I + alpha G = V diag(lambda + alpha s) V'
-        precision = (eigenvectors * (alpha * eigenvalues + lambda_)) @ eigenvectors.T
+        """Re-optimise the evidence from ``statistics``: ``(solution, posterior)``.
 
+        Round-off eigenvalues of the Gram matrix are zeroed; negativity beyond
+        round-off is refused (see :func:`psd_eigh`: with the ledger, only what
+        no round-off can explain).
+        """
+        eigenvalues, eigenvectors, z, yty = psd_eigh(
+            statistics, self.fit_intercept, trusted=self.ledger
+        )
+        problem = _EigenProblem(eigenvalues, eigenvectors, z, yty, statistics.weight_sum)
+        solution = self._evidence_fixed_point(problem, statistics)
+        return solution, _posterior(solution, eigenvalues, eigenvectors)
+
+    def _estimated_error(self, statistics, solution, round_off):
+        """Estimated relative round-off error of the fitted model, the worst of four.
+
+        Each statistic's absolute error ``e`` (from the :class:`RoundOff`
+        record ``round_off``) is divided by the size of what it determines in
+        the result:
+
+        - a diagonal entry of the Gram matrix, by that entry plus
+          ``lambda_ / alpha_``: the relative error of the posterior precision
+          ``alpha_ G + lambda_ I``;
+        - the residual ``sse = [-c; 1]' M [-c; 1]`` (``M`` the Gram matrix of
+          ``[X, y]``) errs by at most ``(sum_j |v_j| sqrt(e_j))^2`` (each
+          ``|E_jk| <= sqrt(e_j e_k)``), divided by ``sse + 2 alpha_2``, the
+          denominator of the noise precision ``alpha_``;
+        - the weight sum, by itself;
+        - the intercept ``y_mean - x_mean' c``, in units of the noise standard
+          deviation ``alpha_^-1/2``.
+
+        This is a first-order estimate, not a bound: worst-case bounds grow
+        with the number of terms summed (Higham 2002, eq. 4.4), typical errors
+        like its square root. A forget warns when it exceeds 1e-8 and ten
+        times what a refit on the remaining rows would carry
+        (:meth:`LinearStatistics.refit_round_off`): the second condition
+        keeps silent the cases a refit would not improve (the residual of
+        nearly noise-free targets, computed from the statistics either way).
+        """
+        gram_error, yty_error = statistics.gram_round_off(self.fit_intercept, round_off)
+        gram, _, _ = statistics.gram(self.fit_intercept)
+        diagonal = np.clip(np.diag(gram), 0.0, None)
+        ridge = solution.lambda_ / solution.alpha
+        coef = np.abs(solution.coef)
+        residual_error = (np.sqrt(yty_error) + coef @ np.sqrt(gram_error)) ** 2
+        ratios = [
+            np.max(gram_error / (diagonal + ridge), initial=0.0),
+            residual_error / (solution.sse + 2 * self.alpha_2 + np.finfo(float).tiny),
+            round_off.weight_sum / statistics.weight_sum,
+        ]
+        if self.fit_intercept:
+            intercept_error = round_off.y_mean + round_off.x_mean @ coef
+            ratios.append(intercept_error * np.sqrt(solution.alpha))
+        return float(max(max(ratios), UNIT_ROUNDOFF))
+
+    def _assign(self, statistics, solution, posterior, dtype):
+        """Set the fitted attributes (new objects, in the data's dtype)."""
+        d = statistics.x_mean.shape[0]
         self.sufficient_statistics_ = statistics
         self.n_samples_seen_ = statistics.n_rows
-        self.coef_ = solution.coef
-        self.alpha_ = alpha
-        self.lambda_ = lambda_
+        self.coef_ = solution.coef.astype(dtype)
+        self.alpha_ = solution.alpha
+        self.lambda_ = solution.lambda_
         self.n_iter_ = solution.n_iter
         self.scores_ = np.array(solution.scores)
-        self.posterior_ = GaussianPosterior.from_precision(solution.coef, precision)
-        d = eigenvalues.shape[0]
-        self.X_scale_ = np.ones(d)
+        self.posterior_ = posterior
+        self.X_scale_ = np.ones(d, dtype=dtype)
         if self.fit_intercept:
-            self.X_offset_ = statistics.x_mean.copy()
-            self.intercept_ = float(statistics.y_mean - self.X_offset_ @ self.coef_)
+            self.X_offset_ = statistics.x_mean.astype(dtype)
+            intercept = statistics.y_mean - statistics.x_mean @ solution.coef
         else:
-            self.X_offset_ = np.zeros(d)
-            self.intercept_ = 0.0
+            self.X_offset_ = np.zeros(d, dtype=dtype)
+            intercept = 0.0
+        self.intercept_ = dtype.type(intercept)
 
     def _evidence_fixed_point(self, problem, statistics):
         """MacKay's fixed point for (alpha, lambda), restarted from the initial values.
@@ -430,7 +623,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         W = statistics.weight_sum
         alpha = self.alpha_init
         if alpha is None:
-            alpha = 1.0 / (statistics.yy / W + eps)
+            alpha = 1.0 / (statistics.yy_beyond_round_off() / W + eps)
         lambda_ = 1.0 if self.lambda_init is None else self.lambda_init
         priors = (self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2)
         s = problem.eigenvalues
@@ -445,13 +638,15 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             gamma = np.sum((alpha * s) / (lambda_ + alpha * s))
             lambda_ = (gamma + 2 * self.lambda_1) / (np.sum(coef**2) + 2 * self.lambda_2)
             alpha = (W - gamma + 2 * self.alpha_1) / (sse + 2 * self.alpha_2)
-            if not (alpha > 0 and lambda_ > 0):
+            if not (alpha > 0 and lambda_ > 0 and np.isfinite(alpha * lambda_)):
                 raise ValueError(
                     f"The evidence fixed point left the valid region (alpha={alpha:.3g}, "
                     f"lambda={lambda_:.3g}): the total sample weight {W:.3g} is below "
-                    f"the effective number of parameters {gamma:.3g}. Use larger "
-                    "weights (weights count as repeated rows), or set alpha_1/alpha_2 "
-                    "to give the noise precision an informative prior."
+                    f"the effective number of parameters {gamma:.3g}, or the targets "
+                    "are fitted exactly with no prior to bound the precisions. Use "
+                    "larger weights (weights count as repeated rows), or set "
+                    "alpha_1/alpha_2 (lambda_1/lambda_2) to give the precisions an "
+                    "informative prior."
                 )
             if iteration != 0 and np.sum(np.abs(coef_old - coef)) < self.tol:
                 if self.verbose:
@@ -463,4 +658,6 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             scores.append(
                 problem.log_marginal_likelihood(alpha, lambda_, coef, sse, priors)
             )
-        return EvidenceSolution(coef, float(alpha), float(lambda_), iteration + 1, scores)
+        return EvidenceSolution(
+            coef, float(alpha), float(lambda_), iteration + 1, scores, float(sse)
+        )

@@ -28,40 +28,38 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 
-from ._common import (
-    UpdateResult,
-    mahalanobis,
+from ..posterior import GaussianPosterior
+from ._checks import (
+    overshoot_warning,
+    reference_disagreement,
     region_mahalanobis_radius,
     region_mass,
-    safe_posterior,
 )
+from ._diagnostics import ReverseKLDiagnostics
+from ._laplace import laplace_divide_out
 
 __all__ = ["pareto_k", "reverse_kl_update"]
 
 _MAX_HALVINGS = 30
-
-
-def _weighted_covariance(samples, weights):
-    centred = samples - weights @ samples
-    return (centred * weights[:, None]).T @ centred
 
 # Warn when the effective sample size is below this many times the dimension.
 ESS_PER_DIMENSION = 2.0
 # Warn when the Pareto shape of the importance weights' tail exceeds this value:
 # beyond it the weights' variance is effectively infinite and self-normalised
 # estimates converge too slowly to be trusted (Vehtari et al. 2024, "Pareto
-# smoothed importance sampling", JMLR). Measured here: VBU's raw banknote with
-# lambda=1e-3 on a Laplace posterior (k = 1.1, 1.6x worse than doing nothing
-# with 16 effective draws of 2,000, which neither the ESS nor the split-half
-# test flagged).
+# smoothed importance sampling", JMLR); it catches heavy tails that neither
+# the effective sample size nor the split-half test flags.
 PARETO_K = 0.7
-# Warn when the estimated Monte Carlo error exceeds this fraction of the move.
-# To second order the result's KL to the target over doing nothing's is about
-# r / (1 - r) for r = noise / move, but self-normalised weights add a bias of
-# the same sign: measured on breast_cancer (d=31) and banknote (d=5), 1% and 10%
-# forgotten, every draw with r >= 0.37 was worse than doing nothing and every
-# draw with r <= 0.13 was at most 0.18x doing nothing.
+# Warn when the estimated Monte Carlo error exceeds this fraction of the move:
+# to second order the result's KL to the target over doing nothing's is about
+# r / (1 - r) for r = noise / move, and self-normalised weights add a bias of
+# the same sign (thresholds measured in benchmarks/README.md).
 NOISE_TO_MOVE = 0.25
+
+
+def _weighted_covariance(samples, weights):
+    centred = samples - weights @ samples
+    return (centred * weights[:, None]).T @ centred
 
 
 def _generalized_pareto_shape(exceedances):
@@ -153,54 +151,15 @@ def _noise_to_move(z, log_weights):
     return float(noise / move)
 
 
-def reverse_kl_update(
-    posterior,
-    likelihood,
-    X,
-    y,
-    weights,
-    *,
-    prior_precision,
-    unlearning_lambda=0.0,
-    n_samples=1000,
-    random_state=None,
-):
-    """Forget rows by moment matching the importance-weighted ``q(theta|D) / p_adj``.
+def _moment_match(posterior, theta, normalised):
+    """Mean and covariance of the weighted draws, with control variates.
 
-    Parameters
-    ----------
-    posterior : GaussianPosterior
-        ``q(theta|D)``; not modified.
-    likelihood : object
-        Per-row likelihood (``log_likelihood(f, y)``).
-    X : ndarray of shape (k, d)
-    y : ndarray of shape (k,)
-    weights : ndarray of shape (k,)
-    prior_precision : float or ndarray of shape (d,)
-    unlearning_lambda : float, default=0.0
-    n_samples : int, default=1000
-    random_state : int, RandomState instance or None, default=None
-
-    Returns
-    -------
-    UpdateResult
-        ``diagnostics``: ``effective_sample_size``, ``noise_to_move`` (estimated
-        Monte Carlo error over the size of the change, from two half samples),
-        ``pareto_k`` (:func:`pareto_k` of the weights), ``move``, ``region_mass``,
-        ``covariance_correction_scale``, ``clipped_eigenvalue`` and ``warnings``.
+    The same draws with uniform weights estimate q(theta|D)'s own moments,
+    whose exact values are known: only the difference is estimated. A
+    covariance correction that is not positive definite (too few effective
+    draws) is halved until it is; returns the scale kept.
     """
-    rng = check_random_state(random_state)
-    d = posterior.n_features
-    theta = posterior.sample(n_samples, rng)  # (S, d)
-    radius2 = region_mahalanobis_radius(unlearning_lambda)
-    r = (theta - posterior.mean) @ posterior.precision_cholesky.T
-    inside = np.einsum("ij,ij->i", r, r) <= radius2
-    log_likelihood = likelihood.log_likelihood(X @ theta.T, y[:, None])  # (k, S)
-    log_weights = -np.where(inside, weights @ log_likelihood, 0.0)
-    normalised = np.exp(log_weights - logsumexp(log_weights))
-    ess = float(1.0 / np.sum(normalised**2))
-    # Control variates: the same draws with uniform weights estimate q(theta|D)'s
-    # own moments, whose exact values are known; only the difference is estimated.
+    n_samples = theta.shape[0]
     uniform = np.full(n_samples, 1.0 / n_samples)
     mean = posterior.mean + (normalised - uniform) @ theta
     correction = _weighted_covariance(theta, normalised) - _weighted_covariance(
@@ -211,45 +170,100 @@ def reverse_kl_update(
     for _ in range(_MAX_HALVINGS):
         covariance = base + scale * correction
         if np.linalg.eigvalsh(0.5 * (covariance + covariance.T)).min() > 0:
-            break
+            return mean, 0.5 * (covariance + covariance.T), scale
         scale *= 0.5
-    else:
-        covariance, scale = base, 0.0
-    precision = np.linalg.inv(0.5 * (covariance + covariance.T))
-    new, clipped = safe_posterior(mean, precision, prior_precision)
-    messages = []
-    noise_to_move = _noise_to_move(r, log_weights)
-    k_hat = pareto_k(log_weights)
+    return mean, 0.5 * (base + base.T), 0.0
+
+
+def _sampling_warning(ess, noise_to_move, k_hat, d, n_samples):
+    """The warning of an unreliable importance-sampling estimate, or None."""
     if ess < ESS_PER_DIMENSION * d:
-        messages.append(
+        return (
             f"Reverse-KL unlearning: the importance weights collapsed (effective sample "
             f"size {ess:.3g} of {n_samples} draws, for {d} parameters); the result is "
             "likely worse than not forgetting. Increase n_samples, forget fewer rows "
             "at a time, or use unlearning='laplace'."
         )
-    elif noise_to_move > NOISE_TO_MOVE:
-        messages.append(
+    if noise_to_move > NOISE_TO_MOVE:
+        return (
             f"Reverse-KL unlearning: the Monte Carlo error of the moment match is "
             f"{noise_to_move:.2g} times the size of the change it estimates ({d} "
             f"parameters, {n_samples} draws); the result is likely worse than not "
             "forgetting. Increase n_samples or use unlearning='laplace'."
         )
-    elif k_hat > PARETO_K:
-        messages.append(
+    if k_hat > PARETO_K:
+        return (
             f"Reverse-KL unlearning: the importance weights have a heavy tail (Pareto "
             f"k = {k_hat:.2g} > {PARETO_K}, effective sample size {ess:.3g} of "
             f"{n_samples}); the moment estimates are unreliable and the result may be "
             "worse than not forgetting. Increase n_samples, forget fewer rows at a "
             "time, or use unlearning='laplace'."
         )
-    diagnostics = {
-        "effective_sample_size": ess,
-        "noise_to_move": noise_to_move,
-        "pareto_k": k_hat,
-        "move": mahalanobis(posterior, new.mean),
-        "region_mass": region_mass(unlearning_lambda, d),
-        "covariance_correction_scale": scale,
-        "clipped_eigenvalue": clipped,
-        "warnings": messages,
-    }
-    return UpdateResult(new, 1, True, diagnostics)
+    return None
+
+
+def reverse_kl_update(
+    posterior,
+    model,
+    X,
+    y,
+    weights,
+    *,
+    inference="laplace",
+    unlearning_lambda=0.0,
+    n_samples=1000,
+    random_state=None,
+):
+    """Forget rows by moment matching the importance-weighted ``q(theta|D) / p_adj``.
+
+    Parameters
+    ----------
+    posterior : GaussianPosterior
+        ``q(theta|D)``; not modified.
+    model : Model
+        Predictor, likelihood and prior (the floor of the new precision).
+    X, y, weights : ndarrays
+        Rows to forget, their targets and weights.
+    inference : {'laplace', 'vi'}, default='laplace'
+        How ``posterior`` was obtained (for the Laplace reference).
+    unlearning_lambda : float, default=0.0
+    n_samples : int, default=1000
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    posterior : GaussianPosterior
+    diagnostics : ReverseKLDiagnostics
+        With ``reference_disagreement``, the KL to the one-step Laplace
+        divide-out over the unforgotten posterior's.
+    """
+    rng = check_random_state(random_state)
+    d = posterior.n_features
+    theta = posterior.sample(n_samples, rng)  # (S, d)
+    r = (theta - posterior.mean) @ posterior.precision_cholesky.T
+    inside = np.einsum("ij,ij->i", r, r) <= region_mahalanobis_radius(unlearning_lambda)
+    log_likelihood = model.log_likelihood_samples(X, y, weights, theta.T)  # (S,)
+    log_weights = -np.where(inside, log_likelihood, 0.0)
+    normalised = np.exp(log_weights - logsumexp(log_weights))
+    ess = float(1.0 / np.sum(normalised**2))
+    mean, covariance, scale = _moment_match(posterior, theta, normalised)
+    precision, clipped = model.prior.floor(np.linalg.inv(covariance))
+    new = GaussianPosterior.from_precision(mean, precision)
+    noise_to_move = _noise_to_move(r, log_weights)
+    k_hat = pareto_k(log_weights)
+    reference = laplace_divide_out(posterior, model, X, y, weights, inference=inference)[0]
+    disagreement, disagrees = reference_disagreement(new, reference, posterior)
+    messages = [_sampling_warning(ess, noise_to_move, k_hat, d, n_samples), disagrees]
+    if disagrees is not None:
+        messages.append(overshoot_warning(clipped))
+    return new, ReverseKLDiagnostics(
+        move=posterior.mahalanobis(new.mean),
+        clipped_eigenvalue=clipped,
+        warnings=tuple(dict.fromkeys(m for m in messages if m is not None)),
+        effective_sample_size=ess,
+        noise_to_move=noise_to_move,
+        pareto_k=k_hat,
+        region_mass=region_mass(unlearning_lambda, d),
+        covariance_correction_scale=scale,
+        reference_disagreement=disagreement,
+    )

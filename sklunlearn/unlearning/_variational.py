@@ -1,7 +1,7 @@
 """Gaussian variational updates: the ELBO to learn, VBU's EUBO to forget.
 
 With ``q0 = N(m0, Lambda0^-1)`` the current posterior (the prior before the
-first fit) and ``l(theta) = sum_i w_i log p(y_i | x_i' theta)``, both
+first fit) and ``l(theta) = sum_i w_i log p(y_i | g(x_i; theta))``, both
 directions maximise over full-covariance Gaussians ``q = N(m, Lambda^-1)``
 
     F(q) = sign * E_q[l_adj(theta)] - KL(q || q0),
@@ -20,55 +20,41 @@ outside it.
 What is solved: the stationary point, found by the natural-gradient fixed
 point (Opper & Archambeau 2009)
 
-    Lambda = Lambda0 + sign * E_q[c],   E_q[c] = X' diag(w E_q[c_i]) X
+    Lambda = Lambda0 + sign * E_q[c],   E_q[c] = J' diag(w E_q[c_i]) J
     m      = m + Lambda^-1 (sign * E_q[grad l] - Lambda0 (m - m0)),
 
 with the region's indicator held constant (VBU's own code differentiates the
-masked likelihood through a ``where``, which is the same). This matters for
-``lambda > 0``: literally minimising the masked EUBO's *value* rewards moving
-``q`` into the region, where the bound is lower, which collapses ``q`` onto
-``q0`` (the opposite of forgetting). The precision equation uses the masked
-expected curvature; the pathwise (reparameterisation) gradient in the
-covariance would add a boundary term of the region, which is ignored.
+masked likelihood through a ``where``, which is the same). Literally
+minimising the masked EUBO's *value* would reward moving ``q`` into the
+region, where the bound is lower, collapsing ``q`` onto ``q0`` (the opposite
+of forgetting). The pathwise gradient in the covariance would add a boundary
+term of the region, which is ignored.
 
-Expectations: without a region each row's ``f_i = x_i' theta`` is a
-one-dimensional Gaussian, so Gauss-Hermite quadrature gives them exactly and
-deterministically. With a region (``lambda > 0``) the indicator couples all
-coordinates, so they are fixed-seed Monte Carlo averages over ``n_samples``
-draws ``theta_s = m + R^-1 eps_s`` with the same ``eps_s`` at every iteration
-(common random numbers: the fixed point is deterministic).
-
-Holding the indicator constant, concretely: the fixed point's expectations
-weight each fixed draw ``eps_s`` by whether ``m + R^-1 eps_s`` is in the
-region at the current ``q``, and that weight is not differentiated. With a
-finite sample a hard indicator makes the fixed-point map discontinuous (a draw
-flips side as ``q`` moves), so the iterates can cycle for ever around a fixed
-point they cannot hit; the indicator is therefore softened over a band of
-width ``SOFTNESS * sqrt(2 d)`` in the squared Mahalanobis distance (a tenth
-of that distance's spread under ``q0``), which makes the map continuous and
-changes the answer by much less than the Monte Carlo error (VBU's moons:
-predictive KL 0.0017 soft, 0.0017 hard, both at their fixed points).
+Expectations: without a region each row's ``f_i`` is a one-dimensional
+Gaussian (linearised for a predictor nonlinear in ``theta``), so Gauss-Hermite
+quadrature gives them deterministically. With a region (``lambda > 0``) the
+indicator couples all coordinates, so they are fixed-seed Monte Carlo
+averages over draws ``theta_s = m + R^-1 eps_s`` with the same ``eps_s`` at
+every iteration (common random numbers: the fixed point is deterministic).
+A hard indicator makes that sample-average map discontinuous (a draw flips
+side as ``q`` moves) and the iterates can cycle around a fixed point they
+cannot hit, so the indicator is softened over a band of width
+``SOFTNESS * sqrt(2 d)`` in the squared Mahalanobis distance (a tenth of that
+distance's spread under ``q0``).
 
 Damping: a step is shrunk (``t`` halved, ``Lambda`` and ``m`` interpolated,
 so ``Lambda`` stays positive definite) until it improves: ``F`` must not
-decrease (quadrature; ``F`` is then the true objective), or the stationarity
-residual must drop by a quarter of ``t`` (Monte Carlo; ``F``'s value would
-reward moving into the region). Monte Carlo iterations start from twice the
-last accepted ``t``. Iteration stops when the residual, or a full step's
-``KL(q_new || q)``, falls below ``tol``. When no step of length ``2^-12`` or
-more reduces the residual, the masked fixed point is out of reach of a damped
-iteration from ``q0``: it stops there ("stalled", a warning; measured on VBU's
-raw banknote with ``lambda=1e-9``, where undamped iterates swing between
-``q0`` and hundreds of standard deviations away). Forgotten precisions are
-floored at the prior precision
-(:func:`~sklunlearn.unlearning._common.floor_precision`).
+decrease (quadrature), or the stationarity residual must drop by a quarter of
+``t`` (Monte Carlo, where ``F``'s value would reward moving into the region).
+When no step of length ``2^-12`` or more reduces the residual, the masked
+fixed point is out of reach of a damped iteration from ``q0``: it stops there
+("stalled", a warning). Forgotten precisions are floored at the prior's.
 
-Catastrophic unlearning (VBU Sec. 3.3; DESIGN.md): with ``lambda = 0`` on
-nearly separable data the exact EUBO minimiser can lie very far away; the
-iteration then runs away. Two symptoms are detected and reported as warnings:
-no convergence within ``max_iter``, and a final move (Mahalanobis, under
-``q0``) much larger than the first natural-gradient step, which is the
-Newton/Laplace prediction.
+Catastrophic unlearning (VBU Sec. 3.3): with ``lambda = 0`` on nearly
+separable data the exact EUBO minimiser can lie very far away and the
+iteration runs away. Two symptoms are reported as warnings: no convergence
+within ``max_iter``, and a final move (Mahalanobis, under ``q0``) much larger
+than the first natural-gradient step, which is the Newton prediction.
 """
 
 from typing import NamedTuple
@@ -78,18 +64,17 @@ from scipy import linalg
 from scipy.special import expit
 from sklearn.utils import check_random_state
 
-from .._numba import weighted_gram
 from ..posterior import GaussianPosterior
-from ._common import (
-    UpdateResult,
-    floor_precision,
-    linear_predictor_moments,
-    mahalanobis,
+from ._checks import (
+    overshoot_warning,
+    reference_disagreement,
     region_mahalanobis_radius,
     region_mass,
 )
+from ._diagnostics import VariationalDiagnostics
+from ._laplace import laplace_divide_out
 
-__all__ = ["variational_update"]
+__all__ = ["UpdateResult", "eubo_forget", "variational_update"]
 
 # A final move larger than this multiple of the first (Newton-sized) step,
 # plus one standard deviation, is reported as likely catastrophic.
@@ -100,27 +85,50 @@ _MAX_HALVINGS = 12
 SOFTNESS = 0.1
 
 
+class UpdateResult(NamedTuple):
+    """A new posterior and the method's diagnostics record."""
+
+    posterior: GaussianPosterior
+    diagnostics: object
+
+    @property
+    def converged(self):
+        """Whether the method's stopping criterion was met."""
+        return self.diagnostics.converged
+
+    @property
+    def n_iter(self):
+        """Iterations run."""
+        return self.diagnostics.n_iter
+
+
 class _Expectations:
     """Expected likelihood terms under a Gaussian ``q``: quadrature or fixed-seed MC.
 
     With a region, each fixed draw ``theta_s = m + R^-1 eps_s`` counts with the
     weight ``a_s = sigmoid((r^2 - D_s) / tau)``, ``D_s`` its squared Mahalanobis
     distance under ``q0`` and ``r^2 = -2 log lambda``: the region's indicator
-    softened over ``tau = softness * sqrt(2 d)`` (``sqrt(2 d)`` is the spread of
-    ``D`` under ``q0``). The weights are not differentiated (the indicator is
-    held constant, as in VBU), but being continuous in ``q`` they make the
-    sample-average fixed-point map continuous, so it has a fixed point that a
-    damped iteration reaches; hard indicators flip as draws cross the boundary
-    and the iterates cycle.
+    softened over ``tau = softness * sqrt(2 d)``. The weights are not
+    differentiated (the indicator is held constant, as in VBU).
     """
 
-    def __init__(self, likelihood, X, y, weights, reference, unlearning_lambda,
-                 n_samples, random_state, softness):
-        self.likelihood = likelihood
+    def __init__(
+        self,
+        model,
+        X,
+        y,
+        weights,
+        reference,
+        unlearning_lambda,
+        n_samples,
+        random_state,
+        softness,
+    ):
+        self.model = model
         self.X, self.y, self.weights = X, y, weights
         self.reference = reference
         self.radius2 = region_mahalanobis_radius(unlearning_lambda)
-        self.monte_carlo = np.isfinite(self.radius2)
+        self.monte_carlo = bool(np.isfinite(self.radius2))
         if self.monte_carlo:
             rng = check_random_state(random_state)
             self.eps = rng.standard_normal((reference.n_features, n_samples))
@@ -138,23 +146,15 @@ class _Expectations:
         return theta, (distance2 <= self.radius2).astype(np.float64)
 
     def __call__(self, q):
-        """Return ``(E[l], E[grad l], E[curvature matrix], mass of q in the region)``."""
-        X, y, w = self.X, self.y, self.weights
+        """Return ``(LikelihoodTerms, mass of q in the region)``."""
         if not self.monte_carlo:
-            mean, variance = linear_predictor_moments(q, X)
-            terms = self.likelihood.expected_design_terms(X, y, w, mean, variance)
-            return terms.log_likelihood, terms.gradient, terms.hessian, 1.0
-        theta, inside = self._draws(q)  # (d, S), (S,)
+            return self.model.expected_terms(self.X, self.y, self.weights, q), 1.0
+        theta, inside = self._draws(q)
         keep = inside > 1e-12
-        a = inside[keep] / inside.shape[0]
-        terms = self.likelihood.row_terms(X @ theta[:, keep], y[:, None])  # (k, S_kept)
-        value, gradient, curvature = (term @ a for term in terms)
-        return (
-            float(w @ value),
-            X.T @ (w * gradient),
-            weighted_gram(X, w * curvature),
-            float(inside.mean()),
+        terms = self.model.sampled_terms(
+            self.X, self.y, self.weights, theta[:, keep], inside[keep] / inside.shape[0]
         )
+        return terms, float(inside.mean())
 
 
 class _State(NamedTuple):
@@ -175,21 +175,135 @@ def _residual(q, target_precision, step):
     ``Lambda = R' R`` the current precision and ``Lambda*`` the fixed-point
     target: zero exactly at a stationary point.
     """
-    R = q.precision_cholesky
-    M = linalg.solve_triangular(R, target_precision - q.precision, trans="T")
-    M = linalg.solve_triangular(R, M.T, trans="T")
+    M = q.whiten(q.whiten(target_precision - q.precision))
     return float(step @ target_precision @ step + np.sum(M * M))
+
+
+class _FixedPoint:
+    """The natural-gradient fixed-point map of ``F`` and its damped steps."""
+
+    def __init__(self, posterior, prior, sign, expectations):
+        self.q0, self.prior, self.sign = posterior, prior, sign
+        self.expectations = expectations
+        self.m0, self.Lambda0 = posterior.mean, posterior.precision
+
+    def state(self, q):
+        """The fixed-point map at ``q`` (a :class:`_State`)."""
+        terms, inside = self.expectations(q)
+        target, clipped = self.Lambda0 + self.sign * terms.hessian, 0.0
+        if self.sign < 0:
+            target, clipped = self.prior.floor(target)
+        gradient = self.sign * terms.gradient - self.Lambda0 @ (q.mean - self.m0)
+        step = linalg.solve(target, gradient, assume_a="pos")
+        objective = self.sign * terms.log_likelihood - q.kl_divergence(self.q0)
+        return _State(target, step, _residual(q, target, step), objective, inside, clipped)
+
+    def move_to(self, q, state, t):
+        """Step ``t`` of the way from ``q`` to the fixed point's target."""
+        precision = (1.0 - t) * q.precision + t * state.target
+        candidate = GaussianPosterior.from_precision(q.mean + t * state.step, precision)
+        return candidate, self.state(candidate)
+
+    def acceptable(self, new, old, t):
+        if self.expectations.monte_carlo:
+            # F's value does not guide the search here (moving q into the region
+            # lowers it): the stationarity residual must decrease sufficiently.
+            return new.residual <= (1.0 - 0.25 * t) * old.residual
+        return new.objective >= old.objective - 1e-12 * abs(old.objective)
+
+    def damped_step(self, q, state, t):
+        """First acceptable step of length ``t, t/2, ...``: ``(q, state, t)`` or None."""
+        for _ in range(_MAX_HALVINGS):
+            candidate, candidate_state = self.move_to(q, state, t)
+            if self.acceptable(candidate_state, state, t):
+                if self.sign > 0:
+                    return self.greedy_halving(q, state, candidate, candidate_state, t)
+                return candidate, candidate_state, t
+            t *= 0.5
+        if self.expectations.monte_carlo:
+            return None
+        # Quadrature: F is smooth; the tiny step is taken (F's value is at its
+        # maximum to rounding, or the start was far from it).
+        return candidate, candidate_state, t
+
+    def greedy_halving(self, q, state, candidate, candidate_state, t):
+        """Learning: halve an accepted step while that raises ``F`` further.
+
+        A full natural-gradient step can overshoot into a slowly decaying
+        two-cycle; not when forgetting, where it makes a runaway crawl.
+        """
+        while t > 2.0**-_MAX_HALVINGS:
+            half, half_state = self.move_to(q, state, 0.5 * t)
+            if half_state.objective <= candidate_state.objective:
+                break
+            candidate, candidate_state, t = half, half_state, 0.5 * t
+        return candidate, candidate_state, t
+
+
+def _iterate(fixed_point, q, max_iter, tol):
+    """Damped fixed-point iteration from ``q``.
+
+    Returns ``(q, state, first_step, n_iter, converged, stalled)``.
+    """
+    monte_carlo = fixed_point.expectations.monte_carlo
+    state = fixed_point.state(q)
+    first_step = q.mean - fixed_point.m0 + state.step
+    converged, stalled, n_iter, t = state.residual < tol, False, 0, 1.0
+    while not converged and n_iter < max_iter:
+        # Monte Carlo: start from twice the last accepted step length, so that
+        # once the damping has settled an iteration costs about two passes.
+        t = min(1.0, 2.0 * t) if monte_carlo else 1.0
+        accepted = fixed_point.damped_step(q, state, t)
+        if accepted is None:
+            # No step of any length brings the residual down: the masked fixed
+            # point is out of reach. Stop at the last accepted iterate.
+            stalled = True
+            break
+        n_iter += 1
+        candidate, candidate_state, t = accepted
+        change = candidate.kl_divergence(q)
+        q, state = candidate, candidate_state
+        # A tiny step is no sign of convergence when it was damped (Monte Carlo).
+        small_step = change < tol and (t == 1.0 or not monte_carlo)
+        converged = state.residual < tol or small_step
+    return q, state, first_step, n_iter, bool(converged), stalled
+
+
+def _runaway_warnings(converged, stalled, n_iter, residual, max_iter, move, newton_move):
+    """Warnings of an EUBO iteration that did not converge or ran away."""
+    messages = []
+    if not converged:
+        messages.append(
+            "EUBO unlearning did not converge ("
+            + (
+                f"stalled after {n_iter} steps: no damped step reduced the "
+                f"stationarity residual {residual:.3g}"
+                if stalled
+                else f"residual {residual:.3g} after {max_iter} iterations"
+            )
+            + "): the bound may be running away from q(theta|D) (catastrophic "
+            "unlearning), or, with unlearning_lambda > 0, have no stationary point "
+            "in reach of q(theta|D) (the iterates would cycle through the region's "
+            "boundary); the last iterate is returned. Compare with unlearning='laplace'."
+        )
+    if move > RUNAWAY_FACTOR * newton_move + 1.0:
+        messages.append(
+            f"EUBO unlearning moved the mean {move:.3g} posterior standard deviations, "
+            f"{move / max(newton_move, 1e-300):.3g}x what a Newton step predicts "
+            f"({newton_move:.3g}): likely catastrophic unlearning, worse than not "
+            "forgetting. Use unlearning='laplace', or a positive unlearning_lambda."
+        )
+    return tuple(messages)
 
 
 def variational_update(
     posterior,
-    likelihood,
+    model,
     X,
     y,
     weights,
     *,
     sign,
-    prior_precision,
     unlearning_lambda=0.0,
     n_samples=1000,
     random_state=None,
@@ -205,14 +319,11 @@ def variational_update(
     posterior : GaussianPosterior
         ``q0``: the prior when learning, ``q(theta|D)`` when forgetting.
         Not modified.
-    likelihood : object
-        Per-row likelihood (see :mod:`sklunlearn.linear_model._likelihoods`).
-    X : ndarray of shape (k, d)
-    y : ndarray of shape (k,)
-    weights : ndarray of shape (k,)
+    model : Model
+        Predictor, likelihood and prior (the floor of a forgotten precision).
+    X, y, weights : ndarrays
+        The rows, their targets and weights.
     sign : {1, -1}
-    prior_precision : float or ndarray of shape (d,)
-        Diagonal prior precision, the floor of a forgotten precision.
     unlearning_lambda : float, default=0.0
         Adjusted-likelihood threshold (forgetting only).
     n_samples : int, default=1000
@@ -226,129 +337,99 @@ def variational_update(
         ``sqrt(2 d)``; 0 gives VBU's hard indicator.
     start : GaussianPosterior or None, default=None
         Where the iteration starts (``posterior`` when None), e.g. the Laplace
-        approximation, from which a Gaussian variational fit needs a few
-        steps. The solution does not depend on it where ``F`` is concave
-        (learning).
+        approximation. The solution does not depend on it where ``F`` is
+        concave (learning).
 
     Returns
     -------
     UpdateResult
-        ``diagnostics``: ``move`` (Mahalanobis distance of the new mean under
-        ``q0``), ``newton_move`` (that of the first, undamped step),
-        ``residual``, ``objective`` (``F`` at the result), ``region_mass``
-        (mass of ``q0`` in the region) and ``final_region_mass`` (of the
-        result, Monte Carlo), ``clipped_eigenvalue`` (of the result's target
-        precision), ``stalled`` (no damped step improved, see the module
-        docstring) and ``warnings``.
+        The new posterior and its :class:`VariationalDiagnostics`.
     """
     if sign > 0 and unlearning_lambda > 0:
         raise ValueError("The adjusted likelihood applies to forgetting only.")
     expectations = _Expectations(
-        likelihood, X, y, weights, posterior, unlearning_lambda, n_samples, random_state,
+        model,
+        X,
+        y,
+        weights,
+        posterior,
+        unlearning_lambda,
+        n_samples,
+        random_state,
         softness,
     )
-    m0, Lambda0 = posterior.mean, posterior.precision
-
-    def fixed_point(q):
-        """The fixed-point map at ``q`` (a :class:`_State`)."""
-        value, gradient, curvature, inside = expectations(q)
-        target, clipped = Lambda0 + sign * curvature, 0.0
-        if sign < 0:
-            target, clipped = floor_precision(target, prior_precision)
-        residual_gradient = sign * gradient - Lambda0 @ (q.mean - m0)
-        step = linalg.solve(target, residual_gradient, assume_a="pos")
-        objective = sign * value - q.kl_divergence(posterior)
-        return _State(target, step, _residual(q, target, step), objective, inside, clipped)
-
-    def acceptable(new, old, t):
-        if expectations.monte_carlo:
-            # F's value does not guide the search here (moving q into the region
-            # lowers it): the stationarity residual must decrease sufficiently.
-            return new.residual <= (1.0 - 0.25 * t) * old.residual
-        return new.objective >= old.objective - 1e-12 * abs(old.objective)
-
-    def move_to(q, state, t):
-        """Step ``t`` of the way from ``q`` to the fixed point's target."""
-        precision = (1.0 - t) * q.precision + t * state.target
-        candidate = GaussianPosterior.from_precision(q.mean + t * state.step, precision)
-        return candidate, fixed_point(candidate)
-
+    fixed_point = _FixedPoint(posterior, model.prior, sign, expectations)
     q = posterior if start is None else start
-    state = fixed_point(q)
-    first_step = q.mean - m0 + state.step
-    converged = state.residual < tol
-    stalled = False
-    n_iter = 0
-    t = 1.0
-    while not converged and n_iter < max_iter:
-        n_iter += 1
-        # Monte Carlo: start from twice the last accepted step length, so that
-        # once the damping has settled an iteration costs about two passes.
-        t = min(1.0, 2.0 * t) if expectations.monte_carlo else 1.0
-        for _ in range(_MAX_HALVINGS):
-            candidate, candidate_state = move_to(q, state, t)
-            if acceptable(candidate_state, state, t):
-                if sign > 0:
-                    # Greedy: halve while that raises F further. A full natural-
-                    # gradient step can overshoot into a slowly decaying two-cycle
-                    # (VBU's raw banknote: 100 steps unconverged from the Laplace
-                    # start; 14 with the better of t and t / 2). Not when
-                    # forgetting: near a runaway the EUBO then crawls (breast_cancer,
-                    # 10% forgotten, draw 4: unconverged after 100 steps; converged
-                    # without).
-                    while t > 2.0**-_MAX_HALVINGS:
-                        half, half_state = move_to(q, state, 0.5 * t)
-                        if half_state.objective <= candidate_state.objective:
-                            break
-                        candidate, candidate_state, t = half, half_state, 0.5 * t
-                break
-            t *= 0.5
-        else:
-            if expectations.monte_carlo:
-                # No step of any length brings the residual down: the masked
-                # fixed point is out of reach (the iterates would cycle through
-                # the region's boundary). Stop at the last accepted iterate.
-                stalled = True
-                n_iter -= 1  # no step was taken
-                break
-            # Quadrature: F is smooth; the tiny step is taken (F's value is at
-            # its maximum to rounding, or the start was far from it).
-        change = candidate.kl_divergence(q)
-        q, state = candidate, candidate_state
-        # A tiny step is no sign of convergence when it was damped (Monte Carlo).
-        small_step = change < tol and (t == 1.0 or not expectations.monte_carlo)
-        converged = state.residual < tol or small_step
-    residual, objective, inside = state.residual, state.objective, state.inside
-    newton_move = mahalanobis(posterior, m0 + first_step)
-    move = mahalanobis(posterior, q.mean)
-    messages = []
-    if sign < 0 and not converged:
-        messages.append(
-            "EUBO unlearning did not converge ("
-            + (f"stalled after {n_iter} steps: no damped step reduced the "
-               f"stationarity residual {residual:.3g}" if stalled else
-               f"residual {residual:.3g} after {max_iter} iterations")
-            + "): the bound may be running away from q(theta|D) (catastrophic "
-            "unlearning), or, with unlearning_lambda > 0, have no stationary point "
-            "in reach of q(theta|D) (the iterates would cycle through the region's "
-            "boundary); the last iterate is returned. Compare with unlearning='laplace'."
+    q, state, first_step, n_iter, converged, stalled = _iterate(
+        fixed_point, q, max_iter, tol
+    )
+    newton_move = posterior.mahalanobis(posterior.mean + first_step)
+    move = posterior.mahalanobis(q.mean)
+    messages = ()
+    if sign < 0:
+        messages = _runaway_warnings(
+            converged, stalled, n_iter, state.residual, max_iter, move, newton_move
         )
-    if sign < 0 and move > RUNAWAY_FACTOR * newton_move + 1.0:
-        messages.append(
-            f"EUBO unlearning moved the mean {move:.3g} posterior standard deviations, "
-            f"{move / max(newton_move, 1e-300):.3g}x what a Newton step predicts "
-            f"({newton_move:.3g}): likely catastrophic unlearning, worse than not "
-            "forgetting. Use unlearning='laplace', or a positive unlearning_lambda."
-        )
-    diagnostics = {
-        "move": move,
-        "newton_move": newton_move,
-        "residual": residual,
-        "objective": float(objective),
-        "region_mass": region_mass(unlearning_lambda, posterior.n_features),
-        "final_region_mass": inside,
-        "clipped_eigenvalue": state.clipped,
-        "stalled": stalled,
-        "warnings": messages,
-    }
-    return UpdateResult(q, n_iter, bool(converged), diagnostics)
+    diagnostics = VariationalDiagnostics(
+        n_iter=n_iter,
+        converged=converged,
+        move=move,
+        clipped_eigenvalue=state.clipped,
+        warnings=messages,
+        newton_move=newton_move,
+        residual=state.residual,
+        objective=float(state.objective),
+        region_mass=region_mass(unlearning_lambda, posterior.n_features),
+        final_region_mass=state.inside,
+        stalled=stalled,
+    )
+    return UpdateResult(q, diagnostics)
+
+
+def eubo_forget(
+    posterior,
+    model,
+    X,
+    y,
+    weights,
+    *,
+    inference="laplace",
+    unlearning_lambda=0.0,
+    n_samples=1000,
+    random_state=None,
+    max_iter=100,
+    tol=1e-10,
+):
+    """Forget rows by minimising VBU's EUBO (:func:`variational_update`, ``sign=-1``).
+
+    The result is cross-checked against the one-step Laplace divide-out of
+    the same rows (``reference_disagreement``); a floored precision is only
+    reported as over-forgetting when the result also disagrees with it.
+
+    Returns
+    -------
+    posterior : GaussianPosterior
+    diagnostics : VariationalDiagnostics
+    """
+    new, diagnostics = variational_update(
+        posterior,
+        model,
+        X,
+        y,
+        weights,
+        sign=-1.0,
+        unlearning_lambda=unlearning_lambda,
+        n_samples=n_samples,
+        random_state=random_state,
+        max_iter=max_iter,
+        tol=tol,
+    )
+    reference = laplace_divide_out(posterior, model, X, y, weights, inference=inference)[0]
+    disagreement, disagrees = reference_disagreement(new, reference, posterior)
+    diagnostics = diagnostics.replace(reference_disagreement=disagreement)
+    if disagrees is not None:
+        diagnostics = diagnostics.with_warning(disagrees)
+        overshoot = overshoot_warning(diagnostics.clipped_eigenvalue)
+        if overshoot is not None:
+            diagnostics = diagnostics.with_warning(overshoot)
+    return new, diagnostics

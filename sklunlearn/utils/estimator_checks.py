@@ -38,6 +38,8 @@ from ..posterior import GaussianPosterior
 __all__ = [
     "check_forget_equals_refit",
     "check_forget_improves_on_doing_nothing",
+    "check_forget_report",
+    "check_ledger_refuses_rows_not_learned",
     "check_partial_fit_partial_unfit_identity",
     "check_partial_unfit_keeps_fitted_metadata",
     "check_partial_unfit_not_fitted",
@@ -104,7 +106,10 @@ def _assert_same_model(actual, desired, X, what):
     desired_outputs = _outputs(desired, X)
     for key, value in _outputs(actual, X).items():
         assert_allclose(
-            value, desired_outputs[key], rtol=_EXACT_RTOL, atol=_EXACT_ATOL,
+            value,
+            desired_outputs[key],
+            rtol=_EXACT_RTOL,
+            atol=_EXACT_ATOL,
             err_msg=f"{what}: {key} differs.",
         )
 
@@ -139,8 +144,9 @@ def check_partial_unfit_not_fitted(name, estimator_orig):
             f"{exc}; expected NotFittedError."
         ) from exc
     else:
-        raise AssertionError(f"{name}.partial_unfit on an unfitted estimator did not raise "
-                             "NotFittedError.")
+        raise AssertionError(
+            f"{name}.partial_unfit on an unfitted estimator did not raise NotFittedError."
+        )
     assert pickle.dumps(estimator) == before, (
         f"{name}.partial_unfit on an unfitted estimator changed its state."
     )
@@ -261,8 +267,12 @@ def _bad_calls(estimator, X, y):
         ("a wrong number of features", X_learned[:5, :-1], y_learned[:5], None),
         ("y of the wrong length", X_learned[:5], y_learned[:4], None),
         ("negative sample_weight", X_learned[:5], y_learned[:5], -np.ones(5)),
-        ("more rows than were learned", np.vstack([X_learned, X_learned[:1]]),
-         np.r_[y_learned, y_learned[:1]], None),
+        (
+            "more rows than were learned",
+            np.vstack([X_learned, X_learned[:1]]),
+            np.r_[y_learned, y_learned[:1]],
+            None,
+        ),
         ("more weight than was learned", X_learned, y_learned, np.full(n, 2.0)),
     ]
     if is_classifier(estimator):
@@ -308,6 +318,73 @@ def check_rejected_calls_leave_state_unchanged(name, estimator_orig):
         )
 
 
+def _has_ledger(estimator):
+    return bool(estimator.get_params().get("ledger", False))
+
+
+def check_ledger_refuses_rows_not_learned(name, estimator_orig):
+    """With ``ledger=True``: rows never learned, or already forgotten, are refused.
+
+    Each refusal is a ValueError that leaves the estimator byte-identical; a
+    learned row is forgotten once and then refused; ``n_samples_seen_`` and
+    ``len(ledger_)`` count the rows with weight left.
+    """
+    estimator = clone(estimator_orig)
+    X, y = _make_data(estimator)
+    n = _N_SAMPLES // 2
+    estimator.fit(X[:n], y[:n])
+    requests = [
+        ("rows never learned", X[n : n + 3], y[n : n + 3]),
+        ("a learned row listed twice", X[[0, 0]], y[[0, 0]]),
+    ]
+    for description, X_bad, y_bad in requests:
+        before = pickle.dumps(estimator)
+        try:
+            estimator.partial_unfit(X_bad, y_bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"{name}.partial_unfit accepted {description}.")
+        assert pickle.dumps(estimator) == before, (
+            f"{name}.partial_unfit refused {description} but changed the estimator."
+        )
+    estimator.partial_unfit(X[:1], y[:1])
+    assert estimator.n_samples_seen_ == n - 1 == len(estimator.ledger_), (
+        f"{name}: after forgetting one of {n} rows, n_samples_seen_ is "
+        f"{estimator.n_samples_seen_} and the ledger holds {len(estimator.ledger_)} rows."
+    )
+    try:
+        estimator.partial_unfit(X[:1], y[:1])
+    except ValueError:
+        return
+    raise AssertionError(f"{name}.partial_unfit forgot the same row twice.")
+
+
+def check_forget_report(name, estimator_orig):
+    """Every ``partial_unfit`` sets ``forget_report_`` with what was forgotten."""
+    import json
+
+    from ..base import ForgetReport
+
+    estimator = clone(estimator_orig)
+    X, y = _make_data(estimator)
+    forget, _ = _split(len(y))
+    estimator.fit(X, y).partial_unfit(X[forget], y[forget])
+    report = getattr(estimator, "forget_report_", None)
+    assert isinstance(report, ForgetReport), (
+        f"{name}.partial_unfit did not set forget_report_ (a ForgetReport)."
+    )
+    assert report.n_rows == len(forget) and report.weight == len(forget), (
+        f"{name}.forget_report_ says {report.n_rows} rows, weight {report.weight}; "
+        f"{len(forget)} rows of weight 1 were forgotten."
+    )
+    assert report.exact == is_exact_unlearner(estimator), (
+        f"{name}.forget_report_.exact is {report.exact}, but the estimator declares "
+        f"exact forgetting {is_exact_unlearner(estimator)}."
+    )
+    json.dumps(report.to_dict())
+
+
 def yield_unlearning_checks(estimator):
     """Yield the checks that apply to ``estimator`` (exact or approximate)."""
     yield check_partial_unfit_not_fitted
@@ -319,6 +396,9 @@ def yield_unlearning_checks(estimator):
     yield check_weighted_forgetting
     yield check_zero_weight_forgetting_is_no_op
     yield check_rejected_calls_leave_state_unchanged
+    if _has_ledger(estimator):
+        yield check_ledger_refuses_rows_not_learned
+        yield check_forget_report
 
 
 def _estimator_id(estimator):
@@ -360,10 +440,14 @@ def parametrize_with_unlearning_checks(estimators, *, expected_failed_checks=Non
             marks = []
             if check.__name__ in failing:
                 marks.append(pytest.mark.xfail(reason=failing[check.__name__], strict=True))
-            params.append(pytest.param(
-                estimator, partial(check, name),
-                id=f"{_estimator_id(estimator)}-{check.__name__}", marks=marks,
-            ))
+            params.append(
+                pytest.param(
+                    estimator,
+                    partial(check, name),
+                    id=f"{_estimator_id(estimator)}-{check.__name__}",
+                    marks=marks,
+                )
+            )
     return pytest.mark.parametrize("estimator, check", params)
 
 

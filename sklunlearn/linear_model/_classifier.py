@@ -1,0 +1,256 @@
+"""The update path shared by the classifiers with a Gaussian posterior.
+
+:class:`~sklunlearn.linear_model.BayesianLogisticRegression` and
+:class:`~sklunlearn.gaussian_process.SparseGPClassifier` are the same model
+on different predictors: a Bernoulli-logit likelihood of ``f = g(x; theta)``
+with a Gaussian prior, one-vs-rest for more than two classes. This private
+base class holds what they share: label handling, the one path of learning
+and forgetting (through :mod:`sklunlearn.unlearning`), and predictions. A
+subclass supplies ``_start`` (the prior state and ``model_``, its predictor
+x likelihood x prior) and ``_set_posteriors``.
+"""
+
+import warnings
+
+import numpy as np
+from scipy import linalg
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+)
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..base import UnlearningMixin, UpdateOutcome
+from ..exceptions import NotPositiveDefiniteError
+from ..unlearning import get_method, learn, region_mass
+
+__all__ = []
+
+# Relative slack when checking that no more weight is forgotten than was learned.
+_WEIGHT_TOLERANCE = 1e-9
+
+
+class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
+    """Base of the Bernoulli-logit classifiers with a Gaussian posterior."""
+
+    # ------------------------------------------------------------ hooks
+    def _validate_rows(self, X, y, *, reset, classes=None, partial=False):
+        """Validated ``X`` (float64), class indices, and those indices as float64."""
+        # C order: the fused kernels read rows (they would copy other layouts).
+        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, order="C")
+        if reset:  # later rows are checked against classes_ by _check_labels
+            check_classification_targets(y)
+        if reset and partial:
+            if _check_partial_fit_first_call(self, classes):
+                self._check_classes(self.classes_)
+        elif reset:
+            self._check_classes(np.unique(y))
+            self.classes_ = np.unique(y)
+        labels = self._check_labels(y)
+        return X, labels, labels.astype(np.float64)
+
+    def _check_classes(self, classes):
+        if classes.shape[0] < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but "
+                f"the data contains only one class: {classes[0]!r}."
+            )
+
+    def _update(self, X, labels, weights, *, sign, reset):
+        """Learn (``sign=+1``) or forget (``sign=-1``) the rows, one problem per class.
+
+        The model is the one built at fit (``model_``), so a model parameter
+        changed since cannot mix two models.
+        """
+        if reset:
+            self._start(X, weights)
+        class_weight = np.bincount(
+            labels, weights=weights, minlength=self.classes_.shape[0]
+        )
+        n_rows = int(np.count_nonzero(weights))
+        if sign < 0 and not self.ledger:  # with a ledger, the ledger has refused
+            self._check_forgettable(class_weight, n_rows)
+        try:
+            results, name = self._run(X, labels, weights, sign)
+        except (FloatingPointError, NotPositiveDefiniteError, linalg.LinAlgError) as exc:
+            raise ValueError(
+                f"The update is not finite ({exc}): X or sample_weight holds values so "
+                "large that the likelihood's curvature overflows. Standardise the "
+                "features and keep weights moderate. Nothing was changed."
+            ) from exc
+        self._set_posteriors([posterior for posterior, _ in results])
+        records = tuple(diagnostics for _, diagnostics in results)
+        self.n_iter_ = max(record.n_iter for record in records)
+        self.class_count_ = np.maximum(self.class_count_ + sign * class_weight, 0.0)
+        self.n_samples_seen_ = self.n_samples_seen_ + int(sign) * n_rows
+        if sign > 0:
+            self._warn_unconverged(records)
+            return UpdateOutcome(name, False, None, None, (), self.n_iter_)
+        return self._forget_outcome(name, records)
+
+    def _run(self, X, labels, weights, sign):
+        """``(posterior, diagnostics)`` per one-vs-rest problem, and the method's name."""
+        model = self.model_
+        if self.classes_.shape[0] == 2:
+            targets = [(labels == 1).astype(np.float64)]
+        else:  # one {0, 1} target vector per one-vs-rest problem
+            targets = [
+                (labels == c).astype(np.float64) for c in range(self.classes_.shape[0])
+            ]
+        problems = zip(self._posterior_list(), targets, strict=True)
+        if sign > 0:
+            options = {
+                "inference": self.inference,
+                "max_iter": self.max_iter,
+                "tol": self.tol,
+            }
+            return [learn(p, model, X, t, weights, **options) for p, t in problems], (
+                self.inference
+            )
+        method = get_method(self.unlearning)
+        options = {name: getattr(self, name) for name in method.parameters}
+        return [
+            method.function(p, model, X, t, weights, **options) for p, t in problems
+        ], method.name
+
+    def _forget_outcome(self, name, records):
+        """The ``UpdateOutcome`` of a forget; warnings name their class."""
+        if len(records) == 1:
+            messages = tuple(records[0].warnings)
+            diagnostics = records[0]
+        else:  # one-vs-rest: say which class's problem went wrong
+            messages = tuple(
+                f"Class {label!r} (one-vs-rest): {message}"
+                for label, record in zip(self.classes_.tolist(), records, strict=True)
+                for message in record.warnings
+            )
+            diagnostics = records
+        self.unlearning_region_mass_ = region_mass(
+            self.unlearning_lambda, self.model_.prior.n_features
+        )
+        estimates = [getattr(record, "kl_estimate", None) for record in records]
+        estimate = None if None in estimates else float(sum(estimates))
+        return UpdateOutcome(name, False, estimate, diagnostics, messages, self.n_iter_)
+
+    def _warn_unconverged(self, records):
+        if all(record.converged for record in records):
+            return
+        warnings.warn(
+            f"{'Newton' if self.inference == 'laplace' else 'Variational'} fitting "
+            f"did not converge in max_iter={self.max_iter} iterations; increase "
+            "max_iter, or standardise the features.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    # ------------------------------------------------------------ helpers
+    def _check_labels(self, y):
+        """Refuse labels not in ``classes_``; return each label's index in it."""
+        # classes_ is sorted (np.unique): a binary search finds each label.
+        try:
+            position = np.searchsorted(self.classes_, y)
+        except TypeError:  # labels not comparable with classes_: the slow path says why
+            pass
+        else:
+            position = np.minimum(position, self.classes_.shape[0] - 1)
+            if np.array_equal(self.classes_[position], y):
+                return position
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} not in classes_ "
+                f"{self.classes_.tolist()}."
+            )
+        index = {label: i for i, label in enumerate(self.classes_.tolist())}
+        return np.array([index[label] for label in np.asarray(y).tolist()], dtype=np.intp)
+
+    def _n_problems(self):
+        return 1 if self.classes_.shape[0] == 2 else self.classes_.shape[0]
+
+    def _check_forgettable(self, class_weight, n_rows):
+        if n_rows > self.n_samples_seen_:
+            raise ValueError(
+                f"Cannot forget {n_rows} rows: only {self.n_samples_seen_} rows with "
+                "non-zero weight were learned."
+            )
+        excess = class_weight - self.class_count_ * (1.0 + _WEIGHT_TOLERANCE)
+        if np.any(excess > _WEIGHT_TOLERANCE):
+            c = int(np.argmax(excess))
+            raise ValueError(
+                f"Cannot forget weight {class_weight[c]:.6g} of class "
+                f"{self.classes_[c]!r}: only {self.class_count_[c]:.6g} was learned."
+            )
+
+    # ------------------------------------------------------------ predictions
+    def decision_function(self, X, moderated=True):
+        """Logit of :meth:`predict_proba` (the moderated one by default).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        moderated : bool, default=True
+            Scale the mean logit by ``1 / sqrt(1 + pi s^2 / 8)``, ``s^2`` its
+            posterior variance (MacKay's probit approximation); False gives
+            the logit at the posterior mean.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        predictor = self.model_.predictor
+        scores = []
+        for posterior in self._posterior_list():
+            if moderated:
+                mean, variance = predictor.moments(X, posterior)
+                mean = mean / np.sqrt(1.0 + np.pi / 8.0 * variance)
+            else:
+                mean = predictor.value(X, posterior.mean)
+            scores.append(mean)
+        scores = np.column_stack(scores)
+        return scores[:, 0] if self.classes_.shape[0] == 2 else scores
+
+    def predict_proba(self, X, moderated=True):
+        """Posterior predictive class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        moderated : bool, default=True
+            Average the sigmoid over the posterior (probit approximation);
+            False uses the posterior mean only.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``; one-vs-rest probabilities
+            normalised to sum to one when multiclass.
+        """
+        proba = expit(self.decision_function(X, moderated=moderated))
+        if proba.ndim == 1:
+            return np.column_stack([1.0 - proba, proba])
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X, moderated=True):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X, moderated=moderated))
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]

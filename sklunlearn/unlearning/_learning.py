@@ -1,0 +1,41 @@
+"""Learning rows: the Laplace fit and the Gaussian variational fit."""
+
+from ._laplace import newton_fit
+from ._variational import variational_update
+
+__all__ = ["learn"]
+
+
+def learn(posterior, model, X, y, weights, *, inference="laplace", max_iter=100, tol=1e-10):
+    """Add rows' likelihood to ``posterior`` (the prior on a first fit).
+
+    ``inference='laplace'`` runs Newton's method to the mode and takes the
+    curvature there; ``'vi'`` fits a full-covariance Gaussian by maximising
+    the evidence lower bound, started from the Laplace approximation (near the
+    ELBO's maximum, so a few natural-gradient steps finish the fit).
+
+    Returns
+    -------
+    posterior : GaussianPosterior
+    diagnostics : Diagnostics
+        ``n_iter`` and ``converged`` of the fit.
+    """
+    laplace, diagnostics = newton_fit(
+        posterior, model, X, y, weights, max_iter=max_iter, tol=tol
+    )
+    if inference == "laplace":
+        return laplace, diagnostics
+    if inference != "vi":
+        raise ValueError(f"inference must be 'laplace' or 'vi', got {inference!r}.")
+    new, variational = variational_update(
+        posterior,
+        model,
+        X,
+        y,
+        weights,
+        sign=1.0,
+        max_iter=max_iter,
+        tol=tol,
+        start=laplace,
+    )
+    return new, variational.replace(n_iter=diagnostics.n_iter + variational.n_iter)
