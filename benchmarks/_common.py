@@ -7,15 +7,20 @@ import time
 import numpy as np
 
 
-def best_time(function, repeat=5, setup=None):
-    """Best wall time of ``function(setup())`` over ``repeat`` runs (seconds)."""
+def run_times(function, repeat, setup=None):
+    """Wall times of ``repeat`` calls of ``function()`` (or ``function(setup())``)."""
     times = []
     for _ in range(repeat):
         argument = setup() if setup is not None else None
         start = time.perf_counter()
         function(argument) if setup is not None else function()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return np.array(times)
+
+
+def best_time(function, repeat=5, setup=None):
+    """Best wall time of ``function(setup())`` over ``repeat`` runs (seconds)."""
+    return float(run_times(function, repeat, setup).min())
 
 
 def fresh_copy(estimator):

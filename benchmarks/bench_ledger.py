@@ -19,24 +19,13 @@ import argparse
 import time
 
 import numpy as np
-from _common import environment, table
+from _common import environment, run_times, table
 
 from sklunlearn._numba import fingerprint
 from sklunlearn.ledger import Ledger
 from sklunlearn.linear_model import BayesianLinearRegression
 
 FORGET_GOAL = 0.5e-3  # seconds, issue 11
-
-
-def run_times(function, repeat, setup=None):
-    """Wall times of ``repeat`` calls of ``function()`` (or ``function(setup())``)."""
-    times = []
-    for _ in range(repeat):
-        argument = setup() if setup is not None else None
-        start = time.perf_counter()
-        function(argument) if setup is not None else function()
-        times.append(time.perf_counter() - start)
-    return np.array(times)
 
 
 def best_median(times, scale=1e3, unit="ms", digits=1):

@@ -206,12 +206,6 @@ class UnlearningMixin:
     _model_parameters = ()
 
     # ------------------------------------------------------------- plumbing
-    def _update_lock(self):
-        """The instance's lock, created on first use (dict.setdefault is atomic)."""
-        return self.__dict__.get("_lock") or self.__dict__.setdefault(
-            "_lock", threading.RLock()
-        )
-
     def __getstate__(self):
         # A lock cannot be pickled, and a copy must not share the original's.
         state = dict(super().__getstate__())
@@ -220,14 +214,22 @@ class UnlearningMixin:
 
     @contextmanager
     def _atomic(self):
-        """Restore every attribute when the body raises."""
-        saved = dict(self.__dict__)
-        try:
-            yield
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
+        """Hold the instance's lock; restore every attribute when the body raises.
+
+        The lock is created on first use (``dict.setdefault`` is atomic) and
+        is re-entrant, so a call may run another under it.
+        """
+        lock = self.__dict__.get("_lock") or self.__dict__.setdefault(
+            "_lock", threading.RLock()
+        )
+        with lock:
+            saved = dict(self.__dict__)
+            try:
+                yield
+            except BaseException:
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                raise
 
     def _check_fitted(self, attribute):
         """``check_is_fitted(self, attribute)``."""
@@ -267,7 +269,7 @@ class UnlearningMixin:
 
         ``kwargs`` go to ``_validate_rows`` (``classes`` for classifiers).
         """
-        with self._update_lock(), self._atomic():
+        with self._atomic():
             if not reset:
                 self._check_model_parameters()
             X, y_model, y_key = self._validate_rows(X, y, reset=reset, **kwargs)
@@ -300,7 +302,7 @@ class UnlearningMixin:
         # The forgetting method's parameters may change between requests.
         if not get_config()["skip_parameter_validation"]:
             self._validate_params()
-        with self._update_lock(), self._atomic():
+        with self._atomic():
             start = time.perf_counter()
             self._check_model_parameters()
             X, y_model, y_key = self._validate_rows(X, y, reset=False)

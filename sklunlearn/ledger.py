@@ -172,8 +172,12 @@ class Ledger:
         y = np.ascontiguousarray(y, dtype=np.float64)
         if y.shape != (X.shape[0],):
             raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}.")
-        if not (X.flags.c_contiguous or X.flags.f_contiguous) or X.dtype != np.float64:
-            raise ValueError("X must be a C- or F-contiguous float64 array.")
+        if X.dtype != np.float64:
+            raise ValueError(f"X must be a float64 array, got {X.dtype}.")
+        if not (X.flags.c_contiguous or X.flags.f_contiguous):
+            X = np.ascontiguousarray(
+                X
+            )  # a strided view (a pandas slice): the kernels read rows
         return _fp.fingerprint_rows(X, y, self._key)
 
     @staticmethod
@@ -213,7 +217,7 @@ class Ledger:
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features), float64, C- or F-contiguous
+        X : ndarray of shape (n, n_features), float64
             Rows, finite.
         y : ndarray of shape (n,), float64
             Targets, finite.
@@ -235,7 +239,7 @@ class Ledger:
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features), float64, C- or F-contiguous
+        X : ndarray of shape (n, n_features), float64
             Rows to forget.
         y : ndarray of shape (n,), float64
             Their targets.
@@ -296,7 +300,7 @@ class Ledger:
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features), float64, C- or F-contiguous
+        X : ndarray of shape (n, n_features), float64
         y : ndarray of shape (n,), float64
 
         Returns

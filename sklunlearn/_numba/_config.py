@@ -95,13 +95,19 @@ class _TolerantFunctionCache(FunctionCache):
             self.disable()
 
 
-def jit(function):
+def jit(function=None, *, fastmath=True):
     """Compile ``function`` lazily with the package options.
+
+    Use as ``@jit`` or, for kernels whose arithmetic must stay IEEE exact
+    (error-free transformations), ``@jit(fastmath=False)``.
 
     Parameters
     ----------
     function : callable
         Plain Python function using the Numba-supported subset.
+    fastmath : bool, default=True
+        Compile with the package's :data:`FASTMATH` flags; False compiles
+        without any (re-association would cancel TwoSum's error term).
 
     Returns
     -------
@@ -110,12 +116,15 @@ def jit(function):
         otherwise; a damaged cache falls back to compiling with one
         ``NumbaCacheWarning``.
     """
+    if function is None:
+        return lambda function: jit(function, fastmath=fastmath)
+    options = JIT_OPTIONS if fastmath else {**JIT_OPTIONS, "fastmath": False}
     try:
-        dispatcher = numba.jit(cache=True, **JIT_OPTIONS)(function)
+        dispatcher = numba.jit(cache=True, **options)(function)
     except RuntimeError:
         # "cannot cache function ...: no locator available": every cache
         # directory is read-only.  Correctness does not depend on the cache.
-        return numba.jit(cache=False, **JIT_OPTIONS)(function)
+        return numba.jit(cache=False, **options)(function)
     # Numba's dispatcher has no public hook for its cache class; swap in the
     # tolerant one (under NUMBA_DISABLE_JIT there is no dispatcher at all).
     if type(getattr(dispatcher, "_cache", None)) is FunctionCache:

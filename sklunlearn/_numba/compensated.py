@@ -43,21 +43,7 @@ STATUS_NOT_FINITE = 2
 _SPLITTER = 134217729.0
 
 
-def _exact_jit(function):
-    """The package's :func:`~._config.jit` (cache policy included), without fastmath.
-
-    Compilation is lazy, so the option can be set on the dispatcher before
-    its first call; under ``NUMBA_DISABLE_JIT`` there is no dispatcher and
-    Python's own float arithmetic is IEEE already.
-    """
-    dispatcher = jit(function)
-    options = getattr(dispatcher, "targetoptions", None)
-    if options is not None:
-        options["fastmath"] = False
-    return dispatcher
-
-
-@_exact_jit
+@jit(fastmath=False)
 def two_sum(a, b):
     """``(s, e)`` with ``s = fl(a + b)`` and ``s + e = a + b`` exactly (Knuth)."""
     s = a + b
@@ -65,21 +51,21 @@ def two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@_exact_jit
+@jit(fastmath=False)
 def _quick_two_sum(a, b):
     """:func:`two_sum` for ``|a| >= |b|`` (Dekker's Fast2Sum)."""
     s = a + b
     return s, b - (s - a)
 
 
-@_exact_jit
+@jit(fastmath=False)
 def _split(a):
     t = _SPLITTER * a
     high = t - (t - a)
     return high, a - high
 
 
-@_exact_jit
+@jit(fastmath=False)
 def two_prod(a, b):
     """``(p, e)`` with ``p = fl(a * b)`` and ``p + e = a * b`` exactly (Dekker)."""
     p = a * b
@@ -89,7 +75,7 @@ def two_prod(a, b):
     return p, e
 
 
-@_exact_jit
+@jit(fastmath=False)
 def _dd_add(a_hi, a_lo, b_hi, b_lo):
     """Accurate double-double addition (Hida, Li & Bailey's ``ieee_add``)."""
     s, e = two_sum(a_hi, b_hi)
@@ -100,14 +86,14 @@ def _dd_add(a_hi, a_lo, b_hi, b_lo):
     return _quick_two_sum(s, e)
 
 
-@_exact_jit
+@jit(fastmath=False)
 def _dd_mul(a_hi, a_lo, b_hi, b_lo):
     p, e = two_prod(a_hi, b_hi)
     e += a_hi * b_lo + a_lo * b_hi
     return _quick_two_sum(p, e)
 
 
-@_exact_jit
+@jit(fastmath=False)
 def _dd_div(a_hi, a_lo, b_hi, b_lo):
     """``a / b``: a quotient digit, the exact remainder, a correction digit."""
     q1 = a_hi / b_hi
@@ -121,7 +107,7 @@ def _dd_div(a_hi, a_lo, b_hi, b_lo):
     return _dd_add(q1, q2, q3, 0.0)
 
 
-@_exact_jit
+@jit(fastmath=False)
 def _moments_kernel(X, y, weights, sign, hi, lo, absorbed):
     """Add ``sign * sum_i w_i z_i z_i'`` with ``z_i = [1, x_i, y_i]`` to ``(hi, lo)``.
 
@@ -165,7 +151,7 @@ def _moments_kernel(X, y, weights, sign, hi, lo, absorbed):
     return STATUS_OK
 
 
-@_exact_jit
+@jit(fastmath=False)
 def _add_kernel(a_hi, a_lo, b_hi, b_lo, sign, out_hi, out_lo):
     """``out = a + sign * b``, elementwise on flat double-double arrays."""
     for i in range(a_hi.shape[0]):
@@ -175,7 +161,7 @@ def _add_kernel(a_hi, a_lo, b_hi, b_lo, sign, out_hi, out_lo):
     return STATUS_OK
 
 
-@_exact_jit
+@jit(fastmath=False)
 def _centre_kernel(hi, lo, means, scatter):
     """Weighted means and centred scatter of the moments, each rounded once to float64.
 

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import linalg
 
 from ..exceptions import NotPositiveDefiniteError
-from ..linear_model._sufficient_statistics import UNIT_ROUNDOFF, LinearStatistics
+from ..linear_model._sufficient_statistics import UNIT_ROUNDOFF, LinearStatistics, Mergeable
 
 # Relative jitters tried in turn on the diagonal of K_uu (times the mean of its
 # diagonal): the smallest that gives a Cholesky factor is used, so that with
@@ -149,20 +149,10 @@ class SparseStatistics(NamedTuple):
             + UNIT_ROUNDOFF * (abs(self.kdiag) + abs(other.kdiag)),
         )
 
-    def __add__(self, other):
-        if not isinstance(other, SparseStatistics):
-            return NotImplemented
-        return self.merge(other, 1.0)
-
-    def __radd__(self, other):
-        if isinstance(other, int | float) and other == 0:  # sum() starts from 0
-            return self
-        return NotImplemented
-
-    def __sub__(self, other):
-        if not isinstance(other, SparseStatistics):
-            return NotImplemented
-        return self.merge(other, -1.0)
+    # a + b, a - b and sum(parts), as every statistics object of the package
+    __add__ = Mergeable.__add__
+    __radd__ = Mergeable.__radd__
+    __sub__ = Mergeable.__sub__
 
     @property
     def weight_sum(self):

@@ -467,8 +467,6 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         X, y = validate_data(
             self, X, y, reset=reset, dtype=[np.float64, np.float32], y_numeric=True
         )
-        if not (X.flags.c_contiguous or X.flags.f_contiguous):  # the ledger reads rows
-            X = np.ascontiguousarray(X)
         y = check_numeric_targets(y)
         return X, y, y
 

@@ -38,6 +38,31 @@ _ROUNDOFF_SAFETY = 16.0
 _TRUSTED_FRACTION = 1e-6
 
 
+class Mergeable:
+    """``a + b``, ``a - b`` and ``sum(parts)`` for statistics with ``merge(other, sign)``.
+
+    Chunked and distributed reductions build statistics this way; only
+    statistics of the same kind merge.
+    """
+
+    __slots__ = ()
+
+    def __add__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.merge(other, 1.0)
+
+    def __radd__(self, other):
+        if isinstance(other, int | float) and other == 0:  # sum() starts from 0
+            return self
+        return NotImplemented
+
+    def __sub__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.merge(other, -1.0)
+
+
 class RoundOff(NamedTuple):
     """Estimated absolute round-off error carried by each statistic.
 
@@ -127,7 +152,7 @@ def _remaining_rows(n_rows, other_rows, sign, weight_sum):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class LinearStatistics:
+class LinearStatistics(Mergeable):
     """Weighted statistics of rows ``(x_i, y_i)`` with weights ``w_i``.
 
     They merge with ``a + b`` and ``a - b`` (exact inverses of each other up
@@ -291,21 +316,6 @@ class LinearStatistics:
             + 2 * abs(cross) * abs(dy) * error_dy,
         )
 
-    def __add__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.merge(other, 1.0)
-
-    def __radd__(self, other):
-        if isinstance(other, int | float) and other == 0:  # sum() starts from 0
-            return self
-        return NotImplemented
-
-    def __sub__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.merge(other, -1.0)
-
     def refit_round_off(self):
         """The round-off record these statistics would have if computed afresh from rows."""
         return _fresh_round_off(
@@ -452,7 +462,7 @@ def check_numeric_targets(y):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class CompensatedStatistics:
+class CompensatedStatistics(Mergeable):
     """Raw weighted moments of ``z_i = [1, x_i, y_i]`` in double-double arithmetic.
 
     ``M = sum w_i z_i z_i'`` holds the weight sum, the weighted sums of ``x``
@@ -541,21 +551,6 @@ class CompensatedStatistics:
             self.absorbed + other.absorbed,
             sum(inherited[1:], inherited[0]) if inherited else None,
         )
-
-    def __add__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.merge(other, 1.0)
-
-    def __radd__(self, other):
-        if isinstance(other, int | float) and other == 0:
-            return self
-        return NotImplemented
-
-    def __sub__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.merge(other, -1.0)
 
     def to_linear(self):
         """Centred :class:`LinearStatistics`, each entry rounded once to float64.
