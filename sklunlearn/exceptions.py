@@ -1,4 +1,8 @@
-"""Exceptions and warnings raised by sklunlearn."""
+"""Exceptions and warnings raised by sklunlearn.
+
+``NumbaCacheWarning`` (a ``RuntimeWarning``, imported from here on first use): the on-disk
+Numba cache could not be read or written, and the kernels were compiled instead.
+"""
 
 import numpy as np
 
@@ -16,3 +20,13 @@ class NotPositiveDefiniteError(np.linalg.LinAlgError, ValueError):
 
 class UnlearningWarning(UserWarning):
     """Forgetting may be inexact or may have left information behind."""
+
+
+def __getattr__(name):
+    # NumbaCacheWarning lives with the compile options; importing it here on
+    # first use keeps ``import sklunlearn.exceptions`` from importing Numba.
+    if name == "NumbaCacheWarning":
+        from ._numba._config import NumbaCacheWarning
+
+        return NumbaCacheWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
