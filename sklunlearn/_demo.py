@@ -208,17 +208,25 @@ def run_demo(random_state=0):
 
 
 def format_table(results):
-    """Render results as a fixed-width text table."""
+    """Render results as a fixed-width text table.
+
+    Columns: rows forgotten, wall times of forgetting and retraining, their
+    ratio, the two KL divergences in nats, and the largest prediction difference.
+    """
     header = (
-        f"{'model':<28} {'data':<14} {'forget set':<14} {'rows':>6} {'forget':>9} "
+        f"{'model':<28} {'data':<14} {'forget set':<14} {'forgotten':>9} {'forget':>9} "
         f"{'retrain':>9} {'speed-up':>9} {'KL(unl||ret)':>13} {'KL(full||ret)':>14} "
         f"{'max |pred diff|':>16}"
     )
-    lines = [header, "-" * len(header)]
+    units = (
+        f"{'':<28} {'':<14} {'':<14} {'rows':>9} {'':>9} {'':>9} {'':>9} "
+        f"{'nats':>13} {'nats':>14}"
+    )
+    lines = [header, units, "-" * len(header)]
     for r in results:
         speedup = r.retrain_seconds / max(r.forget_seconds, 1e-12)
         lines.append(
-            f"{r.model:<28} {r.data:<14} {r.forget_set:<14} {r.n_forget:>6} "
+            f"{r.model:<28} {r.data:<14} {r.forget_set:<14} {r.n_forget:>9} "
             f"{1e3 * r.forget_seconds:>7.2f}ms {1e3 * r.retrain_seconds:>7.2f}ms "
             f"{speedup:>8.1f}x {r.kl:>13.3g} {r.kl_do_nothing:>14.3g} "
             f"{r.max_prediction_difference:>16.3g}"

@@ -64,3 +64,44 @@ def test_python_dash_m_entry_point():
         check=True,
     )
     assert "demo" in out.stdout
+
+
+def _refuse_to_run(random_state=0):
+    raise AssertionError("the demo ran before its arguments were checked")
+
+
+def test_demo_plot_without_matplotlib_is_refused_before_any_work(
+    monkeypatch, capsys, tmp_path
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
+    monkeypatch.setattr(_demo, "run_demo", _refuse_to_run)
+    path = tmp_path / "demo.png"
+    assert main(["demo", "--plot", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "matplotlib" in err and "Traceback" not in err
+    assert not path.exists()
+
+
+def test_demo_negative_seed_is_an_argparse_error(monkeypatch, capsys):
+    monkeypatch.setattr(_demo, "run_demo", _refuse_to_run)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "--seed: -1 is negative" in capsys.readouterr().err
+
+
+def test_demo_table_labels_rows_and_units(monkeypatch, capsys):
+    result = _demo.DemoResult(
+        "BayesianLinearRegression", "diabetes", "random 10%", 442, 44,
+        1e-3, 2e-3, 1e-15, 0.2, 1e-13,
+    )  # fmt: skip
+    monkeypatch.setattr(_demo, "run_demo", lambda random_state=0: [result])
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    header, units = out.splitlines()[4:6]
+    rows_column = header.index("forgotten")
+    assert units[rows_column : rows_column + 9].strip() == "rows"
+    assert units.split() == ["rows", "nats", "nats"]
+    assert "rows: rows forgotten" in out and "KL columns in nats" in out
+    assert "benchmarks/README.md" not in out
+    assert " 44 " in out.splitlines()[7]

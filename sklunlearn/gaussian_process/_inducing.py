@@ -4,7 +4,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array
 
 
 def select_inducing_points(X, sample_weight, n_inducing, random_state):
@@ -45,9 +45,17 @@ def resolve_inducing_points(estimator, X, sample_weight):
         return select_inducing_points(
             X, sample_weight, int(estimator.inducing_points), estimator.random_state
         )
-    return validate_data(
-        estimator, estimator.inducing_points, reset=False, dtype=np.float64
+    # Inducing points are locations, not rows of a frame: no feature-name check
+    # (an array of them beside a DataFrame of rows would warn for nothing).
+    Z = check_array(
+        estimator.inducing_points, dtype=np.float64, input_name="inducing_points"
     )
+    if Z.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"inducing_points has {Z.shape[1]} features, but X has {X.shape[1]}; give "
+            "inducing points in the space of the rows."
+        )
+    return Z
 
 
 def coinciding_inducing_points(X, Z):

@@ -1,0 +1,1 @@
+"""Internals of the ``sklunlearn`` command line; :mod:`sklunlearn.cli` is its entry."""

@@ -1,0 +1,136 @@
+"""The ``audit`` command: fit, forget, retrain, and measure how close forgetting came."""
+
+import copy
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+
+from ..exceptions import UnlearningWarning
+from ._commands import _learn, _make_estimator, _rows_like_the_model
+from ._files import CommandError, read_table
+
+
+def _without(frame, rows, path):
+    """``frame`` minus one occurrence of each row of ``rows`` (features and target)."""
+    remaining = frame.to_numpy(dtype=np.float64)
+    keep = np.ones(len(frame), dtype=bool)
+    positions = {}
+    for index, row in enumerate(map(tuple, remaining)):
+        positions.setdefault(row, []).append(index)
+    for number, row in enumerate(map(tuple, rows.to_numpy(dtype=np.float64))):
+        if not positions.get(row):
+            raise CommandError(
+                f"{path}: data row {number + 1} is not a row of the data (or is repeated "
+                "more often than there)"
+            )
+        keep[positions[row].pop()] = False
+    return keep
+
+
+def _retrainer(full):
+    """A clone of ``full`` that reuses what a sparse GP learned once (inducing points,
+    kernel), so that the two posteriors are over the same variables."""
+    retrained = clone(full)
+    if hasattr(full, "inducing_points_"):
+        retrained.set_params(inducing_points=full.inducing_points_)
+    if "optimizer" in full.get_params():
+        retrained.set_params(
+            kernel=full.kernel_, noise_variance=full.noise_variance_, optimizer=None
+        )
+    return retrained
+
+
+def _split(args):
+    """Training rows, forget mask, and unseen rows for the membership-inference test."""
+    X, y = read_table(args.data, args.target)
+    X_forget, y_forget = read_table(args.forget, args.target)
+    X_forget = X_forget.reindex(columns=X.columns)
+    if X_forget.isna().to_numpy().any():
+        raise CommandError(f"{args.forget}: its columns differ from those of {args.data}")
+    data = X.assign(**{args.target: y})
+    forgotten = ~_without(data, X_forget.assign(**{args.target: y_forget}), args.forget)
+    if args.unseen is not None:
+        X_unseen, y_unseen = read_table(args.unseen, args.target)
+        return X, y, forgotten, X_unseen.reindex(columns=X.columns), y_unseen
+    rng = np.random.RandomState(args.seed)
+    candidates = np.flatnonzero(~forgotten)
+    held = rng.choice(
+        candidates, size=max(1, int(args.holdout * candidates.size)), replace=False
+    )
+    train = np.ones(len(X), dtype=bool)
+    train[held] = False
+    return X[train], y[train], forgotten[train], X.iloc[held], y.iloc[held]
+
+
+def audit(args):
+    """``sklunlearn audit ESTIMATOR DATA --target COLUMN --forget ROWS``."""
+    from ..metrics import membership_inference_auc, posterior_kl, predictive_kl
+
+    X, y, forgotten, X_unseen, y_unseen = _split(args)
+    estimator = _make_estimator(args.estimator, args.param)
+    start = time.perf_counter()
+    full = _learn(estimator, X, y, args.data)
+    fit_seconds = time.perf_counter() - start
+    unlearned = copy.deepcopy(full)
+    X_forget, y_forget = X[forgotten], y[forgotten]
+    with warnings.catch_warnings():
+        # Audited here, not warned: the figures below measure what is left.
+        warnings.simplefilter("ignore", UnlearningWarning)
+        start = time.perf_counter()
+        unlearned.partial_unfit(_rows_like_the_model(full, X_forget, args.forget), y_forget)
+        forget_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    retrained = _learn(_retrainer(full), X[~forgotten], y[~forgotten], args.data)
+    retrain_seconds = time.perf_counter() - start
+    models = {"forgotten": unlearned, "retrained": retrained, "not forgotten": full}
+    with warnings.catch_warnings():
+        auc = {
+            name: membership_inference_auc(model, X_forget, y_forget, X_unseen, y_unseen)
+            for name, model in models.items()
+        }
+        kl = {
+            name: (
+                posterior_kl(model, retrained),
+                predictive_kl(model, retrained, X_forget),
+            )
+            for name, model in models.items()
+            if model is not retrained
+        }
+    print(
+        f"{type(full).__name__}: learned {len(X)} rows, forgot {int(forgotten.sum())} "
+        f"({unlearned.forget_report_.method}), {len(X_unseen)} unseen rows for the "
+        "membership-inference test" + ("" if args.unseen else f" (held out of {args.data})")
+    )
+    print(f"  time: fit {fit_seconds:.3f} s, forget {forget_seconds:.3f} s, "
+          f"retrain {retrain_seconds:.3f} s")  # fmt: skip
+    for name, (posterior, predictive) in kl.items():
+        print(
+            f"  {name} vs retrained: posterior KL {posterior:.3g} nats, "
+            f"predictive KL on the forgotten rows {predictive:.3g} nats"
+        )
+    print(
+        "  membership-inference AUC on the forgotten rows (0.5: indistinguishable from "
+        "unseen rows): " + ", ".join(f"{name} {value:.3f}" for name, value in auc.items())
+    )
+    if args.plot:
+        _plot(auc, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _plot(auc, path):
+    """Bar chart of the membership-inference AUC of the three models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.barh(list(auc), list(auc.values()))
+    ax.axvline(0.5, color="black", linewidth=0.8)
+    ax.set_xlabel("membership-inference AUC on the forgotten rows")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

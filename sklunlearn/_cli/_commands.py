@@ -1,0 +1,197 @@
+"""The ``fit``, ``forget``, ``inspect`` and ``audit`` commands."""
+
+import datetime
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from .. import __version__
+from ._files import (
+    PICKLE_SUFFIXES,
+    SKOPS_SUFFIXES,
+    CommandError,
+    dump_model,
+    estimator_class,
+    load_model,
+    one_line,
+    parse_param,
+    read_table,
+    sha256,
+    temporary_beside,
+    writable_path,
+)
+
+MODEL_SUFFIXES = SKOPS_SUFFIXES + PICKLE_SUFFIXES
+
+
+def _make_estimator(name, params):
+    """The estimator ``name`` with the ``--param NAME=VALUE`` settings."""
+    estimator = estimator_class(name)()
+    settings = dict(parse_param(text) for text in params or ())
+    try:
+        estimator.set_params(**settings)
+    except ValueError as exc:
+        raise CommandError(one_line(exc)) from None
+    return estimator
+
+
+def _learn(estimator, X, y, what):
+    """``estimator.fit(X, y)`` with its refusals as one-line errors."""
+    try:
+        return estimator.fit(X, y)
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"{what}: {one_line(exc)}") from None
+
+
+def _save(estimator, path):
+    """Write ``estimator`` to ``path`` atomically (nothing is left behind on failure)."""
+    os.replace(dump_model(estimator, path), path)
+
+
+def fit(args):
+    """``sklunlearn fit ESTIMATOR DATA --target COLUMN --output MODEL``."""
+    output = writable_path(args.output, MODEL_SUFFIXES)
+    estimator = _make_estimator(args.estimator, args.param)
+    X, y = read_table(args.data, args.target)
+    start = time.perf_counter()
+    _learn(estimator, X, y, args.data)
+    seconds = time.perf_counter() - start
+    _save(estimator, output)
+    print(
+        f"fitted {type(estimator).__name__} on {estimator.n_samples_seen_} rows of "
+        f"{args.data} in {seconds:.2f} s; saved to {output}"
+    )
+    return 0
+
+
+def _rows_like_the_model(estimator, X, path):
+    """The columns of ``X`` in the order the model was fitted with, or a refusal."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return X.to_numpy(dtype=np.float64)
+    expected, given = [str(n) for n in names], [str(c) for c in X.columns]
+    missing = [n for n in expected if n not in given]
+    extra = [c for c in given if c not in expected]
+    if missing or extra:
+        raise CommandError(
+            f"{path}: the model was fitted on columns {', '.join(expected)}; "
+            f"missing: {', '.join(missing) or 'none'}; "
+            f"unexpected: {', '.join(extra) or 'none'}"
+        )
+    return X[list(names)]
+
+
+def _forget_rows(estimator, X, y, path):
+    """``estimator.partial_unfit(X, y)``; refusals raise CommandError, warnings print."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            estimator.partial_unfit(X, y)
+        except (ValueError, TypeError) as exc:
+            raise CommandError(
+                f"refused to forget the rows of {path}: {one_line(exc)}"
+            ) from None
+    for warning in caught:
+        print(f"warning: {one_line(warning.message)}", file=sys.stderr)
+
+
+def forget(args):
+    """``sklunlearn forget MODEL ROWS --target COLUMN --output MODEL [--report FILE]``."""
+    output = writable_path(args.output, MODEL_SUFFIXES)
+    report_path = None if args.report is None else writable_path(args.report)
+    estimator = load_model(args.model)
+    hash_before = sha256(args.model)
+    X, y = read_table(args.rows, args.target)
+    _forget_rows(estimator, _rows_like_the_model(estimator, X, args.rows), y, args.rows)
+    report = estimator.forget_report_
+    # Both files are written beside their targets first, so a failure writes nothing.
+    model_file = dump_model(estimator, output)
+    try:
+        record = {
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
+            "sklunlearn_version": __version__,
+            "estimator": type(estimator).__name__,
+            "model_before": {"path": str(args.model), "sha256": hash_before},
+            "model_after": {"path": str(output), "sha256": sha256(model_file)},
+            "rows_file": {"path": str(args.rows), "sha256": sha256(args.rows)},
+            "n_rows": report.n_rows,
+            "weight": report.weight,
+            "n_samples_seen_after": int(estimator.n_samples_seen_),
+            "forget_report": report.to_dict(),
+        }
+        if report_path is not None:
+            report_file = temporary_beside(report_path)
+            report_file.write_text(json.dumps(record, indent=2) + "\n")
+            os.replace(report_file, report_path)
+        os.replace(model_file, output)
+    finally:
+        model_file.unlink(missing_ok=True)
+    print(
+        f"forgot {report.n_rows} rows (weight {report.weight:g}, method {report.method}, "
+        f"exact={report.exact}); {estimator.n_samples_seen_} rows left; saved to {output}"
+        + ("" if report_path is None else f"; report written to {report_path}")
+    )
+    return 0
+
+
+def _plain(value):
+    """A parameter value as JSON: itself when JSON accepts it, else its repr."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+def describe(estimator):
+    """What ``sklunlearn inspect`` shows, as a dict of plain values."""
+    ledger = getattr(estimator, "ledger_", None)
+    report = getattr(estimator, "forget_report_", None)
+    certificate = getattr(estimator, "certificate_", None)
+    names = getattr(estimator, "feature_names_in_", None)
+    return {
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
+        "parameters": {
+            key: _plain(value) for key, value in estimator.get_params(deep=False).items()
+        },
+        "n_samples_seen": getattr(estimator, "n_samples_seen_", None),
+        "ledger": None
+        if ledger is None
+        else {
+            "distinct_rows": len(ledger),
+            "rows": ledger.n_rows,
+            "total_weight": ledger.total_weight,
+        },
+        "feature_names": None if names is None else [str(n) for n in names],
+        "last_forget_report": None if report is None else report.to_dict(),
+        "certificate": None
+        if certificate is None
+        else (
+            certificate.to_dict() if hasattr(certificate, "to_dict") else repr(certificate)
+        ),
+    }
+
+
+def inspect(args):
+    """``sklunlearn inspect MODEL [--json]``."""
+    estimator = load_model(args.model)
+    description = describe(estimator)
+    if args.json:
+        print(json.dumps(description, indent=2))
+        return 0
+    print(f"model          {args.model} (sha256 {sha256(args.model)})")
+    for key, value in description.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for name, item in value.items():
+                shown = json.dumps(item) if isinstance(item, dict | list) else item
+                print(f"  {name:<20} {shown}")
+        else:
+            print(f"{key:<14} {value if value is not None else '(none)'}")
+    return 0

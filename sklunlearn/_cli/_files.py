@@ -1,0 +1,197 @@
+"""Reading data, saving and loading models, and the command line's one-line errors."""
+
+import ast
+import hashlib
+import importlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ESTIMATORS = {
+    "BayesianLinearRegression": "sklunlearn.linear_model",
+    "BayesianLogisticRegression": "sklunlearn.linear_model",
+    "SparseGPRegressor": "sklunlearn.gaussian_process",
+    "SparseGPClassifier": "sklunlearn.gaussian_process",
+}
+SKOPS_SUFFIXES = (".skops",)
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+# Modules whose classes a model file may name: ours, and the numerical stack ours hold.
+TRUSTED_MODULES = ("sklunlearn.", "numpy.", "scipy.", "sklearn.gaussian_process.kernels.")
+INSTALL_HINT = 'pip install "sklunlearn[cli]"'
+
+
+class CommandError(Exception):
+    """A refusal of the command line: printed as one line, exit code 2."""
+
+
+def one_line(message):
+    """``message`` with its line breaks folded, for a one-line error."""
+    return " ".join(str(message).split())
+
+
+def optional_import(name):
+    """Import an optional dependency of the command line, or refuse in one line."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise CommandError(f"this command needs {name}: {INSTALL_HINT}") from None
+
+
+def existing_file(path):
+    """``Path(path)``, refused unless it is an existing file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
+    return path
+
+
+def writable_path(path, suffixes=None):
+    """``Path(path)``, refused when its folder is missing or its suffix unknown."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CommandError(f"{path}: folder {path.parent} does not exist")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise CommandError(
+            f"{path}: a model file ends with .skops (safe to load) or "
+            ".joblib/.pkl (loading it runs code from it)"
+        )
+    return path
+
+
+def read_table(path, target):
+    """Read a CSV or Parquet file into ``(X, y)``: a DataFrame and the target Series."""
+    pd = optional_import("pandas")
+    path = existing_file(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path)
+    except ImportError:
+        raise CommandError(
+            f"{path}: reading Parquet needs pyarrow: pip install pyarrow"
+        ) from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise CommandError(f"{path}: not a readable table ({one_line(exc)})") from None
+    if target not in frame.columns:
+        raise CommandError(
+            f"{path}: no column {target!r} (columns: {', '.join(map(str, frame.columns))})"
+        )
+    missing = frame.isna().to_numpy()
+    if missing.any():
+        row, column = np.argwhere(missing)[0]
+        raise CommandError(
+            f"{path}: {int(missing.sum())} missing values (NaN), the first in column "
+            f"{frame.columns[column]!r} of data row {row + 1}"
+        )
+    X = frame.drop(columns=[target])
+    for column in X.columns:
+        if not pd.api.types.is_numeric_dtype(X[column]):
+            raise CommandError(f"{path}: column {column!r} is not numeric")
+    return X, frame[target]
+
+
+def estimator_class(name):
+    """The package estimator called ``name``."""
+    if name not in ESTIMATORS:
+        raise CommandError(f"unknown estimator {name!r} (one of: {', '.join(ESTIMATORS)})")
+    return getattr(importlib.import_module(ESTIMATORS[name]), name)
+
+
+def parse_param(text):
+    """``NAME=VALUE`` as ``(name, value)``: a Python literal, else the string itself."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise CommandError(f"--param {text!r}: expected NAME=VALUE")
+    try:
+        # literal_eval evaluates literals only (numbers, strings, None, tuples, ...).
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        parsed = value
+    return name.strip(), parsed
+
+
+def sha256(path):
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def temporary_beside(path):
+    """A new empty file in ``path``'s folder, so that ``os.replace`` onto it is atomic."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def dump_model(estimator, path):
+    """Write ``estimator`` to a temporary file beside ``path``; return that file."""
+    temporary = temporary_beside(path)
+    try:
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            import joblib
+
+            joblib.dump(estimator, temporary)
+        else:
+            optional_import("skops.io").dump(estimator, temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _trusted(type_name):
+    """Whether a type a model file names is a class of ours or of the numerical stack."""
+    if not type_name.startswith(TRUSTED_MODULES):
+        return False
+    module, _, name = type_name.rpartition(".")
+    try:
+        # Importing these packages runs only their own code, never the file's.
+        return isinstance(getattr(importlib.import_module(module), name), type)
+    except (ImportError, AttributeError):
+        return False
+
+
+def load_model(path):
+    """Load a model file, refusing types from outside the package and the numerical stack.
+
+    ``.skops`` files load without running code from them; ``.joblib`` and
+    ``.pkl`` files are trusted (unpickling runs code the file names).
+    """
+    path = existing_file(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        import joblib
+
+        try:
+            estimator = joblib.load(path)
+        except Exception as exc:  # unpickling raises anything the file provokes
+            raise CommandError(f"{path}: not a model file ({one_line(exc)})") from None
+    else:
+        sio = optional_import("skops.io")
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+            refused = [name for name in untrusted if not _trusted(name)]
+            if refused:
+                raise CommandError(
+                    f"{path}: refused to load types from outside sklunlearn and the "
+                    f"numerical stack: {', '.join(refused)}"
+                )
+            estimator = sio.load(path, trusted=untrusted)
+        except CommandError:
+            raise
+        except Exception as exc:  # a file that is not ours can provoke any error
+            raise CommandError(
+                f"{path}: not a skops model file ({one_line(exc)})"
+            ) from None
+    from ..base import UnlearningMixin
+
+    if not isinstance(estimator, UnlearningMixin):
+        raise CommandError(
+            f"{path}: holds a {type(estimator).__name__}, not a sklunlearn estimator"
+        )
+    return estimator
