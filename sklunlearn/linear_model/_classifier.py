@@ -8,6 +8,12 @@ base class holds what they share: label handling, the one path of learning
 and forgetting (through :mod:`sklunlearn.unlearning`), and predictions. A
 subclass supplies ``_start`` (the prior state and ``model_``, its predictor
 x likelihood x prior) and ``_set_posteriors``.
+
+Both get certified removal (Guo et al. 2020) here: the fit minimises the
+regularised loss plus ``b' theta`` (``removal_noise``), every learn and forget
+updates the Gram matrix of the remaining rows' design, and every forget adds
+the Newton step's residual bound to ``certificate_``
+(:mod:`sklunlearn.unlearning._certified`).
 """
 
 import warnings
@@ -25,12 +31,38 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import UnlearningMixin, UpdateOutcome
 from ..exceptions import NotPositiveDefiniteError
-from ..unlearning import get_method, learn, region_mass
+from ..unlearning import (
+    CertifiedDiagnostics,
+    RemovalState,
+    get_method,
+    learn,
+    perturbed_priors,
+    region_mass,
+)
+from ..unlearning._certified import design_statistics
 
 __all__ = []
 
 # Relative slack when checking that no more weight is forgotten than was learned.
 _WEIGHT_TOLERANCE = 1e-9
+
+_PARTIAL_FIT_REASON = (
+    "Rows were added by partial_fit after the fit: the online update is not the "
+    "minimiser of the perturbed objective on all rows. Fit again to certify removals."
+)
+_VI_REASON = (
+    "inference='vi': the fitted mean is not the minimiser of the perturbed objective "
+    "that the certificate is about. Use inference='laplace'."
+)
+_UNCONVERGED_REASON = (
+    "The fit did not converge, so its mean is not the minimiser of the perturbed "
+    "objective. Increase max_iter and fit again."
+)
+_ROW_NORM_MESSAGE = (
+    "Certified removal assumes rows of the model's design with norm at most 1; the "
+    "largest learned is {:.4g}, and the residual bound is scaled by it. Scale the rows "
+    "(e.g. sklearn.preprocessing.Normalizer) to keep the budget of the guarantee."
+)
 
 
 class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
@@ -65,8 +97,21 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         The model is the one built at fit (``model_``), so a model parameter
         changed since cannot mix two models.
         """
+        certified = self.removal_noise is not None
         if reset:
             self._start(X, weights)
+            for name in ("certificate_", "_removal_state"):
+                self.__dict__.pop(name, None)
+            if certified:
+                self._set_posteriors(
+                    perturbed_priors(
+                        self.model_.prior,
+                        float(self.removal_noise),
+                        self._n_problems(),
+                        self.random_state,
+                    )
+                )
+        before = self._posterior_list()
         class_weight = np.bincount(
             labels, weights=weights, minlength=self.classes_.shape[0]
         )
@@ -74,7 +119,7 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         if sign < 0 and not self.ledger:  # with a ledger, the ledger has refused
             self._check_forgettable(class_weight, n_rows)
         try:
-            results, name = self._run(X, labels, weights, sign)
+            results, name, targets = self._run(X, labels, weights, sign)
         except (FloatingPointError, NotPositiveDefiniteError, linalg.LinAlgError) as exc:
             raise ValueError(
                 f"The update is not finite ({exc}): X or sample_weight holds values so "
@@ -87,12 +132,101 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         self.class_count_ = np.maximum(self.class_count_ + sign * class_weight, 0.0)
         self.n_samples_seen_ = self.n_samples_seen_ + int(sign) * n_rows
         if sign > 0:
+            if certified:
+                self._certify_learned(X, targets, weights, records, reset and before)
             self._warn_unconverged(records)
             return UpdateOutcome(name, False, None, None, (), self.n_iter_)
-        return self._forget_outcome(name, records)
+        if not certified:
+            return self._forget_outcome(name, records)
+        crossed = self._certify_forgotten(X, weights, name, before, records)
+        return self._with_certificate(self._forget_outcome(name, records), crossed)
+
+    # ------------------------------------------------------------ certified removal
+    def _certify_learned(self, X, targets, weights, records, starts):
+        """Add the rows' Gram matrix to the removal state; say what voids the guarantee.
+
+        ``starts`` are the (perturbed) priors of a fit, False for ``partial_fit``.
+        """
+        mean = self._posterior_list()[0].mean  # the design does not depend on it
+        gram, row_norm = design_statistics(self.model_.predictor, X, weights, mean)
+        reason = None
+        if self.inference != "laplace":
+            reason = _VI_REASON
+        elif not all(record.converged for record in records):
+            reason = _UNCONVERGED_REASON
+        elif not starts:
+            reason = _PARTIAL_FIT_REASON
+        if not starts:
+            state = self._removal_state.added(gram, row_norm, reason=reason)
+        else:
+            residuals = [
+                self._fit_residual(X, target, weights, start, posterior.mean)
+                for target, start, posterior in zip(
+                    targets, starts, self._posterior_list(), strict=True
+                )
+            ]
+            state = RemovalState.start(gram, residuals, row_norm, reason)
+        if row_norm > 1.0 + 1e-12 and float(self.removal_noise) > 0.0:
+            warnings.warn(_ROW_NORM_MESSAGE.format(row_norm), UserWarning, stacklevel=5)
+        self._set_removal_state(state)
+
+    def _fit_residual(self, X, y, weights, start, theta):
+        """``||grad||`` of the perturbed negative log posterior at the fitted mean.
+
+        Newton stops at a tolerance, not at zero: what is left starts the bound.
+        """
+        terms = self.model_.terms(X, y, weights, theta, with_value=False)
+        gradient = terms.gradient - start.precision @ (theta - start.mean)
+        return float(np.linalg.norm(gradient))
+
+    def _certify_forgotten(self, X, weights, name, before, records):
+        """Add the Newton steps' residual bounds; whether the budget was just exceeded."""
+        was_valid = self.certificate_.valid
+        gram, _ = design_statistics(self.model_.predictor, X, weights, before[0].mean)
+        steps = [
+            new.mean - old.mean
+            for old, new in zip(before, self._posterior_list(), strict=True)
+        ]
+        reason = None
+        if name != "laplace":
+            reason = (
+                f"unlearning={name!r} is not the Newton removal step ('laplace') that "
+                "the certificate covers. Fit again to certify removals."
+            )
+        elif any(record.clipped_eigenvalue < 0.0 for record in records):
+            reason = (
+                "The forgotten precision was floored at the prior's, so the step was "
+                "not the Newton step on the remaining rows. Fit again to certify removals."
+            )
+        self._set_removal_state(self._removal_state.forgot(gram, steps, reason=reason))
+        return (
+            was_valid
+            and self.certificate_.reason is not None
+            and (self._removal_state.invalid is None)
+        )
+
+    def _with_certificate(self, outcome, crossed):
+        """The outcome with ``certificate_`` in its diagnostics and the budget's warning."""
+        certificate = self.certificate_
+        if isinstance(outcome.diagnostics, tuple):
+            diagnostics = tuple(
+                CertifiedDiagnostics(record, certificate) for record in outcome.diagnostics
+            )
+        else:
+            diagnostics = CertifiedDiagnostics(outcome.diagnostics, certificate)
+        messages = (*outcome.warnings, certificate.reason) if crossed else outcome.warnings
+        return outcome._replace(diagnostics=diagnostics, warnings=messages)
+
+    def _set_removal_state(self, state):
+        self._removal_state = state
+        self.certificate_ = state.certificate(
+            float(self.removal_noise),
+            float(self.removal_epsilon),
+            float(self.removal_delta),
+        )
 
     def _run(self, X, labels, weights, sign):
-        """``(posterior, diagnostics)`` per one-vs-rest problem, and the method's name."""
+        """``(posterior, diagnostics)`` per problem, the method's name, the targets."""
         model = self.model_
         if self.classes_.shape[0] == 2:
             targets = [(labels == 1).astype(np.float64)]
@@ -107,14 +241,12 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 "max_iter": self.max_iter,
                 "tol": self.tol,
             }
-            return [learn(p, model, X, t, weights, **options) for p, t in problems], (
-                self.inference
-            )
+            results = [learn(p, model, X, t, weights, **options) for p, t in problems]
+            return results, self.inference, targets
         method = get_method(self.unlearning)
         options = {name: getattr(self, name) for name in method.parameters}
-        return [
-            method.function(p, model, X, t, weights, **options) for p, t in problems
-        ], method.name
+        results = [method.function(p, model, X, t, weights, **options) for p, t in problems]
+        return results, method.name, targets
 
     def _forget_outcome(self, name, records):
         """The ``UpdateOutcome`` of a forget; warnings name their class."""

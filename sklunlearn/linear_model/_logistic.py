@@ -71,7 +71,28 @@ class BayesianLogisticRegression(_GaussianClassifier):
     tol : float, default=1e-10
         Convergence tolerance (Newton decrement, in nats).
     random_state : int, RandomState instance or None, default=None
-        Seed of the Monte Carlo samples.
+        Seed of the Monte Carlo samples, and ``b`` of
+        ``removal_noise`` (leave it None to keep ``b`` secret: a known seed
+        gives it away).
+    removal_noise : float or None, default=None
+        Certified removal (Guo et al. 2020). A float is the standard
+        deviation ``sigma`` of the random linear term ``b' theta``,
+        ``b ~ N(0, sigma^2 I)`` drawn once per fit (per one-vs-rest problem)
+        from ``random_state``, added to the negative log posterior (Guo et
+        al.'s scaling: the summed loss plus ``b' theta``, i.e. the mean loss
+        plus ``b' theta / n``); ``b`` is not stored, and ``certificate_``
+        follows the guarantee. 0 fits the unperturbed posterior: no epsilon
+        is certified, but ``certificate_`` still accumulates the residual
+        bound. None: no ``certificate_`` and none of its cost (a Gram matrix
+        pass at fit, a d x d eigenproblem per forget).
+    removal_epsilon : float, default=1.0
+        Epsilon of the certified-removal guarantee: removals are certified
+        while the accumulated residual bound stays below
+        ``removal_noise * removal_epsilon / c``, ``c = sqrt(2 log(1.5 /
+        removal_delta))``. Only sets the budget (the fitted model does not
+        depend on it), so it may be changed between forgets.
+    removal_delta : float, default=1e-4
+        Delta of the guarantee (in ``(0, 1)``); like ``removal_epsilon``.
     ledger : bool, default=True
         Keep keyed 128-bit fingerprints of the rows learned (never the rows)
         in ``ledger_``, and refuse to forget rows that were never learned,
@@ -102,6 +123,11 @@ class BayesianLogisticRegression(_GaussianClassifier):
         Deprecated alias of ``forget_report_.diagnostics`` (kept for one
         release): the diagnostics record of the last :meth:`partial_unfit`
         (one per one-vs-rest problem when multiclass).
+    certificate_ : RemovalCertificate
+        State of the certified-removal guarantee (only when ``removal_noise``
+        is not None): epsilon certified so far, delta, accumulated residual
+        bound, budget, forgets, whether it holds and why not (see the
+        certified-removal page of the docs).
     forget_report_ : ForgetReport
         What the last :meth:`partial_unfit` did.
     ledger_ : Ledger
@@ -189,10 +215,13 @@ class BayesianLogisticRegression(_GaussianClassifier):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
+        "removal_noise": [None, Interval(Real, 0, None, closed="left")],
+        "removal_epsilon": [Interval(Real, 0, None, closed="neither")],
+        "removal_delta": [Interval(Real, 0, 1, closed="neither")],
         "ledger": ["boolean"],
     }
 
-    _model_parameters = ("alpha", "fit_intercept", "inference")
+    _model_parameters = ("alpha", "fit_intercept", "inference", "removal_noise")
 
     def __init__(
         self,
@@ -206,6 +235,9 @@ class BayesianLogisticRegression(_GaussianClassifier):
         max_iter=100,
         tol=1e-10,
         random_state=None,
+        removal_noise=None,
+        removal_epsilon=1.0,
+        removal_delta=1e-4,
         ledger=True,
     ):
         self.alpha = alpha
@@ -217,6 +249,9 @@ class BayesianLogisticRegression(_GaussianClassifier):
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.removal_noise = removal_noise
+        self.removal_epsilon = removal_epsilon
+        self.removal_delta = removal_delta
         self.ledger = ledger
 
     # ------------------------------------------------------------ public API

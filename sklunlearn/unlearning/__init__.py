@@ -23,9 +23,19 @@ Methods
     Moment-match ``q(theta|D) / p_adj(y_F|theta)`` with self-normalised
     importance sampling (:func:`reverse_kl_update`).
 
-Register another with :func:`register_method`.
+Register another with :func:`register_method`. Certified removal (Guo et al.
+2020) is the ``'laplace'`` step on a fit with a perturbed objective, with a
+residual bound kept by :class:`RemovalState` (:mod:`._certified`).
 """
 
+from ._certified import (
+    LOGISTIC_GAMMA,
+    CertifiedDiagnostics,
+    RemovalCertificate,
+    RemovalState,
+    certificate_constant,
+    perturbed_priors,
+)
 from ._checks import OVERSHOOT_CLIP, REFERENCE_DISAGREEMENT, region_mass
 from ._diagnostics import (
     Diagnostics,
@@ -44,10 +54,12 @@ from ._reverse_kl import reverse_kl_update
 from ._variational import UpdateResult, eubo_forget, variational_update
 
 __all__ = [
+    "LOGISTIC_GAMMA",
     "METHOD_NAMES",
     "OVERSHOOT_CLIP",
     "REFERENCE_DISAGREEMENT",
     "BernoulliLogit",
+    "CertifiedDiagnostics",
     "Diagnostics",
     "ForgettingMethod",
     "GaussianNoise",
@@ -59,9 +71,12 @@ __all__ = [
     "LinearPredictor",
     "Model",
     "Predictor",
+    "RemovalCertificate",
+    "RemovalState",
     "ReverseKLDiagnostics",
     "UpdateResult",
     "VariationalDiagnostics",
+    "certificate_constant",
     "eubo_forget",
     "floor_precision",
     "gauss_hermite",
@@ -69,6 +84,7 @@ __all__ = [
     "laplace_divide_out",
     "learn",
     "newton_fit",
+    "perturbed_priors",
     "region_mass",
     "register_method",
     "reverse_kl_update",
