@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 from sklearn import get_config
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .exceptions import UnlearningWarning
 
@@ -30,7 +30,6 @@ __all__ = [
     "UnlearningMixin",
     "UpdateOutcome",
     "check_weights",
-    "validate_rows",
 ]
 
 
@@ -231,10 +230,6 @@ class UnlearningMixin:
                 self.__dict__.update(saved)
                 raise
 
-    def _check_fitted(self, attribute):
-        """``check_is_fitted(self, attribute)``."""
-        check_is_fitted(self, attribute)
-
     def _record_model_parameters(self):
         params = self.get_params(deep=False)
         names = (*self._model_parameters, "ledger")
@@ -378,11 +373,4 @@ def check_weights(sample_weight, X, allow_all_zero=False):
         dtype=np.float64,
         ensure_non_negative=True,
         allow_all_zero_weights=allow_all_zero,
-    )
-
-
-def validate_rows(estimator, X, y, *, y_numeric=False):
-    """``validate_data(estimator, X, y, reset=False, dtype=np.float64)``."""
-    return validate_data(
-        estimator, X, y, reset=False, dtype=np.float64, y_numeric=y_numeric
     )
