@@ -108,7 +108,9 @@ class ForgetReport:
     weight : float
         Total weight forgotten.
     seconds : float
-        Wall time of the forget, validation included.
+        Wall time of the forget once it holds the estimator's lock (validation
+        of the rows and the ledger's check included; time spent waiting for
+        other requests is not).
     moved : float
         Mahalanobis distance of the posterior mean's move, in standard
         deviations of the posterior before the forget (the largest over
@@ -298,6 +300,7 @@ class UnlearningMixin:
         if not get_config()["skip_parameter_validation"]:
             self._validate_params()
         with self._atomic():
+            # Under the lock: time spent waiting for other requests is not counted.
             start = time.perf_counter()
             self._check_model_parameters()
             X, y_model, y_key = self._validate_rows(X, y, reset=False)
