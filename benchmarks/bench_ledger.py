@@ -23,7 +23,7 @@ from _common import environment, run_times, table
 
 from sklunlearn._numba import fingerprint
 from sklunlearn.ledger import Ledger
-from sklunlearn.linear_model import BayesianLinearRegression
+from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
 
 FORGET_GOAL = 0.5e-3  # seconds, issue 11
 
@@ -127,6 +127,41 @@ def forget_figures(n, d, k, n_requests):
     ]
 
 
+def estimator_figures(n, d, k, n_requests):
+    """What the ledger adds to ``partial_unfit`` itself: with and without, interleaved.
+
+    Two estimators fitted on the same rows, one with ``ledger=True`` and one
+    with ``ledger=False``, forget the same successive requests of ``k`` rows
+    in turn, so that both see the same machine load.
+    """
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((n, d))
+    signal = X @ rng.standard_normal(d)
+    rows = []
+    for estimator, y in (
+        (BayesianLinearRegression, signal + rng.standard_normal(n)),
+        (BayesianLogisticRegression, (signal + rng.logistic(size=n) > 0).astype(int)),
+    ):
+        fitted = {ledger: estimator(ledger=ledger).fit(X, y) for ledger in (False, True)}
+        times = {False: [], True: []}
+        for i in range(n_requests):
+            forget = slice(i * k, (i + 1) * k)
+            for ledger, model in fitted.items():
+                start = time.perf_counter()
+                model.partial_unfit(X[forget], y[forget])
+                times[ledger].append(time.perf_counter() - start)
+        without, with_ = np.array(times[False]), np.array(times[True])
+        added = np.median(with_) - np.median(without)
+        rows.append(
+            [
+                f"{estimator.__name__}.partial_unfit, ledger=False / True",
+                f"{best_median(without, digits=3)} / {best_median(with_, digits=3)}",
+                f"+{added * 1e3:.3f} ms: **{added / FORGET_GOAL:.2f}**",
+            ]
+        )
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000)
@@ -145,6 +180,9 @@ def main():
     print()
     rows = forget_figures(args.n, args.d_forget, args.k, n_requests=args.requests)
     print(table(rows, ["operation", "time (best / median)", "/ 0.5 ms (median)"]))
+    print()
+    rows = estimator_figures(args.n, args.d_forget, args.k, n_requests=args.requests)
+    print(table(rows, ["operation", "time (best / median)", "added (median) / 0.5 ms"]))
 
 
 if __name__ == "__main__":
