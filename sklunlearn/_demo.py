@@ -8,12 +8,14 @@ compares the two.
 
 import copy
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.datasets import load_diabetes
 from sklearn.preprocessing import StandardScaler
 
+from .exceptions import UnlearningWarning
 from .metrics import posterior_kl
 
 __all__ = ["DemoResult", "forget_masks", "compare", "run_demo", "format_table", "plot"]
@@ -28,7 +30,8 @@ class DemoResult(NamedTuple):
     remaining rows), ``kl`` = KL(unlearned || retrained) between the
     posteriors, ``kl_do_nothing`` = KL(full || retrained), and
     ``max_prediction_difference`` (largest absolute difference between the two
-    models' predictions, mean or probability, over all rows).
+    models' predictions, mean or probability, over all rows) and ``warnings``
+    (texts of the UnlearningWarnings the forget issued).
     """
 
     model: str
@@ -41,6 +44,7 @@ class DemoResult(NamedTuple):
     kl: float
     kl_do_nothing: float
     max_prediction_difference: float
+    warnings: tuple = ()
 
 
 def forget_masks(X, fraction=0.1, random_state=0):
@@ -75,9 +79,17 @@ def compare(model, data, make_estimator, X, y, mask, forget_set):
     """Fit on all rows, forget ``mask``, retrain on ``~mask``, and measure."""
     full = make_estimator().fit(X, y)
     unlearned = copy.deepcopy(full)
-    start = time.perf_counter()
-    unlearned.partial_unfit(X[mask], y[mask])
-    forget_seconds = time.perf_counter() - start
+    with warnings.catch_warnings(record=True) as caught:
+        # Shown in the table's "warned" column rather than printed mid-table.
+        warnings.simplefilter("always", UnlearningWarning)
+        start = time.perf_counter()
+        unlearned.partial_unfit(X[mask], y[mask])
+        forget_seconds = time.perf_counter() - start
+    for warning in caught:
+        if not issubclass(warning.category, UnlearningWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     start = time.perf_counter()
     retrained = make_estimator().fit(X[~mask], y[~mask])
     retrain_seconds = time.perf_counter() - start
@@ -93,6 +105,7 @@ def compare(model, data, make_estimator, X, y, mask, forget_set):
         posterior_kl(unlearned, retrained),
         posterior_kl(full, retrained),
         float(difference),
+        tuple(str(w.message) for w in caught if issubclass(w.category, UnlearningWarning)),
     )
 
 
@@ -211,12 +224,13 @@ def format_table(results):
     """Render results as a fixed-width text table.
 
     Columns: rows forgotten, wall times of forgetting and retraining, their
-    ratio, the two KL divergences in nats, and the largest prediction difference.
+    ratio, the two KL divergences in nats, the largest prediction difference,
+    and whether the forget warned.
     """
     header = (
         f"{'model':<28} {'data':<14} {'forget set':<14} {'forgotten':>9} {'forget':>9} "
         f"{'retrain':>9} {'speed-up':>9} {'KL(unl||ret)':>13} {'KL(full||ret)':>14} "
-        f"{'max |pred diff|':>16}"
+        f"{'max |pred diff|':>16} {'warned':>6}"
     )
     units = (
         f"{'':<28} {'':<14} {'':<14} {'rows':>9} {'':>9} {'':>9} {'':>9} "
@@ -229,7 +243,7 @@ def format_table(results):
             f"{r.model:<28} {r.data:<14} {r.forget_set:<14} {r.n_forget:>9} "
             f"{1e3 * r.forget_seconds:>7.2f}ms {1e3 * r.retrain_seconds:>7.2f}ms "
             f"{speedup:>8.1f}x {r.kl:>13.3g} {r.kl_do_nothing:>14.3g} "
-            f"{r.max_prediction_difference:>16.3g}"
+            f"{r.max_prediction_difference:>16.3g} {'yes' if r.warnings else '':>6}"
         )
     return "\n".join(lines)
 

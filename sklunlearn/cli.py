@@ -10,7 +10,15 @@ import sys
 import time
 
 from ._cli import _commands
-from ._cli._files import ESTIMATORS, CommandError
+from ._cli._files import ESTIMATORS, CommandError, writable_path
+from ._cli._progress import Progress
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (``--help`` shows the usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
 
 
 def _non_negative_int(text):
@@ -36,9 +44,10 @@ def _fraction(text):
 
 
 def _require_matplotlib(path):
-    """Refuse ``--plot`` before any work when matplotlib is missing."""
+    """Refuse ``--plot`` before any work: matplotlib missing, or no folder to write to."""
     if path is None:
         return
+    writable_path(path)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -59,7 +68,8 @@ def _demo(args):
 
     _require_matplotlib(args.plot)
     start = time.perf_counter()
-    results = _demo.run_demo(random_state=args.seed)
+    with Progress("running the demo", quiet=args.quiet):
+        results = _demo.run_demo(random_state=args.seed)
     print(
         "sklunlearn demo: fit on all rows, forget 10% with partial_unfit, retrain from\n"
         "scratch on the other 90%, and compare (KL between posteriors; the\n"
@@ -68,7 +78,8 @@ def _demo(args):
     print(_demo.format_table(results))
     print(
         "\nrows: rows forgotten; forget and retrain: wall time; KL columns in nats;\n"
-        "max |pred diff|: largest difference of predicted mean or probability.\n"
+        "max |pred diff|: largest difference of predicted mean or probability;\n"
+        "warned: the forget issued an UnlearningWarning (forget_report_.warnings).\n"
         "These data sets are small, so the times above are mostly per-call overhead:\n"
         "forgetting k rows takes time independent of the n rows learned, while\n"
         "retraining grows with n, so the speed-up grows with the data."
@@ -88,13 +99,22 @@ def _add_data_arguments(parser, data_help):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sklunlearn",
         description="Bayesian estimators that forget training data.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    # Every command takes --quiet: no progress indicator on stderr.
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress indicator (it shows on a terminal for steps over a few seconds)",
+    )
 
-    fit = commands.add_parser("fit", help="fit an estimator on a CSV or Parquet file")
+    fit = commands.add_parser(
+        "fit", parents=[common], help="fit an estimator on a CSV or Parquet file"
+    )
     fit.add_argument("estimator", metavar="ESTIMATOR", help=", ".join(ESTIMATORS))
     _add_data_arguments(fit, "CSV (or Parquet, with pyarrow) file of the rows to learn")
     fit.add_argument(
@@ -111,7 +131,9 @@ def _parser():
     )
     fit.set_defaults(handler=_commands.fit)
 
-    forget = commands.add_parser("forget", help="forget the rows of a file")
+    forget = commands.add_parser(
+        "forget", parents=[common], help="forget the rows of a file"
+    )
     forget.add_argument("model", metavar="MODEL", help="model file to forget from")
     forget.add_argument("rows", metavar="ROWS", help="file of the rows to forget")
     forget.add_argument("--target", required=True, metavar="COLUMN")
@@ -121,13 +143,15 @@ def _parser():
     forget.add_argument("--report", metavar="REPORT.json", help="write the forget report")
     forget.set_defaults(handler=_commands.forget)
 
-    inspect = commands.add_parser("inspect", help="describe a model file")
+    inspect = commands.add_parser("inspect", parents=[common], help="describe a model file")
     inspect.add_argument("model", metavar="MODEL")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(handler=_commands.inspect)
 
     audit = commands.add_parser(
-        "audit", help="fit, forget, retrain, and measure how close forgetting came"
+        "audit",
+        parents=[common],
+        help="fit, forget, retrain, and measure how close forgetting came",
     )
     audit.add_argument("estimator", metavar="ESTIMATOR", help=", ".join(ESTIMATORS))
     _add_data_arguments(audit, "file of the rows to learn")
@@ -147,7 +171,9 @@ def _parser():
     audit.set_defaults(handler=_audit)
 
     demo = commands.add_parser(
-        "demo", help="forget 10%% of real data sets and compare with retraining"
+        "demo",
+        parents=[common],
+        help="forget 10%% of real data sets and compare with retraining",
     )
     demo.add_argument("--plot", metavar="FILE.png", help="also draw the results")
     demo.add_argument(

@@ -1,14 +1,19 @@
 """The command line on the bundled banknote data, in a temporary directory."""
 
+import io
 import json
 import subprocess
 import sys
+import time
 import warnings
 
 import numpy as np
 import pytest
 
+from sklunlearn import _demo
+from sklunlearn._cli import _audit, _progress
 from sklunlearn._cli._files import sha256
+from sklunlearn._cli._progress import Progress
 from sklunlearn.cli import main
 from sklunlearn.datasets import load_banknote
 from sklunlearn.exceptions import UnlearningWarning
@@ -295,3 +300,129 @@ def test_audit_refusals(files, banknote, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
     plot = tmp_path / "audit.png"
     assert "matplotlib" in _refused(capsys, [*argv, foreign, "--plot", plot], plot)
+
+
+class _Terminal(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_shows_on_a_terminal_and_is_erased():
+    stream = _Terminal()
+    with Progress("fitting X on 5 rows", stream=stream, delay=0.0, interval=0.01):
+        time.sleep(0.2)
+    written = stream.getvalue()
+    assert "fitting X on 5 rows" in written and written.count("\r") >= 3
+    # The last write blanks the line and returns to its start.
+    assert written.endswith("\r") and written.rsplit("\r", 2)[1].strip() == ""
+
+
+@pytest.mark.parametrize(
+    "stream, quiet, delay",
+    [(io.StringIO(), False, 0.0), (_Terminal(), True, 0.0), (_Terminal(), False, 30.0)],
+    ids=["not a terminal", "quiet", "short work"],
+)
+def test_progress_is_silent(stream, quiet, delay):
+    with Progress("fitting", stream=stream, quiet=quiet, delay=delay, interval=0.01):
+        time.sleep(0.05)
+    assert stream.getvalue() == ""
+
+
+def test_fit_shows_progress_on_a_terminal_unless_quiet(files, monkeypatch):
+    tmp_path, data, _, _ = files
+    monkeypatch.setattr(_progress, "DELAY_SECONDS", 0.0)
+    monkeypatch.setattr(_progress, "INTERVAL_SECONDS", 0.001)
+    argv = ["fit", "BayesianLogisticRegression", str(data), "--target", "class"]
+    for quiet in ([], ["--quiet"]):
+        terminal = _Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        assert main([*argv, "--output", str(tmp_path / "m.skops"), *quiet]) == 0
+        shown = "fitting BayesianLogisticRegression on 1372 rows" in terminal.getvalue()
+        assert shown is not bool(quiet)
+
+
+def test_usage_errors_are_one_line(capsys):
+    for argv in (["fit"], ["forget", "m.skops"], ["demo", "--seed", "x"], ["nope"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error:" in err, err
+
+
+def test_audit_refuses_unseen_rows_it_cannot_use(files, banknote, capsys):
+    tmp_path, data, rows, _ = files
+    argv = ["audit", "BayesianLogisticRegression", data, "--target", "class"]
+    argv += ["--forget", rows, "--unseen"]
+    other_columns = tmp_path / "other.csv"
+    banknote.drop(columns="entropy").iloc[:20].to_csv(other_columns, index=False)
+    assert "columns differ" in _refused(capsys, [*argv, other_columns])
+    unknown_class = tmp_path / "unknown.csv"
+    banknote.iloc[:20].assign(**{"class": 7}).to_csv(unknown_class, index=False)
+    assert "labels" in _refused(capsys, [*argv, unknown_class])
+
+
+@pytest.mark.parametrize("command", ["audit", "demo"])
+def test_plot_into_a_missing_folder_is_refused_before_any_work(
+    files, capsys, monkeypatch, command
+):
+    tmp_path, data, rows, _ = files
+    monkeypatch.setattr(_demo, "run_demo", _refuse_to_run)
+    monkeypatch.setattr(_audit, "audit", _refuse_to_run)
+    plot = tmp_path / "absent" / "plot.png"
+    argv = ["demo"]
+    if command == "audit":
+        argv = ["audit", "BayesianLinearRegression", data, "--target", "class"]
+        argv += ["--forget", rows]
+    assert "does not exist" in _refused(capsys, [*argv, "--plot", plot], plot)
+
+
+def _refuse_to_run(*args, **kwargs):
+    raise AssertionError("work started before the arguments were checked")
+
+
+def test_fit_prints_each_warning_on_one_line(files, capsys):
+    tmp_path, data, _, _ = files
+    model = tmp_path / "m.skops"
+    argv = ["fit", "BayesianLogisticRegression", data, "--target", "class"]
+    assert main([str(a) for a in [*argv, "--param", "max_iter=1", "--output", model]]) == 0
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("warning: Newton fitting did not converge") and err.count("\n") == 1
+    )
+    assert model.exists()
+
+
+def test_the_network_regressor_round_trips(files, banknote, capsys):
+    pytest.importorskip("sklunlearn.neural_network")
+    tmp_path, data, rows, _ = files
+    model, after = tmp_path / "mlp.skops", tmp_path / "after.skops"
+    params = {"hidden_layer_sizes": (3,), "max_iter": 30, "random_state": 0}
+    settings = [f"--param={name}={value}" for name, value in params.items()]
+    argv = ["fit", "BayesianMLPRegressor", data, "--target", "class", *settings]
+    assert main([str(a) for a in [*argv, "--output", model]]) == 0
+    argv = ["forget", model, rows, "--target", "class", "--output", after]
+    assert main([str(a) for a in argv]) == 0
+    loaded = sio.load(after, trusted=sio.get_untrusted_types(file=after))
+    assert loaded.n_samples_seen_ == 1372 - N_FORGET
+    X, y = banknote.drop(columns="class"), banknote["class"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = (
+            type(loaded)(**params).fit(X, y).partial_unfit(X[:N_FORGET], y[:N_FORGET])
+        )
+    np.testing.assert_allclose(
+        loaded.predict(X), expected.predict(X), rtol=1e-8, atol=1e-10
+    )
+
+
+def test_an_estimator_missing_from_the_installation_is_refused(files, capsys, monkeypatch):
+    from sklunlearn._cli import _files
+
+    monkeypatch.setitem(_files.ESTIMATORS, "Absent", "sklunlearn.no_such_module")
+    tmp_path, data, _, _ = files
+    out = tmp_path / "out.skops"
+    argv = ["fit", "Absent", data, "--target", "class", "--output", out]
+    assert "not available in this installation" in _refused(capsys, argv, out)

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -105,3 +106,42 @@ def test_demo_table_labels_rows_and_units(monkeypatch, capsys):
     assert "rows: rows forgotten" in out and "KL columns in nats" in out
     assert "benchmarks/README.md" not in out
     assert " 44 " in out.splitlines()[7]
+
+
+def test_demo_table_marks_forgets_that_warned(monkeypatch, capsys):
+    quiet = _demo.DemoResult(
+        "SparseGPClassifier", "banknote", "random 10%", 1372, 137,
+        1e-3, 2e-3, 1e-2, 0.3, 1e-3,
+    )  # fmt: skip
+    warned = quiet._replace(forget_set="clustered 10%", warnings=("suspect",))
+    monkeypatch.setattr(_demo, "run_demo", lambda random_state=0: [quiet, warned])
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    header, _, _, first, second = out.splitlines()[4:9]
+    assert header.split()[-1] == "warned"
+    assert not first.endswith("yes") and second.endswith("yes")
+    assert "warned: the forget issued an UnlearningWarning" in out
+
+
+def test_demo_records_unlearning_warnings_instead_of_printing_them(rng, monkeypatch):
+    from sklunlearn.exceptions import UnlearningWarning
+
+    class Warns:
+        def fit(self, X, y):
+            self.coef_ = np.zeros(X.shape[1])
+            return self
+
+        def partial_unfit(self, X, y):
+            warnings.warn("suspect forget", UnlearningWarning, stacklevel=2)
+            return self
+
+        def predict(self, X):
+            return X @ self.coef_
+
+    X, y = rng.randn(30, 2), rng.randn(30)
+    mask = np.arange(30) < 3
+    monkeypatch.setattr(_demo, "posterior_kl", lambda a, b: 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that escaped would raise here
+        result = _demo.compare("m", "d", Warns, X, y, mask, "random")
+    assert result.warnings == ("suspect forget",)

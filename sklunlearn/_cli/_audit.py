@@ -9,7 +9,8 @@ from sklearn.base import clone
 
 from ..exceptions import UnlearningWarning
 from ._commands import _learn, _make_estimator, _rows_like_the_model
-from ._files import CommandError, read_table
+from ._files import CommandError, one_line, read_table
+from ._progress import Progress
 
 
 def _without(frame, rows, path):
@@ -29,6 +30,13 @@ def _without(frame, rows, path):
     return keep
 
 
+def _same_columns(frame, reference, path, reference_path):
+    """``frame`` with the columns of ``reference`` in its order, or a refusal."""
+    if sorted(map(str, frame.columns)) != sorted(map(str, reference.columns)):
+        raise CommandError(f"{path}: its columns differ from those of {reference_path}")
+    return frame[list(reference.columns)]
+
+
 def _retrainer(full):
     """A clone of ``full`` that reuses what a sparse GP learned once (inducing points,
     kernel), so that the two posteriors are over the same variables."""
@@ -46,14 +54,13 @@ def _split(args):
     """Training rows, forget mask, and unseen rows for the membership-inference test."""
     X, y = read_table(args.data, args.target)
     X_forget, y_forget = read_table(args.forget, args.target)
-    X_forget = X_forget.reindex(columns=X.columns)
-    if X_forget.isna().to_numpy().any():
-        raise CommandError(f"{args.forget}: its columns differ from those of {args.data}")
+    X_forget = _same_columns(X_forget, X, args.forget, args.data)
     data = X.assign(**{args.target: y})
     forgotten = ~_without(data, X_forget.assign(**{args.target: y_forget}), args.forget)
     if args.unseen is not None:
         X_unseen, y_unseen = read_table(args.unseen, args.target)
-        return X, y, forgotten, X_unseen.reindex(columns=X.columns), y_unseen
+        X_unseen = _same_columns(X_unseen, X, args.unseen, args.data)
+        return X, y, forgotten, X_unseen, y_unseen
     rng = np.random.RandomState(args.seed)
     candidates = np.flatnonzero(~forgotten)
     held = rng.choice(
@@ -66,24 +73,49 @@ def _split(args):
 
 def audit(args):
     """``sklunlearn audit ESTIMATOR DATA --target COLUMN --forget ROWS``."""
-    from ..metrics import membership_inference_auc, posterior_kl, predictive_kl
-
     X, y, forgotten, X_unseen, y_unseen = _split(args)
     estimator = _make_estimator(args.estimator, args.param)
     start = time.perf_counter()
-    full = _learn(estimator, X, y, args.data)
+    full = _learn(estimator, X, y, args.data, quiet=args.quiet)
     fit_seconds = time.perf_counter() - start
     unlearned = copy.deepcopy(full)
     X_forget, y_forget = X[forgotten], y[forgotten]
+    rows = _rows_like_the_model(full, X_forget, args.forget)
     with warnings.catch_warnings():
         # Audited here, not warned: the figures below measure what is left.
         warnings.simplefilter("ignore", UnlearningWarning)
         start = time.perf_counter()
-        unlearned.partial_unfit(_rows_like_the_model(full, X_forget, args.forget), y_forget)
+        try:
+            with Progress(f"forgetting {len(y_forget)} rows", quiet=args.quiet):
+                unlearned.partial_unfit(rows, y_forget)
+        except (ValueError, TypeError) as exc:
+            raise CommandError(
+                f"refused to forget the rows of {args.forget}: {one_line(exc)}"
+            ) from None
         forget_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    retrained = _learn(_retrainer(full), X[~forgotten], y[~forgotten], args.data)
+    retrained = _learn(
+        _retrainer(full), X[~forgotten], y[~forgotten], args.data, quiet=args.quiet
+    )
     retrain_seconds = time.perf_counter() - start
+    seconds = (fit_seconds, forget_seconds, retrain_seconds)
+    try:
+        auc, kl = _measure(
+            full, unlearned, retrained, X_forget, y_forget, X_unseen, y_unseen
+        )
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"{args.unseen or args.data}: {one_line(exc)}") from None
+    _print_audit(args, full, unlearned, forgotten, X, X_unseen, auc, kl, seconds)
+    if args.plot:
+        _plot(auc, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _measure(full, unlearned, retrained, X_forget, y_forget, X_unseen, y_unseen):
+    """Membership-inference AUCs of the three models, and KLs of two to the third."""
+    from ..metrics import membership_inference_auc, posterior_kl, predictive_kl
+
     models = {"forgotten": unlearned, "retrained": retrained, "not forgotten": full}
     with warnings.catch_warnings():
         auc = {
@@ -98,6 +130,12 @@ def audit(args):
             for name, model in models.items()
             if model is not retrained
         }
+    return auc, kl
+
+
+def _print_audit(args, full, unlearned, forgotten, X, X_unseen, auc, kl, seconds):
+    """The audit's report on stdout."""
+    fit_seconds, forget_seconds, retrain_seconds = seconds
     print(
         f"{type(full).__name__}: learned {len(X)} rows, forgot {int(forgotten.sum())} "
         f"({unlearned.forget_report_.method}), {len(X_unseen)} unseen rows for the "
@@ -114,10 +152,6 @@ def audit(args):
         "  membership-inference AUC on the forgotten rows (0.5: indistinguishable from "
         "unseen rows): " + ", ".join(f"{name} {value:.3f}" for name, value in auc.items())
     )
-    if args.plot:
-        _plot(auc, args.plot)
-        print(f"plot written to {args.plot}")
-    return 0
 
 
 def _plot(auc, path):

@@ -24,6 +24,7 @@ from ._files import (
     temporary_beside,
     writable_path,
 )
+from ._progress import Progress
 
 MODEL_SUFFIXES = SKOPS_SUFFIXES + PICKLE_SUFFIXES
 
@@ -39,12 +40,25 @@ def _make_estimator(name, params):
     return estimator
 
 
-def _learn(estimator, X, y, what):
+def _run(step, message, refusal, *, quiet):
+    """``step()`` with a progress indicator; refusals as one-line errors prefixed
+    with ``refusal``, and each warning as one line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with Progress(message, quiet=quiet):
+                result = step()
+        except (ValueError, TypeError) as exc:
+            raise CommandError(f"{refusal}: {one_line(exc)}") from None
+    for warning in caught:
+        print(f"warning: {one_line(warning.message)}", file=sys.stderr)
+    return result
+
+
+def _learn(estimator, X, y, what, *, quiet=False):
     """``estimator.fit(X, y)`` with its refusals as one-line errors."""
-    try:
-        return estimator.fit(X, y)
-    except (ValueError, TypeError) as exc:
-        raise CommandError(f"{what}: {one_line(exc)}") from None
+    message = f"fitting {type(estimator).__name__} on {len(X)} rows"
+    return _run(lambda: estimator.fit(X, y), message, what, quiet=quiet)
 
 
 def _save(estimator, path):
@@ -58,7 +72,7 @@ def fit(args):
     estimator = _make_estimator(args.estimator, args.param)
     X, y = read_table(args.data, args.target)
     start = time.perf_counter()
-    _learn(estimator, X, y, args.data)
+    _learn(estimator, X, y, args.data, quiet=args.quiet)
     seconds = time.perf_counter() - start
     _save(estimator, output)
     print(
@@ -85,18 +99,11 @@ def _rows_like_the_model(estimator, X, path):
     return X[list(names)]
 
 
-def _forget_rows(estimator, X, y, path):
+def _forget_rows(estimator, X, y, path, *, quiet=False):
     """``estimator.partial_unfit(X, y)``; refusals raise CommandError, warnings print."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            estimator.partial_unfit(X, y)
-        except (ValueError, TypeError) as exc:
-            raise CommandError(
-                f"refused to forget the rows of {path}: {one_line(exc)}"
-            ) from None
-    for warning in caught:
-        print(f"warning: {one_line(warning.message)}", file=sys.stderr)
+    refusal = f"refused to forget the rows of {path}"
+    _run(lambda: estimator.partial_unfit(X, y), f"forgetting {len(y)} rows", refusal,
+         quiet=quiet)  # fmt: skip
 
 
 def forget(args):
@@ -106,7 +113,8 @@ def forget(args):
     estimator = load_model(args.model)
     hash_before = sha256(args.model)
     X, y = read_table(args.rows, args.target)
-    _forget_rows(estimator, _rows_like_the_model(estimator, X, args.rows), y, args.rows)
+    rows = _rows_like_the_model(estimator, X, args.rows)
+    _forget_rows(estimator, rows, y, args.rows, quiet=args.quiet)
     report = estimator.forget_report_
     # Both files are written beside their targets first, so a failure writes nothing.
     model_file = dump_model(estimator, output)
@@ -191,7 +199,7 @@ def inspect(args):
             print(f"{key}:")
             for name, item in value.items():
                 shown = json.dumps(item) if isinstance(item, dict | list) else item
-                print(f"  {name:<20} {shown}")
+                print(f"  {name:<24} {shown}")
         else:
             print(f"{key:<14} {value if value is not None else '(none)'}")
     return 0

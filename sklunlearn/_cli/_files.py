@@ -14,6 +14,7 @@ ESTIMATORS = {
     "BayesianLogisticRegression": "sklunlearn.linear_model",
     "SparseGPRegressor": "sklunlearn.gaussian_process",
     "SparseGPClassifier": "sklunlearn.gaussian_process",
+    "BayesianMLPRegressor": "sklunlearn.neural_network",
 }
 SKOPS_SUFFIXES = (".skops",)
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
@@ -97,7 +98,10 @@ def estimator_class(name):
     """The package estimator called ``name``."""
     if name not in ESTIMATORS:
         raise CommandError(f"unknown estimator {name!r} (one of: {', '.join(ESTIMATORS)})")
-    return getattr(importlib.import_module(ESTIMATORS[name]), name)
+    try:
+        return getattr(importlib.import_module(ESTIMATORS[name]), name)
+    except (ImportError, AttributeError):
+        raise CommandError(f"{name} is not available in this installation") from None
 
 
 def parse_param(text):
