@@ -57,7 +57,7 @@ class SparseGPClassifier(_GaussianClassifier):
         inference.
     unlearning : str, default='laplace'
         Forgetting method of :meth:`partial_unfit`: ``'laplace'``, ``'eubo'``,
-        ``'rkl'`` (see
+        ``'rkl'``, ``'uib'`` (see
         :class:`~sklunlearn.linear_model.BayesianLogisticRegression`), or the
         name of a method registered with
         :func:`sklunlearn.unlearning.register_method`.
@@ -65,6 +65,27 @@ class SparseGPClassifier(_GaussianClassifier):
         VBU's adjusted-likelihood threshold for 'eubo' and 'rkl'.
     n_samples : int, default=1000
         Monte Carlo samples ('rkl'; 'eubo' with ``unlearning_lambda > 0``).
+    unlearning_beta : float, default=2.0
+        Weight ``beta`` of the bottleneck term of ``unlearning='uib'`` (Han et
+        al. 2024): ``beta * KL(q || dynamic prior)``, the dynamic prior being
+        the previous stage's estimate of the remaining-data posterior. The
+        stages divide out the fraction ``1 - (beta / (1 + beta))^stages`` of
+        the forgotten rows' likelihood site; 0 divides out all of it (the
+        'laplace' step).
+    unlearning_stages : int, default=4
+        Number of stages of ``unlearning='uib'``, each using the previous
+        stage's result as its prior.
+    lcodec_n_perturbations : int, default=1000
+        Parameter of ``unlearning='lcodec'`` (L-CODEC, Mehta et al. 2022):
+        number of perturbed copies of the forgotten rows used to estimate
+        the conditional dependence of the loss on each parameter.
+    lcodec_scale : float, default=0.1
+        Parameter of ``unlearning='lcodec'`` (L-CODEC, Mehta et al. 2022):
+        standard deviation of the Gaussian perturbation of the rows.
+    lcodec_max_features : int or None, default=None
+        Parameter of ``unlearning='lcodec'`` (L-CODEC, Mehta et al. 2022):
+        largest number of parameters selected for the Newton update; None
+        means no cap beyond FOCI's own stopping rule.
     max_iter : int, default=100
         Maximum Newton or fixed-point iterations.
     tol : float, default=1e-10
@@ -184,6 +205,11 @@ class SparseGPClassifier(_GaussianClassifier):
         "unlearning": [StrOptions(METHOD_NAMES)],
         "unlearning_lambda": [Interval(Real, 0, 1, closed="left")],
         "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "unlearning_beta": [Interval(Real, 0, None, closed="left")],
+        "unlearning_stages": [Interval(Integral, 1, None, closed="left")],
+        "lcodec_n_perturbations": [Interval(Integral, 1, None, closed="left")],
+        "lcodec_scale": [Interval(Real, 0, None, closed="neither")],
+        "lcodec_max_features": [None, Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
@@ -204,6 +230,11 @@ class SparseGPClassifier(_GaussianClassifier):
         unlearning="laplace",
         unlearning_lambda=0.0,
         n_samples=1000,
+        unlearning_beta=2.0,
+        unlearning_stages=4,
+        lcodec_n_perturbations=1000,
+        lcodec_scale=0.1,
+        lcodec_max_features=None,
         max_iter=100,
         tol=1e-10,
         random_state=None,
@@ -218,6 +249,11 @@ class SparseGPClassifier(_GaussianClassifier):
         self.unlearning = unlearning
         self.unlearning_lambda = unlearning_lambda
         self.n_samples = n_samples
+        self.unlearning_beta = unlearning_beta
+        self.unlearning_stages = unlearning_stages
+        self.lcodec_n_perturbations = lcodec_n_perturbations
+        self.lcodec_scale = lcodec_scale
+        self.lcodec_max_features = lcodec_max_features
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
@@ -345,6 +381,9 @@ class SparseGPClassifier(_GaussianClassifier):
         return [self.whitened_posterior_]
 
     def _set_posteriors(self, posteriors):
+        # Drops the pending forget requests' state (``_update`` sets it again
+        # after a forget that keeps it).
+        self.__dict__.pop("_pending_forgets", None)
         (self.whitened_posterior_,) = posteriors
 
     def _update(self, X, labels, weights, *, sign, reset):

@@ -35,9 +35,11 @@ from ..unlearning import (
     CertifiedDiagnostics,
     RemovalState,
     get_method,
+    laplace_divide_out,
     learn,
     perturbed_priors,
     region_mass,
+    uib_forget,
 )
 from ..unlearning._certified import design_statistics
 
@@ -45,6 +47,13 @@ __all__ = []
 
 # Relative slack when checking that no more weight is forgotten than was learned.
 _WEIGHT_TOLERANCE = 1e-9
+
+# Methods whose result is a function of the forgotten rows' site terms at the
+# stored posterior's mean: requests one after another re-divide their union.
+_PENDING_METHODS = (laplace_divide_out, uib_forget)
+
+# Forgetting methods whose step is the Newton removal step the certificate bounds.
+_CERTIFIED_METHODS = ("laplace", "lcodec")
 
 _PARTIAL_FIT_REASON = (
     "Rows were added by partial_fit after the fit: the online update is not the "
@@ -63,6 +72,19 @@ _ROW_NORM_MESSAGE = (
     "largest learned is {:.4g}, and the residual bound is scaled by it. Scale the rows "
     "(e.g. sklearn.preprocessing.Normalizer) to keep the budget of the guarantee."
 )
+
+
+def _noise_free_step(old, new, record):
+    """The mean's move without a method's own removal noise (``noise_shift``).
+
+    Guo et al.'s residual bound is about the Newton step; the noise added to
+    it is the certificate's, not part of the step.
+    """
+    step = new.mean - old.mean
+    shift = getattr(record, "noise_shift", ())
+    if len(shift):
+        step[np.asarray(record.parameters)] -= shift
+    return step
 
 
 class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
@@ -111,7 +133,7 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                         self.random_state,
                     )
                 )
-        before = self._posterior_list()
+        before = self._posterior_list() if certified else None
         class_weight = np.bincount(
             labels, weights=weights, minlength=self.classes_.shape[0]
         )
@@ -119,7 +141,7 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         if sign < 0 and not self.ledger:  # with a ledger, the ledger has refused
             self._check_forgettable(class_weight, n_rows)
         try:
-            results, name, targets = self._run(X, labels, weights, sign)
+            results, name, targets, pending = self._run(X, labels, weights, sign)
         except (FloatingPointError, NotPositiveDefiniteError, linalg.LinAlgError) as exc:
             raise ValueError(
                 f"The update is not finite ({exc}): X or sample_weight holds values so "
@@ -127,6 +149,8 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 "features and keep weights moderate. Nothing was changed."
             ) from exc
         self._set_posteriors([posterior for posterior, _ in results])
+        if pending is not None:  # _set_posteriors dropped the previous state
+            self._pending_forgets = pending
         records = tuple(diagnostics for _, diagnostics in results)
         self.n_iter_ = max(record.n_iter for record in records)
         self.class_count_ = np.maximum(self.class_count_ + sign * class_weight, 0.0)
@@ -184,21 +208,27 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         was_valid = self.certificate_.valid
         gram, _ = design_statistics(self.model_.predictor, X, weights, before[0].mean)
         steps = [
-            new.mean - old.mean
-            for old, new in zip(before, self._posterior_list(), strict=True)
+            _noise_free_step(old, new, record)
+            for old, new, record in zip(
+                before, self._posterior_list(), records, strict=True
+            )
         ]
+        # What a block step leaves of the gradient outside its block (0 for 'laplace').
+        left = [float(getattr(record, "predicted_residual", 0.0)) for record in records]
         reason = None
-        if name != "laplace":
+        if name not in _CERTIFIED_METHODS:
             reason = (
-                f"unlearning={name!r} is not the Newton removal step ('laplace') that "
-                "the certificate covers. Fit again to certify removals."
+                f"unlearning={name!r} is not a Newton removal step ('laplace' or "
+                "'lcodec') that the certificate covers. Fit again to certify removals."
             )
         elif any(record.clipped_eigenvalue < 0.0 for record in records):
             reason = (
                 "The forgotten precision was floored at the prior's, so the step was "
                 "not the Newton step on the remaining rows. Fit again to certify removals."
             )
-        self._set_removal_state(self._removal_state.forgot(gram, steps, reason=reason))
+        self._set_removal_state(
+            self._removal_state.forgot(gram, steps, left=left, reason=reason)
+        )
         return (
             was_valid
             and self.certificate_.reason is not None
@@ -226,7 +256,7 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         )
 
     def _run(self, X, labels, weights, sign):
-        """``(posterior, diagnostics)`` per problem, the method's name, the targets."""
+        """Per problem ``(posterior, diagnostics)``; the method, targets, pending state."""
         model = self.model_
         if self.classes_.shape[0] == 2:
             targets = [(labels == 1).astype(np.float64)]
@@ -234,19 +264,67 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             targets = [
                 (labels == c).astype(np.float64) for c in range(self.classes_.shape[0])
             ]
-        problems = zip(self._posterior_list(), targets, strict=True)
         if sign > 0:
             options = {
                 "inference": self.inference,
                 "max_iter": self.max_iter,
                 "tol": self.tol,
             }
-            results = [learn(p, model, X, t, weights, **options) for p, t in problems]
-            return results, self.inference, targets
+            results = [
+                learn(p, model, X, t, weights, **options)
+                for p, t in zip(self._posterior_list(), targets, strict=True)
+            ]
+            return results, self.inference, targets, None
         method = get_method(self.unlearning)
+        missing = [name for name in method.parameters if not hasattr(self, name)]
+        if missing:
+            raise ValueError(
+                f"unlearning={method.name!r} needs parameter(s) {missing} which "
+                f"{type(self).__name__} does not have. Choose another unlearning "
+                "method. Nothing was changed."
+            )
         options = {name: getattr(self, name) for name in method.parameters}
-        results = [method.function(p, model, X, t, weights, **options) for p, t in problems]
-        return results, method.name, targets
+        if method.function in _PENDING_METHODS and self.removal_noise is None:
+            results, pending = self._run_pending(method, X, targets, weights, options)
+            return results, method.name, targets, pending
+        results = [
+            method.function(p, model, X, t, weights, **options)
+            for p, t in zip(self._posterior_list(), targets, strict=True)
+        ]
+        return results, method.name, targets, None
+
+    def _run_pending(self, method, X, targets, weights, options):
+        """Divide the union of the pending requests out of the stored full-data posterior.
+
+        Keeps, per problem, the posterior before the first forget since the last
+        learn and the summed site terms (gradient, curvature) of every row
+        forgotten since, at its mean; a request adds its rows' terms and
+        re-divides the union, so requests one after another end where one
+        request of their union would.
+        """
+        stored = self.__dict__.get("_pending_forgets")
+        if stored is None:
+            stored = [(posterior, None) for posterior in self._posterior_list()]
+        results, pending = [], []
+        for (anchor, previous), target in zip(stored, targets, strict=True):
+            if self.inference == "vi":  # the site a variational posterior holds
+                terms = self.model_.expected_terms(X, target, weights, anchor)
+            else:
+                terms = self.model_.terms(X, target, weights, anchor.mean, with_value=False)
+            results.append(
+                method.function(
+                    anchor,
+                    self.model_,
+                    X,
+                    target,
+                    weights,
+                    **options,
+                    terms=terms,
+                    previous=previous,
+                )
+            )
+            pending.append((anchor, terms if previous is None else previous + terms))
+        return results, pending
 
     def _forget_outcome(self, name, records):
         """The ``UpdateOutcome`` of a forget; warnings name their class."""
@@ -260,8 +338,10 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 for message in record.warnings
             )
             diagnostics = records
-        self.unlearning_region_mass_ = region_mass(
-            self.unlearning_lambda, self.model_.prior.n_features
+        self.unlearning_region_mass_ = (
+            1.0
+            if self.unlearning_lambda <= 0
+            else region_mass(self.unlearning_lambda, self.model_.prior.n_features)
         )
         estimates = [getattr(record, "kl_estimate", None) for record in records]
         estimate = None if None in estimates else float(sum(estimates))

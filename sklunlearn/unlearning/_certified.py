@@ -200,7 +200,7 @@ class RemovalState:
         zeros = (0.0,) * len(residuals)
         return cls(gram, tuple(residuals), zeros, zeros, 0, row_norm, invalid)
 
-    def forgot(self, gram, steps, *, reason=None):
+    def forgot(self, gram, steps, *, left=None, reason=None):
         """The state after a forget with Newton steps ``steps`` (one per problem).
 
         With ``P`` the stored precision and ``H_t`` the remaining rows'
@@ -208,14 +208,17 @@ class RemovalState:
         plus ``(integral of H_t along the step - H_t) v + (H_t - P) v``: Guo
         et al.'s term, and the drift of the curvature since the fit, whose
         norm is at most the sum of the earlier steps' :func:`step_factor`
-        (the Hessian changes by at most that along each step).
+        (the Hessian changes by at most that along each step). ``left`` adds,
+        per problem, the gradient norm a method's step leaves by design (the
+        parameters outside an L-CODEC block).
         """
+        left = (0.0,) * len(steps) if left is None else left
         remaining = self.gram - gram
         residuals, newton, drift = [], [], []
         for k, step in enumerate(steps):
             factor = step_factor(remaining, step, self.row_norm)
             size = float(np.linalg.norm(step))
-            residuals.append(self.residuals[k] + (factor + self.drift[k]) * size)
+            residuals.append(self.residuals[k] + (factor + self.drift[k]) * size + left[k])
             newton.append(self.newton[k] + factor * size)
             drift.append(self.drift[k] + factor)
         state = RemovalState(

@@ -9,6 +9,7 @@ __all__ = [
     "Diagnostics",
     "LaplaceDiagnostics",
     "ReverseKLDiagnostics",
+    "UIBDiagnostics",
     "VariationalDiagnostics",
 ]
 
@@ -75,7 +76,38 @@ class Diagnostics:
 
 @dataclass(frozen=True)
 class LaplaceDiagnostics(Diagnostics):
-    """Diagnostics of the Laplace update (see :mod:`._laplace`)."""
+    """Diagnostics of the Laplace update (see :mod:`._laplace`).
+
+    Attributes
+    ----------
+    mean_relinearisation : float
+        Change of the forgotten rows' gradient at the new mean that the
+        linearisation did not predict, over the step's Newton decrement (NaN
+        when not checked: learning, ``inference='vi'``).
+    covariance_relinearisation : float
+        Change of their curvature between the two means, as a KL between the
+        two precisions over the step's KL (NaN when not checked).
+    """
+
+    mean_relinearisation: float = math.nan
+    covariance_relinearisation: float = math.nan
+
+
+@dataclass(frozen=True)
+class UIBDiagnostics(Diagnostics):
+    """Diagnostics of the unlearning-information-bottleneck update (see :mod:`._uib`).
+
+    Attributes
+    ----------
+    forgotten_fraction : float
+        ``rho = 1 - (beta / (1 + beta))^stages``: the fraction of the rows'
+        likelihood site divided out.
+    stages : int
+        Stages run.
+    """
+
+    forgotten_fraction: float = 1.0
+    stages: int = 1
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,30 @@ to its stationary point goes wrong, because ``log q`` is only a local
 quadratic picture of the full-data posterior (docs/logistic_regression.md).
 """
 
+import math
+
 from scipy import linalg
 
 from ..exceptions import NotPositiveDefiniteError
 from ..posterior import GaussianPosterior
-from ._checks import OVERSHOOT_CLIP, overshoot_warning
+from ._checks import OVERSHOOT_CLIP, linearisation_check, overshoot_warning
 from ._diagnostics import LaplaceDiagnostics
 
-__all__ = ["laplace_divide_out", "newton_fit"]
+__all__ = ["laplace_divide_out", "newton_fit", "site_terms"]
+
+# Steps moving the mean less than this many posterior standard deviations are
+# not checked: their linearisation error is of second order in a move that
+# already changes the posterior by less than CHECKED_MOVE^2 / 2 nats.
+CHECKED_MOVE = 0.1
 
 # Divide-outs of at most d / _DOWNDATE_RATIO rows downdate the stored Cholesky
 # factor row by row (O(k d^2)) instead of factorising the new precision.
 _DOWNDATE_RATIO = 60
 
 
-def laplace_divide_out(posterior, model, X, y, weights, *, inference="laplace"):
+def laplace_divide_out(
+    posterior, model, X, y, weights, *, inference="laplace", terms=None, previous=None
+):
     """Forget rows by dividing their likelihood out of a Laplace posterior.
 
     ``Lambda_r = floor(Lambda - H(m))`` and ``m_r = m - Lambda_r^-1 grad l(m)``
@@ -40,6 +49,12 @@ def laplace_divide_out(posterior, model, X, y, weights, *, inference="laplace"):
     (:meth:`~sklunlearn.unlearning.GaussianPrior.floor`): the Newton removal
     step of Guo et al. (2020, eq. 3) and the Laplace divide-out of Rawat et
     al. (2022, Sec. 3).
+
+    A step that moves the mean by ``CHECKED_MOVE`` posterior standard
+    deviations or more is then checked (:func:`linearisation_check`): the
+    rows are re-evaluated at ``m_r``, and a change of their gradient or
+    curvature that the linearisation at ``m`` did not predict is reported as
+    a warning.
 
     Parameters
     ----------
@@ -52,7 +67,15 @@ def laplace_divide_out(posterior, model, X, y, weights, *, inference="laplace"):
     inference : {'laplace', 'vi'}, default='laplace'
         How ``posterior`` was obtained. For ``'vi'`` the rows' gradient and
         curvature are averaged under ``posterior`` (a Gaussian variational
-        posterior's precision is ``prior + sum_i E_q[c_i] J_i J_i'``).
+        posterior's precision is ``prior + sum_i E_q[c_i] J_i J_i'``), and
+        the check is not run.
+    terms : LikelihoodTerms or None, default=None
+        The rows' terms at ``posterior.mean`` (expected ones for ``'vi'``)
+        when the caller has them; None computes them.
+    previous : LikelihoodTerms or None, default=None
+        Pending requests: the terms, at ``posterior.mean``, of rows forgotten
+        earlier from ``posterior`` (then the stored full-data posterior). The
+        union of those rows and these is divided out.
 
     Returns
     -------
@@ -60,21 +83,47 @@ def laplace_divide_out(posterior, model, X, y, weights, *, inference="laplace"):
     diagnostics : LaplaceDiagnostics
     """
     m = posterior.mean
-    if inference == "vi":
-        terms = model.expected_terms(X, y, weights, posterior)
-    else:
-        terms = model.terms(X, y, weights, m, with_value=False)
-    precision, clipped = model.prior.floor(posterior.precision - terms.hessian)
-    if clipped or inference == "vi" or X.shape[0] * _DOWNDATE_RATIO >= m.shape[0]:
+    if terms is None:
+        terms = site_terms(posterior, model, X, y, weights, inference)
+    union = terms if previous is None else previous + terms
+    precision, clipped = model.prior.floor(posterior.precision - union.hessian)
+    if (
+        clipped
+        or previous is not None
+        or inference == "vi"
+        or X.shape[0] * _DOWNDATE_RATIO >= m.shape[0]
+    ):
         factor = GaussianPosterior.from_precision(m, precision)
     else:
         factor = _downdated(posterior, model, X, y, weights, precision)
-    new = factor.with_mean(m - factor.solve(terms.gradient))
+    new = factor.with_mean(m - factor.solve(union.gradient))
+    step = new.mean - m
+    messages = (overshoot_warning(clipped),) if clipped < -OVERSHOOT_CLIP else ()
+    mean_error = covariance_error = math.nan
+    move = math.sqrt(max(step @ posterior.precision @ step, 0.0))
+    if inference != "vi" and move >= CHECKED_MOVE:
+        mean_error, covariance_error, message = linearisation_check(
+            model, X, y, weights, posterior, new, terms, union
+        )
+        messages = messages if message is None else (*messages, message)
     return new, LaplaceDiagnostics(
-        move=posterior.mahalanobis(new.mean),
+        move=move,
         clipped_eigenvalue=clipped,
-        warnings=(overshoot_warning(clipped),) if clipped < -OVERSHOOT_CLIP else (),
+        warnings=messages,
+        mean_relinearisation=mean_error,
+        covariance_relinearisation=covariance_error,
     )
+
+
+def site_terms(posterior, model, X, y, weights, inference="laplace"):
+    """The rows' likelihood terms that ``posterior`` holds: at its mean, or expected.
+
+    A Laplace posterior's precision holds the rows' curvature at its mode; a
+    Gaussian variational one their curvature averaged under it.
+    """
+    if inference == "vi":
+        return model.expected_terms(X, y, weights, posterior)
+    return model.terms(X, y, weights, posterior.mean, with_value=False)
 
 
 def _downdated(posterior, model, X, y, weights, precision):

@@ -72,6 +72,30 @@ class Predictor:
         """Summed likelihood terms from a fused kernel, or None when there is none."""
         return None
 
+    def candidate_values(self, X, theta):
+        """One quantity per candidate parameter group for each row, shape (n, G).
+
+        The variables whose dependence with the loss selects the groups that
+        the ``'lcodec'`` method updates (:mod:`._lcodec`); group ``g`` owns
+        the parameters ``candidate_indices(theta)[g]``.
+        """
+        raise self._no_candidate_groups()
+
+    def candidate_indices(self, theta):
+        """The indices into ``theta`` of each candidate group: a list of G int arrays.
+
+        Parameters in no group (an intercept, an output layer) are always
+        updated by ``'lcodec'``.
+        """
+        raise self._no_candidate_groups()
+
+    def _no_candidate_groups(self):
+        return NotImplementedError(
+            f"{type(self).__name__} defines no candidate parameter groups, so "
+            "unlearning='lcodec' cannot select among its parameters: implement "
+            "candidate_values and candidate_indices, or use another method."
+        )
+
 
 class LinearPredictor(Predictor):
     """``f = x' w + b``: ``theta = [w, b]`` (``b`` last, only with an intercept).
@@ -111,6 +135,15 @@ class LinearPredictor(Predictor):
 
     def gauss_newton(self, X, theta, c):
         return weighted_gram(X, c, intercept=self.fit_intercept)
+
+    def candidate_values(self, X, theta):
+        """Feature ``j``'s contribution ``x_j w_j`` to ``f``, shape (n, d)."""
+        return X * theta[: X.shape[1]]
+
+    def candidate_indices(self, theta):
+        """Group ``j`` is ``w_j``; the intercept (last) is in no group."""
+        n_features = theta.shape[0] - int(self.fit_intercept)
+        return [np.array([j]) for j in range(n_features)]
 
     def moments(self, X, posterior):
         """Mean and variance of ``f`` under ``theta ~ posterior`` (exact: linear)."""
@@ -176,6 +209,14 @@ class InducingPointPredictor(Predictor):
 
     def jacobian(self, X, theta):
         return self.features(X)
+
+    def candidate_values(self, X, theta):
+        """Inducing value ``j``'s contribution ``a_j(x) v_j`` to ``f``, shape (n, m)."""
+        return np.vstack([self.features(X[b]) * theta for b in row_blocks(X.shape[0])])
+
+    def candidate_indices(self, theta):
+        """Group ``j`` is the whitened inducing value ``v_j``."""
+        return [np.array([j]) for j in range(theta.shape[0])]
 
     def fused_terms(self, likelihood, X, y, weights, theta, with_value):
         kernel = getattr(likelihood, "linear_terms", None)

@@ -1,0 +1,403 @@
+"""Forgetting patterns: 'laplace', 'eubo', 'rkl', 'uib', doing nothing; against retraining.
+
+Settings (issue 14), every one measured through ``partial_unfit`` of the
+estimator, with the UnlearningWarnings it raised:
+
+- ``bc-clustered``: BayesianLogisticRegression on standardised breast_cancer,
+  ``alpha`` in {0.01, 0.02, 0.03}, the 30/40/50% of rows nearest a random row;
+- ``sgpc-amplitude``: SparseGPClassifier on standardised banknote with the
+  large-amplitude kernel ``100 * RBF(1)``, 50 inducing points (rows never
+  forgotten), 10% of rows at random;
+- ``sequential``: ten requests of 3% one after another, against one request
+  of their union (30%), breast_cancer, ``alpha`` 1 and 0.03;
+- ``injection``: a column that is zero except on a random 5% group, where it
+  is +-3 by the label; forget the group (breast_cancer and banknote, both
+  estimators): the remaining fraction of the injected effect, 1 doing nothing
+  and 0 retrained (BLR: the column's weight, 0 retrained; SGPC: the group's
+  mean logit signed by the predicted class, over the full model's excess);
+- ``subgroup``: forget every row whose attribute is in its top 30%
+  (breast_cancer 'mean radius', ``alpha=0.03``; banknote 'variance'): KL
+  ratio, held-out accuracy, correlation of the held-out predicted
+  probability with the attribute (before, after, retrained).
+
+The KL ratio is ``KL(forgotten || retrained) / KL(full || retrained)``
+(doing nothing is 1). "silent" counts results worse than doing nothing
+without an UnlearningWarning. Also the cost of the 'laplace' self-check (it
+runs when the step moves the mean by 0.1 posterior standard deviations or
+more) next to the whole divide-out, interleaved.
+
+    python benchmarks/bench_uib.py [--plot PATH]
+"""
+
+import argparse
+import copy
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.gaussian_process.kernels import RBF
+from sklearn.gaussian_process.kernels import ConstantKernel as C
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, table  # noqa: E402
+
+from sklunlearn.datasets import load_banknote  # noqa: E402
+from sklunlearn.exceptions import UnlearningWarning  # noqa: E402
+from sklunlearn.gaussian_process import SparseGPClassifier  # noqa: E402
+from sklunlearn.linear_model import BayesianLogisticRegression  # noqa: E402
+from sklunlearn.unlearning import _laplace as laplace_module  # noqa: E402
+from sklunlearn.unlearning import get_method, laplace_divide_out  # noqa: E402
+
+METHODS = ("laplace", "eubo", "rkl", "uib")
+KERNEL = C(100.0) * RBF(1.0)
+
+
+def breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def banknote():
+    X, y = load_banknote(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def posterior(est):
+    return (
+        est.whitened_posterior_ if hasattr(est, "whitened_posterior_") else est.posterior_
+    )
+
+
+def forget(est, X, y):
+    """A forgotten copy of ``est`` and whether it raised an UnlearningWarning."""
+    est = copy.deepcopy(est)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.partial_unfit(X, y)
+    return est, any(w.category is UnlearningWarning for w in caught)
+
+
+def compare(make, X, y, forget_rows, remain):
+    """{method: (kl ratio, warned, forgotten estimator)} and the full/retrained fits."""
+    full = make().fit(X, y)
+    retrained = make().fit(X[remain], y[remain])
+    target = posterior(retrained)
+    nothing = posterior(full).kl_divergence(target)
+    out = {"nothing": (1.0, False, full)}
+    for method in METHODS:
+        est, warned = forget(
+            full.set_params(unlearning=method), X[forget_rows], y[forget_rows]
+        )
+        out[method] = (posterior(est).kl_divergence(target) / nothing, warned, est)
+    full.set_params(unlearning="laplace")
+    return out, full, retrained
+
+
+def clustered(X, fraction, seed):
+    centre = X[np.random.default_rng(seed).integers(X.shape[0])]
+    order = np.argsort(((X - centre) ** 2).sum(axis=1))
+    k = int(fraction * X.shape[0])
+    return np.sort(order[:k]), np.sort(order[k:])
+
+
+def failure_settings():
+    """{setting: [per-draw {method: (ratio, warned)}]} for the two failure settings."""
+    results = {"bc-clustered": [], "sgpc-amplitude": []}
+    X, y = breast_cancer()
+    draw = 0
+    for alpha in (0.01, 0.02, 0.03):
+        for fraction in (0.3, 0.4, 0.5):
+            forget_rows, remain = clustered(X, fraction, draw)
+            out, _, _ = compare(
+                lambda a=alpha: BayesianLogisticRegression(alpha=a, random_state=0),
+                X,
+                y,
+                forget_rows,
+                remain,
+            )
+            results["bc-clustered"].append(out)
+            draw += 1
+    X, y = banknote()
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(X.shape[0], 50, replace=False)
+        pool = np.setdiff1d(np.arange(X.shape[0]), chosen)
+        forget_rows = np.sort(rng.choice(pool, X.shape[0] // 10, replace=False))
+        remain = np.setdiff1d(np.arange(X.shape[0]), forget_rows)
+        out, _, _ = compare(
+            lambda Z=X[chosen]: SparseGPClassifier(
+                kernel=KERNEL, inducing_points=Z, random_state=0
+            ),
+            X,
+            y,
+            forget_rows,
+            remain,
+        )
+        results["sgpc-amplitude"].append(out)
+    return results
+
+
+def sequential():
+    """Rows (alpha, method, median KL ratio sequential/union, pending off/on)."""
+    X, y = breast_cancer()
+    rows = []
+    for alpha in (1.0, 0.03):
+        for method in ("laplace", "uib"):
+            stored, step_by_step = [], []
+            for seed in range(5):
+                rng = np.random.default_rng(seed)
+                forget_rows = rng.permutation(X.shape[0])[: int(0.3 * X.shape[0])]
+                remain = np.setdiff1d(np.arange(X.shape[0]), forget_rows)
+                target = BayesianLogisticRegression(alpha=alpha).fit(X[remain], y[remain])
+                full = BayesianLogisticRegression(alpha=alpha, unlearning=method).fit(X, y)
+                union, _ = forget(full, X[forget_rows], y[forget_rows])
+                est, current = copy.deepcopy(full), full.posterior_
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UnlearningWarning)
+                    for part in np.array_split(forget_rows, 10):
+                        est.partial_unfit(X[part], y[part])
+                        # Without pending requests: each divide-out from the last result.
+                        current = one_request(full, current, X[part], y[part])
+                kl_union = union.posterior_.kl_divergence(target.posterior_)
+                stored.append(est.posterior_.kl_divergence(target.posterior_) / kl_union)
+                step_by_step.append(current.kl_divergence(target.posterior_) / kl_union)
+            rows.append(
+                (
+                    alpha,
+                    method,
+                    f"{np.median(step_by_step):.2f}",
+                    f"{np.median(stored):.2f}",
+                )
+            )
+    return rows
+
+
+def one_request(est, posterior_, X, y):
+    """The estimator's method applied to ``posterior_`` alone (no pending state)."""
+    method = get_method(est.unlearning)
+    options = {name: getattr(est, name) for name in method.parameters}
+    target = (y == est.classes_[1]).astype(np.float64)
+    return method.function(posterior_, est.model_, X, target, np.ones(len(y)), **options)[0]
+
+
+def injected(X, y, seed=0):
+    rng = np.random.default_rng(seed)
+    group = np.sort(rng.choice(X.shape[0], int(0.05 * X.shape[0]), replace=False))
+    column = np.zeros(X.shape[0])
+    column[group] = np.where(y[group] == 1, 3.0, -3.0)
+    return np.column_stack([X, column]), group, np.setdiff1d(np.arange(X.shape[0]), group)
+
+
+def injection():
+    """Rows (data, estimator, method, remaining fraction, KL ratio, warned)."""
+    rows = []
+    for name, (X, y) in (("breast_cancer", breast_cancer()), ("banknote", banknote())):
+        X, group, remain = injected(X, y)
+        rng = np.random.default_rng(1)
+        Z = X[rng.choice(remain, 50, replace=False)]
+        makers = {
+            "BLR": lambda: BayesianLogisticRegression(random_state=0),
+            "SGPC": lambda Z=Z: SparseGPClassifier(inducing_points=Z, random_state=0),
+        }
+        for estimator, make in makers.items():
+            out, full, retrained = compare(make, X, y, group, remain)
+            probe = _injected_direction(full, X, group)
+            # Remaining fraction of the effect: 1 doing nothing, 0 retrained.
+            base = probe(retrained) if estimator == "SGPC" else 0.0
+            before = probe(full) - base
+            for method in ("nothing", *METHODS):
+                ratio, warned, est = out[method]
+                rows.append(
+                    (
+                        name,
+                        estimator,
+                        method,
+                        f"{(probe(est) - base) / before:.3f}",
+                        f"{ratio:.3g}",
+                        "yes" if warned else "",
+                    )
+                )
+    return rows
+
+
+def _injected_direction(full, X, group):
+    """The injected weight (BLR), or the group's signed logit (SGPC, whose kernel
+    mixes the column with the others: compare with the retrained model's)."""
+    if isinstance(full, BayesianLogisticRegression):
+        return lambda est: est.coef_[0, -1]
+    sign = np.where(full.predict(X[group]) == full.classes_[1], 1.0, -1.0)
+    return lambda est: np.mean(sign * est.decision_function(X[group], moderated=False))
+
+
+def subgroup():
+    """Rows (data, method, KL ratio, accuracy, correlation before/after/retrained)."""
+    rows = []
+    settings = (
+        (
+            "breast_cancer",
+            breast_cancer(),
+            0,
+            lambda: BayesianLogisticRegression(alpha=0.03, random_state=0),
+        ),
+        ("banknote", banknote(), 0, lambda: BayesianLogisticRegression(random_state=0)),
+    )
+    for name, (X, y), column, make in settings:
+        rng = np.random.default_rng(0)
+        held_out = rng.random(X.shape[0]) < 0.25
+        Xt, yt, Xh, yh = X[~held_out], y[~held_out], X[held_out], y[held_out]
+        group = np.flatnonzero(Xt[:, column] > np.quantile(Xt[:, column], 0.7))
+        remain = np.setdiff1d(np.arange(Xt.shape[0]), group)
+        out, full, retrained = compare(make, Xt, yt, group, remain)
+
+        def correlation(est, Xh=Xh, column=column):
+            return np.corrcoef(est.predict_proba(Xh)[:, 1], Xh[:, column])[0, 1]
+
+        for method in ("nothing", *METHODS):
+            ratio, warned, est = out[method]
+            rows.append(
+                (
+                    name,
+                    method,
+                    f"{ratio:.3g}",
+                    "yes" if warned else "",
+                    f"{est.score(Xh, yh):.3f}",
+                    f"{correlation(full):.3f}",
+                    f"{correlation(est):.3f}",
+                    f"{correlation(retrained):.3f}",
+                )
+            )
+    return rows
+
+
+def check_cost():
+    """Rows (d, k, move, ms of the divide-out with and without the self-check).
+
+    The check is switched off by raising ``CHECKED_MOVE``, the smallest move it
+    looks at; the two are timed interleaved (best of 15).
+    """
+    rows = []
+    for d, k in ((10, 1), (50, 10), (50, 10_000), (400, 10), (400, 100)):
+        rng = np.random.RandomState(0)
+        X = rng.randn(20_000, d)
+        y = (X @ rng.randn(d) / np.sqrt(d) + rng.logistic(size=20_000) > 0).astype(int)
+        est = BayesianLogisticRegression().fit(X, y)
+        Xf, yf, w = X[:k], y[:k].astype(float), np.ones(k)
+        moved = laplace_divide_out(est.posterior_, est.model_, Xf, yf, w)[1].move
+        times = {0.1: [], np.inf: []}
+        for _ in range(15):
+            for threshold, spent in times.items():
+                laplace_module.CHECKED_MOVE = threshold
+                start = time.perf_counter()
+                laplace_divide_out(est.posterior_, est.model_, Xf, yf, w)
+                spent.append(time.perf_counter() - start)
+        laplace_module.CHECKED_MOVE = 0.1
+        on, off = min(times[0.1]), min(times[np.inf])
+        rows.append(
+            (
+                d + 1,
+                k,
+                f"{moved:.3g}",
+                f"{on * 1e3:.3f}",
+                f"{off * 1e3:.3f}",
+                f"{on / off:.2f}",
+            )
+        )
+    return rows
+
+
+def summary(results):
+    """Rows (setting, method, median ratio, max ratio, warned, silently worse)."""
+    rows = []
+    for setting, draws in results.items():
+        for method in ("nothing", *METHODS):
+            ratios = np.array([draw[method][0] for draw in draws])
+            warned = np.array([draw[method][1] for draw in draws])
+            silent = int(np.sum((ratios > 1.0) & ~warned))
+            rows.append(
+                (
+                    setting,
+                    method,
+                    f"{np.median(ratios):.3g}",
+                    f"{ratios.max():.3g}",
+                    f"{warned.sum()}/{len(draws)}",
+                    silent,
+                )
+            )
+    return rows
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), sharey=True)
+    for ax, (setting, draws) in zip(axes, results.items(), strict=True):
+        names = ("nothing", *METHODS)
+        for i, method in enumerate(names):
+            ratios = [draw[method][0] for draw in draws]
+            warned = [draw[method][1] for draw in draws]
+            for ratio, flag in zip(ratios, warned, strict=True):
+                ax.scatter(i, ratio, marker="x" if flag else "o", color=f"C{i}")
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_yscale("log")
+        ax.set_title(setting)
+    axes[0].set_ylabel("KL(forgotten || retrained) / KL(full || retrained)")
+    fig.suptitle("x: raised an UnlearningWarning")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--plot", default=str(Path(__file__).with_name("uib.png")))
+    args = parser.parse_args()
+    print(environment())
+    results = failure_settings()
+    print("\nFailure settings (KL ratio; 1 = doing nothing)")
+    print(
+        table(summary(results), ("setting", "method", "median", "max", "warned", "silent"))
+    )
+    print("\nSequential: ten 3% requests, KL over one 30% request's (median of 5)")
+    print(table(sequential(), ("alpha", "method", "step by step", "pending requests")))
+    print("\nFeature injection (remaining fraction of the injected effect)")
+    print(
+        table(
+            injection(),
+            ("data", "estimator", "method", "remaining", "KL ratio", "warned"),
+        )
+    )
+    print("\nSubgroup removal (top 30% of one attribute)")
+    print(
+        table(
+            subgroup(),
+            (
+                "data",
+                "method",
+                "KL ratio",
+                "warned",
+                "accuracy",
+                "corr before",
+                "corr after",
+                "corr retrained",
+            ),
+        )
+    )
+    print("\nCost of the 'laplace' self-check (best of 15, interleaved)")
+    print(
+        table(
+            check_cost(),
+            ("d", "rows", "move", "with check ms", "without ms", "ratio"),
+        )
+    )
+    plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()

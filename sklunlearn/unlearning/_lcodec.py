@@ -1,0 +1,429 @@
+"""L-CODEC: forget with a Newton step on the parameters the forgotten rows' loss depends on.
+
+Mehta, Pal, Singh & Ravi (2022) select the parameters to update from the
+forgotten rows themselves: they perturb the rows, ``x + s eps`` with
+``eps ~ N(0, I)``, record the loss of each perturbed copy (the response) and
+one quantity per candidate group of parameters (a network unit's activation;
+here, through :meth:`~sklunlearn.unlearning.Predictor.candidate_values`, a
+linear model's per-feature contribution ``x_j w_j``), and keep the groups that
+FOCI (Azadkia & Chatterjee 2021) selects: greedy forward selection by
+the conditional dependence coefficient ``T_n`` until it is no longer positive.
+The Newton removal step (Guo et al. 2020, eq. 3; the ``'laplace'``
+divide-out) is then taken on that block only.
+
+The block step, with ``S`` the selected parameters (and those in no group,
+such as the intercept), ``m`` the mean, ``Lambda`` the precision, ``g`` and
+``H`` the forgotten rows' log-likelihood gradient and curvature at ``m``:
+
+    m_S <- m_S - (Lambda_SS - H_SS)^-1 g_S,     m_rest unchanged,
+    Lambda <- Lambda - E_S H_SS E_S'            (only the SS block changes).
+
+It is the exact Newton step of the remaining rows' log posterior restricted
+to ``S`` with the other parameters held at their mean (block coordinate
+Newton). The precision keeps ``q``'s conditional of the other parameters
+given ``theta_S`` and divides the rows out of the marginal of ``theta_S``:
+the marginal precision of the block becomes ``(Sigma_SS)^-1 - H_SS``. Both
+reduce to the ``'laplace'`` step when every group is selected. Mehta et al.'s code
+estimates the block's Hessian from two saved gradients; the model's own
+curvature block is used here instead.
+
+With ``removal_noise = sigma > 0``, the step solves for ``g_S + b_S``,
+``b_S ~ N(0, sigma^2 I)``: Guo et al.'s random linear term restricted to the
+block, which shifts the mean by ``-(Lambda_SS - H_SS)^-1 b_S`` (reported as
+``noise_shift`` so that a certificate can keep the deterministic step apart).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+from sklearn.utils import check_random_state
+
+from .._numba.foci import foci_scores, nearest_neighbours, rank_counts
+from ..exceptions import NotPositiveDefiniteError
+from ..posterior import GaussianPosterior
+from ._checks import OVERSHOOT_CLIP, overshoot_warning
+from ._diagnostics import Diagnostics
+
+__all__ = [
+    "SCREENED_CANDIDATES",
+    "LCodecDiagnostics",
+    "block_newton_step",
+    "conditional_dependence",
+    "foci",
+    "lcodec_forget",
+]
+
+# FOCI's steps after the first score only this many candidates, those with the
+# largest unconditional coefficient: each step finds a nearest neighbour per
+# copy and candidate, and scoring all G candidates at every step would cost
+# more than the full Newton step the method replaces.
+SCREENED_CANDIDATES = 128
+
+
+@dataclass(frozen=True)
+class LCodecDiagnostics(Diagnostics):
+    """Diagnostics of the L-CODEC block step (see :mod:`._lcodec`).
+
+    Attributes
+    ----------
+    selected : tuple of int
+        The candidate groups FOCI selected, in the order of selection (for a
+        linear model, the feature indices).
+    dependence : tuple of float
+        ``T_n`` of each selected group given the ones selected before it.
+    parameters : tuple of int
+        Indices into ``theta`` of the block updated: the selected groups'
+        and those in no group (the intercept).
+    n_candidates : int
+        Number of candidate groups.
+    n_perturbations : int
+        Perturbed copies of the rows used for the selection.
+    gradient_norm : float
+        ``||g||``: the remaining rows' log-posterior gradient at the old mean,
+        the residual of doing nothing.
+    predicted_residual : float
+        That gradient after the (noise-free) block step under the quadratic
+        model, ``||g + (Lambda - H)[:, S] delta_S||``: what the step leaves
+        outside the block.
+    noise : float
+        ``removal_noise`` used (0.0 when none).
+    noise_shift : tuple of float
+        The part of the move of ``parameters`` due to the noise,
+        ``-(Lambda_SS - H_SS)^-1 b_S`` (empty without noise).
+    """
+
+    selected: tuple = ()
+    dependence: tuple = ()
+    parameters: tuple = ()
+    n_candidates: int = 0
+    n_perturbations: int = 0
+    gradient_norm: float = 0.0
+    predicted_residual: float = 0.0
+    noise: float = 0.0
+    noise_shift: tuple = ()
+
+
+def _dependence_sums(y):
+    """The ranks and sums of ``T_n``: ``R``, ``sum R``, ``sum L^2``, ``sum L (n - L)``."""
+    below, above = rank_counts(y)
+    n = y.shape[0]
+    above = above.astype(np.float64)
+    return below, float(below.sum()), float(above @ above), float(above @ (n - above))
+
+
+def conditional_dependence(y, z, x=None):
+    """Azadkia & Chatterjee's coefficient ``T_n(Y, Z | X)`` (``T_n(Y, Z)`` without ``X``).
+
+    With ``R_i = #{j : y_j <= y_i}``, ``L_i = #{j : y_j >= y_i}``, ``M(i)``
+    the nearest neighbour of ``i`` in ``(X, Z)`` and ``N(i)`` in ``X``
+    (Azadkia & Chatterjee 2021, Sec. 2):
+
+        T_n(Y, Z | X) = sum_i (min(R_i, R_M(i)) - min(R_i, R_N(i)))
+                        / sum_i (R_i - min(R_i, R_N(i))),
+        T_n(Y, Z) = sum_i (n min(R_i, R_M(i)) - L_i^2) / sum_i L_i (n - L_i).
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+    z : array-like of shape (n,) or (n, q)
+    x : array-like of shape (n,) or (n, r), default=None
+
+    Returns
+    -------
+    coefficient : float
+        Near 0 when ``Y`` is independent of ``Z`` given ``X``, near 1 when
+        ``Y`` is a function of ``(X, Z)``; NaN when the denominator is 0
+        (``Y`` constant, or a function of ``X`` alone).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    below, _, sum_above_squared, spread = _dependence_sums(y)
+    z = np.asarray(z, dtype=np.float64).reshape(y.shape[0], -1)
+    if x is None:
+        joint = below[nearest_neighbours(z)]
+        numerator = y.shape[0] * np.minimum(below, joint).sum() - sum_above_squared
+        return float(numerator / spread) if spread > 0 else np.nan
+    x = np.asarray(x, dtype=np.float64).reshape(y.shape[0], -1)
+    alone = np.minimum(below, below[nearest_neighbours(x)])
+    joint = np.minimum(below, below[nearest_neighbours(np.hstack([x, z]))])
+    denominator = float((below - alone).sum())
+    return float((joint - alone).sum() / denominator) if denominator > 0 else np.nan
+
+
+def foci(y, candidates, max_features=None, screen=None):
+    """FOCI: greedy forward selection by ``T_n`` (Azadkia & Chatterjee 2021).
+
+    Step ``k`` adds the candidate ``j`` maximising ``T_n(Y, Z_j | Z_S)``, ``S``
+    the candidates selected so far (equivalently their ``Q_n(Y, Z_S u j)``),
+    and stops when that is no longer positive, or after ``max_features``.
+    Constant candidates are never selected. With ``screen``, the steps after
+    the first score only the ``screen`` candidates of largest ``T_n(Y, Z_j)``
+    (exact FOCI without).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,)
+        The response.
+    candidates : ndarray of shape (n, G)
+        One variable per column.
+    max_features : int, default=None
+        Largest number selected (no cap by default).
+    screen : int, default=None
+        Candidates kept after the first step (all by default).
+
+    Returns
+    -------
+    selected : list of int
+        Columns in the order of selection.
+    coefficients : list of float
+        ``T_n(Y, Z_j | Z_S)`` of each when it was selected.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = y.shape[0]
+    below, total_below, sum_above_squared, spread = _dependence_sums(y)
+    columns = np.ascontiguousarray(np.asarray(candidates, dtype=np.float64).T)
+    active = np.ptp(columns, axis=1) > 0
+    orders = np.argsort(columns, axis=1)
+    limit = columns.shape[0] if max_features is None else int(max_features)
+    selected, coefficients, base_score = [], [], None
+    while spread > 0 and len(selected) < limit and active.any():
+        scores = foci_scores(columns[selected].T, columns, below, active, orders)
+        best = int(np.argmax(np.where(active, scores, -1)))
+        if base_score is None and screen is not None:
+            active &= _top(np.where(active, scores, -1), screen)
+        if base_score is None:  # unconditional T_n(Y, Z_j)
+            coefficient = (n * float(scores[best]) - sum_above_squared) / spread
+        elif total_below > base_score:  # T_n(Y, Z_j | Z_S)
+            coefficient = (scores[best] - base_score) / (total_below - base_score)
+        else:  # Y is already a function of Z_S
+            break
+        if not coefficient > 0:
+            break
+        selected.append(best)
+        coefficients.append(float(coefficient))
+        active[best] = False
+        base_score = float(scores[best])
+    return selected, coefficients
+
+
+def _top(scores, size):
+    """Mask of the ``size`` largest ``scores``."""
+    mask = np.zeros(scores.shape[0], dtype=bool)
+    mask[np.argsort(-scores, kind="stable")[:size]] = True
+    return mask
+
+
+def _selection(model, X, y, weights, theta, n_perturbations, scale, max_features, rng):
+    """FOCI's groups and coefficients from perturbed copies of the rows (Mehta et al.).
+
+    Copy ``c`` perturbs row ``c mod k`` of the ``k`` rows with positive weight,
+    so every row gets the same number of copies; the response is the copy's
+    loss ``-log p(y | g(x + s eps; theta))``.
+    """
+    rows = np.flatnonzero(weights > 0)
+    if rows.shape[0] == 0:
+        return [], []
+    source = rows[np.arange(n_perturbations) % rows.shape[0]]
+    perturbed = X[source] + scale * rng.standard_normal((n_perturbations, X.shape[1]))
+    f = model.predictor.value(perturbed, theta)
+    loss = -model.likelihood.log_likelihood(f, y[source])
+    values = model.predictor.candidate_values(perturbed, theta)
+    return foci(loss, values, max_features, screen=SCREENED_CANDIDATES)
+
+
+def _block_precision(posterior, model, rows, curvature, block):
+    """``Lambda - E_S H_SS E_S'`` as a posterior, and the eigenvalue clipped (0.0 if none).
+
+    A rank-k downdate of the stored factor by the rows' Jacobian restricted to
+    the block. The floor at the prior is only applied when that fails: checking
+    it would factorise the whole precision, the cost this method avoids.
+    """
+    restricted = np.zeros((rows.shape[0], posterior.n_features))
+    restricted[:, block] = rows
+    try:
+        return posterior.rank_downdate(restricted, curvature), 0.0
+    except NotPositiveDefiniteError:
+        change = restricted.T @ (curvature[:, None] * restricted)
+        precision, clipped = model.prior.floor(posterior.precision - change)
+        return GaussianPosterior.from_precision(posterior.mean, precision), clipped
+
+
+def block_newton_step(posterior, model, X, y, weights, block, *, noise=None):
+    """The Newton removal step on the parameters ``block`` only (see :mod:`._lcodec`).
+
+    Parameters
+    ----------
+    posterior : GaussianPosterior
+        ``q(theta|D)``; not modified.
+    model : Model
+        Predictor, likelihood and prior.
+    X, y, weights : ndarrays
+        Rows to forget, their targets and weights.
+    block : ndarray of int
+        Indices into ``theta`` of the parameters to update.
+    noise : ndarray of shape (len(block),), default=None
+        ``b_S`` added to the block's gradient (certified removal).
+
+    Returns
+    -------
+    posterior : GaussianPosterior
+    gradient_norm, predicted_residual : float
+        ``||g||`` before and ``||g + (Lambda - H)[:, S] delta_S||`` after the
+        noise-free step.
+    noise_shift : ndarray of shape (len(block),)
+        The mean's shift due to ``noise`` (zeros without it).
+    clipped : float
+        The eigenvalue clipped when flooring the precision (0.0 if none).
+    """
+    m = posterior.mean
+    derivative, curvature = model.likelihood.row_terms(model.predictor.value(X, m), y)[1:]
+    curvature = weights * curvature
+    J = model.predictor.jacobian(X, m)  # (k, P): O(k P), never (P, P)
+    gradient = J.T @ (weights * derivative)
+    rows = J[:, block]
+    # (Lambda - H)[:, S], O(k P s)
+    remaining = posterior.precision[:, block] - J.T @ (curvature[:, None] * rows)
+    new, clipped = _block_precision(posterior, model, rows, curvature, block)
+    block_precision = (
+        remaining[block] if clipped == 0.0 else new.precision[np.ix_(block, block)]
+    )
+    factor = linalg.cho_factor(block_precision, lower=False)
+    step = -linalg.cho_solve(factor, gradient[block])
+    shift = np.zeros(block.shape[0])
+    if noise is not None:
+        shift = -linalg.cho_solve(factor, noise)
+    mean = m.copy()
+    mean[block] += step + shift
+    predicted = float(np.linalg.norm(gradient + remaining @ step))
+    return new.with_mean(mean), float(np.linalg.norm(gradient)), predicted, shift, clipped
+
+
+def _block(groups, selected, n_parameters):
+    """The parameters of the selected groups and those in no group, sorted."""
+    grouped = np.zeros(n_parameters, dtype=bool)
+    chosen = np.zeros(n_parameters, dtype=bool)
+    for indices in groups:
+        grouped[indices] = True
+    for g in selected:
+        chosen[groups[g]] = True
+    return np.flatnonzero(chosen | ~grouped)
+
+
+def lcodec_forget(
+    posterior,
+    model,
+    X,
+    y,
+    weights,
+    *,
+    lcodec_n_perturbations=1000,
+    lcodec_scale=0.1,
+    lcodec_max_features=None,
+    random_state=None,
+    removal_noise=None,
+):
+    """Forget rows with L-CODEC: select parameters by FOCI, Newton step on them only.
+
+    Perturbed copies ``x + lcodec_scale * N(0, I)`` of the rows give the loss
+    and the predictor's candidate values (:meth:`Predictor.candidate_values`);
+    FOCI selects candidate groups (:func:`foci`); :func:`block_newton_step`
+    divides the rows out on the selected block and the parameters in no group
+    (the intercept). Costs ``O(k P s + s^3)`` for the step and ``O(k P^2)``
+    for the rank-k downdate of the stored factor, against ``O(k P^2 + P^3)``
+    for ``'laplace'``; the selection costs ``O(N G log N)`` for ``N`` copies and
+    ``G`` groups plus the nearest-neighbour searches of each FOCI step.
+
+    Parameters
+    ----------
+    posterior : GaussianPosterior
+        ``q(theta|D)``, a Laplace posterior at its mode; not modified.
+    model : Model
+        Predictor (with candidate groups), likelihood and prior.
+    X, y, weights : ndarrays
+        Rows to forget, their targets and weights.
+    lcodec_n_perturbations : int, default=1000
+        Perturbed copies ``N`` of the rows (at least 2), shared evenly among
+        the rows with positive weight.
+    lcodec_scale : float, default=0.1
+        Standard deviation ``s`` of the perturbation.
+    lcodec_max_features : int, default=None
+        Largest number of groups selected; None stops only when FOCI's
+        coefficient is no longer positive.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the perturbations and the noise.
+    removal_noise : float, default=None
+        ``sigma`` of the certified-removal term ``b_S ~ N(0, sigma^2 I)``
+        added to the block's gradient; None or 0 adds none.
+
+    Returns
+    -------
+    posterior : GaussianPosterior
+    diagnostics : LCodecDiagnostics
+
+    References
+    ----------
+    R. Mehta, S. Pal, V. Singh, S. N. Ravi, Deep Unlearning via Randomized
+    Conditionally Independent Hessians, CVPR 2022.
+
+    M. Azadkia, S. Chatterjee, A simple measure of conditional dependence,
+    Annals of Statistics 49(6), 2021.
+
+    C. Guo, T. Goldstein, A. Hannun, L. van der Maaten, Certified Data
+    Removal from Machine Learning Models, ICML 2020.
+    """
+    if int(lcodec_n_perturbations) < 2:
+        raise ValueError(
+            f"lcodec_n_perturbations must be at least 2, got {lcodec_n_perturbations}: "
+            "the dependence coefficient compares each copy with its nearest neighbour."
+        )
+    theta = posterior.mean
+    groups = model.predictor.candidate_indices(theta)
+    # A generator seeded once from random_state: draws much faster than RandomState.
+    rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+    selected, dependence = _selection(
+        model,
+        X,
+        y,
+        weights,
+        theta,
+        int(lcodec_n_perturbations),
+        float(lcodec_scale),
+        lcodec_max_features,
+        rng,
+    )
+    block = _block(groups, selected, theta.shape[0])
+    sigma = float(removal_noise or 0.0)
+    noise = rng.normal(0.0, sigma, size=block.shape[0]) if sigma > 0 else None
+    new, before, after, shift, clipped = block_newton_step(
+        posterior, model, X, y, weights, block, noise=noise
+    )
+    return new, LCodecDiagnostics(
+        move=posterior.mahalanobis(new.mean),
+        clipped_eigenvalue=clipped,
+        warnings=_warnings(before, after, clipped, len(selected)),
+        selected=tuple(int(g) for g in selected),
+        dependence=tuple(dependence),
+        parameters=tuple(int(i) for i in block),
+        n_candidates=len(groups),
+        n_perturbations=int(lcodec_n_perturbations),
+        gradient_norm=before,
+        predicted_residual=after,
+        noise=sigma,
+        noise_shift=tuple(float(v) for v in shift) if noise is not None else (),
+    )
+
+
+def _warnings(before, after, clipped, n_selected):
+    """Why the block step is likely worse than doing nothing (a tuple of texts)."""
+    messages = []
+    if before > 0.0 and not after < before:
+        messages.append(
+            f"The L-CODEC step on {n_selected} selected parameter group(s) does not "
+            f"reduce the remaining rows' gradient under its own quadratic model "
+            f"({before:.3g} before, {after:.3g} predicted after): it is likely worse "
+            "than not forgetting. Raise lcodec_max_features or lcodec_n_perturbations, "
+            "or use unlearning='laplace'."
+        )
+    if clipped < -OVERSHOOT_CLIP:
+        messages.append(overshoot_warning(clipped))
+    return tuple(messages)

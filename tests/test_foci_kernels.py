@@ -1,0 +1,122 @@
+"""Ranks, nearest neighbours and Azadkia & Chatterjee's T_n against plain NumPy."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sklunlearn._numba.foci import foci_scores, nearest_neighbours, rank_counts
+from sklunlearn.unlearning._lcodec import conditional_dependence, foci
+
+
+def reference_neighbours(points):
+    """Brute-force nearest other row (first index on ties)."""
+    points = points.reshape(points.shape[0], -1)
+    distances = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(distances, np.inf)
+    return np.argmin(distances, axis=1)
+
+
+def reference_dependence(y, z, x=None):
+    """T_n from Azadkia & Chatterjee (2021), Sec. 2, written out."""
+    n = y.shape[0]
+    R = np.array([(y <= value).sum() for value in y])
+    L = np.array([(y >= value).sum() for value in y])
+    z = z.reshape(n, -1)
+    if x is None:
+        M = reference_neighbours(z)
+        return (n * np.minimum(R, R[M]) - L**2).sum() / (L * (n - L)).sum()
+    x = x.reshape(n, -1)
+    N = reference_neighbours(x)
+    M = reference_neighbours(np.hstack([x, z]))
+    return (np.minimum(R, R[M]) - np.minimum(R, R[N])).sum() / (
+        R - np.minimum(R, R[N])
+    ).sum()
+
+
+def test_rank_counts_with_ties(rng):
+    y = rng.randint(0, 4, size=30).astype(float)
+    below, above = rank_counts(y)
+    np.testing.assert_array_equal(below, [(y <= v).sum() for v in y])
+    np.testing.assert_array_equal(above, [(y >= v).sum() for v in y])
+    with pytest.raises(ValueError, match="NaN"):
+        rank_counts(np.array([0.0, np.nan]))
+
+
+@pytest.mark.parametrize("q", [1, 3])
+def test_nearest_neighbours_match_brute_force(rng, q):
+    points = rng.randn(40, q)
+    np.testing.assert_array_equal(nearest_neighbours(points), reference_neighbours(points))
+
+
+@pytest.mark.parametrize("t", [0, 1, 2])
+def test_foci_scores_match_brute_force(rng, t):
+    """The pruned search finds the same neighbours as trying every row."""
+    n = 60
+    base = rng.randn(n, t) * rng.uniform(0.1, 3.0, size=t)
+    candidates = rng.randn(5, n) * np.array([[1e-3], [0.1], [1.0], [10.0], [0.0]])
+    y = rng.randn(n)
+    below, _ = rank_counts(y)
+    scores = foci_scores(base, candidates, below)
+    for g, z in enumerate(candidates):
+        neighbour = reference_neighbours(np.hstack([base, z[:, None]]))
+        if np.ptp(z) > 0:  # a constant candidate has tied neighbours
+            assert scores[g] == np.minimum(below, below[neighbour]).sum()
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_conditional_dependence_matches_the_formula(rng, conditional):
+    n = 80
+    x = rng.randn(n, 2)
+    z = rng.randn(n)
+    y = x[:, 0] + 0.5 * z + 0.3 * rng.randn(n)
+    given_x = x if conditional else None
+    assert conditional_dependence(y, z, given_x) == pytest.approx(
+        reference_dependence(y, z, given_x), rel=1e-12
+    )
+
+
+def test_foci_coefficients_are_conditional_dependences(rng):
+    """Each coefficient FOCI reports is T_n of the column given those before it."""
+    n = 120
+    Z = rng.randn(n, 6)
+    y = Z[:, 2] + 0.5 * Z[:, 4] ** 2 + 0.05 * rng.randn(n)
+    selected, coefficients = foci(y, Z)
+    assert selected[:2] == [2, 4]
+    for step, (j, coefficient) in enumerate(zip(selected, coefficients, strict=True)):
+        before = Z[:, selected[:step]] if step else None
+        assert coefficient == pytest.approx(reference_dependence(y, Z[:, j], before))
+
+
+@settings(max_examples=15)
+@given(
+    seed=st.integers(0, 2**16),
+    transform=st.sampled_from([np.exp, np.tanh, lambda v: v**3, lambda v: 2 * v - 5]),
+)
+def test_invariant_to_monotone_transforms_of_the_response(seed, transform):
+    rng = np.random.RandomState(seed)
+    z = rng.randn(50, 2)
+    y = z[:, 0] - z[:, 1] ** 2 + 0.5 * rng.randn(50)
+    assert conditional_dependence(transform(y), z) == pytest.approx(
+        conditional_dependence(y, z), abs=1e-12
+    )
+    assert conditional_dependence(transform(y), z[:, 1], z[:, 0]) == pytest.approx(
+        conditional_dependence(y, z[:, 1], z[:, 0]), abs=1e-12
+    )
+
+
+# Few examples: CI reruns this file with NUMBA_DISABLE_JIT=1 (brute-force neighbours).
+@settings(max_examples=5)
+@given(seed=st.integers(0, 2**16))
+def test_coefficient_range_for_large_n(seed):
+    """Near 0 when independent, near 1 for a function (Azadkia & Chatterjee)."""
+    rng = np.random.RandomState(seed)
+    n = 500
+    z = rng.randn(n)
+    independent = conditional_dependence(rng.randn(n), z)
+    function = conditional_dependence(np.sin(3 * z), z)
+    assert -0.15 < independent < 0.15  # about 4 standard deviations at n = 500
+    assert 0.9 < function <= 1.0
+    x = rng.randn(n)
+    # conditionally: nearest neighbours in two dimensions, a slower convergence
+    assert 0.7 < conditional_dependence(np.sin(3 * z) + x, z, x) <= 1.0

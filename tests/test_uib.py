@@ -1,0 +1,171 @@
+"""'uib' (unlearning information bottleneck, Han et al. 2024): the staged bound.
+
+References are dense NumPy: the stage-by-stage minimisers of the bound, and
+the posterior retrained on the remaining rows.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.gaussian_process.kernels import RBF
+from sklearn.gaussian_process.kernels import ConstantKernel as C
+from sklearn.preprocessing import StandardScaler
+
+from sklunlearn.datasets import load_banknote
+from sklunlearn.exceptions import UnlearningWarning
+from sklunlearn.gaussian_process import SparseGPClassifier
+from sklunlearn.linear_model import BayesianLogisticRegression
+from sklunlearn.unlearning import (
+    Diagnostics,
+    forgotten_fraction,
+    get_method,
+    laplace_divide_out,
+    register_method,
+    uib_forget,
+)
+
+
+def _breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _clustered(X, fraction, seed):
+    """The ``fraction`` of rows nearest a random row, and the others."""
+    centre = X[np.random.default_rng(seed).integers(X.shape[0])]
+    order = np.argsort(((X - centre) ** 2).sum(axis=1))
+    k = int(fraction * X.shape[0])
+    return order[:k], np.sort(order[k:])
+
+
+def _stagewise(posterior, terms, prior, beta, stages):
+    """Each stage's minimiser of E_q[log t_F] + KL(q || q_D) + beta KL(q || q_prev).
+
+    Setting the derivatives in q's mean and covariance to zero:
+    ``(1 + beta) Lambda = Lambda_D - H + beta Lambda_prev`` and
+    ``(Lambda_D - H + beta Lambda_prev) mu = Lambda_D m - g - H m +
+    beta Lambda_prev mu_prev``.
+    """
+    m, Lambda_D = posterior.mean, posterior.precision
+    g, H = terms.gradient, terms.hessian
+    mu, Lambda = m, Lambda_D
+    for _ in range(stages):
+        A = Lambda_D - H + beta * Lambda
+        mu = np.linalg.solve(A, Lambda_D @ m - g - H @ m + beta * Lambda @ mu)
+        Lambda = A / (1.0 + beta)
+    return mu, Lambda
+
+
+@pytest.mark.parametrize("beta, stages", [(2.0, 4), (0.5, 1), (1.0, 3)])
+def test_uib_equals_the_stagewise_minimisers(beta, stages):
+    X, y = _breast_cancer()
+    est = BayesianLogisticRegression(alpha=1.0).fit(X, y)
+    model, posterior = est.model_, est.posterior_
+    forget = np.arange(40)
+    w = np.ones(forget.shape[0])
+    target = y[forget].astype(float)
+    new, record = uib_forget(
+        posterior,
+        model,
+        X[forget],
+        target,
+        w,
+        unlearning_beta=beta,
+        unlearning_stages=stages,
+    )
+    terms = model.terms(X[forget], target, w, posterior.mean)
+    mean, precision = _stagewise(posterior, terms, model.prior, beta, stages)
+    np.testing.assert_allclose(new.mean, mean, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(new.precision, precision, rtol=1e-8, atol=1e-8)
+    assert record.forgotten_fraction == pytest.approx(forgotten_fraction(beta, stages))
+    assert record.stages == stages
+
+
+def test_uib_without_bottleneck_is_the_laplace_step():
+    X, y = _breast_cancer()
+    est = BayesianLogisticRegression().fit(X, y)
+    target = y[:30].astype(float)
+    w = np.ones(30)
+    new, _ = uib_forget(est.posterior_, est.model_, X[:30], target, w, unlearning_beta=0.0)
+    reference, _ = laplace_divide_out(est.posterior_, est.model_, X[:30], target, w)
+    np.testing.assert_allclose(new.mean, reference.mean, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(new.precision, reference.precision, rtol=1e-9, atol=1e-9)
+
+
+def _ratio(estimator, X, y, forget, remain):
+    """KL(forgotten || retrained) / KL(unforgotten || retrained)."""
+    full = estimator.fit(X, y).posterior_
+    retrained = type(estimator)(**estimator.get_params()).fit(X[remain], y[remain])
+    estimator.partial_unfit(X[forget], y[forget])
+    return estimator.posterior_.kl_divergence(retrained.posterior_) / full.kl_divergence(
+        retrained.posterior_
+    )
+
+
+@pytest.mark.parametrize(
+    "alpha, fraction, seed", [(0.01, 0.5, 0), (0.01, 0.3, 1), (0.03, 0.4, 0)]
+)
+def test_uib_beats_doing_nothing_on_large_clustered_deletions(alpha, fraction, seed):
+    X, y = _breast_cancer()
+    forget, remain = _clustered(X, fraction, seed)
+    est = BayesianLogisticRegression(alpha=alpha, unlearning="uib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)  # 'uib' is not silent-worse
+        ratio = _ratio(est, X, y, forget, remain)
+    assert ratio < 0.7
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_uib_beats_doing_nothing_on_a_large_amplitude_sparse_gp(seed):
+    X, y = load_banknote(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(X.shape[0], 50, replace=False)
+    Z = X[chosen]  # no forgotten row is an inducing point (that would warn)
+    pool = np.setdiff1d(np.arange(X.shape[0]), chosen)
+    forget = np.sort(rng.choice(pool, X.shape[0] // 10, replace=False))
+    remain = np.setdiff1d(np.arange(X.shape[0]), forget)
+    est = SparseGPClassifier(
+        kernel=C(100.0) * RBF(1.0), inducing_points=Z, unlearning="uib"
+    )
+    full = est.fit(X, y).whitened_posterior_
+    retrained = SparseGPClassifier(kernel=C(100.0) * RBF(1.0), inducing_points=Z).fit(
+        X[remain], y[remain]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        est.partial_unfit(X[forget], y[forget])
+    target = retrained.whitened_posterior_
+    ratio = est.whitened_posterior_.kl_divergence(target) / full.kl_divergence(target)
+    assert ratio < 0.65
+
+
+def test_uib_is_registered_with_its_parameters():
+    method = get_method("uib")
+    assert method.parameters == ("inference", "unlearning_beta", "unlearning_stages")
+    assert get_method("laplace").parameters == ("inference",)
+    est = BayesianLogisticRegression(unlearning="uib", unlearning_beta=0.5)
+    assert est.get_params()["unlearning_stages"] == 4
+    with pytest.raises(ValueError, match="unlearning_stages"):
+        BayesianLogisticRegression(unlearning_stages=0).fit([[0.0], [1.0]], [0, 1])
+
+
+def test_a_method_needing_a_parameter_the_estimator_lacks_is_refused():
+    def needs_radius(posterior, model, X, y, weights, *, trust_radius):
+        return posterior, Diagnostics()
+
+    register_method("needs-radius", needs_radius, replace=True)
+    X, y = _breast_cancer()
+    est = BayesianLogisticRegression().fit(X, y)
+    before = est.posterior_
+    est.set_params(unlearning="needs-radius")
+    message = (
+        r"unlearning='needs-radius' needs parameter\(s\) \['trust_radius'\] which "
+        "BayesianLogisticRegression does not have"
+    )
+    with pytest.raises(ValueError, match=message):
+        est.partial_unfit(X[:5], y[:5])
+    assert est.posterior_ is before
+    assert est.n_samples_seen_ == X.shape[0]
