@@ -23,6 +23,7 @@ import numpy as np
 from sklearn import get_config
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from ._dask import is_dask_collection
 from .exceptions import UnlearningWarning
 
 __all__ = [
@@ -190,6 +191,10 @@ class UnlearningMixin:
       model. Changing one with ``set_params`` after ``fit`` makes
       ``partial_fit`` and ``partial_unfit`` raise (refit, or set it back);
       parameters of the forgetting method may change between requests.
+    - optionally ``_update_dask(rows, *, sign, reset)``: ``_update`` for rows
+      in a dask array or dataframe, given as a
+      :class:`sklunlearn._dask.DaskRows` whose ``reduce`` sums a function of
+      the validated chunks on the workers; without it, dask input is refused.
 
     and a ``ledger`` constructor parameter. Their ``fit``, ``partial_fit`` and
     ``partial_unfit`` call :meth:`_learn` and :meth:`_forget`, which
@@ -269,6 +274,8 @@ class UnlearningMixin:
         with self._atomic():
             if not reset:
                 self._check_model_parameters()
+            if is_dask_collection(X):  # before validation, which would compute it here
+                return self._learn_dask(X, y, sample_weight, reset=reset, **kwargs)
             X, y_model, y_key = self._validate_rows(X, y, reset=reset, **kwargs)
             weights = check_weights(sample_weight, X)
             self._update(X, y_model, weights, sign=1.0, reset=reset)
@@ -303,18 +310,24 @@ class UnlearningMixin:
             # Under the lock: time spent waiting for other requests is not counted.
             start = time.perf_counter()
             self._check_model_parameters()
-            X, y_model, y_key = self._validate_rows(X, y, reset=False)
-            if sample_weight is None:
-                weights = np.ones(X.shape[0])
-            else:
-                weights = check_weights(sample_weight, X, allow_all_zero=True)
-            plan = None
-            if self.ledger:
-                plan = self.ledger_.plan_forget(
-                    np.asarray(X, dtype=np.float64), y_key, weights
+            if is_dask_collection(X):  # before validation, which would compute it here
+                before, outcome, plan, n_rows, weight = self._forget_dask(
+                    X, y, sample_weight
                 )
-            before = self._posterior_list()
-            outcome = self._update(X, y_model, weights, sign=-1.0, reset=False)
+            else:
+                X, y_model, y_key = self._validate_rows(X, y, reset=False)
+                if sample_weight is None:
+                    weights = np.ones(X.shape[0])
+                else:
+                    weights = check_weights(sample_weight, X, allow_all_zero=True)
+                plan = None
+                if self.ledger:
+                    plan = self.ledger_.plan_forget(
+                        np.asarray(X, dtype=np.float64), y_key, weights
+                    )
+                before = self._posterior_list()
+                outcome = self._update(X, y_model, weights, sign=-1.0, reset=False)
+                n_rows, weight = int(np.count_nonzero(weights)), float(weights.sum())
             moved = 0.0
             for old, new in zip(before, self._posterior_list(), strict=True):
                 moved = max(moved, old.mahalanobis(new.mean))
@@ -330,8 +343,8 @@ class UnlearningMixin:
             self.forget_report_ = ForgetReport(
                 method=outcome.method,
                 exact=bool(outcome.exact),
-                n_rows=int(np.count_nonzero(weights)),
-                weight=float(weights.sum()),
+                n_rows=n_rows,
+                weight=weight,
                 seconds=time.perf_counter() - start,
                 moved=float(moved),
                 estimated_error=outcome.estimated_error,
@@ -339,6 +352,63 @@ class UnlearningMixin:
                 warnings=messages,
             )
         return self
+
+    # ------------------------------------------------- rows on a dask cluster
+    def _learn_dask(self, X, y, sample_weight, *, reset, **kwargs):
+        """:meth:`_learn` for rows in a dask collection, under the caller's lock.
+
+        The estimator's ``_update_dask(rows, *, sign, reset)`` computes what it
+        needs from the rows (:class:`sklunlearn._dask.DaskRows`) in passes on
+        the workers; the first pass also records the rows in a spawn of the
+        ledger, merged here once the update has succeeded.
+        """
+        from ._dask import DaskRows
+
+        self._check_dask_support()
+        rows = DaskRows(self, X, y, sample_weight, reset=reset, **kwargs)
+        extend = not reset and "ledger_" in self.__dict__
+        if self.ledger:
+            from .ledger import Ledger
+
+            rows.record_into(self.ledger_ if extend else Ledger(rows.n_features))
+        self._update_dask(rows, sign=1.0, reset=reset)
+        if reset:
+            self._record_model_parameters()
+            self.__dict__.pop("forget_report_", None)
+        if not self.ledger:
+            self.__dict__.pop("ledger_", None)
+            return self
+        learned = rows.learned_ledger()
+        if extend:
+            self.ledger_.merge(learned)  # in place, after the update (as _learn)
+        else:
+            self.ledger_ = learned
+        self.n_samples_seen_ = self.ledger_.n_rows
+        return self
+
+    def _check_dask_support(self):
+        if not hasattr(self, "_update_dask"):
+            raise TypeError(
+                f"{type(self).__name__} does not accept dask collections yet; pass "
+                "NumPy arrays or pandas frames (e.g. X.compute())."
+            )
+
+    def _forget_dask(self, X, y, sample_weight):
+        """The update of :meth:`_forget` for rows in a dask collection.
+
+        Returns ``(posteriors before, outcome, ledger plan, rows, weight)``;
+        the ledger refuses in the first pass, before the update uses its sums.
+        """
+        from ._dask import DaskRows
+
+        self._check_dask_support()
+        rows = DaskRows(self, X, y, sample_weight, reset=False, forget=True)
+        if self.ledger:
+            rows.check_against(self.ledger_)
+        before = self._posterior_list()
+        outcome = self._update_dask(rows, sign=-1.0, reset=False)
+        plan = rows.forget_plan() if self.ledger else None
+        return before, outcome, plan, rows.n_rows, rows.weight
 
     @property
     def unlearning_diagnostics_(self):

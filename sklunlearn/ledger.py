@@ -260,8 +260,30 @@ class Ledger:
             of a row listed in one request count together). The message gives
             how many rows and their positions in the request, by reason.
         """
-        fingerprints = self._fingerprints(X, y)
-        weights = self._weights(weights, X.shape[0])
+        return self.plan_forget_fingerprints(self.fingerprint(X, y), weights)
+
+    def plan_forget_fingerprints(self, fingerprints, weights=None):
+        """:meth:`plan_forget` for rows fingerprinted already (by :meth:`fingerprint`).
+
+        The rows may have been fingerprinted elsewhere (on the workers of a
+        cluster) by a :meth:`spawn` of this ledger; positions in a refusal's
+        message are positions in ``fingerprints``.
+
+        Parameters
+        ----------
+        fingerprints : ndarray of shape (n, 2), uint64
+        weights : ndarray of shape (n,), default=None
+
+        Returns
+        -------
+        plan : ForgetPlan
+        """
+        fingerprints = np.ascontiguousarray(fingerprints, dtype=np.uint64)
+        if fingerprints.ndim != 2 or fingerprints.shape[1] != 2:
+            raise ValueError(
+                f"fingerprints must have shape (n, 2), got {fingerprints.shape}."
+            )
+        weights = self._weights(weights, fingerprints.shape[0])
         groups, refusals = _table.table_plan(
             self._table, fingerprints, weights, WEIGHT_RTOL
         )
@@ -308,6 +330,35 @@ class Ledger:
         found : ndarray of shape (n,), bool
         """
         return _table.table_contains(self._table, self._fingerprints(X, y))
+
+    def fingerprint(self, X, y):
+        """Keyed fingerprints of rows and targets, as :meth:`add` would record them.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features), float64
+        y : ndarray of shape (n,), float64
+
+        Returns
+        -------
+        fingerprints : ndarray of shape (n, 2), uint64
+        """
+        return self._fingerprints(X, y)
+
+    def spawn(self):
+        """An empty ledger with this one's key: what it learns can be merged back.
+
+        Cheap (no entries are copied), so it can be sent to the workers of a
+        cluster to fingerprint their chunks of rows; ``merge`` its entries, or
+        plan with :meth:`plan_forget_fingerprints`, on this ledger.
+        """
+        clone = object.__new__(Ledger)
+        clone.__dict__.update(self.__dict__)
+        clone._table = _table.new_table(_table.capacity_for(0))
+        clone._counts = _table.new_table(_table.capacity_for(0))
+        clone._totals = np.zeros(1, dtype=_table.TOTALS)
+        clone._state = self._new_state()
+        return clone
 
     def copy(self):
         """An independent copy with the same key (fingerprints stay comparable)."""

@@ -10,12 +10,14 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._dask import is_dask_collection
 from ..base import UnlearningMixin, UpdateOutcome
 from ..posterior import GaussianPosterior
 from ._sufficient_statistics import (
     UNIT_ROUNDOFF,
     CompensatedStatistics,
     LinearStatistics,
+    batch_statistics,
     check_numeric_targets,
     psd_eigh,
     round_off_warning,
@@ -425,7 +427,9 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or dask collection
+            A dask array or dataframe gives lazy dask arrays, chunked like
+            its rows and computed on the workers.
         return_std : bool, default=False
             Also return the predictive standard deviation, including the
             noise ``1 / alpha_``.
@@ -439,6 +443,10 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             Only when ``return_std`` is True.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):  # a lazy dask array, chunked like X's rows
+            from .._dask import predict_rows
+
+            return predict_rows(self, X, "predict", return_std=return_std)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         y_mean = X @ self.coef_ + self.intercept_
         if not return_std:
@@ -476,8 +484,22 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _update(self, X, y, weights, *, sign, reset):
         """Add (``sign=+1``) or subtract (``-1``) the rows' statistics and re-solve."""
         dtype = X.dtype if reset else self.coef_.dtype
-        X = np.asarray(X, dtype=np.float64)
-        statistics = self._merged_statistics(X, y, weights, sign, reset)
+        batch = batch_statistics(X, y, weights, self.compensated)
+        return self._apply(batch, sign, reset, dtype)
+
+    def _update_dask(self, rows, *, sign, reset):
+        """:meth:`_update` for rows on a dask cluster: one pass, the solve here.
+
+        Each chunk's statistics are computed on its worker with the kernel
+        used in memory and summed in a tree (:class:`sklunlearn._dask.DaskRows`).
+        """
+        dtype = rows.dtype if reset else self.coef_.dtype
+        batch = rows.reduce(batch_statistics, self.compensated)
+        return self._apply(batch, sign, reset, dtype)
+
+    def _apply(self, batch, sign, reset, dtype):
+        """Merge a batch's statistics, re-solve, and assign the fitted attributes."""
+        statistics = self._merged_statistics(batch, sign, reset)
         solution, posterior = self._solve(statistics)
         error = self._estimated_error(statistics, solution, statistics.round_off)
         message = None
@@ -502,23 +524,21 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             advice += ", or set compensated=True before fitting to keep exactness"
         return advice + "."
 
-    def _merged_statistics(self, X, y, weights, sign, reset):
+    def _merged_statistics(self, batch, sign, reset):
         """The statistics after the update, as float64 :class:`LinearStatistics`.
 
-        With ``compensated``, the double-double moments are merged and kept in
+        ``batch`` holds the rows' statistics (:func:`batch_statistics`). With
+        ``compensated``, the double-double moments are merged and kept in
         ``compensated_statistics_``, and the float64 statistics derived from them.
         """
-        d = X.shape[1]
+        d = batch.absorbed.shape[0] - 2 if self.compensated else batch.x_mean.shape[0]
         if not self.compensated:
             self.__dict__.pop("compensated_statistics_", None)
-            with np.errstate(over="ignore", invalid="ignore"):
-                batch = LinearStatistics.from_data(X, y, weights)
             batch.check_magnitude("these rows")
             current = LinearStatistics.empty(d) if reset else self.sufficient_statistics_
             merged = current.merge(batch, sign)
             merged.check_magnitude("the rows learned")
             return merged
-        batch = CompensatedStatistics.from_data(X, y, weights)
         batch.to_linear().check_magnitude("these rows")
         if reset:
             current = CompensatedStatistics.empty(d)

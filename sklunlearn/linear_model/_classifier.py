@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._dask import is_dask_collection
 from ..base import UnlearningMixin, UpdateOutcome
 from ..exceptions import NotPositiveDefiniteError
 from ..unlearning import (
@@ -164,6 +165,16 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             return self._forget_outcome(name, records)
         crossed = self._certify_forgotten(X, weights, name, before, records)
         return self._with_certificate(self._forget_outcome(name, records), crossed)
+
+    def _update_dask(self, rows, *, sign, reset):
+        """:meth:`_update` for rows on a dask cluster: one pass per Newton step.
+
+        Laplace only, without certified removal (see
+        :func:`sklunlearn._dask.classifier_update`).
+        """
+        from .._dask import classifier_update
+
+        return classifier_update(self, rows, sign=sign, reset=reset)
 
     # ------------------------------------------------------------ certified removal
     def _certify_learned(self, X, targets, weights, records, starts):
@@ -413,6 +424,10 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
         """
         check_is_fitted(self)
+        if is_dask_collection(X):  # a lazy dask array, chunked like X's rows
+            from .._dask import predict_rows
+
+            return predict_rows(self, X, "decision_function", moderated=moderated)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         predictor = self.model_.predictor
         scores = []
@@ -442,6 +457,10 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             Columns in the order of ``classes_``; one-vs-rest probabilities
             normalised to sum to one when multiclass.
         """
+        if is_dask_collection(X):  # a lazy dask array, chunked like X's rows
+            from .._dask import predict_rows
+
+            return predict_rows(self, X, "predict_proba", moderated=moderated)
         proba = expit(self.decision_function(X, moderated=moderated))
         if proba.ndim == 1:
             return np.column_stack([1.0 - proba, proba])
@@ -462,6 +481,10 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):  # a lazy dask array, chunked like X's rows
+            from .._dask import predict_rows
+
+            return predict_rows(self, X, "predict")
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(int)]

@@ -381,6 +381,29 @@ class LinearStatistics(Mergeable):
             )
 
 
+def batch_statistics(X, y, sample_weight, compensated=False):
+    """Statistics of a block of rows: :class:`LinearStatistics`, or compensated moments.
+
+    The one kernel for a batch in memory and for each chunk on a cluster
+    (whose chunks' statistics are then summed with ``+``). Overflow is not
+    an error here: it shows as inf, which the estimators refuse with advice.
+
+    Parameters
+    ----------
+    X : ndarray of shape (k, n_features)
+        Converted to float64.
+    y : ndarray of shape (k,), float64
+    sample_weight : ndarray of shape (k,), non-negative
+    compensated : bool, default=False
+        Whether to return :class:`CompensatedStatistics`.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if compensated:
+        return CompensatedStatistics.from_data(X, y, sample_weight)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return LinearStatistics.from_data(X, y, sample_weight)
+
+
 def round_off_tolerance(error, trusted):
     """How far below zero a quantity with estimated round-off ``error`` may fall.
 

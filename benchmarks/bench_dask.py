@@ -1,0 +1,221 @@
+"""Benchmark: learning and forgetting rows that live on a dask cluster (issue 15).
+
+Rows are generated lazily by dask on the workers (``da.random``), so no
+process ever holds them all; each pass over them regenerates their chunks,
+as a pass over data read from storage rereads it. Measured in one run on a
+``distributed.LocalCluster`` (``--workers`` processes, one thread each):
+
+- a pass that only generates the rows (the floor of any pass);
+- ``BayesianLinearRegression.fit`` (one pass) and ``partial_unfit`` of 1% of
+  the rows given as a dask array, with each chunk size of ``--chunk-rows``,
+  and the peak resident memory of each worker during the fit;
+- the same fit in memory (NumPy) at ``--memory-n`` rows, beside the cluster
+  fit of the same number of rows: the ratio is the cost of going through the
+  cluster;
+- ``BayesianLogisticRegression`` at ``--logistic-n`` rows through the Newton
+  passes of :mod:`sklunlearn._dask` (one pass per Newton step), with the
+  in-memory fit at ``--memory-n`` rows beside it.
+
+Run: ``python benchmarks/bench_dask.py`` (n = 20,000,000 x 50 by default;
+``--n`` for less on a small machine). ``--ledger`` keeps the ledger of learned
+rows (it lives on the client: 32 to 64 bytes per distinct row).
+"""
+
+import argparse
+import pickle
+import time
+
+import numpy as np
+from _common import environment, table
+
+from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
+from sklunlearn.linear_model._sufficient_statistics import LinearStatistics
+
+
+def lazy_rows(n, d, rows_per_chunk, seed, kind="regression"):
+    """``(X, y)`` as dask arrays generated on the workers, chunk by chunk."""
+    import dask.array as da
+
+    state = da.random.RandomState(seed)
+    X = state.standard_normal((n, d), chunks=(rows_per_chunk, d))
+    coef = np.linspace(-1.0, 1.0, d) / np.sqrt(d)
+    noise = state.standard_normal(n, chunks=rows_per_chunk)
+    if kind == "regression":
+        return X, X @ coef + 0.5 * noise
+    return X, (X @ coef + noise > 0).astype(np.int64)
+
+
+def _clear_peak():
+    """Reset this process's peak resident size (Linux ``clear_refs``)."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def _memory():
+    """``(resident, peak)`` bytes of this process."""
+    figures = {}
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                figures[line[:5]] = int(line.split()[1]) * 1024
+    return figures["VmRSS"], figures["VmHWM"]
+
+
+def timed(client, function):
+    """``(seconds, largest worker peak in bytes)`` of ``function()``."""
+    client.run(_clear_peak)
+    start = time.perf_counter()
+    function()
+    seconds = time.perf_counter() - start
+    peak = max(peak for _, peak in client.run(_memory).values())
+    return seconds, peak
+
+
+def _mb(n_bytes):
+    return f"{n_bytes / 2**20:.0f} MiB"
+
+
+def linear_rows(client, args):
+    """Table rows for BayesianLinearRegression; also the figures the docs use."""
+    rows, d, n = [], args.d, args.n
+    k = n // 100
+    for chunk in args.chunk_rows:
+        X, y = lazy_rows(n, d, chunk, seed=0)
+        chunks = -(-n // chunk)
+        seconds, peak = timed(client, lambda X=X: X.sum().compute())
+        rows.append(
+            ["generate only (one pass)", n, chunk, f"{seconds:.1f} s", "", _mb(peak)]
+        )
+        est = BayesianLinearRegression(ledger=args.ledger)
+        fit, peak = timed(client, lambda est=est, X=X, y=y: est.fit(X, y))
+        per_chunk = fit * args.workers / chunks
+        rows.append(
+            [f"fit ({chunks} chunks)", n, chunk, f"{fit:.1f} s", "1x", _mb(peak)]
+            + [f"{1e3 * per_chunk:.0f} ms/chunk"]
+        )
+        forget, peak = timed(
+            client, lambda est=est, X=X, y=y: est.partial_unfit(X[:k], y[:k])
+        )
+        rows.append(
+            [f"partial_unfit 1% ({k} rows)", n, chunk, f"{forget:.2f} s"]
+            + [f"fit / {fit / forget:.0f}", _mb(peak), ""]
+        )
+    return rows
+
+
+def memory_rows(client, args):
+    """In memory and on the cluster at ``--memory-n`` rows, side by side."""
+    import dask.array as da
+
+    n, d, chunk = args.memory_n, args.d, args.chunk_rows[0]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    y = X @ (np.linspace(-1.0, 1.0, d) / np.sqrt(d)) + 0.5 * rng.standard_normal(n)
+    BayesianLinearRegression(ledger=args.ledger).fit(X[:1000], y[:1000])  # warm, untimed
+    start = time.perf_counter()
+    BayesianLinearRegression(ledger=args.ledger).fit(X, y)
+    in_memory = time.perf_counter() - start
+    del X, y
+    X, y = lazy_rows(n, d, chunk, seed=0)
+    generate, _ = timed(client, lambda: da.stack([X.sum(), y.sum()]).compute())
+    cluster, peak = timed(
+        client, lambda: BayesianLinearRegression(ledger=args.ledger).fit(X, y)
+    )
+    return [
+        ["fit in memory (NumPy)", n, "", f"{in_memory:.2f} s", "1x", ""],
+        ["generate only (one pass)", n, chunk, f"{generate:.2f} s", "", _mb(peak)],
+        ["fit on the cluster", n, chunk, f"{cluster:.2f} s"]
+        + [f"{cluster / in_memory:.2f}x", _mb(peak)],
+    ]
+
+
+def logistic_rows(client, args):
+    """BayesianLogisticRegression on the cluster and in memory."""
+    n, d, chunk = args.logistic_n, args.d, args.chunk_rows[0]
+    k = n // 100
+    Xw, yw = lazy_rows(1000, d, 500, seed=1, kind="classification")
+    BayesianLogisticRegression().fit(Xw, yw)  # the workers' kernels, untimed
+    X, y = lazy_rows(n, d, chunk, seed=1, kind="classification")
+    est = BayesianLogisticRegression(ledger=args.ledger)
+    fit, peak = timed(client, lambda: est.fit(X, y))
+    steps = est.n_iter_  # one pass each, plus backtracking passes, labels, class counts
+    forget, forget_peak = timed(client, lambda: est.partial_unfit(X[:k], y[:k]))
+    m = args.logistic_memory_n
+    rng = np.random.default_rng(1)
+    Xm = rng.standard_normal((m, d))
+    ym = Xm @ (np.linspace(-1.0, 1.0, d) / np.sqrt(d)) + rng.standard_normal(m) > 0
+    # compile (or load) the fused kernel in this process first, untimed
+    BayesianLogisticRegression(ledger=args.ledger).fit(Xm[:1000], ym[:1000])
+    start = time.perf_counter()
+    BayesianLogisticRegression(ledger=args.ledger).fit(Xm, ym.astype(np.int64))
+    in_memory = time.perf_counter() - start
+    del Xm, ym
+    Xs, ys = lazy_rows(m, d, chunk, seed=1, kind="classification")
+    small, small_peak = timed(
+        client, lambda: BayesianLogisticRegression(ledger=args.ledger).fit(Xs, ys)
+    )
+    return [
+        [f"fit ({steps} Newton steps)", n, chunk] + [f"{fit:.1f} s", "1x", _mb(peak)],
+        [f"partial_unfit 1% ({k} rows)", n, chunk, f"{forget:.2f} s"]
+        + [f"fit / {fit / forget:.0f}", _mb(forget_peak)],
+        ["fit in memory (NumPy)", m, "", f"{in_memory:.2f} s", "1x", ""],
+        ["fit on the cluster", m, chunk, f"{small:.2f} s"]
+        + [f"{small / in_memory:.2f}x", _mb(small_peak)],
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20_000_000)
+    parser.add_argument("--d", type=int, default=50)
+    parser.add_argument("--chunk-rows", type=int, nargs="+", default=[250_000, 1_000_000])
+    parser.add_argument("--memory-n", type=int, default=2_000_000)
+    parser.add_argument("--logistic-n", type=int, default=5_000_000)
+    parser.add_argument("--logistic-memory-n", type=int, default=500_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ledger", action="store_true")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=["linear", "memory", "logistic"],
+        default=["linear", "memory", "logistic"],
+    )
+    args = parser.parse_args()
+
+    import distributed
+
+    print(f"# dask LocalCluster: {args.workers} worker processes x 1 thread; d={args.d}")
+    print(environment())
+    headers = ["operation", "n", "rows per chunk", "time", "ratio", "peak per worker"]
+    with (
+        distributed.LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        # warm the workers' kernels and imports, untimed
+        X, y = lazy_rows(1000, args.d, 500, seed=0)
+        BayesianLinearRegression().fit(X, y).partial_unfit(X[:10], y[:10])
+        if "linear" in args.sections:
+            print("\n## BayesianLinearRegression\n")
+            rows = linear_rows(client, args)
+            print(table([row[:6] for row in rows], headers))
+            print("\nper-chunk cost of the fit (time x workers / chunks):")
+            for row in rows:
+                if len(row) > 6 and row[6]:
+                    print(f"- {row[2]} rows per chunk: {row[6]}")
+        if "memory" in args.sections:
+            print(f"\n## In memory against the cluster, n={args.memory_n}\n")
+            print(table(memory_rows(client, args), headers))
+        if "logistic" in args.sections:
+            print("\n## BayesianLogisticRegression\n")
+            print(table(logistic_rows(client, args), headers))
+        size = len(pickle.dumps(LinearStatistics.empty(args.d)))
+        print(f"\nreduction: one LinearStatistics of d={args.d} pickles to {size} bytes")
+
+
+if __name__ == "__main__":
+    main()

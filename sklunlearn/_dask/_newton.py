@@ -1,0 +1,246 @@
+"""Laplace learning and forgetting on rows held on a dask cluster.
+
+The in-memory methods (:func:`~sklunlearn.unlearning.newton_fit`,
+:func:`~sklunlearn.unlearning.laplace_divide_out`) touch the rows only
+through ``model.terms`` (and ``model.expected_terms``): sums over rows. A
+:class:`ChunkedModel` computes those sums as one pass over the chunks, each
+chunk's terms by the fused kernel on its worker, added with ``+`` in a tree;
+the methods themselves run unchanged on the client. Each Newton iteration
+(and each halving of a step) is then one pass, and a divide-out one pass.
+"""
+
+import numpy as np
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+)
+
+from ..base import UpdateOutcome
+from ..unlearning import laplace_divide_out, newton_fit
+
+__all__ = [
+    "ChunkedModel",
+    "classifier_update",
+    "dask_laplace_divide_out",
+    "dask_newton_fit",
+    "dask_site_terms",
+]
+
+
+def _targets(labels, target):
+    """The {0, 1} target of one (one-vs-rest) problem from class indices."""
+    return (labels == target).astype(np.float64)
+
+
+def _chunk_terms(X, labels, weights, model, target, theta, with_value):
+    return model.terms(X, _targets(labels, target), weights, theta, with_value=with_value)
+
+
+def _chunk_expected_terms(X, labels, weights, model, target, posterior):
+    return model.expected_terms(X, _targets(labels, target), weights, posterior)
+
+
+def _chunk_class_weight(X, labels, weights, n_classes):
+    return np.bincount(labels, weights=weights, minlength=n_classes)
+
+
+class _RowsStandIn:
+    """Stands for the rows in the in-memory methods' signatures; it has a shape only.
+
+    ``shape[0]`` is at least the number of parameters, so that a divide-out
+    factorises the new precision rather than downdating row by row (which
+    would need the rows on the client); both equal to round-off.
+    """
+
+    def __init__(self, rows, n_parameters):
+        self._rows = rows
+        self._n_parameters = n_parameters
+
+    @property
+    def shape(self):
+        n_rows = self._rows.n_rows or 0
+        return (max(n_rows, self._n_parameters), self._rows.n_features)
+
+
+class ChunkedModel:
+    """A :class:`~sklunlearn.unlearning.Model` whose terms are sums over a cluster's chunks.
+
+    Parameters
+    ----------
+    model : Model
+        The estimator's ``model_`` (predictor, likelihood, prior).
+    rows : DaskRows
+        The rows; their ``y`` are class indices (a classifier's ``_validate_rows``).
+    target : int
+        The class whose indicator is the {0, 1} target (1 for a binary problem).
+    """
+
+    def __init__(self, model, rows, target):
+        self.model = model
+        self.rows = rows
+        self.target = target
+        self.predictor = model.predictor
+        self.likelihood = model.likelihood
+        self.prior = model.prior
+
+    def terms(self, X, y, weights, theta, *, with_value=True):
+        """:meth:`Model.terms` of all the rows (``X, y, weights`` are ignored): one pass."""
+        return self.rows.reduce(
+            _chunk_terms, self.model, self.target, np.asarray(theta), with_value
+        )
+
+    def expected_terms(self, X, y, weights, posterior):
+        """:meth:`Model.expected_terms` of all the rows: one pass."""
+        return self.rows.reduce(_chunk_expected_terms, self.model, self.target, posterior)
+
+
+def dask_newton_fit(posterior, model, rows, target, *, max_iter=100, tol=1e-10):
+    """:func:`~sklunlearn.unlearning.newton_fit` on rows on a cluster, one pass a step.
+
+    Returns what ``newton_fit`` returns on the same rows in memory (to round-off).
+    """
+    chunked = ChunkedModel(model, rows, target)
+    stand_in = _RowsStandIn(rows, model.prior.n_features)
+    return newton_fit(posterior, chunked, stand_in, None, None, max_iter=max_iter, tol=tol)
+
+
+def dask_site_terms(posterior, model, rows, target, inference="laplace"):
+    """The rows' terms ``posterior`` holds (at its mean, or expected for 'vi'): one pass."""
+    chunked = ChunkedModel(model, rows, target)
+    if inference == "vi":
+        return chunked.expected_terms(None, None, None, posterior)
+    return chunked.terms(None, None, None, posterior.mean, with_value=False)
+
+
+def dask_laplace_divide_out(
+    posterior, model, rows, target, *, inference="laplace", terms=None, previous=None
+):
+    """:func:`~sklunlearn.unlearning.laplace_divide_out` of rows on a cluster.
+
+    One pass for the rows' terms (none when ``terms`` are given), and one
+    more when the step is large enough to be checked by re-evaluating the
+    rows at the new mean. ``terms`` and ``previous`` are as in memory.
+    """
+    chunked = ChunkedModel(model, rows, target)
+    stand_in = _RowsStandIn(rows, model.prior.n_features)
+    return laplace_divide_out(
+        posterior,
+        chunked,
+        stand_in,
+        None,
+        None,
+        inference=inference,
+        terms=terms,
+        previous=previous,
+    )
+
+
+def _forget_pending(estimator, rows, targets):
+    """Divide the union of the pending requests out, as the in-memory ``_run_pending``.
+
+    Per problem, the posterior before the first forget since the last learn
+    (the anchor) and the summed terms of the rows forgotten since are kept in
+    ``_pending_forgets``; a request adds its rows' terms (one pass) and
+    re-divides the union from the anchor.
+    """
+    stored = estimator.__dict__.get("_pending_forgets")
+    if stored is None:
+        stored = [(posterior, None) for posterior in estimator._posterior_list()]
+    model, inference = estimator.model_, estimator.inference
+    results, pending = [], []
+    for (anchor, previous), target in zip(stored, targets, strict=True):
+        terms = dask_site_terms(anchor, model, rows, target, inference)
+        results.append(
+            dask_laplace_divide_out(
+                anchor,
+                model,
+                rows,
+                target,
+                inference=inference,
+                terms=terms,
+                previous=previous,
+            )
+        )
+        pending.append((anchor, terms if previous is None else previous + terms))
+    return results, pending
+
+
+def _check_supported(estimator, sign):
+    unsupported = []
+    if estimator.removal_noise is not None:
+        unsupported.append("removal_noise (certified removal)")
+    if sign > 0 and estimator.inference != "laplace":
+        unsupported.append(f"inference={estimator.inference!r}")
+    if sign < 0 and estimator.unlearning != "laplace":
+        unsupported.append(f"unlearning={estimator.unlearning!r}")
+    if unsupported:
+        raise NotImplementedError(
+            f"Rows in a dask collection support inference='laplace' and "
+            f"unlearning='laplace' without certified removal; got "
+            f"{', '.join(unsupported)}. Compute the rows (X.compute()) or change "
+            "these parameters."
+        )
+
+
+def _start_classes(estimator, rows):
+    """Set ``classes_`` on a fit: from the labels on the cluster (one pass over y)."""
+    if rows.options.get("partial"):
+        if _check_partial_fit_first_call(estimator, rows.options.get("classes")):
+            estimator._check_classes(estimator.classes_)
+        return
+    classes = rows.unique_targets()
+    check_classification_targets(classes)
+    estimator._check_classes(classes)
+    estimator.classes_ = classes
+
+
+def classifier_update(estimator, rows, *, sign, reset):
+    """``_update`` of a Bernoulli-logit classifier for rows on a cluster.
+
+    Learning runs :func:`dask_newton_fit`, forgetting
+    :func:`dask_laplace_divide_out` of the pending requests' union (as in
+    memory), once per one-vs-rest problem, with the estimator's ``model_``;
+    the class weights are one more pass (the first, which also checks the
+    ledger).
+
+    Parameters
+    ----------
+    estimator : BayesianLogisticRegression
+    rows : DaskRows
+    sign : float
+        +1 to learn, -1 to forget.
+    reset : bool
+        Whether this is a fit.
+
+    Returns
+    -------
+    outcome : UpdateOutcome
+    """
+    _check_supported(estimator, sign)
+    if reset:
+        _start_classes(estimator, rows)
+        estimator._start(np.empty((0, rows.n_features)), None)
+    n_classes = estimator.classes_.shape[0]
+    class_weight = rows.reduce(_chunk_class_weight, n_classes)
+    if sign < 0 and not estimator.ledger:  # with a ledger, the ledger has refused
+        estimator._check_forgettable(class_weight, rows.n_rows)
+    targets = [1] if n_classes == 2 else list(range(n_classes))
+    problems = zip(estimator._posterior_list(), targets, strict=True)
+    model = estimator.model_
+    pending = None
+    if sign > 0:
+        options = {"max_iter": estimator.max_iter, "tol": estimator.tol}
+        results = [dask_newton_fit(p, model, rows, t, **options) for p, t in problems]
+    else:
+        results, pending = _forget_pending(estimator, rows, targets)
+    estimator._set_posteriors([posterior for posterior, _ in results])
+    if pending is not None:  # _set_posteriors dropped the previous state
+        estimator._pending_forgets = pending
+    records = tuple(diagnostics for _, diagnostics in results)
+    estimator.n_iter_ = max(record.n_iter for record in records)
+    estimator.class_count_ = np.maximum(estimator.class_count_ + sign * class_weight, 0.0)
+    estimator.n_samples_seen_ = estimator.n_samples_seen_ + int(sign) * rows.n_rows
+    if sign > 0:
+        estimator._warn_unconverged(records)
+        return UpdateOutcome("laplace", False, None, None, (), estimator.n_iter_)
+    return estimator._forget_outcome("laplace", records)
