@@ -1,25 +1,61 @@
-"""SparseGPRegressor: partial_unfit vs refitting, and vs scikit-learn's exact GP.
+"""SparseGPRegressor against GPy's SparseGPRegression and GPflow's SGPR, and forgetting.
 
-n = 50,000 rows, d = 8 features, m = 200 inducing points, forget 1% (500 rows),
-at fixed hyperparameters (the exact-forgetting contract). Every time in one
-table is measured in the same run, with BLAS limited to one thread so that the
-ratios do not depend on what else the machine is doing.
+For n = 5,000 and 50,000 synthetic rows, d = 8 features, the same 200 k-means
+inducing points (kept fixed), an ARD RBF kernel and the same start (signal
+variance 1, length scales 1, noise variance 1), L-BFGS-B for all three:
 
-    python benchmarks/bench_sparse_gp.py
+- one collapsed bound + gradient evaluation (median of interleaved rounds),
+- the full hyperparameter optimisation, its final bound and held-out R^2,
+- the bound of the three at the same hyperparameters and the same absolute
+  jitter on K_ZZ (the start, and GPflow's optimum),
+- ``partial_unfit`` of 1% of the rows against each library's refit on the
+  remaining rows at the fitted hyperparameters.
+
+The peers are never dependencies of sklunlearn: they live in a virtual
+environment of their own (``$SKLUNLEARN_PEERS_VENV``, default
+``/tmp/sklunlearn-peers``; created with ``pip install GPy gpflow
+tensorflow-cpu`` when missing) and run in a subprocess of it that this script
+drives over a pipe, so that every figure of a table comes from one run. BLAS,
+OpenMP and TensorFlow are limited to one thread everywhere.
+
+    python benchmarks/bench_sparse_gp.py [--sizes 5000 50000]
 """
 
+import argparse
+import contextlib
 import copy
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF
-from sklearn.gaussian_process.kernels import ConstantKernel as C
-from threadpoolctl import threadpool_limits
 
-from sklunlearn.exceptions import UnlearningWarning
-from sklunlearn.gaussian_process import SparseGPRegressor
+ONE_THREAD = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+    )
+}
+PEERS = ("GPy", "GPflow")
+D, M, FORGET = 8, 200, 0.01
+
+
+def make_data(n, d, random_state=0):
+    rng = np.random.RandomState(random_state)
+    X = rng.uniform(-2, 2, size=(n, d))
+    frequencies = rng.uniform(0.5, 1.5, size=d)
+    y = np.sin(X * frequencies).sum(axis=1) / np.sqrt(d) + 0.1 * rng.randn(n)
+    return X, y
 
 
 def median_seconds(function, repeats):
@@ -31,138 +67,410 @@ def median_seconds(function, repeats):
     return float(np.median(times))
 
 
-def make_data(n, d, random_state=0):
-    rng = np.random.RandomState(random_state)
-    X = rng.uniform(-2, 2, size=(n, d))
-    frequencies = rng.uniform(0.5, 1.5, size=d)
-    y = np.sin(X * frequencies).sum(axis=1) / np.sqrt(d) + 0.1 * rng.randn(n)
-    return X, y
+def r2(y, prediction):
+    return float(1 - np.sum((y - prediction) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
-def forgetting_table(n=50_000, d=8, m=200, fraction=0.01):
-    X, y = make_data(n, d)
-    kernel = C(1.0) * RBF(np.full(d, 1.5))
+# ------------------------------------------------------------------ the peers
+class _GPflow:
+    def __init__(self, data):
+        import gpflow
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        self.gpflow, self.tf, self.data = gpflow, tf, data
+
+    def model(self, variance, lengthscales, noise, rows=None):
+        gpflow, data = self.gpflow, self.data
+        X, y = (
+            (data["X"], data["y"]) if rows is None else (data["X"][rows], data["y"][rows])
+        )
+        kernel = gpflow.kernels.SquaredExponential(
+            variance=variance, lengthscales=lengthscales
+        )
+        model = gpflow.models.SGPR(
+            (X, y[:, None]),
+            kernel,
+            inducing_variable=data["Z"].copy(),
+            noise_variance=noise,
+        )
+        gpflow.set_trainable(model.inducing_variable, False)
+        return model
+
+    def evaluate(self, variance, lengthscales, noise, jitter, repeats):
+        tf = self.tf
+        self.gpflow.config.set_default_jitter(jitter)
+        model = self.model(variance, lengthscales, noise)
+
+        @tf.function
+        def loss_and_gradient():
+            with tf.GradientTape() as tape:
+                loss = model.training_loss()
+            return loss, tape.gradient(loss, model.trainable_variables)
+
+        loss_and_gradient()  # trace once, as the optimiser does
+        seconds = median_seconds(loss_and_gradient, repeats)
+        bound = float(model.elbo())
+        self.gpflow.config.set_default_jitter(1e-6)
+        return {"seconds": seconds, "bound": bound}
+
+    def optimise(self):
+        model = self.model(1.0, np.ones(D), 1.0)
+        start = time.perf_counter()
+        result = self.gpflow.optimizers.Scipy().minimize(
+            model.training_loss, model.trainable_variables, options={"maxiter": 15000}
+        )
+        seconds = time.perf_counter() - start
+        return {
+            "seconds": seconds,
+            "bound": float(model.elbo()),
+            "evaluations": int(result.nfev),
+            "r2": r2(
+                self.data["y_test"], model.predict_f(self.data["X_test"])[0].numpy()[:, 0]
+            ),
+            "variance": float(model.kernel.variance.numpy()),
+            "lengthscales": model.kernel.lengthscales.numpy().tolist(),
+            "noise": float(model.likelihood.variance.numpy()),
+        }
+
+    def refit(self, variance, lengthscales, noise, repeats):
+        rows = ~self.data["forget"]
+        X_test = self.data["X_test"][:1]
+
+        def refit():
+            model = self.model(variance, lengthscales, noise, rows)
+            model.elbo()
+            model.predict_f(X_test)
+
+        return {"seconds": median_seconds(refit, repeats)}
+
+
+class _GPy:
+    def __init__(self, data):
+        import GPy
+
+        self.GPy, self.data = GPy, data
+
+    def model(self, variance, lengthscales, noise, rows=None, jitter=None):
+        GPy, data = self.GPy, self.data
+        X, y = (
+            (data["X"], data["y"]) if rows is None else (data["X"][rows], data["y"][rows])
+        )
+        kernel = GPy.kern.RBF(D, variance=variance, lengthscale=lengthscales, ARD=True)
+        model = GPy.models.SparseGPRegression(
+            X, y[:, None], kernel=kernel, Z=data["Z"].copy()
+        )
+        model.inducing_inputs.fix()
+        model.Gaussian_noise.variance = noise
+        if jitter is not None:
+            model.inference_method.const_jitter = jitter
+            model.parameters_changed()
+        return model
+
+    def evaluate(self, variance, lengthscales, noise, jitter, repeats):
+        model = self.model(variance, lengthscales, noise, jitter=jitter)
+        x = model.optimizer_array.copy()
+        seconds = median_seconds(lambda: model._objective_grads(x), repeats)
+        return {"seconds": seconds, "bound": float(np.ravel(model.log_likelihood())[0])}
+
+    def optimise(self):
+        model = self.model(1.0, np.ones(D), 1.0)
+        start = time.perf_counter()
+        model.optimize("lbfgsb", max_iters=15000)
+        seconds = time.perf_counter() - start
+        return {
+            "seconds": seconds,
+            "bound": float(np.ravel(model.log_likelihood())[0]),
+            "evaluations": int(model.optimization_runs[-1].funct_eval),
+            "r2": r2(self.data["y_test"], model.predict(self.data["X_test"])[0][:, 0]),
+            "variance": float(model.kern.variance.values[0]),
+            "lengthscales": model.kern.lengthscale.values.tolist(),
+            "noise": float(model.Gaussian_noise.variance.values[0]),
+        }
+
+    def refit(self, variance, lengthscales, noise, repeats):
+        rows = ~self.data["forget"]
+        return {
+            "seconds": median_seconds(
+                lambda: self.model(variance, lengthscales, noise, rows), repeats
+            )
+        }
+
+
+def serve():
+    """The peer side: JSON requests on stdin, one JSON answer per line on stdout."""
+    answer = sys.stdout
+    sys.stdout = sys.stderr  # the libraries' own prints must not reach the pipe
+    libraries = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        operation = request.pop("operation")
+        try:
+            if operation == "load":
+                data = dict(np.load(request["path"]))
+                libraries, missing = {}, []
+                for name, cls in (("GPy", _GPy), ("GPflow", _GPflow)):
+                    try:
+                        libraries[name] = cls(data)
+                    except Exception as error:  # reported; the other peer still runs
+                        missing.append(f"{name}: {type(error).__name__}: {error}")
+                reply = {"available": sorted(libraries), "missing": missing}
+            else:
+                library = libraries[request.pop("library")]
+                reply = getattr(library, operation)(**request)
+        except Exception as error:
+            reply = {"error": f"{type(error).__name__}: {error}"}
+        answer.write(json.dumps(reply) + "\n")
+        answer.flush()
+
+
+class PeerProcess:
+    """The peers' environment, driven from this process."""
+
+    def __init__(self, venv):
+        python = Path(venv) / "bin" / "python"
+        if not python.exists():
+            print(f"creating {venv} with GPy, gpflow and tensorflow-cpu (takes minutes)")
+            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "GPy",
+                    "gpflow",
+                    "tensorflow-cpu",
+                ],
+                check=True,
+            )
+        environment = {**os.environ, **ONE_THREAD, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.process = subprocess.Popen(
+            [str(python), __file__, "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+
+    def ask(self, operation, **request):
+        self.process.stdin.write(json.dumps({"operation": operation, **request}) + "\n")
+        self.process.stdin.flush()
+        reply = json.loads(self.process.stdout.readline())
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+# ------------------------------------------------------------------ our side
+def _ours(n, directory):
+    from sklearn.gaussian_process.kernels import RBF
+    from sklearn.gaussian_process.kernels import ConstantKernel as C
+
+    from sklunlearn.gaussian_process import SparseGPRegressor
+    from sklunlearn.gaussian_process._inducing import select_inducing_points
+
+    X, y = make_data(n, D)
+    X_test, y_test = make_data(2000, D, random_state=2)
+    Z = select_inducing_points(X, np.ones(n), M, random_state=0)
     forget = np.zeros(n, dtype=bool)
-    forget[np.random.RandomState(1).choice(n, size=int(fraction * n), replace=False)] = True
+    forget[np.random.RandomState(1).choice(n, size=int(FORGET * n), replace=False)] = True
+    path = os.path.join(directory, f"data{n}.npz")
+    np.savez(path, X=X, y=y, Z=Z, X_test=X_test, y_test=y_test, forget=forget)
 
-    start = time.perf_counter()
-    est = SparseGPRegressor(kernel=kernel, inducing_points=m, random_state=0).fit(X, y)
-    optimised_fit = time.perf_counter() - start
-    fixed = dict(
-        kernel=est.kernel_,
-        inducing_points=est.inducing_points_,
-        noise_variance=est.noise_variance_,
-        optimizer=None,
-    )
+    def estimator(variance=1.0, lengthscales=(1.0,) * D, noise=1.0, **params):
+        return SparseGPRegressor(
+            kernel=C(variance) * RBF(np.asarray(lengthscales, dtype=float)),
+            inducing_points=Z,
+            noise_variance=noise,
+            **params,
+        )
 
+    return X, y, X_test, y_test, Z, forget, path, estimator
+
+
+def _our_evaluation(estimator, X, y, Z, variance, lengthscales, noise, absolute_jitter):
+    """Our bound + gradient as a function, with the peers' absolute jitter."""
+    est = estimator(variance, lengthscales, noise, jitter=absolute_jitter / variance)
+    kernel = est.kernel
+    objective = est._objective(X, y, np.ones(len(y)), Z, kernel, jitters=(est.jitter,))
+    theta = np.append(kernel.theta, np.log(noise))
+    return lambda: objective(theta)
+
+
+def _hyperparameters(fitted):
+    return {
+        "variance": float(fitted.kernel_.k1.constant_value),
+        "lengthscales": np.atleast_1d(fitted.kernel_.k2.length_scale).tolist(),
+        "noise": float(fitted.noise_variance_),
+    }
+
+
+def compare(n, peers, directory, rounds):
+    X, y, X_test, y_test, Z, forget, path, estimator = _ours(n, directory)
+    loaded = peers.ask("load", path=path) if peers else {"available": [], "missing": []}
+    available = loaded["available"]
+    for reason in loaded["missing"]:
+        print(f"peer unavailable: {reason}")
+    print(f"\nn={n:,}, d={D}, m={M} fixed k-means inducing points, ARD RBF, 1 thread")
+    start = dict(variance=1.0, lengthscales=np.ones(D).tolist(), noise=1.0)
+
+    # one bound + gradient evaluation, interleaved rounds
+    ours = _our_evaluation(estimator, X, y, Z, **start, absolute_jitter=1e-6)
+    ours()  # compiles the Numba kernels
+    times = {name: [] for name in ["sklunlearn", *available]}
+    for _ in range(rounds):
+        times["sklunlearn"].append(median_seconds(ours, 1))
+        for name in available:
+            reply = peers.ask("evaluate", library=name, **start, jitter=1e-6, repeats=1)
+            times[name].append(reply["seconds"])
+    evaluation = {name: float(np.median(t)) for name, t in times.items()}
+
+    # full optimisation from the same start
+    progress = io.StringIO()
+    began = time.perf_counter()
+    with contextlib.redirect_stdout(progress):
+        fitted = estimator(**start, verbose=1).fit(X, y)
+    seconds = time.perf_counter() - began
+    # "L-BFGS-B stopped after <iterations> iterations and <evaluations> evaluations: ..."
+    evaluations = int(progress.getvalue().splitlines()[-1].split()[6])
+    runs = {
+        "sklunlearn": {
+            "seconds": seconds,
+            "bound": fitted.log_marginal_likelihood_value_,
+            "r2": r2(y_test, fitted.predict(X_test)),
+            "evaluations": evaluations,
+        }
+    }
+    for name in available:
+        runs[name] = peers.ask("optimise", library=name)
+
+    # the same bound at the same hyperparameters and absolute jitter
+    points = {"start": start}
+    if "GPflow" in runs:
+        optimum = runs["GPflow"]
+        points["GPflow's optimum"] = {
+            key: optimum[key] for key in ("variance", "lengthscales", "noise")
+        }
+    # every library's optimum in one metric, GPflow's (absolute jitter 1e-6)
+    optima = {"sklunlearn": _hyperparameters(fitted)}
+    for name in available:
+        optima[name] = {
+            key: runs[name][key] for key in ("variance", "lengthscales", "noise")
+        }
+    for name, point in optima.items():
+        bound = _our_evaluation(estimator, X, y, Z, **point, absolute_jitter=1e-6)
+        runs[name]["common"] = -bound()[0]
+    agreement = {}
+    for label, point in points.items():
+        bound = -_our_evaluation(estimator, X, y, Z, **point, absolute_jitter=1e-6)()[0]
+        agreement[label] = {"sklunlearn": bound}
+        for name in available:
+            reply = peers.ask("evaluate", library=name, **point, jitter=1e-6, repeats=1)
+            agreement[label][name] = reply["bound"]
+
+    # partial_unfit of 1% against each library's refit at fitted hyperparameters
     def unfit():
-        copy.deepcopy(est).partial_unfit(X[forget], y[forget])
+        copy.deepcopy(fitted).partial_unfit(X[forget], y[forget])
 
-    def refit():
-        SparseGPRegressor(**fixed).fit(X[~forget], y[~forget])
-
-    def deepcopy_only():
-        copy.deepcopy(est)
-
-    unfit_seconds = median_seconds(unfit, 9) - median_seconds(deepcopy_only, 9)
-    refit_seconds = median_seconds(refit, 3)
-
-    unlearned = copy.deepcopy(est).partial_unfit(X[forget], y[forget])
-    retrained = SparseGPRegressor(**fixed).fit(X[~forget], y[~forget])
-    X_test = make_data(2000, d, random_state=2)[0]
-    mean_u, std_u = unlearned.predict(X_test, return_std=True)
-    mean_r, std_r = retrained.predict(X_test, return_std=True)
-
-    evaluation = est._objective(X, y, np.ones(n), est.inducing_points_, est.kernel_)
-    theta = np.append(est.kernel_.theta, np.log(est.noise_variance_))
-    gradient_seconds = median_seconds(lambda: evaluation(theta), 1)
-
-    rows = [
-        ("fit, hyperparameters optimised (L-BFGS-B)", optimised_fit),
-        ("one bound + gradient evaluation", gradient_seconds),
-        ("refit on remaining rows, fixed hyperparameters", refit_seconds),
-        (f"partial_unfit of {forget.sum()} rows", unfit_seconds),
-    ]
-    print(
-        f"SparseGPRegressor, n={n}, d={d}, m={m}, forget {forget.sum()} rows "
-        f"({100 * fraction:g}%), 1 BLAS thread"
+    unfit_seconds = median_seconds(unfit, 9) - median_seconds(
+        lambda: copy.deepcopy(fitted), 9
     )
-    print(f"{'operation':<50} {'seconds':>10}")
-    for name, seconds in rows:
-        print(f"{name:<50} {seconds:>10.4f}")
-    print(f"speed-up of partial_unfit over refit: {refit_seconds / unfit_seconds:.0f}x")
-    print(
-        f"R^2 of the full model on held-out rows: "
-        f"{est.score(X_test, make_data(2000, d, random_state=2)[1]):.3f}"
-    )
-    print(
-        f"max |mean difference| unlearned vs retrained: {np.abs(mean_u - mean_r).max():.2e}"
-    )
-    print(
-        f"max |std difference|  unlearned vs retrained: {np.abs(std_u - std_r).max():.2e}"
-    )
-    print(
-        f"KL(q_unlearned(u) || q_retrained(u)): "
-        f"{unlearned.posterior_.kl_divergence(retrained.posterior_):.2e}"
-    )
-    print(
-        "forget_report_.estimated_error (estimated relative round-off): "
-        f"{unlearned.forget_report_.estimated_error:.1e}"
-    )
-    return refit_seconds / unfit_seconds
-
-
-def peer_table(n=4000, d=8, m=200, fraction=0.01):
-    """Where the exact GP is still affordable: scikit-learn's GPR vs ours."""
-    X, y = make_data(n, d)
-    kernel = C(1.0) * RBF(np.full(d, 1.5))
-    k = int(fraction * n)
-    est = SparseGPRegressor(
-        kernel=kernel,
-        inducing_points=m,
-        noise_variance=0.01,
+    fixed = dict(
+        kernel=fitted.kernel_,
+        inducing_points=Z,
+        noise_variance=fitted.noise_variance_,
         optimizer=None,
-        random_state=0,
-    ).fit(X, y)
-    rows = [
-        (
-            "sklearn GaussianProcessRegressor.fit (exact, fixed)",
-            median_seconds(
-                lambda: GaussianProcessRegressor(kernel, alpha=0.01, optimizer=None).fit(
-                    X[k:], y[k:]
-                ),
-                3,
-            ),
-        ),
-        (
-            "SparseGPRegressor.fit (m=200, fixed)",
-            median_seconds(
-                lambda: SparseGPRegressor(
-                    kernel=kernel,
-                    inducing_points=est.inducing_points_,
-                    noise_variance=0.01,
-                    optimizer=None,
-                ).fit(X[k:], y[k:]),
-                3,
-            ),
-        ),
-        (
-            f"SparseGPRegressor.partial_unfit of {k} rows",
-            median_seconds(lambda: copy.deepcopy(est).partial_unfit(X[:k], y[:k]), 9)
-            - median_seconds(lambda: copy.deepcopy(est), 9),
-        ),
-    ]
-    print(
-        f"\nPeer comparison, n={n}, d={d} (the exact GP needs O(n^2) memory, "
-        "so not at n=50,000)"
     )
-    print(f"{'operation':<55} {'seconds':>10}")
-    for name, seconds in rows:
-        print(f"{name:<55} {seconds:>10.4f}")
+    from sklunlearn.gaussian_process import SparseGPRegressor
+
+    refits = {
+        "sklunlearn": median_seconds(
+            lambda: SparseGPRegressor(**fixed).fit(X[~forget], y[~forget]), 3
+        )
+    }
+    for name in available:
+        refits[name] = peers.ask(
+            "refit", library=name, **_hyperparameters(fitted), repeats=3
+        )["seconds"]
+    _print_table(n, evaluation, runs, agreement, unfit_seconds, refits, forget.sum())
+
+
+def _print_table(n, evaluation, runs, agreement, unfit_seconds, refits, n_forget):
+    names = list(evaluation)
+    header = (
+        "| | " + " | ".join(names) + " | " + " | ".join(f"{p} / ours" for p in names[1:])
+    )
+    print(header + " |")
+    print("|---" * (2 * len(names)) + "|")
+
+    def row(label, values, ratio=True, fmt="{:.3f}"):
+        cells = [fmt.format(v) if v is not None else "-" for v in values]
+        ratios = [f"{v / values[0]:.2f}x" if ratio else "" for v in values[1:]]
+        print(f"| {label} | " + " | ".join(cells + ratios) + " |")
+
+    row("one bound + gradient (s)", [evaluation[k] for k in names])
+    row("full optimisation (s)", [runs[k]["seconds"] for k in names])
+    row("bound evaluations", [runs[k]["evaluations"] for k in names], False, "{}")
+    row("final bound (own jitter)", [runs[k]["bound"] for k in names], False, "{:.2f}")
+    row(
+        "final bound, all at jitter 1e-6",
+        [runs[k]["common"] for k in names],
+        False,
+        "{:.2f}",
+    )
+    row("held-out R^2", [runs[k]["r2"] for k in names], False, "{:.4f}")
+    for label, bounds in agreement.items():
+        row(f"bound at {label}, jitter 1e-6", [bounds[k] for k in names], False, "{:.6f}")
+        worst = max(abs(bounds[k] / bounds["sklunlearn"] - 1) for k in names)
+        print(
+            f"|   largest relative difference | {worst:.1e} |" + " |" * (2 * len(names) - 2)
+        )
+    row(
+        f"refit on {n - n_forget:,} rows, fixed hyperparameters (s)",
+        [refits[k] for k in names],
+    )
+    print(
+        f"partial_unfit of {n_forget} rows: {unfit_seconds:.4f} s; refit / partial_unfit: "
+        + ", ".join(f"{k} {refits[k] / unfit_seconds:.0f}x" for k in names)
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve:
+        serve()
+        return
+    os.environ.update(ONE_THREAD)
+    from threadpoolctl import threadpool_limits
+
+    from sklunlearn.exceptions import UnlearningWarning
+
+    warnings.simplefilter("ignore", UnlearningWarning)
+    venv = os.environ.get("SKLUNLEARN_PEERS_VENV", "/tmp/sklunlearn-peers")
+    try:
+        peers = PeerProcess(venv)
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"peers unavailable ({error}); sklunlearn only")
+        peers = None
+    try:
+        with threadpool_limits(1), tempfile.TemporaryDirectory() as directory:
+            for n in arguments.sizes:
+                compare(n, peers, directory, arguments.rounds)
+    finally:
+        if peers is not None:
+            peers.close()
 
 
 if __name__ == "__main__":
-    warnings.simplefilter("ignore", UnlearningWarning)
-    with threadpool_limits(1):
-        forgetting_table()
-        peer_table()
+    main()

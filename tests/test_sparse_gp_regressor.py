@@ -18,7 +18,11 @@ from threadpoolctl import threadpool_limits
 from sklunlearn._demo import forget_masks
 from sklunlearn.exceptions import NotPositiveDefiniteError, UnlearningWarning
 from sklunlearn.gaussian_process import SparseGPRegressor
-from sklunlearn.gaussian_process._bound import SparseStatistics, inducing_cholesky
+from sklunlearn.gaussian_process._bound import (
+    SparseStatistics,
+    collapsed_bound,
+    inducing_cholesky,
+)
 from sklunlearn.utils.estimator_checks import (
     is_exact_unlearner,
     parametrize_with_unlearning_checks,
@@ -564,3 +568,138 @@ def test_declares_exactness_only_when_nothing_is_learned_from_the_data():
 )
 def test_package_unlearning_checks(estimator, check):
     check(estimator)
+
+
+# ------------------------------------- fast bound, inducing locations, progress
+def collapsed_bound_reference(Kuu, Kuf, kff_diag, y, noise_variance):
+    """Titsias (2009), eq. 9, term by term with dense n x n matrices:
+    ``log N(y | 0, Q + s2 I) - tr(K - Q) / (2 s2)``, ``Q = K_fu K_uu^-1 K_uf``."""
+    Q = Kuf.T @ np.linalg.solve(Kuu, Kuf)
+    cov = Q + noise_variance * np.eye(len(y))
+    _, logdet = np.linalg.slogdet(cov)
+    log_normal = -0.5 * (y @ np.linalg.solve(cov, y) + logdet + len(y) * np.log(2 * np.pi))
+    return log_normal - np.sum(kff_diag - np.diag(Q)) / (2 * noise_variance)
+
+
+@pytest.mark.parametrize(
+    "kernel, noise_variance, jitter",
+    [
+        (C(1.5) * RBF([0.7, 1.3]), 0.3, 1e-8),
+        (C(4.0) * RBF([20.0, 50.0]), 1e-4, 1e-6),
+        (C(0.8) * Matern([6.0, 9.0], nu=2.5) + WhiteKernel(0.05), 1e-3, 1e-8),
+        (C(2.0) * Matern(0.4, nu=0.5), 0.01, 1e-8),
+    ],
+    ids=["rbf", "long-rbf-small-noise", "matern52+white", "matern12"],
+)
+def test_collapsed_bound_matches_the_formula(rng, kernel, noise_variance, jitter):
+    X, y = rng.uniform(-2, 2, size=(60, 2)), rng.randn(60)
+    Z = rng.uniform(-2, 2, size=(8, 2))
+    est = SparseGPRegressor(
+        kernel=kernel,
+        inducing_points=Z,
+        noise_variance=noise_variance,
+        optimizer=None,
+        jitter=jitter,
+    ).fit(X, y)
+    assert est._inducing_factor.jitter == jitter
+    Kuu = kernel(Z) + jitter * kernel.diag(Z).mean() * np.eye(8)
+    expected = collapsed_bound_reference(
+        Kuu, kernel(Z, X), kernel.diag(X), y, noise_variance
+    )
+    np.testing.assert_allclose(est.log_marginal_likelihood_value_, expected, rtol=1e-10)
+    theta = np.append(kernel.theta, np.log(noise_variance))
+    value = est.log_marginal_likelihood(theta, eval_gradient=True, X=X, y=y)[0]
+    np.testing.assert_allclose(value, expected, rtol=1e-10)
+
+
+def test_inducing_gradient_matches_finite_differences(rng):
+    X, t, w = rng.randn(80, 3), rng.randn(80), rng.uniform(0.2, 2.0, size=80)
+    Z = rng.randn(6, 3)
+    kernel = C(1.3) * Matern([0.8, 1.5, 1.1], nu=2.5) + WhiteKernel(0.05)
+    gradient = collapsed_bound(
+        kernel, Z, X, t, w, 0.2, with_inducing=True
+    ).inducing_gradient
+    eps = 1e-6
+    numeric = np.zeros_like(Z)
+    for index in np.ndindex(*Z.shape):
+        step = np.zeros_like(Z)
+        step[index] = eps
+        numeric[index] = (
+            collapsed_bound(kernel, Z + step, X, t, w, 0.2).bound
+            - collapsed_bound(kernel, Z - step, X, t, w, 0.2).bound
+        ) / (2 * eps)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_optimising_inducing_points_raises_the_bound_and_forgets_exactly(rng):
+    X = rng.uniform(-3, 3, size=(300, 2))
+    y = np.sin(X).sum(axis=1) + 0.1 * rng.randn(300)
+    common = dict(kernel=C(1.0) * RBF([1.0, 1.0]), inducing_points=8, random_state=0)
+    kept = SparseGPRegressor(**common).fit(X, y)
+    moved = SparseGPRegressor(**common, optimize_inducing=True).fit(X, y)
+    assert moved.log_marginal_likelihood_value_ > kept.log_marginal_likelihood_value_ + 1
+    assert not np.allclose(moved.inducing_points_, kept.inducing_points_)
+    with pytest.warns(UnlearningWarning, match="inducing_points_"):
+        moved.partial_unfit(X[:30], y[:30])
+    assert_same_model(moved, fixed(moved).fit(X[30:], y[30:]), X, atol=1e-9)
+
+
+def test_optimising_inducing_points_needs_a_supported_kernel(rng):
+    X, y = rng.randn(40, 2), rng.randn(40)
+    est = SparseGPRegressor(
+        kernel=C(1.0) * RBF(1.0) + C(1.0) * RBF(3.0),
+        inducing_points=5,
+        optimize_inducing=True,
+    )
+    with pytest.raises(ValueError, match="optimize_inducing=True needs"):
+        est.fit(X, y)
+
+
+def test_declares_learned_inducing_points_not_exact():
+    Z = np.zeros((2, 1))
+    assert not is_exact_unlearner(
+        SparseGPRegressor(inducing_points=Z, optimize_inducing=True)
+    )
+    assert is_exact_unlearner(
+        SparseGPRegressor(inducing_points=Z, optimize_inducing=True, optimizer=None)
+    )
+
+
+def test_verbose_prints_the_optimiser_progress(rng, capsys):
+    X, y = rng.randn(60, 2), rng.randn(60)
+    common = dict(inducing_points=6, random_state=0)
+    SparseGPRegressor(**common).fit(X, y)
+    assert capsys.readouterr().out == ""
+    SparseGPRegressor(**common, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Maximising the collapsed bound over 3 parameters (60 rows")
+    assert lines[1].startswith("Iteration 1, bound = ")
+    assert "gradient norm = " in lines[1]
+    assert lines[-1].startswith("L-BFGS-B stopped after")
+    iterations = [line for line in lines if line.startswith("Iteration")]
+    assert int(lines[-1].split()[3]) == len(iterations)
+
+
+def test_verbose_with_a_callable_optimizer(rng, capsys):
+    X, y = rng.randn(60, 2), rng.randn(60)
+
+    def two_evaluations(obj_func, initial_theta, bounds):
+        value = obj_func(initial_theta)[0]
+        obj_func(initial_theta + 0.1)
+        return initial_theta, value
+
+    SparseGPRegressor(inducing_points=6, optimizer=two_evaluations, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["Evaluation 1", "Evaluation 2"]
+
+
+def test_the_optimiser_keeps_its_starting_jitter(rng):
+    """Where K_ZZ needs a larger jitter than at the start the objective is infinite
+    (a wall the line search backs off from), not a bound that jumps down."""
+    X, y = rng.randn(50, 2), rng.randn(50)
+    Z = rng.uniform(-1, 1, size=(40, 2))
+    est = SparseGPRegressor(kernel=RBF(0.3), inducing_points=Z, optimizer=None).fit(X, y)
+    # without jitter K_ZZ factorises at the start but not at longer length scales
+    objective = est._objective(X, y, np.ones(50), Z, est.kernel_, jitters=(0.0,))
+    assert np.isfinite(objective(np.log([0.3, 0.1]))[0])
+    assert objective(np.log([3.0, 0.1]))[0] == np.inf

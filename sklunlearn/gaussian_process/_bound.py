@@ -14,17 +14,44 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import blas
+from sklearn.gaussian_process.kernels import (
+    RBF,
+    ConstantKernel,
+    Matern,
+    Product,
+    Sum,
+    WhiteKernel,
+)
 
+from .._numba.stationary import (
+    KIND_MATERN_05,
+    KIND_MATERN_15,
+    KIND_MATERN_25,
+    KIND_RBF,
+    cross_kernel,
+    cross_kernel_gradient,
+)
 from ..exceptions import NotPositiveDefiniteError
 from ..linear_model._sufficient_statistics import UNIT_ROUNDOFF, LinearStatistics, Mergeable
 
 # Relative jitters tried in turn on the diagonal of K_uu (times the mean of its
 # diagonal): the smallest that gives a Cholesky factor is used, so that with
 # inducing points at the data the model stays within ~1e-6 of the exact GP.
+# A jitter j adds about j |K_uu^-1 k_i|^2 / (2 s2) per row to the bound's trace
+# term, so a smaller one gives a tighter bound where K_uu is ill-conditioned.
 JITTERS = (1e-8, 1e-6, 1e-4)
+# Kernels whose derivatives (in theta and Z) are computed in O(b m p) per block.
+SUPPORTED_KERNELS = (
+    "RBF or Matern (nu 0.5, 1.5, 2.5), isotropic or ARD, optionally times a "
+    "ConstantKernel and plus a WhiteKernel"
+)
 # Memory budget (float64 entries) of one block's stacked kernel gradient.
 _GRADIENT_BLOCK_ENTRIES = 1_000_000
 _VALUE_BLOCK_ROWS = 2048
+# Cross-covariance entries one bound evaluation may keep between its two sweeps
+# (128 MiB of float64).
+_KEPT_ENTRIES = 2**24
 
 
 class InducingFactor(NamedTuple):
@@ -47,17 +74,17 @@ class InducingFactor(NamedTuple):
     jitter: float
 
 
-def inducing_cholesky(kernel, Z):
+def inducing_cholesky(kernel, Z, jitters=JITTERS):
     """:class:`InducingFactor` of ``K_uu + jitter mean(diag K_uu) I``.
 
-    ``jitter`` is the first of :data:`JITTERS` for which the factorisation
-    succeeds; it depends only on the kernel and ``Z``, so forgetting and
-    refitting use the same one.
+    ``jitter`` is the first of ``jitters`` (increasing) for which the
+    factorisation succeeds; it depends only on the kernel and ``Z``, so
+    forgetting and refitting use the same one.
     """
     Kuu = kernel(Z)
     diagonal = np.diag_indices_from(Kuu)
     scale = np.mean(Kuu[diagonal])
-    for jitter in JITTERS:
+    for jitter in jitters:
         jittered = Kuu.copy()
         jittered[diagonal] += jitter * scale
         try:
@@ -68,14 +95,18 @@ def inducing_cholesky(kernel, Z):
         return InducingFactor(L, inverse, jitter)
     raise NotPositiveDefiniteError(
         "The kernel matrix of the inducing points is not positive definite even "
-        f"with a relative jitter of {JITTERS[-1]:g}. Use fewer or more spread-out "
+        f"with a relative jitter of {jitters[-1]:g}. Use fewer or more spread-out "
         "inducing points, or a kernel with a shorter length scale."
     )
 
 
 def whitened_features(kernel, Z, factor, X):
-    """``A = L^-1 K(Z, X)``, shape (m, n): column i is ``a_i``."""
-    return factor.inverse @ kernel(Z, X)
+    """``A = L^-1 K(Z, X)``, shape (m, n): column i is ``a_i``.
+
+    ``K(Z, X)`` comes from the Numba kernels for the kernels of
+    :func:`stationary_spec`, from ``kernel`` otherwise.
+    """
+    return factor.inverse @ _cross_covariance(kernel, Z, fast=True).matrix(X).T
 
 
 def _blocks(n, size):
@@ -215,99 +246,390 @@ def optimal_posterior(statistics, noise_variance, normalize_y):
     - (sum w k_ii - tr A) / (2 s2)``, where a weight ``w_i`` multiplies the
     log-likelihood of row ``i`` (a weight of 2 counts the row twice).
     """
-    s2 = float(noise_variance)
-    m = statistics.aa.shape[0]
     b, yy = statistics.targets(normalize_y)
-    precision = np.eye(m) + statistics.aa / s2
+    return _collapsed(
+        statistics.aa, b, yy, statistics.kdiag, statistics.weight_sum, noise_variance
+    )
+
+
+def _collapsed(aa, b, yy, kdiag, weight_sum, noise_variance):
+    """:class:`OptimalPosterior` from the raw sums (see :func:`optimal_posterior`)."""
+    s2 = float(noise_variance)
+    precision = np.eye(aa.shape[0]) + aa / s2
     try:
-        R = linalg.cholesky(precision, lower=False)
+        R = linalg.cholesky(precision, lower=False, check_finite=False)
     except linalg.LinAlgError as exc:
         raise NotPositiveDefiniteError(
             "The posterior precision of the inducing values is not positive "
             f"definite ({exc}): were the rows being forgotten ever learned?"
         ) from exc
-    c = linalg.solve_triangular(R, b, lower=False, trans="T")
-    mean = linalg.solve_triangular(R, c, lower=False) / s2
-    W = statistics.weight_sum
+    c = linalg.solve_triangular(R, b, lower=False, trans="T", check_finite=False)
+    mean = linalg.solve_triangular(R, c, lower=False, check_finite=False) / s2
     bound = (
-        -0.5 * W * np.log(2 * np.pi * s2)
+        -0.5 * weight_sum * np.log(2 * np.pi * s2)
         - 0.5 * yy / s2
         + 0.5 * (c @ c) / s2**2
         - np.sum(np.log(np.diag(R)))
-        - 0.5 * (statistics.kdiag - np.trace(statistics.aa)) / s2
+        - 0.5 * (kdiag - np.trace(aa)) / s2
     )
     return OptimalPosterior(R, mean, float(bound))
 
 
-def bound_gradient(
+# ------------------------------------------------- kernels with fast derivatives
+_MATERN_KINDS = {0.5: KIND_MATERN_05, 1.5: KIND_MATERN_15, 2.5: KIND_MATERN_25}
+
+
+class StationarySpec(NamedTuple):
+    """A kernel ``C * g(r) [+ WhiteKernel]`` that has analytic O(b m p) derivatives.
+
+    Fields
+    ------
+    kind : int
+        The shape ``g`` (a ``KIND_*`` constant of ``sklunlearn._numba.stationary``).
+    variance : float
+        ``ConstantKernel``'s value (1 without one).
+    length_scales : ndarray of shape (n_features,)
+        Per-feature length scales (repeated when isotropic).
+    white : float
+        ``WhiteKernel``'s noise level (0 without one).
+    variance_index, length_index, white_index : int or None
+        Position in ``kernel.theta`` of ``log variance``, of the first
+        ``log length_scale`` and of ``log white``; None when fixed or absent.
+    isotropic : bool
+        One length scale for all features.
+    """
+
+    kind: int
+    variance: float
+    length_scales: np.ndarray
+    white: float
+    variance_index: int | None
+    length_index: int | None
+    white_index: int | None
+    isotropic: bool
+
+
+def _theta_leaves(kernel):
+    """Leaves of a Sum/Product kernel in the order of ``kernel.theta``."""
+    if isinstance(kernel, (Sum, Product)):
+        return _theta_leaves(kernel.k1) + _theta_leaves(kernel.k2)
+    return [kernel]
+
+
+def _split(kernel, operator, leaf_type):
+    """``(leaf, rest)`` when ``kernel`` is ``leaf operator rest`` in either order."""
+    if type(kernel) is operator:
+        if type(kernel.k1) is leaf_type:
+            return kernel.k1, kernel.k2
+        if type(kernel.k2) is leaf_type:
+            return kernel.k2, kernel.k1
+    return None, kernel
+
+
+def stationary_spec(kernel, n_features):
+    """:class:`StationarySpec` of ``kernel``, or None when it has another form.
+
+    Recognised: RBF or Matern (nu 0.5, 1.5, 2.5) with isotropic or per-feature
+    length scales, optionally times a ConstantKernel, optionally plus a
+    WhiteKernel; any of their hyperparameters may be fixed.
+    """
+    white_kernel, main = _split(kernel, Sum, WhiteKernel)
+    constant, shape = _split(main, Product, ConstantKernel)
+    if type(shape) is RBF:
+        kind = KIND_RBF
+    elif type(shape) is Matern and float(shape.nu) in _MATERN_KINDS:
+        kind = _MATERN_KINDS[float(shape.nu)]
+    else:
+        return None
+    length_scales = np.atleast_1d(np.asarray(shape.length_scale, dtype=np.float64))
+    if length_scales.size not in (1, n_features) or length_scales.ndim != 1:
+        return None
+    offsets, position = {}, 0
+    for leaf in _theta_leaves(kernel):
+        offsets[id(leaf)] = position if leaf.n_dims else None
+        position += leaf.n_dims
+    return StationarySpec(
+        kind=kind,
+        variance=1.0 if constant is None else float(constant.constant_value),
+        length_scales=np.broadcast_to(length_scales, (n_features,)).copy(),
+        white=0.0 if white_kernel is None else float(white_kernel.noise_level),
+        variance_index=None if constant is None else offsets[id(constant)],
+        length_index=offsets[id(shape)],
+        white_index=None if white_kernel is None else offsets[id(white_kernel)],
+        isotropic=length_scales.size == 1,
+    )
+
+
+class _StationaryCross:
+    """Cross-covariance blocks ``K(X_b, Z)`` and their contracted derivatives,
+    computed by the Numba kernels of :mod:`sklunlearn._numba.stationary`."""
+
+    def __init__(self, spec, Z, n_theta):
+        self.spec, self.Z, self.n_theta = spec, Z, n_theta
+        self.inverse_length_scales = 1.0 / spec.length_scales
+
+    def matrix(self, X):
+        spec = self.spec
+        return cross_kernel(X, self.Z, self.inverse_length_scales, spec.variance, spec.kind)
+
+    def diagonal_sum(self, weights):
+        """``sum w_i k(x_i, x_i)``: the diagonal is constant."""
+        return float(np.sum(weights)) * (self.spec.variance + self.spec.white)
+
+    def _theta_gradient(self, d_log_variance, d_length, d_log_white):
+        spec = self.spec
+        gradient = np.zeros(self.n_theta)
+        if spec.variance_index is not None:
+            gradient[spec.variance_index] += d_log_variance
+        if spec.length_index is not None:
+            if spec.isotropic:
+                gradient[spec.length_index] += np.sum(d_length)
+            else:
+                gradient[spec.length_index : spec.length_index + d_length.size] += d_length
+        if spec.white_index is not None:
+            gradient[spec.white_index] += d_log_white
+        return gradient
+
+    def gradient(self, X, K, base, weights, t, gamma, diagonal, with_inducing):
+        """Derivatives (theta, Z) of ``sum_iu C[i, u] K[i, u] + sum_i c_i k(x_i, x_i)``
+        with ``C = diag(w) (base + t gamma')`` and ``c = diagonal``."""
+        spec = self.spec
+        d_log_variance, d_length, d_Z = cross_kernel_gradient(
+            X,
+            self.Z,
+            self.inverse_length_scales,
+            spec.kind,
+            K,
+            base,
+            weights,
+            t,
+            gamma,
+            with_inducing,
+        )
+        c = float(np.sum(diagonal))
+        theta = self._theta_gradient(
+            d_log_variance + c * spec.variance, d_length, c * spec.white
+        )
+        return theta, d_Z
+
+    def inducing_gradient(self, coefficients, jitter, with_inducing):
+        """Derivatives of ``sum G (K_ZZ + jitter mean(diag K_ZZ) I)`` for symmetric G."""
+        spec, Z = self.spec, self.Z
+        K = self.matrix(Z)
+        d_log_variance, d_length, d_Z = cross_kernel_gradient(
+            Z,
+            Z,
+            self.inverse_length_scales,
+            spec.kind,
+            K,
+            coefficients,
+            with_inducing=with_inducing,
+        )
+        trace = float(np.trace(coefficients))
+        theta = self._theta_gradient(
+            d_log_variance + jitter * trace * spec.variance,
+            d_length,
+            (1.0 + jitter) * trace * spec.white,
+        )
+        # K_ZZ[u, v] moves with both z_u and z_v: twice the second-argument part.
+        return theta, (None if d_Z is None else 2.0 * d_Z)
+
+
+class _GeneralCross:
+    """The same for any scikit-learn kernel, from its ``eval_gradient`` on the
+    stacked ``[X_b; Z]`` (O((b + m)^2 p) per block); no derivative in Z."""
+
+    def __init__(self, kernel, Z, n_theta):
+        self.kernel, self.Z, self.n_theta = kernel, Z, n_theta
+        self.diagonal = None
+
+    def matrix(self, X):
+        self.diagonal = self.kernel.diag(X)
+        return self.kernel(X, self.Z)
+
+    def diagonal_sum(self, weights):
+        return float(weights @ self.diagonal)
+
+    def gradient(self, X, K, base, weights, t, gamma, diagonal, with_inducing):
+        k = X.shape[0]
+        _, dK = self.kernel(np.vstack([X, self.Z]), eval_gradient=True)
+        coefficients = weights[:, None] * (base + np.outer(t, gamma))
+        theta = np.einsum("iu,iup->p", coefficients, dK[:k, k:, :])
+        theta += diagonal @ np.einsum("iip->ip", dK[:k, :k, :])
+        return theta, None
+
+    def inducing_gradient(self, coefficients, jitter, with_inducing):
+        _, dKuu = self.kernel(self.Z, eval_gradient=True)
+        jitter_gradient = jitter * np.einsum("iip->p", dKuu) / dKuu.shape[0]
+        theta = np.einsum("uv,uvp->p", coefficients, dKuu)
+        return theta + np.trace(coefficients) * jitter_gradient, None
+
+    def block_rows(self):
+        m = self.Z.shape[0]
+        return max(16, int(np.sqrt(_GRADIENT_BLOCK_ENTRIES / max(self.n_theta, 1))) - m)
+
+
+def _cross_covariance(kernel, Z, fast):
+    n_theta = kernel.theta.shape[0]
+    spec = stationary_spec(kernel, Z.shape[1]) if fast else None
+    if spec is None:
+        return _GeneralCross(kernel, Z, n_theta)
+    return _StationaryCross(spec, Z, n_theta)
+
+
+class BoundEvaluation(NamedTuple):
+    """The collapsed bound with its gradient.
+
+    Fields
+    ------
+    bound : float
+    gradient : ndarray of shape (len(kernel.theta) + 1,)
+        W.r.t. ``kernel.theta`` and ``log s2``.
+    inducing_gradient : ndarray of shape (m, n_features) or None
+        W.r.t. the inducing locations ``Z``, when requested.
+    """
+
+    bound: float
+    gradient: np.ndarray
+    inducing_gradient: np.ndarray | None
+
+
+def supports_inducing_gradient(kernel, n_features):
+    """Whether :func:`collapsed_bound` can differentiate w.r.t. ``Z`` for ``kernel``."""
+    return stationary_spec(kernel, n_features) is not None
+
+
+def collapsed_bound(
     kernel,
     Z,
-    factor,
     X,
     t,
-    sample_weight,
-    statistics,
-    posterior,
+    weights,
     noise_variance,
-    normalize_y,
+    *,
+    with_inducing=False,
+    jitters=JITTERS,
+    fast=True,
 ):
-    """Gradient of the collapsed bound w.r.t. ``kernel.theta`` and ``log s2``.
+    """Collapsed bound (Titsias 2009) of targets ``t`` and its analytic gradient.
 
-    With ``Sigma = K_uu + Psi / s2``, ``Psi = K_uf W K_fu``, ``phi = K_uf W t``
-    and ``alpha = Sigma^-1 phi = L^-T beta``, the partial derivatives are
-    ``dF/dK_uu = L^-T M_K L^-1``, ``dF/dPsi = L^-T M_Psi L^-1`` with
-    ``M_K = (I - P^-1 - A/s2 - beta beta'/s2^2) / 2`` and
-    ``M_Psi = (I - P^-1 - beta beta'/s2^2) / (2 s2)`` (``beta`` here is
-    ``P^-1 b``, i.e. ``s2`` times the posterior mean), ``dF/dK_uf[:, i] =
-    w_i L^-T (2 M_Psi a_i + beta t_i / s2^2)`` and ``dF/dk_ii = -w_i / (2 s2)``.
-    Kernel derivatives of the cross-covariance come from the kernel evaluated
-    on the stacked ``[X_b; Z]`` with ``eval_gradient=True``, block by block.
+    Two sweeps over the rows in blocks: the first accumulates the whitened
+    sums ``A = sum w a a'``, ``b = sum w t a``, ``sum w t^2`` and
+    ``sum w k_ii``; after the O(m^3) solve, the second contracts each block's
+    cross-covariance derivatives with the bound's partial derivative in
+    ``K(X_b, Z)``, which needs the solve. For the kernels of
+    :func:`stationary_spec` (unless ``fast=False``) that contraction is
+    O(b m p) in a Numba kernel; other kernels use their ``eval_gradient``.
+    ``K_uu`` is jittered as in :func:`inducing_cholesky` with ``jitters``.
+
+    With ``Sigma = K_uu + Psi / s2``, ``Psi = K_uf W K_fu``, ``phi = K_uf W t``,
+    ``K_uu = L L'`` and ``beta = P^-1 b`` (``P = I + A / s2``), the partial
+    derivatives are ``dF/dK_uu = L^-T M_K L^-1``, ``dF/dPsi = L^-T M_Psi
+    L^-1`` with ``M_K = (I - P^-1 - A/s2 - beta beta'/s2^2) / 2`` and
+    ``M_Psi = (I - P^-1 - beta beta'/s2^2) / (2 s2)``, so
+    ``dF/dK(x_i, Z) = w_i (2 L^-T M_Psi L^-1 k_i + L^-T beta t_i / s2^2)``,
+    and ``dF/dk_ii = -w_i / (2 s2)``.
 
     Returns
     -------
-    gradient : ndarray of shape (len(kernel.theta) + 1,)
+    evaluation : BoundEvaluation
     """
+    cross = _cross_covariance(kernel, Z, fast)
+    if with_inducing and isinstance(cross, _GeneralCross):
+        raise ValueError(
+            f"Inducing locations can only be optimised for {SUPPORTED_KERNELS}, "
+            f"got {kernel}."
+        )
+    factor = inducing_cholesky(kernel, Z, jitters)
     s2 = float(noise_variance)
-    m = Z.shape[0]
-    R = posterior.precision_cholesky
-    b, yy = statistics.targets(normalize_y)
-    A = statistics.aa
-    beta = s2 * posterior.mean
-    R_inv = linalg.solve_triangular(R, np.eye(m), lower=False)
-    P_inv = R_inv @ R_inv.T
-    outer = np.outer(beta, beta)
-    identity = np.eye(m)
-    M_K = 0.5 * (identity - P_inv - A / s2 - outer / s2**2)
-    M_Psi = 0.5 / s2 * (identity - P_inv - outer / s2**2)
+    block = cross.block_rows() if isinstance(cross, _GeneralCross) else _VALUE_BLOCK_ROWS
+    # The cross-covariance blocks of the first sweep are kept for the second
+    # when they fit in the budget: the exponentials are most of their cost.
+    keep = isinstance(cross, _StationaryCross) and X.shape[0] * Z.shape[0] <= _KEPT_ENTRIES
+    aa, b, yy, kdiag, kept = _whitened_sums(cross, factor, X, t, weights, block, keep)
+    W = float(np.sum(weights))
+    posterior = _collapsed(aa, b, yy, kdiag, W, s2)
+    partial = _partial_derivatives(aa, b, yy, kdiag, W, posterior, s2, factor)
 
-    L_inv = factor.inverse
-    G_K = L_inv.T @ M_K @ L_inv
-    _, dKuu = kernel(Z, eval_gradient=True)
-    n_theta = dKuu.shape[2]
-    jitter_gradient = factor.jitter * np.einsum("iip->p", dKuu) / m
-    gradient = np.zeros(n_theta + 1)
-    gradient[:n_theta] = np.einsum("uv,uvp->p", G_K, dKuu) + np.trace(G_K) * jitter_gradient
+    theta_gradient, Z_gradient = cross.inducing_gradient(
+        partial.d_Kuu, factor.jitter, with_inducing
+    )
+    twice_d_Psi = 2.0 * partial.d_Psi
+    for index, rows in enumerate(_blocks(X.shape[0], block)):
+        w = weights[rows]
+        K = kept[index] if kept else cross.matrix(X[rows])
+        theta, d_Z = cross.gradient(
+            X[rows],
+            K,
+            K @ twice_d_Psi,
+            w,
+            t[rows],
+            partial.d_phi,
+            -0.5 / s2 * w,
+            with_inducing,
+        )
+        theta_gradient += theta
+        if with_inducing:
+            Z_gradient += d_Z
+    gradient = np.append(theta_gradient, s2 * partial.d_s2)
+    return BoundEvaluation(posterior.bound, gradient, Z_gradient)
 
-    block = max(16, int(np.sqrt(_GRADIENT_BLOCK_ENTRIES / max(n_theta, 1))) - m)
+
+def _whitened_sums(cross, factor, X, t, weights, block, keep):
+    """``(A, b, yy, kdiag, kept)``: ``sum w a a'``, ``sum w t a``, ``sum w t^2`` and
+    ``sum w k_ii`` with ``a_i = L^-1 k(Z, x_i)``, one block at a time, and the
+    blocks ``K(X_b, Z)`` when ``keep`` (else an empty list)."""
+    m = factor.cholesky.shape[0]
+    aa, b = np.zeros((m, m)), np.zeros(m)
+    yy = kdiag = 0.0
+    kept = []
     for rows in _blocks(X.shape[0], block):
-        w = sample_weight[rows]
-        k = rows.stop - rows.start
-        stacked = np.vstack([X[rows], Z])
-        K, dK = kernel(stacked, eval_gradient=True)
-        a = L_inv @ K[k:, :k]
-        D = (L_inv.T @ (2.0 * M_Psi @ a + np.outer(beta, t[rows]) / s2**2)) * w
-        gradient[:n_theta] += np.einsum("ui,iup->p", D, dK[:k, k:, :])
-        gradient[:n_theta] -= 0.5 / s2 * (w @ np.einsum("iip->ip", dK[:k, :k, :]))
+        w = weights[rows]
+        root = np.sqrt(w)
+        K = cross.matrix(X[rows])
+        if keep:
+            kept.append(K)
+        # (K diag(root))' is Fortran-ordered: the triangular solve overwrites it.
+        A = blas.dtrsm(1.0, factor.cholesky, (K * root[:, None]).T, lower=1, overwrite_b=1)
+        aa += A @ A.T
+        b += A @ (root * t[rows])
+        yy += float(w @ t[rows] ** 2)
+        kdiag += cross.diagonal_sum(w)
+    return aa, b, yy, kdiag, kept
 
-    W = statistics.weight_sum
+
+class _Partials(NamedTuple):
+    d_Kuu: np.ndarray
+    d_Psi: np.ndarray
+    d_phi: np.ndarray
+    d_s2: float
+
+
+def _partial_derivatives(aa, b, yy, kdiag, W, posterior, s2, factor):
+    """Partial derivatives of the bound in ``K_uu``, ``Psi``, ``phi`` and ``s2``."""
+    m = aa.shape[0]
+    beta = s2 * posterior.mean
+    R_inv = linalg.solve_triangular(
+        posterior.precision_cholesky, np.eye(m), lower=False, check_finite=False
+    )
+    P_inv = R_inv @ R_inv.T
+    identity = np.eye(m)
+    outer = np.outer(beta, beta) / s2**2
+    L_inv = factor.inverse
+    M_K = 0.5 * (identity - P_inv - aa / s2 - outer)
+    M_Psi = 0.5 / s2 * (identity - P_inv - outer)
     d_s2 = (
         -0.5 * W / s2
         + 0.5 * yy / s2**2
         - (b @ beta) / s2**3
-        + 0.5 * (beta @ A @ beta) / s2**4
-        + 0.5 * np.sum(P_inv * A) / s2**2
-        + 0.5 * statistics.kdiag / s2**2
-        - 0.5 * np.trace(A) / s2**2
+        + 0.5 * (beta @ aa @ beta) / s2**4
+        + 0.5 * np.sum(P_inv * aa) / s2**2
+        + 0.5 * kdiag / s2**2
+        - 0.5 * np.trace(aa) / s2**2
     )
-    gradient[n_theta] = s2 * d_s2
-    return gradient
+    return _Partials(
+        d_Kuu=L_inv.T @ M_K @ L_inv,
+        d_Psi=L_inv.T @ M_Psi @ L_inv,
+        d_phi=L_inv.T @ beta / s2**2,
+        d_s2=float(d_s2),
+    )

@@ -25,10 +25,12 @@ from ..linear_model._sufficient_statistics import (
 )
 from ..posterior import GaussianPosterior
 from ._bound import (
+    SUPPORTED_KERNELS,
     SparseStatistics,
-    bound_gradient,
+    collapsed_bound,
     inducing_cholesky,
     optimal_posterior,
+    supports_inducing_gradient,
     target_normalization,
     whitened_features,
 )
@@ -48,6 +50,50 @@ def _inducing_posterior(mean_v, R_v, factor):
     R = linalg.qr(R_v @ factor.inverse, mode="r")[0]
     signs = np.where(np.diag(R) < 0, -1.0, 1.0)
     return GaussianPosterior(factor.cholesky @ mean_v, signs[:, None] * R)
+
+
+class _Progress:
+    """The optimiser's objective, remembering its last evaluations to print progress.
+
+    With ``verbose`` > 0, each iteration prints the bound and the gradient's
+    Euclidean norm at the iterate, as scikit-learn's iterative estimators do.
+    """
+
+    def __init__(self, objective, verbose):
+        self.objective, self.verbose = objective, verbose
+        self.evaluations = self.iterations = 0
+        self._last = {}
+
+    def __call__(self, theta):
+        value, gradient = self.objective(theta)
+        self.evaluations += 1
+        # L-BFGS-B reports an iterate after evaluating there: two entries suffice.
+        self._last = {
+            theta.tobytes(): (value, gradient),
+            **dict(list(self._last.items())[:1]),
+        }
+        return value, gradient
+
+    def report(self, label, value, gradient):
+        if self.verbose:
+            norm = np.linalg.norm(gradient)
+            print(f"{label}, bound = {-value:.8g}, gradient norm = {norm:.3g}")
+
+    def iteration(self, intermediate_result):
+        """scipy.optimize.minimize's callback after each iteration."""
+        self.iterations += 1
+        theta = np.asarray(intermediate_result.x, dtype=np.float64)
+        if not self.verbose:
+            return
+        value, gradient = self._last.get(theta.tobytes()) or self.objective(theta)
+        self.report(f"Iteration {self.iterations}", value, gradient)
+
+    def finish(self, result):
+        if self.verbose:
+            print(
+                f"L-BFGS-B stopped after {result.nit} iterations and {result.nfev} "
+                f"evaluations: {result.message}"
+            )
 
 
 class _Refit(NamedTuple):
@@ -125,8 +171,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         An int: that many inducing points are chosen on :meth:`fit` as
         weighted k-means++ centroids of the rows (``random_state`` makes it
         reproducible), or the distinct rows themselves when there are no more
-        of them than that. An array: used as given. Inducing locations are
-        never optimised.
+        of them than that. An array: used as given. These are the starting
+        locations when ``optimize_inducing``.
     noise_variance : float, default=None
         Variance of the Gaussian noise (in the units of the normalised
         targets when ``normalize_y``). The starting value of its optimisation
@@ -150,6 +196,25 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         from that scale the optimiser can end at the constant-prediction optimum.
     random_state : int, RandomState instance or None, default=None
         Seeds the choice of inducing points and the optimiser restarts.
+    optimize_inducing : bool, default=False
+        Also maximise the bound over the inducing locations, jointly with the
+        hyperparameters and with analytic derivatives (only with an
+        ``optimizer``). Needs an RBF or Matern (nu 0.5, 1.5 or 2.5) kernel,
+        isotropic or ARD, optionally times a ConstantKernel and plus a
+        WhiteKernel. The optimised locations are learned from all rows, like
+        the hyperparameters.
+    jitter : float, default=1e-8
+        Relative jitter of the inducing points' kernel matrix: ``K_ZZ + jitter
+        mean(diag K_ZZ) I`` is factorised (100 and 10,000 times more when it
+        does not factorise; the optimiser keeps the one of its starting
+        point). The bound is that of inducing values observed with that
+        variance, a little below the jitter-free bound where ``K_ZZ`` is
+        ill-conditioned (long length scales, large signal variance); GPflow
+        and GPy add an absolute ``1e-6`` and ``1e-8``.
+    verbose : int, default=0
+        When positive, :meth:`fit` and :meth:`reoptimize` print the
+        optimiser's progress: per iteration the bound and the norm of its
+        gradient, and why the optimiser stopped.
     ledger : bool, default=True
         Keep keyed 128-bit fingerprints of the rows learned (never the rows)
         in ``ledger_``, and refuse to forget rows that were never learned,
@@ -206,11 +271,14 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     -----
     Cost: ``fit`` at fixed hyperparameters is O(n m^2 + m^3) in time and
     O(b m + m^2) in memory (rows in blocks of b); each optimiser step costs
-    two such passes. ``partial_fit`` / ``partial_unfit`` of ``k`` rows cost
-    O(k m^2 + m^3), independent of ``n``.
+    two such passes, plus O(n m p) for the kernel derivatives, computed in
+    compiled loops for RBF and Matern kernels (see ``optimize_inducing``).
+    ``partial_fit`` / ``partial_unfit`` of ``k`` rows cost O(k m^2 + m^3),
+    independent of ``n``.
 
     What is not forgotten: the kernel hyperparameters, the noise variance
-    and the inducing locations (k-means centroids) were learned on all rows.
+    and the inducing locations (k-means centroids, optimised with
+    ``optimize_inducing``) were learned on all rows.
     A forgotten row that is itself an inducing point (``inducing_points=X``,
     a user array holding it, or a k-means cluster of one row) stays stored
     as an inducing location; :meth:`partial_unfit` warns and says what to do.
@@ -247,6 +315,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "n_restarts_optimizer": [Interval(Integral, 0, None, closed="left")],
         "normalize_y": ["boolean"],
         "random_state": ["random_state"],
+        "optimize_inducing": ["boolean"],
+        "jitter": [Interval(Real, 0, 1e-2, closed="neither")],
+        "verbose": ["verbose"],
         "ledger": ["boolean"],
     }
     # Parameters that define the fitted model: changing one after fit makes
@@ -258,6 +329,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "optimizer",
         "n_restarts_optimizer",
         "normalize_y",
+        "optimize_inducing",
+        "jitter",
     )
 
     def __init__(
@@ -270,6 +343,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         n_restarts_optimizer=0,
         normalize_y=False,
         random_state=None,
+        optimize_inducing=False,
+        jitter=1e-8,
+        verbose=0,
         ledger=True,
     ):
         self.kernel = kernel
@@ -279,6 +355,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.n_restarts_optimizer = n_restarts_optimizer
         self.normalize_y = normalize_y
         self.random_state = random_state
+        self.optimize_inducing = optimize_inducing
+        self.jitter = jitter
+        self.verbose = verbose
         self.ledger = ledger
 
     # ------------------------------------------------------------ public API
@@ -576,13 +655,15 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         kernel = C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
         noise_variance = 1.0 if self.noise_variance is None else float(self.noise_variance)
         if self.optimizer is not None:
-            kernel, noise_variance = self._optimize(
+            kernel, noise_variance, inducing_points = self._optimize(
                 X, y, weights, inducing_points, kernel, noise_variance
             )
         self.kernel_ = kernel
         self.inducing_points_ = np.array(inducing_points, dtype=np.float64, copy=True)
         self.noise_variance_ = float(noise_variance)
-        self._inducing_factor = inducing_cholesky(kernel, self.inducing_points_)
+        self._inducing_factor = inducing_cholesky(
+            kernel, self.inducing_points_, self._jitters()
+        )
         self._warned_about_hyperparameters = False
 
     def _estimated_error(self, statistics, refit):
@@ -631,7 +712,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         learned = []
         if self.optimizer is not None:
             learned.append("kernel_ and noise_variance_")
-        if isinstance(self.inducing_points, Integral):
+        if self._learns_inducing_points:
             learned.append("inducing_points_")
         if learned and not self._warned_about_hyperparameters:
             self._warned_about_hyperparameters = True
@@ -656,6 +737,12 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         return tuple(message for message in messages if message is not None)
 
     @property
+    def _learns_inducing_points(self):
+        """Inducing locations chosen by k-means or optimised on the rows."""
+        optimised = self.optimize_inducing and self.optimizer is not None
+        return isinstance(self.inducing_points, Integral) or optimised
+
+    @property
     def _unlearning_is_exact(self):
         """Forgetting equals a refit with the same parameters when those learn
         nothing from the data (``optimizer=None`` and an array of inducing
@@ -671,60 +758,117 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             posterior.mean, posterior.precision_cholesky, self._inducing_factor
         )
 
-    def _objective(self, X, y, weights, Z, kernel):
-        """``theta -> (-bound, -gradient)`` with ``theta = [kernel.theta, log s2]``."""
+    def _jitters(self):
+        """Relative jitters of ``K_uu`` tried in turn (see ``jitter``)."""
+        return (self.jitter, 1e2 * self.jitter, 1e4 * self.jitter)
+
+    def _objective(self, X, y, weights, Z, kernel, optimize_inducing=False, jitters=None):
+        """``theta -> (-bound, -gradient)`` with ``theta = [kernel.theta, log s2]``,
+        followed by ``Z.ravel()`` when ``optimize_inducing``."""
+        jitters = self._jitters() if jitters is None else jitters
         y_mean = weights @ y / weights.sum()
         mean, std = target_normalization(
             y_mean, weights @ (y - y_mean) ** 2, weights.sum(), self.normalize_y
         )
         # The bound is that of the model's targets t (normalised with normalize_y).
         t = (y - mean) / std
+        n_theta = kernel.theta.shape[0]
 
         def objective(theta):
-            candidate = kernel.clone_with_theta(theta[:-1])
-            s2 = float(np.exp(theta[-1]))
+            candidate = kernel.clone_with_theta(theta[:n_theta])
+            s2 = float(np.exp(theta[n_theta]))
+            inducing = theta[n_theta + 1 :].reshape(Z.shape) if optimize_inducing else Z
             try:
-                factor = inducing_cholesky(candidate, Z)
-                statistics = SparseStatistics.from_data(candidate, Z, factor, X, t, weights)
-                posterior = optimal_posterior(statistics, s2, False)
-                gradient = bound_gradient(
-                    candidate, Z, factor, X, t, weights, statistics, posterior, s2, False
+                evaluation = collapsed_bound(
+                    candidate,
+                    inducing,
+                    X,
+                    t,
+                    weights,
+                    s2,
+                    with_inducing=optimize_inducing,
+                    jitters=jitters,
                 )
             except np.linalg.LinAlgError:
                 return np.inf, np.zeros_like(theta)
-            return -posterior.bound, -gradient
+            gradient = evaluation.gradient
+            if optimize_inducing:
+                gradient = np.append(gradient, evaluation.inducing_gradient.ravel())
+            return -evaluation.bound, -gradient
 
         return objective
 
     def _optimize(self, X, y, weights, Z, kernel, noise_variance):
-        """Maximise the collapsed bound over ``[kernel.theta, log s2]``."""
-        objective = self._objective(X, y, weights, Z, kernel)
+        """Maximise the collapsed bound over ``[kernel.theta, log s2]`` (and ``Z``).
+
+        Returns the kernel, the noise variance and the inducing points.
+        """
+        if self.optimize_inducing and not supports_inducing_gradient(kernel, X.shape[1]):
+            raise ValueError(
+                f"optimize_inducing=True needs a kernel of the form {SUPPORTED_KERNELS}; "
+                f"got {kernel}. Use such a kernel or optimize_inducing=False."
+            )
+        # One jitter for the whole run: a larger one where K_uu needs it would
+        # make the bound jump down there and stall the optimiser.
+        jitter = inducing_cholesky(kernel, Z, self._jitters()).jitter
+        objective = _Progress(
+            self._objective(X, y, weights, Z, kernel, self.optimize_inducing, (jitter,)),
+            self.verbose,
+        )
+        n_theta = kernel.theta.shape[0]
         bounds = np.vstack([kernel.bounds.reshape(-1, 2), np.log(_NOISE_BOUNDS)])
         initial = np.append(kernel.theta, np.log(noise_variance))
+        if self.optimize_inducing:
+            bounds = np.vstack([bounds, np.tile([-np.inf, np.inf], (Z.size, 1))])
+            initial = np.append(initial, Z.ravel())
+        if self.verbose:
+            print(
+                f"Maximising the collapsed bound over {initial.size} parameters "
+                f"({X.shape[0]} rows, {Z.shape[0]} inducing points)"
+            )
         runs = [self._run_optimizer(objective, initial, bounds)]
         if self.n_restarts_optimizer > 0:
-            if not np.isfinite(bounds).all():
+            hyperparameters = bounds[: n_theta + 1]
+            if not np.isfinite(hyperparameters).all():
                 raise ValueError(
                     "Multiple optimizer restarts (n_restarts_optimizer>0) require "
                     "that all bounds are finite."
                 )
             rng = check_random_state(self.random_state)
-            for _ in range(self.n_restarts_optimizer):
-                start = rng.uniform(bounds[:, 0], bounds[:, 1])
+            for restart in range(self.n_restarts_optimizer):
+                start = initial.copy()
+                start[: n_theta + 1] = rng.uniform(
+                    hyperparameters[:, 0], hyperparameters[:, 1]
+                )
+                if self.verbose:
+                    print(f"Restart {restart + 1} of {self.n_restarts_optimizer}")
                 runs.append(self._run_optimizer(objective, start, bounds))
         theta = min(runs, key=lambda run: run[1])[0]
-        return kernel.clone_with_theta(theta[:-1]), float(np.exp(theta[-1]))
+        inducing = theta[n_theta + 1 :].reshape(Z.shape) if self.optimize_inducing else Z
+        return (
+            kernel.clone_with_theta(theta[:n_theta]),
+            float(np.exp(theta[n_theta])),
+            inducing,
+        )
 
     def _run_optimizer(self, objective, initial, bounds):
         if self.optimizer == "fmin_l_bfgs_b":
+            objective.iterations = 0  # counted per run, as L-BFGS-B's own nit
             result = scipy.optimize.minimize(
-                objective, initial, method="L-BFGS-B", jac=True, bounds=bounds
+                objective,
+                initial,
+                method="L-BFGS-B",
+                jac=True,
+                bounds=bounds,
+                callback=objective.iteration,
             )
             _check_optimize_result("lbfgs", result)
+            objective.finish(result)
             return result.x, result.fun
 
         def obj_func(theta, eval_gradient=True):
             value, gradient = objective(theta)
+            objective.report(f"Evaluation {objective.evaluations}", value, gradient)
             return (value, gradient) if eval_gradient else value
 
         return self.optimizer(obj_func, initial, bounds)
