@@ -4,7 +4,6 @@ The build is offline (no intersphinx) and meant to be warning-free with
 ``sphinx-build -W --keep-going``; the gallery in ``../examples`` is executed.
 """
 
-import importlib.util
 import os
 import re
 import warnings
@@ -27,12 +26,6 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "auto_examples/*.md5"]
 templates_path = ["_templates"]
-
-# Pages written alongside (the network regressor, pattern forgetting, ...) are
-# picked up by glob patterns in index.md's toctrees when they exist;
-# _optional_pages drops a pattern that matches no page yet, which Sphinx would
-# otherwise warn about.
-_OPTIONAL_PAGE = re.compile(r"^(\w+)\*$")
 
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
@@ -100,35 +93,9 @@ def _offline_docstring(app, what, name, obj, options, lines):
         lines[number] = line
 
 
-def _neural_network_reference(app, docname, source):
-    """Append the network regressor to the API page when that module exists."""
-    if docname != "api" or importlib.util.find_spec("sklunlearn.neural_network") is None:
-        return
-    source[0] += (
-        "\n## Neural networks (`sklunlearn.neural_network`)\n\n"
-        "```{eval-rst}\n.. automodule:: sklunlearn.neural_network\n"
-        "   :members:\n```\n"
-    )
-
-
-def _optional_pages(app, docname, source):
-    """Drop toctree glob patterns of ``index`` that match no page (yet)."""
-    if docname != "index":
-        return
-    pages = [name for name in os.listdir(app.srcdir) if name.endswith((".md", ".rst"))]
-
-    def keep(line):
-        match = _OPTIONAL_PAGE.match(line.strip())
-        return match is None or any(page.startswith(match[1]) for page in pages)
-
-    source[0] = "\n".join(filter(keep, source[0].split("\n")))
-
-
 def setup(app):
     # numpydoc reads the "Fields" section of NamedTuple docstrings as unknown; the
     # fields are documented as attributes all the same.
     warnings.filterwarnings("ignore", "Unknown section Fields", UserWarning)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("autodoc-process-docstring", _offline_docstring)
-    app.connect("source-read", _neural_network_reference)
-    app.connect("source-read", _optional_pages)

@@ -12,6 +12,7 @@ __all__ = [
     "linear_model",
     "metrics",
     "model_selection",
+    "neural_network",
     "pipeline",
     "posterior",
     "unlearning",

@@ -1,0 +1,693 @@
+"""A Bayesian neural network regressor that forgets (Rawat et al. 2022's example)."""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import linalg
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..base import UnlearningMixin, UpdateOutcome, check_weights
+from ..exceptions import NotPositiveDefiniteError
+from ..linear_model._sufficient_statistics import round_off_warning
+from ..posterior import GaussianPosterior
+from ..unlearning import (
+    METHOD_NAMES,
+    GaussianNoise,
+    GaussianPrior,
+    Model,
+    get_method,
+    variational_update,
+)
+from ._last_layer import feature_statistics, features, output_posterior, relative_error
+from ._predictor import ACTIVATIONS, MLPPredictor
+from ._training import StartingPoint, glorot_weights, mackay_noise, map_fit
+
+__all__ = ["BayesianMLPRegressor", "MAX_GGN_WEIGHTS"]
+
+# A full-covariance posterior over more weights than this costs more than
+# 100 MB and seconds per factorisation: curvature='last_layer' is suggested.
+MAX_GGN_WEIGHTS = 4000
+# MacKay noise updates alternate with MAP fits at most this often; they stop
+# once the noise precision changes by less than this relative amount.
+_MAX_NOISE_ROUNDS = 10
+_NOISE_RTOL = 1e-2
+# A learned noise variance is kept above this fraction of the targets' variance:
+# a network that interpolates its rows would otherwise drive it to zero and its
+# posterior precision beyond what float64 can factorise.
+_MIN_NOISE_FRACTION = 1e-6
+
+
+class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
+    """Bayesian multi-layer perceptron regressor that can forget training rows.
+
+    The network's weights ``theta`` have the prior ``N(0, alpha^-1 I)`` and
+    the targets Gaussian noise, ``y ~ N(f(x; theta), noise_variance)``. The
+    weights are trained to their MAP (L-BFGS or Adam); the posterior is the
+    Laplace approximation at the MAP with the generalised Gauss-Newton (GGN)
+    curvature over all weights (``curvature='ggn'``), or over the output
+    layer only with the hidden features fixed (``curvature='last_layer'``).
+    :meth:`partial_unfit` forgets rows: exactly for the output layer of
+    ``'last_layer'`` (sufficient statistics of the features), approximately
+    with a registered forgetting method for ``'ggn'``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(50,)
+        Units of each hidden layer.
+    activation : {'tanh', 'relu', 'logistic', 'identity'}, default='tanh'
+        Activation of the hidden layers; the output is linear.
+    solver : {'lbfgs', 'adam'}, default='lbfgs'
+        MAP optimiser: L-BFGS-B (:func:`scipy.optimize.minimize`) on the
+        flat weight vector with analytic gradients, or Adam on minibatches.
+    batch_size : int or 'auto', default='auto'
+        Minibatch size of Adam (``'auto'``: ``min(200, n_samples)``).
+    learning_rate_init : float, default=1e-3
+        Step size of Adam.
+    max_iter : int, default=200
+        Maximum L-BFGS iterations or Adam epochs per MAP fit (and the
+        iteration budget passed to the forgetting method).
+    tol : float, default=1e-4
+        L-BFGS: largest gradient entry of the per-row objective at which it
+        stops (or at a relative decrease below ``min(2.2e-9, 1e-4 tol)``).
+        Adam: the per-row objective must improve by ``tol`` within 10 epochs.
+        Also passed to the forgetting method.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initial weights, Adam's minibatches and the forgetting
+        methods' Monte Carlo draws.
+    alpha : float, default=1.0
+        Precision of the Gaussian prior of every weight and bias. The MAP
+        minimises ``sum_i (y_i - f_i)^2 / 2 + alpha noise_variance ||theta||^2
+        / 2``, which is :class:`~sklearn.neural_network.MLPRegressor`'s
+        objective (times ``n``) with its ``alpha`` equal to ``alpha *
+        noise_variance`` (MLPRegressor does not penalise the biases).
+    noise_variance : float or None, default=None
+        Variance of the Gaussian noise. None learns it by maximising the
+        Laplace evidence (MacKay's fixed point, alternated with MAP fits).
+    inference : {'laplace', 'vi'}, default='laplace'
+        Laplace approximation at the MAP, or a full-covariance Gaussian
+        variational posterior started from it (the forgetting core's
+        natural-gradient fixed point with linearised expectations, see
+        :func:`sklunlearn.unlearning.variational_update`). With
+        ``curvature='last_layer'`` both give the exact conjugate posterior.
+    curvature : {'ggn', 'last_layer'}, default='ggn'
+        ``'ggn'``: full-covariance posterior over all weights (at most
+        ``MAX_GGN_WEIGHTS`` of them). ``'last_layer'``: posterior over the
+        output layer given the hidden features, which stay at their MAP.
+    unlearning : str, default='laplace'
+        Forgetting method of :meth:`partial_unfit` with ``curvature='ggn'``:
+        ``'laplace'``, ``'eubo'``, ``'rkl'``, or any name registered with
+        :func:`sklunlearn.unlearning.register_method`. Not used by
+        ``'last_layer'``, whose forgetting is exact.
+    unlearning_lambda : float, default=0.0
+        VBU's adjusted-likelihood threshold in ``[0, 1)`` ('eubo', 'rkl').
+    n_samples : int, default=1000
+        Monte Carlo samples ('rkl'; 'eubo' with ``unlearning_lambda > 0``).
+    unlearning_beta : float, default=1.0
+        Weight of the information-bottleneck term of methods that have one.
+    unlearning_stages : int, default=4
+        Stages of methods that forget in steps.
+    lcodec_n_perturbations : int, default=1000
+        Perturbed copies of the forgotten rows of L-CODEC's parameter
+        selection.
+    lcodec_scale : float, default=0.1
+        Standard deviation of L-CODEC's perturbations.
+    lcodec_max_features : int or None, default=None
+        Cap on the hidden units L-CODEC selects (None: no cap).
+    ledger : bool, default=True
+        Keep keyed fingerprints of the rows learned (never the rows) in
+        ``ledger_`` and refuse to forget rows that were never learned.
+
+    Attributes
+    ----------
+    coefs_ : list of ndarray
+        Weight matrices of the layers (posterior mean), as MLPRegressor's.
+    intercepts_ : list of ndarray
+        Bias vectors of the layers (posterior mean).
+    posterior_ : GaussianPosterior
+        ``'ggn'``: over all weights, in the order of ``coefs_[0]`` (row-major),
+        ``intercepts_[0]``, ``coefs_[1]``, ... ``'last_layer'``: over
+        ``[coefs_[-1][:, 0], intercepts_[-1][0]]``.
+    noise_variance_ : float
+        Noise variance (learned at fit when ``noise_variance`` is None, then
+        kept by :meth:`partial_fit` and :meth:`partial_unfit`).
+    n_iter_ : int
+        Iterations of the last MAP fit (summed over the noise updates) or
+        forgetting method.
+    loss_ : float
+        The minimised objective: negative log joint without constants,
+        divided by the total sample weight.
+    model_ : Model
+        The network's :class:`~sklunlearn.unlearning.Model` over all weights
+        (:class:`MLPPredictor`, GaussianNoise, the prior).
+    n_samples_seen_ : int
+        Rows with non-zero weight learned and not forgotten.
+    forget_report_ : ForgetReport
+        What the last :meth:`partial_unfit` did.
+    ledger_ : Ledger
+        Fingerprints of the rows learned (``ledger=True`` only).
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during :term:`fit`, when ``X`` has string
+        feature names.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPRegressor : The MAP network without a posterior.
+    sklunlearn.linear_model.BayesianLinearRegression : Exact forgetting of a
+        linear model.
+
+    Notes
+    -----
+    Forgetting with ``curvature='last_layer'`` is exact for the output layer
+    but the hidden layers (and a learned ``noise_variance_``) still carry the
+    forgotten rows: the first forget of a fitted instance says so with an
+    :class:`~sklunlearn.exceptions.UnlearningWarning`. With ``'ggn'`` the
+    methods are approximate and report their own pitfalls (a floored
+    precision; a Laplace step whose rows' gradient and curvature, re-evaluated
+    at the new mean, are far from their linearisation; a runaway EUBO).
+
+    References
+    ----------
+    A. Rawat, J. Requeima, W. Bruinsma, R. Turner, Challenges and Pitfalls of
+    Bayesian Unlearning, ICML workshop, 2022.
+
+    D. J. C. MacKay, A practical Bayesian framework for backpropagation
+    networks, Neural Computation 4(3), 1992.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklunlearn.neural_network import BayesianMLPRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-2, 2, (200, 1))
+    >>> y = np.sin(2 * X[:, 0]) + 0.1 * rng.randn(200)
+    >>> est = BayesianMLPRegressor(hidden_layer_sizes=(10,), random_state=0).fit(X, y)
+    >>> mean, std = est.predict(X[:3], return_std=True)
+    >>> _ = est.partial_unfit(X[:5], y[:5])
+    >>> est.n_samples_seen_
+    195
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", "adam"})],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "noise_variance": [None, Interval(Real, 0, None, closed="neither")],
+        "inference": [StrOptions({"laplace", "vi"})],
+        "curvature": [StrOptions({"ggn", "last_layer"})],
+        # The registry's live set of names: methods registered later are accepted.
+        "unlearning": [StrOptions(METHOD_NAMES)],
+        "unlearning_lambda": [Interval(Real, 0, 1, closed="left")],
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "unlearning_beta": [Interval(Real, 0, None, closed="left")],
+        "unlearning_stages": [Interval(Integral, 1, None, closed="left")],
+        "lcodec_n_perturbations": [Interval(Integral, 2, None, closed="left")],
+        "lcodec_scale": [Interval(Real, 0, None, closed="neither")],
+        "lcodec_max_features": [None, Interval(Integral, 1, None, closed="left")],
+        "ledger": ["boolean"],
+    }
+
+    _model_parameters = (
+        "hidden_layer_sizes",
+        "activation",
+        "alpha",
+        "noise_variance",
+        "inference",
+        "curvature",
+    )
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes=(50,),
+        activation="tanh",
+        solver="lbfgs",
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        tol=1e-4,
+        random_state=None,
+        alpha=1.0,
+        noise_variance=None,
+        inference="laplace",
+        curvature="ggn",
+        unlearning="laplace",
+        unlearning_lambda=0.0,
+        n_samples=1000,
+        unlearning_beta=1.0,
+        unlearning_stages=4,
+        lcodec_n_perturbations=1000,
+        lcodec_scale=0.1,
+        lcodec_max_features=None,
+        ledger=True,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.alpha = alpha
+        self.noise_variance = noise_variance
+        self.inference = inference
+        self.curvature = curvature
+        self.unlearning = unlearning
+        self.unlearning_lambda = unlearning_lambda
+        self.n_samples = n_samples
+        self.unlearning_beta = unlearning_beta
+        self.unlearning_stages = unlearning_stages
+        self.lcodec_n_perturbations = lcodec_n_perturbations
+        self.lcodec_scale = lcodec_scale
+        self.lcodec_max_features = lcodec_max_features
+        self.ledger = ledger
+
+    # ------------------------------------------------------------ public API
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network and its posterior on ``X, y`` from the prior.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of 2 counts as the row twice.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self.__dict__.pop("_pending_warnings", None)
+        # fit is wrapped by scikit-learn's _fit_context: one frame more to the caller
+        return self._learn(X, y, sample_weight, reset=True)._issue_warnings(4)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Add rows: train further with the current posterior as the prior.
+
+        With ``curvature='last_layer'`` the hidden layers stay fixed and the
+        rows' feature statistics are added (exact); with ``'ggn'`` the MAP of
+        the rows under the current posterior is found from its mean and the
+        rows' curvature added there (online Laplace). Fits if not fitted yet.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        self.__dict__.pop("_pending_warnings", None)
+        reset = "posterior_" not in self.__dict__
+        return self._learn(X, y, sample_weight, reset=reset)._issue_warnings()
+
+    def partial_unfit(self, X, y, sample_weight=None):
+        """Forget rows: exactly for ``'last_layer'``, with ``unlearning`` for ``'ggn'``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to forget, as they were learned.
+        y : array-like of shape (n_samples,)
+            Their targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight to forget per row (ones by default).
+
+        Returns
+        -------
+        self : object
+
+        Warns
+        -----
+        UnlearningWarning
+            When the result is likely worse than not forgetting, and on the
+            first forget of a fit with ``'last_layer'`` (the hidden layers
+            still carry the rows) or a learned ``noise_variance_``.
+        """
+        return self._forget(X, y, sample_weight)
+
+    def predict(self, X, return_std=False):
+        """Posterior-mean network output, and the linearised predictive std.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return ``sqrt(J Sigma J' + noise_variance_)``, ``J`` the
+            Jacobian of the output in the weights the posterior covers.
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,)
+        y_std : ndarray of shape (n_samples,)
+            Only with ``return_std=True``.
+        """
+        check_is_fitted(self, "posterior_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        predictor, theta = self.model_.predictor, self._theta
+        if not return_std:
+            return predictor.value(X, theta)
+        if self.curvature == "last_layer":
+            mean = predictor.value(X, theta)
+            variance = self.posterior_.predictive_variance(features(predictor, X, theta))
+        else:
+            mean, variance = predictor.moments(X, self.posterior_)
+        return mean, np.sqrt(variance + self.noise_variance_)
+
+    # ------------------------------------------------------------ hooks
+    def _validate_rows(self, X, y, *, reset):
+        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, y_numeric=True)
+        return X, y, y
+
+    def _posterior_list(self):
+        return [self.posterior_]
+
+    def _update(self, X, y, weights, *, sign, reset):
+        n_rows = int(np.count_nonzero(weights))
+        if reset:
+            self._start(X, y, weights)
+            self.n_samples_seen_ = n_rows
+            return UpdateOutcome(self.inference, False, n_iter=self.n_iter_)
+        if sign > 0:
+            self._add(X, y, weights)
+            self.n_samples_seen_ += n_rows
+            return UpdateOutcome(self.inference, False, n_iter=self.n_iter_)
+        if not self.ledger and n_rows > self.n_samples_seen_:
+            raise ValueError(
+                f"Cannot forget {n_rows} rows: only {self.n_samples_seen_} rows with "
+                "non-zero weight were learned."
+            )
+        try:
+            if self.curvature == "last_layer":
+                outcome = self._forget_exactly(X, y, weights)
+            else:
+                outcome = self._forget_approximately(X, y, weights)
+        except (FloatingPointError, NotPositiveDefiniteError, linalg.LinAlgError) as exc:
+            raise ValueError(
+                f"The update is not finite ({exc}): standardise X and y and keep the "
+                "weights moderate. Nothing was changed."
+            ) from exc
+        self.n_samples_seen_ -= n_rows
+        return outcome
+
+    # ------------------------------------------------------------ learning
+    def _start(self, X, y, weights):
+        """Train from the prior: the predictor, the initial weights, then :meth:`_train`."""
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
+        if sizes.ndim != 1 or not all(int(s) == s and s >= 1 for s in sizes.tolist()):
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        predictor = MLPPredictor((X.shape[1], *map(int, sizes), 1), self.activation)
+        if self.curvature == "ggn" and predictor.n_weights > MAX_GGN_WEIGHTS:
+            raise ValueError(
+                f"curvature='ggn' keeps a full {predictor.n_weights} x "
+                f"{predictor.n_weights} posterior precision, beyond the "
+                f"{MAX_GGN_WEIGHTS} weights it is meant for. Use "
+                "curvature='last_layer', or fewer hidden units."
+            )
+        rng = check_random_state(self.random_state)
+        theta = glorot_weights(predictor, self.activation, rng)
+        self._alpha = float(self.alpha)
+        self._warned_about_leftovers = False
+        beta = self._initial_noise_precision(y, weights)
+        learn_noise = beta if self.noise_variance is None else 0.0
+        self._train(predictor, X, y, weights, theta, beta, learn_noise, rng)
+
+    def _train(self, predictor, X, y, weights, theta, beta, learn_noise, rng):
+        """MAP from ``theta`` under the prior, then the posterior and fitted attributes.
+
+        ``learn_noise``: 0 keeps the noise precision ``beta``; otherwise the
+        inverse variance of the targets, and the MAP alternates with MacKay's
+        noise update (capped at ``learn_noise / _MIN_NOISE_FRACTION``).
+        """
+        prior = StartingPoint(np.zeros(predictor.n_weights), self._alpha)
+        n_iter, posterior = 0, None
+        for round_ in range(_MAX_NOISE_ROUNDS):
+            result = self._map(predictor, X, y, weights, beta, prior, theta, rng)
+            theta, n_iter = result.theta, n_iter + result.n_iter
+            if not learn_noise:
+                break
+            # the posterior at (theta, beta) is the fitted one when beta is kept
+            new_beta, posterior = self._noise_update(predictor, X, y, weights, theta, beta)
+            new_beta = min(new_beta, learn_noise / _MIN_NOISE_FRACTION)
+            if abs(new_beta / beta - 1.0) < _NOISE_RTOL or round_ == _MAX_NOISE_ROUNDS - 1:
+                break
+            beta, posterior = new_beta, None
+        self.model_ = Model(
+            predictor, GaussianNoise(beta), GaussianPrior(self._alpha, predictor.n_weights)
+        )
+        self.noise_variance_ = 1.0 / beta
+        self._set_fit(result, n_iter, result.converged)
+        if self.curvature == "last_layer":
+            self._statistics = feature_statistics(predictor, X, y, weights, theta)
+            self._set_posterior(
+                output_posterior(self._statistics, self._alpha, beta), theta
+            )
+            return
+        if posterior is None:
+            gauss_newton = predictor.gauss_newton(X, theta, beta * weights)
+            gauss_newton.flat[:: theta.shape[0] + 1] += self._alpha
+            posterior = GaussianPosterior.from_precision(theta, gauss_newton)
+        self._set_posterior(self._refined(posterior, X, y, weights), theta)
+
+    def _local_retrain(self, X, y, sample_weight=None, *, max_iter=None, tol=None):
+        """A copy retrained on ``X, y`` from this fit's weights: the local reference.
+
+        Same prior, noise variance and posterior approximation; the MAP starts
+        at the current weights, so it converges to the mode near them (the
+        reference that KL divergences to a forgotten posterior are measured
+        against). Without a ledger.
+        """
+        check_is_fitted(self, "posterior_")
+        new = copy.deepcopy(self)
+        new.__dict__.pop("ledger_", None)
+        new.__dict__.pop("forget_report_", None)
+        new.ledger = False
+        new.max_iter = self.max_iter if max_iter is None else max_iter
+        new.tol = self.tol if tol is None else tol
+        X, y, _ = new._validate_rows(X, y, reset=False)
+        weights = check_weights(sample_weight, X)
+        beta = self.model_.likelihood.noise_precision
+        rng = check_random_state(self.random_state)
+        new._train(self.model_.predictor, X, y, weights, self._theta, beta, 0.0, rng)
+        new.n_samples_seen_ = int(np.count_nonzero(weights))
+        return new._issue_warnings()
+
+    def _add(self, X, y, weights):
+        """``partial_fit``: the current posterior is the prior of the new rows."""
+        predictor, beta = self.model_.predictor, self.model_.likelihood.noise_precision
+        theta = self._theta
+        if self.curvature == "last_layer":
+            self._statistics = self._statistics + feature_statistics(
+                predictor, X, y, weights, theta
+            )
+            self._set_posterior(
+                output_posterior(self._statistics, self._alpha, beta), theta
+            )
+            self.n_iter_ = 0
+            return
+        posterior = self.posterior_
+        prior = StartingPoint(posterior.mean, np.array(posterior.precision))
+        rng = check_random_state(self.random_state)
+        result = self._map(predictor, X, y, weights, beta, prior, theta, rng)
+        self._set_fit(result, result.n_iter, result.converged)
+        precision = posterior.precision + predictor.gauss_newton(
+            X, result.theta, beta * weights
+        )
+        laplace = GaussianPosterior.from_precision(result.theta, precision)
+        self._set_posterior(self._refined(laplace, X, y, weights, posterior), result.theta)
+
+    def _map(self, predictor, X, y, weights, beta, prior, theta, rng):
+        options = {
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "batch_size": self.batch_size,
+            "learning_rate_init": self.learning_rate_init,
+        }
+        return map_fit(
+            predictor, X, y, weights, beta, prior, theta, solver=self.solver,
+            options=options, rng=rng,
+        )  # fmt: skip
+
+    def _refined(self, laplace, X, y, weights, prior=None):
+        """The Laplace posterior at the MAP, or the variational one started from it.
+
+        ``prior``: the posterior the rows are added to (the prior when None).
+        """
+        if self.inference == "laplace":
+            return laplace
+        if prior is None:
+            prior = self.model_.prior.posterior()
+        result = variational_update(
+            prior, self.model_, X, y, weights, sign=1.0, max_iter=self.max_iter,
+            tol=self.tol, start=laplace,
+        )  # fmt: skip
+        if not result.converged:
+            self._warn_later(
+                f"The variational fit did not converge in max_iter={self.max_iter} "
+                "iterations (the optimum was not reached); increase max_iter."
+            )
+        self.n_iter_ += result.n_iter
+        return result.posterior
+
+    def _initial_noise_precision(self, y, weights):
+        if self.noise_variance is not None:
+            return 1.0 / float(self.noise_variance)
+        if np.count_nonzero(weights) < 2:
+            raise ValueError(
+                "noise_variance=None learns the noise from the residuals, which needs "
+                "more than 1 sample (n_samples=1 with a non-zero weight). Pass "
+                "noise_variance, or more rows."
+            )
+        total = float(weights.sum())
+        mean = float(weights @ y) / total
+        variance = float(weights @ (y - mean) ** 2) / total
+        return 1.0 / variance if variance > 0 else 1.0
+
+    def _noise_update(self, predictor, X, y, weights, theta, beta):
+        """MacKay's noise precision given the MAP ``theta`` at precision ``beta``, and
+        the posterior at ``(theta, beta)`` it was computed from."""
+        if self.curvature == "last_layer":
+            statistics = feature_statistics(predictor, X, y, weights, theta)
+            posterior = output_posterior(statistics, self._alpha, beta)
+        else:
+            gauss_newton = predictor.gauss_newton(X, theta, beta * weights)
+            gauss_newton.flat[:: theta.shape[0] + 1] += self._alpha
+            posterior = GaussianPosterior.from_precision(theta, gauss_newton)
+        # gamma = p - alpha tr(Sigma), tr(Sigma) = ||R^-1||_F^2
+        inverse = linalg.solve_triangular(
+            posterior.precision_cholesky, np.eye(posterior.n_features), lower=False
+        )
+        gamma = posterior.n_features - self._alpha * float(np.sum(inverse * inverse))
+        residual = y - predictor.value(X, theta)
+        return mackay_noise(residual, weights, gamma), posterior
+
+    def _set_fit(self, result, n_iter, converged):
+        self.n_iter_ = int(n_iter)
+        self.loss_ = float(result.loss)
+        if not converged:
+            self._warn_later(
+                f"{self.solver} did not converge in max_iter={self.max_iter} "
+                "iterations: the weights are not at the MAP, so the Laplace posterior "
+                "and forgetting from it are off. Increase max_iter."
+            )
+
+    def _warn_later(self, message):
+        """Queue a ConvergenceWarning, issued by the public method once it returns."""
+        self.__dict__.setdefault("_pending_warnings", []).append(message)
+
+    def _issue_warnings(self, stacklevel=3):
+        for message in self.__dict__.pop("_pending_warnings", []):
+            warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
+        return self
+
+    def _set_posterior(self, posterior, theta):
+        """Assign ``posterior_`` and the weights (its mean where it covers them)."""
+        theta = np.array(theta, dtype=np.float64)
+        if self.curvature == "last_layer":
+            theta[self.model_.predictor.output_slice()] = posterior.mean
+        else:
+            theta = posterior.mean.copy()
+        self._theta = theta
+        self.posterior_ = posterior
+        coefs, intercepts = self.model_.predictor.unpack(theta)
+        self.coefs_ = [coef.copy() for coef in coefs]
+        self.intercepts_ = [intercept.copy() for intercept in intercepts]
+
+    # ------------------------------------------------------------ forgetting
+    def _forget_exactly(self, X, y, weights):
+        """Subtract the rows' feature statistics and re-solve the output layer."""
+        predictor, beta = self.model_.predictor, self.model_.likelihood.noise_precision
+        theta = self._theta
+        forgotten = feature_statistics(predictor, X, y, weights, theta)
+        self._statistics = self._statistics.merge(forgotten, sign=-1.0)
+        self._set_posterior(output_posterior(self._statistics, self._alpha, beta), theta)
+        self.n_iter_ = 0
+        error = relative_error(self._statistics, self._alpha, beta)
+        refit_error = relative_error(self._statistics, self._alpha, beta, refit=True)
+        advice = "fit again on the remaining rows."
+        messages = [round_off_warning(error, refit_error, advice)]
+        messages.append(self._leftover_message())
+        return UpdateOutcome(
+            "exact",
+            True,
+            error,
+            None,
+            tuple(message for message in messages if message is not None),
+            0,
+        )
+
+    def _forget_approximately(self, X, y, weights):
+        """Forget with the registered method named by ``unlearning``."""
+        method = get_method(self.unlearning)
+        options = {name: getattr(self, name) for name in method.parameters}
+        before = self.posterior_
+        try:
+            new, record = method.function(before, self.model_, X, y, weights, **options)
+        except ValueError as exc:
+            # A method whose iterates leave the finite numbers ran away from
+            # q(theta|D) (catastrophic unlearning): refuse rather than store it.
+            raise ValueError(
+                f"unlearning={method.name!r} failed on these rows ({exc}); its iterates "
+                "likely ran away from the fitted posterior (catastrophic unlearning). "
+                "Use unlearning='laplace', or fit again on the remaining rows. Nothing "
+                "was changed."
+            ) from exc
+        self._set_posterior(new, new.mean)
+        self.n_iter_ = int(getattr(record, "n_iter", 1))
+        messages = (*record.warnings, self._leftover_message())
+        return UpdateOutcome(
+            method.name,
+            False,
+            getattr(record, "kl_estimate", None),
+            record,
+            tuple(message for message in messages if message is not None),
+            self.n_iter_,
+        )
+
+    def _leftover_message(self):
+        """The once-per-fit warning that parts of the model still carry the rows."""
+        if self._warned_about_leftovers:
+            return None
+        parts = []
+        if self.curvature == "last_layer":
+            parts.append("The hidden layers' weights (kept at their MAP)")
+        if self.noise_variance is None:
+            parts.append("noise_variance_")
+        if not parts:
+            return None
+        self._warned_about_leftovers = True
+        verb = "were" if len(parts) > 1 else "was"
+        return (
+            f"{' and '.join(parts)} {verb} learned from data that included the "
+            "forgotten rows and still carry information about them ("
+            + (
+                "the output layer's posterior does not: it was forgotten exactly"
+                if self.curvature == "last_layer"
+                else "posterior_ was updated"
+            )
+            + "). Fit again on the remaining rows to remove it entirely."
+        )

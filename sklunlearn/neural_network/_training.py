@@ -1,0 +1,179 @@
+"""MAP training of the network: the objective, L-BFGS and Adam, the noise update.
+
+The negative log joint of weighted rows under a Gaussian prior
+``N(m0, Lambda0^-1)`` and Gaussian noise of precision ``beta`` is, without
+constants,
+
+    E(theta) = beta / 2 sum_i w_i (y_i - f_i)^2 + 1/2 (theta - m0)' Lambda0 (theta - m0),
+
+minimised here divided by ``W = sum_i w_i`` (a per-row scale, as
+``MLPRegressor``'s loss, so ``tol`` means the same at any ``n``).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import optimize
+from threadpoolctl import threadpool_limits
+
+__all__ = ["MAPResult", "StartingPoint", "glorot_weights", "map_fit", "mackay_noise"]
+
+# Adam (Kingma & Ba 2015) constants, as scikit-learn's MLP uses them.
+_BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-8
+# scipy's default relative-decrease tolerance of L-BFGS-B.
+_SCIPY_FTOL = 2.220446049250313e-09
+# Adam stops after this many epochs without an improvement of tol (MLPRegressor's).
+_N_ITER_NO_CHANGE = 10
+
+
+class StartingPoint(NamedTuple):
+    """The prior of a MAP fit: ``mean`` (p,) and ``precision`` (a float or (p, p))."""
+
+    mean: np.ndarray
+    precision: object
+
+    def penalty(self, theta):
+        """``(1/2 d' Lambda0 d, Lambda0 d)`` with ``d = theta - m0``."""
+        d = theta - self.mean
+        product = self.precision * d if np.ndim(self.precision) == 0 else self.precision @ d
+        return 0.5 * float(d @ product), product
+
+
+class MAPResult(NamedTuple):
+    """A MAP fit: ``theta``, ``loss`` (``E / W`` at it), ``n_iter``, ``converged``."""
+
+    theta: np.ndarray
+    loss: float
+    n_iter: int
+    converged: bool
+
+
+def glorot_weights(predictor, activation, random_state):
+    """Glorot-uniform weights and zero-mean uniform biases (as MLPRegressor starts).
+
+    Bound ``sqrt(6 / (fan_in + fan_out))`` (``sqrt(2 / ...)`` for the logistic).
+    """
+    factor = 2.0 if activation == "logistic" else 6.0
+    theta = np.empty(predictor.n_weights)
+    for (w, _, end), n_in, n_out in zip(
+        predictor.offsets,
+        predictor.layer_sizes[:-1],
+        predictor.layer_sizes[1:],
+        strict=True,
+    ):
+        bound = np.sqrt(factor / (n_in + n_out))
+        theta[w:end] = random_state.uniform(-bound, bound, end - w)
+    return theta
+
+
+def _objective(predictor, X, y, weights, beta, prior, scale):
+    """``theta -> (E(theta) * scale, gradient)`` on the given rows."""
+
+    def objective(theta):
+        inputs, f = predictor.forward(X, theta)
+        residual = f - y
+        weighted = weights * residual
+        penalty, penalty_gradient = prior.penalty(theta)
+        value = 0.5 * beta * float(weighted @ residual) + penalty
+        gradient = predictor.gradient_from(
+            inputs, predictor.backward(inputs, theta, beta * weighted)
+        )
+        return value * scale, (gradient + penalty_gradient) * scale
+
+    return objective
+
+
+def map_fit(predictor, X, y, weights, beta, prior, theta, *, solver, options, rng):
+    """Minimise ``E / W`` from ``theta`` with L-BFGS or Adam.
+
+    ``options``: ``max_iter``, ``tol``, and for Adam ``batch_size`` and
+    ``learning_rate_init``. ``rng`` shuffles Adam's minibatches.
+    """
+    # Each iteration is a few small products: BLAS threads would spend more on
+    # synchronisation than they save (many times more on a loaded machine).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _minimise(predictor, X, y, weights, beta, prior, theta, solver, options, rng)
+
+
+def _minimise(predictor, X, y, weights, beta, prior, theta, solver, options, rng):
+    total = float(weights.sum())
+    if solver == "lbfgs":
+        result = optimize.minimize(
+            _objective(predictor, X, y, weights, beta, prior, 1.0 / total),
+            theta,
+            jac=True,
+            method="L-BFGS-B",
+            # tol on the largest gradient entry (as MLPRegressor), and a relative
+            # decrease test no looser than scipy's default that tightens with tol,
+            # so that a small tol reaches the mode the Laplace posterior assumes.
+            options={
+                "maxiter": options["max_iter"],
+                "gtol": options["tol"],
+                "ftol": min(_SCIPY_FTOL, 1e-4 * options["tol"]),
+            },
+        )
+        # status 1: the iteration or evaluation budget ran out
+        return MAPResult(result.x, float(result.fun), int(result.nit), result.status != 1)
+    return _adam(predictor, X, y, weights, beta, prior, theta, options, rng)
+
+
+def _adam(predictor, X, y, weights, beta, prior, theta, options, rng):
+    """Adam on minibatches; each batch's likelihood is scaled up to all ``W``."""
+    n = X.shape[0]
+    batch = options["batch_size"]
+    batch = min(200, n) if batch == "auto" else min(int(batch), n)
+    total = float(weights.sum())
+    first, second = np.zeros_like(theta), np.zeros_like(theta)
+    best, stale, step, epochs, converged = np.inf, 0, 0, 0, False
+    while epochs < options["max_iter"] and not converged:
+        epochs += 1
+        order = rng.permutation(n)
+        epoch_loss = 0.0
+        for start in range(0, n, batch):
+            rows = order[start : start + batch]
+            batch_weight = float(weights[rows].sum())
+            if batch_weight == 0.0:
+                continue
+            # likelihood of the batch scaled by W / W_batch, the prior once: E / W
+            value, gradient = _batch_objective(
+                predictor, X[rows], y[rows], weights[rows], beta, prior, theta, total
+            )
+            epoch_loss += value * batch_weight / total
+            step += 1
+            first = _BETA_1 * first + (1 - _BETA_1) * gradient
+            second = _BETA_2 * second + (1 - _BETA_2) * gradient**2
+            rate = options["learning_rate_init"] * np.sqrt(1 - _BETA_2**step)
+            theta = theta - rate / (1 - _BETA_1**step) * first / (
+                np.sqrt(second) + _EPSILON
+            )
+        if epoch_loss > best - options["tol"]:
+            stale += 1
+        else:
+            stale = 0
+        best = min(best, epoch_loss)
+        converged = stale >= _N_ITER_NO_CHANGE
+    loss = _objective(predictor, X, y, weights, beta, prior, 1.0 / total)(theta)[0]
+    return MAPResult(theta, float(loss), epochs, converged)
+
+
+def _batch_objective(predictor, X, y, weights, beta, prior, theta, total):
+    """``E / W`` estimated from one batch (its likelihood scaled by ``W / W_batch``)."""
+    batch_weight = float(weights.sum())
+    data = _objective(predictor, X, y, weights, beta, StartingPoint(theta, 0.0), 1.0)
+    value, gradient = data(theta)
+    penalty, penalty_gradient = prior.penalty(theta)
+    return (
+        value / batch_weight + penalty / total,
+        gradient / batch_weight + penalty_gradient / total,
+    )
+
+
+def mackay_noise(residual, weights, n_effective):
+    """MacKay's evidence fixed point for the noise precision (MacKay 1992, eq. 4.22).
+
+    ``beta = (W - gamma) / sum_i w_i r_i^2``, ``gamma = p - tr(Lambda0 Sigma)``
+    the effective number of well-determined parameters.
+    """
+    sse = float(weights @ residual**2)
+    total = float(weights.sum())
+    return max(total - n_effective, 1.0) / max(sse, np.finfo(float).tiny)
