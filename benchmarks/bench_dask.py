@@ -14,7 +14,13 @@ as a pass over data read from storage rereads it. Measured in one run on a
   cluster;
 - ``BayesianLogisticRegression`` at ``--logistic-n`` rows through the Newton
   passes of :mod:`sklunlearn._dask` (one pass per Newton step), with the
-  in-memory fit at ``--memory-n`` rows beside it.
+  in-memory fit at ``--memory-n`` rows beside it;
+- ``SparseGPRegressor`` at ``--sgpr-n`` rows x ``--sgpr-d`` features with
+  ``--sgpr-m`` inducing points: a fit at fixed hyperparameters (inducing
+  points from a sample of the rows: two passes), ``partial_unfit`` of 1%, a
+  fit with a short optimisation (``--sgpr-iterations`` L-BFGS-B iterations,
+  two passes per evaluation), and the fixed fit in memory against the
+  cluster at ``--sgpr-memory-n`` rows.
 
 Run: ``python benchmarks/bench_dask.py`` (n = 20,000,000 x 50 by default;
 ``--n`` for less on a small machine). ``--ledger`` keeps the ledger of learned
@@ -24,10 +30,16 @@ rows (it lives on the client: 32 to 64 bytes per distinct row).
 import argparse
 import pickle
 import time
+import warnings
 
 import numpy as np
+import scipy.optimize
 from _common import environment, table
+from sklearn.gaussian_process.kernels import RBF
+from sklearn.gaussian_process.kernels import ConstantKernel as C
 
+from sklunlearn.exceptions import UnlearningWarning
+from sklunlearn.gaussian_process import SparseGPRegressor
 from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
 from sklunlearn.linear_model._sufficient_statistics import LinearStatistics
 
@@ -164,6 +176,85 @@ def logistic_rows(client, args):
     ]
 
 
+def lazy_gp_rows(n, d, rows_per_chunk, seed):
+    """``(X, y)`` of a smooth function of the first two features, made on the workers."""
+    import dask.array as da
+
+    state = da.random.RandomState(seed)
+    X = state.uniform(-2.0, 2.0, size=(n, d), chunks=(rows_per_chunk, d))
+    noise = state.standard_normal(n, chunks=rows_per_chunk)
+    return X, da.sin(2.0 * X[:, 0]) + 0.5 * da.cos(X[:, 1]) + 0.1 * noise
+
+
+class _ShortLBFGS:
+    """An ``optimizer`` for SparseGPRegressor: L-BFGS-B stopped after ``iterations``."""
+
+    def __init__(self, iterations):
+        self.iterations, self.evaluations = iterations, 0
+
+    def __call__(self, obj_func, initial_theta, bounds):
+        result = scipy.optimize.minimize(
+            obj_func,
+            initial_theta,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": self.iterations},
+        )
+        self.evaluations = result.nfev
+        return result.x, result.fun
+
+
+def sgpr_rows(client, args):
+    """SparseGPRegressor on the cluster, and in memory beside it at a smaller n."""
+    n, d, m, chunk = args.sgpr_n, args.sgpr_d, args.sgpr_m, args.sgpr_chunk_rows
+    k = n // 100
+    kernel = C(1.0) * RBF(np.ones(d))
+    fixed = dict(kernel=kernel, noise_variance=0.1, optimizer=None, ledger=args.ledger)
+    Xw, yw = lazy_gp_rows(2000, d, 500, seed=2)
+    SparseGPRegressor(inducing_points=20, **fixed).fit(Xw, yw)  # the workers' kernels
+    X, y = lazy_gp_rows(n, d, chunk, seed=2)
+    est = SparseGPRegressor(inducing_points=m, random_state=0, **fixed)
+    fit, peak = timed(client, lambda: est.fit(X, y))
+    with warnings.catch_warnings():  # the inducing points were learned: said once
+        warnings.simplefilter("ignore", UnlearningWarning)
+        forget, forget_peak = timed(client, lambda: est.partial_unfit(X[:k], y[:k]))
+    short = _ShortLBFGS(args.sgpr_iterations)
+    optimised = SparseGPRegressor(
+        kernel=kernel,
+        inducing_points=est.inducing_points_,
+        noise_variance=0.1,
+        optimizer=short,
+        normalize_y=True,
+        ledger=args.ledger,
+    )
+    search, search_peak = timed(client, lambda: optimised.fit(X, y))
+    small_n = args.sgpr_memory_n
+    Xs, ys = lazy_gp_rows(small_n, d, chunk, seed=3)
+    Z = est.inducing_points_
+    small, small_peak = timed(
+        client, lambda: SparseGPRegressor(inducing_points=Z, **fixed).fit(Xs, ys)
+    )
+    Xm, ym = (np.asarray(a) for a in client.compute([Xs, ys], sync=True))
+    SparseGPRegressor(inducing_points=Z, **fixed).fit(Xm[:1000], ym[:1000])  # warm
+    start = time.perf_counter()
+    SparseGPRegressor(inducing_points=Z, **fixed).fit(Xm, ym)
+    in_memory = time.perf_counter() - start
+    evaluations = f"{short.evaluations} evaluations, {2 * short.evaluations + 1} passes"
+    return [
+        [f"fit, fixed, m={m} from a sample (2 passes)", n, chunk, f"{fit:.1f} s"]
+        + ["1x", _mb(peak)],
+        [f"partial_unfit 1% ({k} rows)", n, chunk, f"{forget:.2f} s"]
+        + [f"fit / {fit / forget:.0f}", _mb(forget_peak)],
+        [f"fit, {args.sgpr_iterations} L-BFGS-B iteration(s) ({evaluations})", n, chunk]
+        + [f"{search:.1f} s", f"{search / fit:.1f}x", _mb(search_peak)],
+        ["fit, fixed, given Z, in memory (NumPy)", small_n, "", f"{in_memory:.2f} s"]
+        + ["1x", ""],
+        ["fit, fixed, given Z, on the cluster", small_n, chunk, f"{small:.2f} s"]
+        + [f"{small / in_memory:.2f}x", _mb(small_peak)],
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000_000)
@@ -172,13 +263,19 @@ def main():
     parser.add_argument("--memory-n", type=int, default=2_000_000)
     parser.add_argument("--logistic-n", type=int, default=5_000_000)
     parser.add_argument("--logistic-memory-n", type=int, default=500_000)
+    parser.add_argument("--sgpr-n", type=int, default=2_000_000)
+    parser.add_argument("--sgpr-d", type=int, default=8)
+    parser.add_argument("--sgpr-m", type=int, default=200)
+    parser.add_argument("--sgpr-chunk-rows", type=int, default=100_000)
+    parser.add_argument("--sgpr-iterations", type=int, default=3)
+    parser.add_argument("--sgpr-memory-n", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ledger", action="store_true")
     parser.add_argument(
         "--sections",
         nargs="+",
-        choices=["linear", "memory", "logistic"],
-        default=["linear", "memory", "logistic"],
+        choices=["linear", "memory", "logistic", "sgpr"],
+        default=["linear", "memory", "logistic", "sgpr"],
     )
     args = parser.parse_args()
 
@@ -213,6 +310,9 @@ def main():
         if "logistic" in args.sections:
             print("\n## BayesianLogisticRegression\n")
             print(table(logistic_rows(client, args), headers))
+        if "sgpr" in args.sections:
+            print(f"\n## SparseGPRegressor, d={args.sgpr_d}, m={args.sgpr_m}\n")
+            print(table(sgpr_rows(client, args), headers))
         size = len(pickle.dumps(LinearStatistics.empty(args.d)))
         print(f"\nreduction: one LinearStatistics of d={args.d} pickles to {size} bytes")
 

@@ -5,9 +5,9 @@ import warnings
 import numpy as np
 import pytest
 from scipy import linalg
-from sklearn.datasets import make_moons
+from sklearn.datasets import load_iris, make_moons
 from sklearn.exceptions import NotFittedError
-from sklearn.gaussian_process.kernels import RBF
+from sklearn.gaussian_process.kernels import RBF, Matern, RationalQuadratic, WhiteKernel
 from sklearn.gaussian_process.kernels import ConstantKernel as C
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from sklunlearn.datasets import load_banknote
 from sklunlearn.exceptions import UnlearningWarning
 from sklunlearn.gaussian_process import SparseGPClassifier
+from sklunlearn.gaussian_process._sgpc_evidence import laplace_evidence
 from sklunlearn.linear_model import BayesianLogisticRegression
 from sklunlearn.metrics import predictive_kl
 
@@ -179,10 +180,190 @@ def test_partial_fit_needs_classes_then_accumulates():
     assert est.score(X, y) > 0.9
 
 
-def test_multiclass_is_refused():
-    X = np.random.RandomState(0).randn(30, 2)
-    with pytest.raises(ValueError, match="Only binary classification"):
-        SparseGPClassifier().fit(X, np.arange(30) % 3)
+def three_classes():
+    """Standardised iris, a fixed kernel and inducing points, rows to forget."""
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    Z = X[::10] + 0.01
+    kernel = C(3.0, "fixed") * RBF(1.5, "fixed")
+    forget = np.random.RandomState(0).rand(len(y)) < 0.15
+    return X, y, Z, kernel, forget
+
+
+def test_multiclass_is_one_vs_rest_of_binary_classifiers():
+    X, y, Z, kernel, forget = three_classes()
+    est = SparseGPClassifier(kernel=kernel, inducing_points=Z).fit(X, y)
+    assert len(est.whitened_posterior_) == 3 and len(est.posterior_) == 3
+    unlearned = copy.deepcopy(est).partial_unfit(X[forget], y[forget])
+    scores = est.decision_function(X)
+    for k, label in enumerate(est.classes_):
+        binary = SparseGPClassifier(kernel=kernel, inducing_points=Z).fit(X, y == label)
+        full = est.whitened_posterior_[k]
+        np.testing.assert_allclose(full.mean, binary.whitened_posterior_.mean, atol=1e-10)
+        np.testing.assert_allclose(
+            full.precision, binary.whitened_posterior_.precision, atol=1e-10
+        )
+        np.testing.assert_allclose(scores[:, k], binary.decision_function(X), atol=1e-10)
+        binary.partial_unfit(X[forget], y[forget] == label)
+        forgotten = unlearned.whitened_posterior_[k]
+        np.testing.assert_allclose(
+            forgotten.mean, binary.whitened_posterior_.mean, atol=1e-10
+        )
+        # and each class's forget moves towards the refit without the rows
+        refit = SparseGPClassifier(kernel=kernel, inducing_points=Z)
+        refit.fit(X[~forget], y[~forget] == label)
+        before = full.kl_divergence(refit.whitened_posterior_)
+        assert forgotten.kl_divergence(refit.whitened_posterior_) < 0.2 * before
+    proba = unlearned.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert unlearned.score(X[~forget], y[~forget]) > 0.9
+
+
+def test_nearly_flat_fit_warns_and_standardised_fit_does_not():
+    X, y = load_banknote(return_X_y=True)
+    with pytest.warns(UserWarning, match="nearly flat.*standardise the features"):
+        SparseGPClassifier(inducing_points=20, random_state=0).fit(X * 100, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        standardised = (X - X.mean(0)) / X.std(0)
+        SparseGPClassifier(inducing_points=20, random_state=0).fit(standardised, y)
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        C(2.0) * RBF([0.7, 1.3]),
+        C(1.5) * Matern(0.8, nu=1.5) + WhiteKernel(0.1),
+        C(1.0) * RationalQuadratic(1.0, 1.0),  # the general (non-Numba) path
+    ],
+)
+def test_evidence_gradient_matches_finite_differences(kernel):
+    X, y = make_moons(80, noise=0.3, random_state=0)
+    Z, weights = X[::8] + 0.01, np.random.RandomState(0).rand(80) + 0.5
+    targets = [(y == 1).astype(float), (X[:, 0] > 0.5).astype(float)]
+
+    def evidence(theta, with_gradient=False):
+        return laplace_evidence(
+            kernel.clone_with_theta(theta),
+            Z,
+            X,
+            targets,
+            weights,
+            1e-6,
+            with_gradient=with_gradient,
+            tol=1e-12,
+            max_iter=200,
+        )
+
+    gradient = evidence(kernel.theta, with_gradient=True).gradient
+    step = 1e-5
+    for j in range(kernel.theta.shape[0]):
+        e = np.zeros_like(kernel.theta)
+        e[j] = step
+        difference = evidence(kernel.theta + e).value - evidence(kernel.theta - e).value
+        np.testing.assert_allclose(gradient[j], difference / (2 * step), rtol=1e-5)
+
+
+def test_log_marginal_likelihood_value_is_the_laplace_evidence():
+    X, y, Z, kernel, _ = moons()
+    est = SparseGPClassifier(kernel=kernel, inducing_points=Z).fit(X, y)
+    A, _ = whitened(kernel, Z, X)
+    v = est.whitened_posterior_.mean
+    f = A @ v
+    pi = 1 / (1 + np.exp(-f))
+    B = np.eye(len(Z)) + A.T @ ((pi * (1 - pi))[:, None] * A)
+    expected = np.sum(y * f - np.logaddexp(0, f)) - v @ v / 2 - np.linalg.slogdet(B)[1] / 2
+    assert est.log_marginal_likelihood_value_ == pytest.approx(expected, rel=1e-9)
+
+
+def test_optimizer_learns_the_kernel_that_a_fixed_fit_reproduces():
+    X, y, Z, _, _ = moons()
+    start = C(1.0) * RBF([1.0, 1.0])
+    fixed = SparseGPClassifier(kernel=start, inducing_points=Z).fit(X, y)
+    learned = SparseGPClassifier(
+        kernel=start, inducing_points=Z, optimizer="fmin_l_bfgs_b"
+    ).fit(X, y)
+    assert learned.log_marginal_likelihood_value_ > fixed.log_marginal_likelihood_value_ + 1
+    assert learned.kernel == start  # the parameter is not changed
+    # at the optimum (inside the bounds) the evidence's gradient vanishes
+    jitter = learned._inducing_factor.jitter
+    evidence = laplace_evidence(
+        learned.kernel_, Z, X, [y.astype(float)], np.ones(len(y)), jitter
+    )
+    assert evidence.value == pytest.approx(learned.log_marginal_likelihood_value_)
+    np.testing.assert_allclose(evidence.gradient, 0.0, atol=1e-3)
+    # the fitted model is the fixed-kernel fit at kernel_
+    refit = SparseGPClassifier(kernel=learned.kernel_, inducing_points=Z).fit(X, y)
+    np.testing.assert_allclose(
+        learned.whitened_posterior_.mean, refit.whitened_posterior_.mean, atol=1e-10
+    )
+
+
+def test_restarts_and_callable_optimizer():
+    X, y, Z, _, _ = moons()
+    start = C(1.0, (1e-2, 1e2)) * RBF(5.0, (1e-2, 1e2))
+    common = {"kernel": start, "inducing_points": Z, "random_state": 0}
+    one = SparseGPClassifier(optimizer="fmin_l_bfgs_b", **common).fit(X, y)
+    more = SparseGPClassifier(
+        optimizer="fmin_l_bfgs_b", n_restarts_optimizer=2, **common
+    ).fit(X, y)
+    assert more.log_marginal_likelihood_value_ >= one.log_marginal_likelihood_value_ - 1e-6
+    calls = []
+
+    def optimizer(obj_func, initial_theta, bounds):
+        calls.append(initial_theta)
+        value, gradient = obj_func(initial_theta)
+        assert np.isfinite(value) and gradient.shape == initial_theta.shape
+        return initial_theta - 0.1 * np.sign(gradient), value
+
+    SparseGPClassifier(optimizer=optimizer, **common).fit(X, y)
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match="bounds are finite"):
+        unbounded = C(1.0, (1e-2, np.inf)) * RBF(1.0)
+        SparseGPClassifier(
+            kernel=unbounded,
+            inducing_points=Z,
+            optimizer="fmin_l_bfgs_b",
+            n_restarts_optimizer=1,
+        ).fit(X, y)
+
+
+def test_first_forget_after_learning_the_kernel_warns_once():
+    X, y, Z, _, erased = moons()
+    est = SparseGPClassifier(
+        kernel=C(1.0) * RBF(1.0), inducing_points=Z, optimizer="fmin_l_bfgs_b"
+    ).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.partial_unfit(X[:5], y[:5])
+        first = [str(w.message) for w in caught if "kernel_ was learned" in str(w.message)]
+        est.partial_unfit(X[5:10], y[5:10])
+    texts = [str(w.message) for w in caught if "kernel_ was learned" in str(w.message)]
+    assert len(first) == 1 and len(texts) == 1
+    assert all(
+        issubclass(w.category, UnlearningWarning)
+        for w in caught
+        if "kernel_" in str(w.message)
+    )
+    fixed = SparseGPClassifier(kernel=est.kernel_, inducing_points=Z).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fixed.partial_unfit(X[:5], y[:5])
+    assert not any("kernel_ was learned" in str(w.message) for w in caught)
+
+
+def test_dask_rows_learn_no_kernel():
+    da = pytest.importorskip("dask.array")
+    X, y, Z, _, _ = moons()
+    rows, labels = da.from_array(X, chunks=25), da.from_array(y, chunks=25)
+    est = SparseGPClassifier(inducing_points=Z, optimizer="fmin_l_bfgs_b")
+    with pytest.raises(NotImplementedError, match="optimizer=None"):
+        est.fit(rows, labels)
+    in_memory = SparseGPClassifier(inducing_points=Z).fit(X, y)
+    on_dask = SparseGPClassifier(inducing_points=Z).fit(rows, labels)
+    np.testing.assert_allclose(
+        on_dask.whitened_posterior_.mean, in_memory.whitened_posterior_.mean, atol=1e-10
+    )
 
 
 def test_warns_when_a_forgotten_row_is_an_inducing_point():
@@ -220,7 +401,11 @@ def test_unfitted_estimator_refuses_to_forget():
 
 
 @parametrize_with_checks(
-    [SparseGPClassifier(), SparseGPClassifier(inference="vi", unlearning="eubo")]
+    [
+        SparseGPClassifier(),
+        SparseGPClassifier(inference="vi", unlearning="eubo"),
+        SparseGPClassifier(optimizer="fmin_l_bfgs_b", inducing_points=10, random_state=0),
+    ]
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

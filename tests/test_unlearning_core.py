@@ -303,3 +303,19 @@ def test_monte_carlo_terms_without_draws_are_zero(problem):
         terms = model.sampled_terms(X, y, w, np.zeros((p, 0)), np.zeros(0))
         assert terms.log_likelihood == 0.0
         np.testing.assert_array_equal(terms.hessian, np.zeros((p, p)))
+
+
+def test_verbose_learning_prints_each_iteration_and_changes_nothing(problem, capsys):
+    X, y, w = problem
+    model = Model(LinearPredictor(), BernoulliLogit(), GaussianPrior(1.0, 4))
+    prior = GaussianPosterior.from_precision(np.zeros(4), np.eye(4))
+    quiet, _ = learn(prior, model, X, y, w, inference="vi")
+    assert capsys.readouterr().out == ""
+    loud, diagnostics = learn(prior, model, X, y, w, inference="vi", verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    newton = [line for line in lines if line.startswith("Newton iteration")]
+    variational = [line for line in lines if line.startswith("Variational iteration")]
+    assert len(newton) >= 1 and len(variational) >= 1
+    assert len(newton) + len(variational) == diagnostics.n_iter == len(lines)
+    np.testing.assert_array_equal(loud.mean, quiet.mean)
+    np.testing.assert_array_equal(loud.precision, quiet.precision)

@@ -4,7 +4,8 @@ Everything the estimators learn from rows is a sum over rows (sufficient
 statistics, likelihood terms), so a dask array or dataframe is served by
 computing each chunk's part on the worker that holds it, with the same
 kernels as in memory, and adding the parts in a tree; only those sums (d x d
-for a linear model) reach the client, where the posterior is solved.
+for a linear model, m x m for a sparse GP) reach the client, where the
+posterior is solved.
 
 dask is imported by the functions of this package only, and only when a dask
 collection is given: the package imports and works without it.
@@ -18,6 +19,7 @@ __all__ = [
     "dask_newton_fit",
     "is_dask_collection",
     "predict_rows",
+    "sparse_gp_update",
 ]
 
 
@@ -47,6 +49,10 @@ def __getattr__(name):
         from . import _newton
 
         return getattr(_newton, name)
+    if name == "sparse_gp_update":
+        from ._sparse_gp import sparse_gp_update
+
+        return sparse_gp_update
     if name == "predict_rows":
         from ._predict import predict_rows
 

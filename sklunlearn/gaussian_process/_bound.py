@@ -534,6 +534,47 @@ def collapsed_bound(
     -------
     evaluation : BoundEvaluation
     """
+    setup = bound_setup(kernel, Z, with_inducing=with_inducing, jitters=jitters, fast=fast)
+    # The cross-covariance blocks of the first sweep are kept for the second
+    # when they fit in the budget: the exponentials are most of their cost.
+    keep = (
+        isinstance(setup.cross, _StationaryCross)
+        and X.shape[0] * Z.shape[0] <= _KEPT_ENTRIES
+    )
+    aa, b, yy, kdiag, kept = _whitened_sums(
+        setup.cross, setup.factor, X, t, weights, setup.block, keep
+    )
+    sums = BoundSums(aa, b, yy, kdiag, float(np.sum(weights)))
+    posterior, partial, start = bound_partials(setup, sums, noise_variance)
+    theta_gradient, Z_gradient = gradient_sweep(
+        setup, X, t, weights, partial, noise_variance, start, kept
+    )
+    gradient = np.append(theta_gradient, float(noise_variance) * partial.d_s2)
+    return BoundEvaluation(posterior.bound, gradient, Z_gradient)
+
+
+class BoundSetup(NamedTuple):
+    """What both sweeps of :func:`collapsed_bound` share at one set of hyperparameters.
+
+    Fields
+    ------
+    cross : cross-covariance
+        Computes ``K(X_b, Z)`` and its contracted derivatives.
+    factor : InducingFactor
+    block : int
+        Rows per block.
+    with_inducing : bool
+        Whether derivatives in ``Z`` are computed.
+    """
+
+    cross: object
+    factor: InducingFactor
+    block: int
+    with_inducing: bool
+
+
+def bound_setup(kernel, Z, *, with_inducing=False, jitters=JITTERS, fast=True):
+    """:class:`BoundSetup` of ``kernel`` and ``Z`` (see :func:`collapsed_bound`)."""
     cross = _cross_covariance(kernel, Z, fast)
     if with_inducing and isinstance(cross, _GeneralCross):
         raise ValueError(
@@ -541,21 +582,60 @@ def collapsed_bound(
             f"got {kernel}."
         )
     factor = inducing_cholesky(kernel, Z, jitters)
-    s2 = float(noise_variance)
     block = cross.block_rows() if isinstance(cross, _GeneralCross) else _VALUE_BLOCK_ROWS
-    # The cross-covariance blocks of the first sweep are kept for the second
-    # when they fit in the budget: the exponentials are most of their cost.
-    keep = isinstance(cross, _StationaryCross) and X.shape[0] * Z.shape[0] <= _KEPT_ENTRIES
-    aa, b, yy, kdiag, kept = _whitened_sums(cross, factor, X, t, weights, block, keep)
-    W = float(np.sum(weights))
-    posterior = _collapsed(aa, b, yy, kdiag, W, s2)
-    partial = _partial_derivatives(aa, b, yy, kdiag, W, posterior, s2, factor)
+    return BoundSetup(cross, factor, block, with_inducing)
 
-    theta_gradient, Z_gradient = cross.inducing_gradient(
-        partial.d_Kuu, factor.jitter, with_inducing
+
+class BoundSums(NamedTuple):
+    """The first sweep's sums: ``sum w a a'``, ``sum w t a``, ``sum w t^2``,
+    ``sum w k_ii`` and ``sum w``. A plain tuple of them adds elementwise."""
+
+    aa: np.ndarray
+    b: np.ndarray
+    yy: float
+    kdiag: float
+    weight_sum: float
+
+
+def bound_sums(setup, X, t, weights):
+    """The first sweep of :func:`collapsed_bound` over rows ``X`` (one chunk of them).
+
+    Returns a plain tuple, the fields of :class:`BoundSums`, so that the
+    chunks' sums add elementwise.
+    """
+    aa, b, yy, kdiag, _ = _whitened_sums(
+        setup.cross, setup.factor, X, t, weights, setup.block, False
     )
+    return (aa, b, yy, kdiag, float(np.sum(weights)))
+
+
+def bound_partials(setup, sums, noise_variance):
+    """The solve between the sweeps: ``(posterior, partials, start)``.
+
+    ``start`` is the gradient's ``K_uu`` part, ``(theta, Z or None)``, to
+    which :func:`gradient_sweep` adds the rows' parts.
+    """
+    s2 = float(noise_variance)
+    sums = BoundSums(*sums)
+    posterior = _collapsed(sums.aa, sums.b, sums.yy, sums.kdiag, sums.weight_sum, s2)
+    partial = _partial_derivatives(*sums, posterior, s2, setup.factor)
+    start = setup.cross.inducing_gradient(
+        partial.d_Kuu, setup.factor.jitter, setup.with_inducing
+    )
+    return posterior, partial, start
+
+
+def gradient_sweep(setup, X, t, weights, partial, noise_variance, start, kept=None):
+    """The second sweep of :func:`collapsed_bound`: ``start`` plus the rows' parts.
+
+    ``start`` is ``(theta, Z or None)`` (zeros for one chunk of a sum over
+    chunks); ``kept`` the first sweep's blocks ``K(X_b, Z)``, if kept.
+    """
+    cross, with_inducing = setup.cross, setup.with_inducing
+    theta_gradient, Z_gradient = start
+    s2 = float(noise_variance)
     twice_d_Psi = 2.0 * partial.d_Psi
-    for index, rows in enumerate(_blocks(X.shape[0], block)):
+    for index, rows in enumerate(_blocks(X.shape[0], setup.block)):
         w = weights[rows]
         K = kept[index] if kept else cross.matrix(X[rows])
         theta, d_Z = cross.gradient(
@@ -571,8 +651,7 @@ def collapsed_bound(
         theta_gradient += theta
         if with_inducing:
             Z_gradient += d_Z
-    gradient = np.append(theta_gradient, s2 * partial.d_s2)
-    return BoundEvaluation(posterior.bound, gradient, Z_gradient)
+    return theta_gradient, Z_gradient
 
 
 def _whitened_sums(cross, factor, X, t, weights, block, keep):

@@ -1,14 +1,19 @@
-"""Sparse GP binary classification that forgets, as in VBU's sparse GP experiments."""
+"""Sparse GP classification that forgets, as in VBU's sparse GP experiments."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.optimize
 from sklearn.base import _fit_context, clone
 from sklearn.gaussian_process.kernels import RBF, Kernel
 from sklearn.gaussian_process.kernels import ConstantKernel as C
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted
 
+from ..exceptions import NotPositiveDefiniteError
 from ..linear_model._classifier import _GaussianClassifier
 from ..unlearning import (
     METHOD_NAMES,
@@ -19,11 +24,12 @@ from ..unlearning import (
 )
 from ._bound import inducing_cholesky
 from ._inducing import forgotten_inducing_points_message, resolve_inducing_points
+from ._sgpc_evidence import laplace_evidence
 from ._sgpr import _inducing_posterior
 
 
 class SparseGPClassifier(_GaussianClassifier):
-    """Sparse GP binary classifier with approximate forgetting (VBU's model).
+    """Sparse GP classifier with approximate forgetting (VBU's model).
 
     The latent function is the projection ``f(x) = k_Z(x)' K_ZZ^-1 u`` of the
     inducing values ``u ~ N(0, K_ZZ)``, with a Bernoulli-logit likelihood and
@@ -36,18 +42,35 @@ class SparseGPClassifier(_GaussianClassifier):
     and forgets through the same path and the same registry of methods
     (:mod:`sklunlearn.unlearning`) as
     :class:`~sklunlearn.linear_model.BayesianLogisticRegression`, with a
-    Gaussian q(u) throughout.
+    Gaussian q(u) throughout. More than two classes are fitted one-vs-rest,
+    one q(u) per class, each forgotten by the same method.
 
-    Kernel hyperparameters are not learned (there is no collapsed bound for a
-    Bernoulli likelihood); pass a kernel with good values, e.g. from
-    :class:`SparseGPRegressor` or
-    :class:`~sklearn.gaussian_process.GaussianProcessClassifier`.
+    With ``optimizer``, the kernel hyperparameters are learned at fit by
+    maximising the Laplace approximation of the log evidence (summed over
+    the one-vs-rest problems, one kernel for all) with its analytic
+    gradient, the inducing points fixed; by default the kernel is used as
+    given.
 
     Parameters
     ----------
     kernel : kernel instance, default=None
         A :mod:`sklearn.gaussian_process.kernels` kernel, used as given.
-        ``None`` means ``ConstantKernel(1.0) * RBF(1.0)``.
+        ``None`` means ``ConstantKernel(1.0) * RBF(1.0)``. With an
+        ``optimizer``, its hyperparameters are the optimiser's start.
+    optimizer : 'fmin_l_bfgs_b', callable or None, default=None
+        Learn the kernel's (non-fixed) log-hyperparameters at fit by
+        maximising the Laplace log evidence ``log p(y | v*) - v*'v* / 2 -
+        log det(I + A' W A) / 2`` (whitened features ``A``, mode ``v*``; summed
+        over the one-vs-rest problems), with its gradient from Rasmussen &
+        Williams (2006), Algorithm 5.1, in the whitened inducing-point model.
+        A callable is called as ``optimizer(obj_func, initial_theta,
+        bounds)`` and returns ``(theta_opt, func_min)``, as for
+        :class:`~sklearn.gaussian_process.GaussianProcessClassifier`. None
+        keeps the kernel as given.
+    n_restarts_optimizer : int, default=0
+        Further optimiser runs from log-hyperparameters drawn uniformly
+        within the kernel's bounds (which must then be finite), seeded by
+        ``random_state``; the best run is kept.
     inducing_points : int or array-like of shape (n_inducing, n_features), default=100
         An int: that many weighted k-means++ centroids of the first training
         batch (or its distinct rows, when there are no more of them). An
@@ -91,7 +114,8 @@ class SparseGPClassifier(_GaussianClassifier):
     tol : float, default=1e-10
         Convergence tolerance.
     random_state : int, RandomState instance or None, default=None
-        Seeds the choice of inducing points and the Monte Carlo samples, and ``b`` of
+        Seeds the choice of inducing points, the optimiser's restarts and the
+        Monte Carlo samples, and ``b`` of
         ``removal_noise`` (leave it None to keep ``b`` secret: a known seed
         gives it away).
     removal_noise : float or None, default=None
@@ -121,17 +145,23 @@ class SparseGPClassifier(_GaussianClassifier):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,)
+    classes_ : ndarray of shape (n_classes,)
         Class labels.
     kernel_ : kernel instance
-        The kernel (a clone of ``kernel``).
+        The kernel: a clone of ``kernel``, with the learned hyperparameters
+        when ``optimizer`` is set.
+    log_marginal_likelihood_value_ : float
+        Laplace log evidence of the rows of the last fit at ``kernel_``
+        (summed over the one-vs-rest problems).
     inducing_points_ : ndarray of shape (n_inducing, n_features)
         Inducing locations ``Z``.
-    whitened_posterior_ : GaussianPosterior
-        q(v) over the whitened inducing values (prior N(0, I)).
-    posterior_ : GaussianPosterior
-        q(u) over the inducing values ``u = f(Z)``.
-    class_count_ : ndarray of shape (2,)
+    whitened_posterior_ : GaussianPosterior or list of GaussianPosterior
+        q(v) over the whitened inducing values (prior N(0, I)); one per class
+        (one-vs-rest) when multiclass.
+    posterior_ : GaussianPosterior or list of GaussianPosterior
+        q(u) over the inducing values ``u = f(Z)`` (one per class when
+        multiclass).
+    class_count_ : ndarray of shape (n_classes,)
         Weighted number of rows learned per class.
     unlearning_diagnostics_ : Diagnostics
         Deprecated alias of ``forget_report_.diagnostics`` (kept for one
@@ -179,7 +209,14 @@ class SparseGPClassifier(_GaussianClassifier):
 
     Forgetting is approximate (see the logistic regression): compare with
     retraining using :func:`sklunlearn.metrics.predictive_kl`. The inducing
-    locations, when chosen by k-means, were computed from all rows.
+    locations, when chosen by k-means, were computed from all rows, and so
+    was ``kernel_`` when learned: the first :meth:`partial_unfit` after a
+    fit with an ``optimizer`` warns about it.
+
+    Fitting warns (UserWarning) when the fitted probabilities on the
+    training rows are nearly constant while the labels are not: usually
+    unscaled features, at which the kernel's length scales do not reach
+    between rows and inducing points.
 
     References
     ----------
@@ -199,6 +236,8 @@ class SparseGPClassifier(_GaussianClassifier):
 
     _parameter_constraints: dict = {
         "kernel": [None, Kernel],
+        "optimizer": [StrOptions({"fmin_l_bfgs_b"}), callable, None],
+        "n_restarts_optimizer": [Interval(Integral, 0, None, closed="left")],
         "inducing_points": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "inference": [StrOptions({"laplace", "vi"})],
         # The registry's live set of names: methods registered later are accepted.
@@ -219,12 +258,21 @@ class SparseGPClassifier(_GaussianClassifier):
         "ledger": ["boolean"],
     }
 
-    _model_parameters = ("kernel", "inducing_points", "inference", "removal_noise")
+    _model_parameters = (
+        "kernel",
+        "optimizer",
+        "n_restarts_optimizer",
+        "inducing_points",
+        "inference",
+        "removal_noise",
+    )
 
     def __init__(
         self,
         *,
         kernel=None,
+        optimizer=None,
+        n_restarts_optimizer=0,
         inducing_points=100,
         inference="laplace",
         unlearning="laplace",
@@ -244,6 +292,8 @@ class SparseGPClassifier(_GaussianClassifier):
         ledger=True,
     ):
         self.kernel = kernel
+        self.optimizer = optimizer
+        self.n_restarts_optimizer = n_restarts_optimizer
         self.inducing_points = inducing_points
         self.inference = inference
         self.unlearning = unlearning
@@ -265,14 +315,14 @@ class SparseGPClassifier(_GaussianClassifier):
     # ------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Choose the inducing points and fit q(u).
+        """Choose the inducing points, learn the kernel (with ``optimizer``), fit q(u).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,)
-            Binary class labels.
+            Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; a weight of 2 counts the row twice.
 
@@ -290,8 +340,8 @@ class SparseGPClassifier(_GaussianClassifier):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-        classes : array-like of shape (2,), default=None
-            Both classes, required on the first call, ignored afterwards.
+        classes : array-like of shape (n_classes,), default=None
+            All classes, required on the first call, ignored afterwards.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -336,77 +386,204 @@ class SparseGPClassifier(_GaussianClassifier):
         Warns
         -----
         UnlearningWarning
-            When a forgotten row is stored as an inducing point, or the
+            When a forgotten row is stored as an inducing point, at the first
+            forget after a fit that learned ``kernel_``, or when the
             forgetting method's result is likely worse than doing nothing.
         """
         return self._forget(X, y, sample_weight)
 
     @property
     def posterior_(self):
-        """q(u) over the inducing values ``u = f(Z)``."""
+        """q(u) over the inducing values ``u = f(Z)`` (a list when multiclass)."""
         check_is_fitted(self, "whitened_posterior_")
-        posterior = self.whitened_posterior_
-        return _inducing_posterior(
-            posterior.mean, posterior.precision_cholesky, self._inducing_factor
-        )
+        posteriors = [
+            _inducing_posterior(p.mean, p.precision_cholesky, self._inducing_factor)
+            for p in self._posterior_list()
+        ]
+        return posteriors[0] if len(posteriors) == 1 else posteriors
 
     # ------------------------------------------------------------ internals
-    def _check_classes(self, classes):
-        super()._check_classes(classes)
-        if classes.shape[0] > 2:
-            raise ValueError(_BINARY_ONLY)
-
-    def _check_labels(self, y):
-        if np.unique(y).shape[0] > 2:
-            raise ValueError(_BINARY_ONLY)
-        return super()._check_labels(y)
-
     def _start(self, X, weights):
-        """Inducing points from the first batch, and the prior N(0, I) over q(v)."""
-        self.kernel_ = C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
-        self.inducing_points_ = np.array(
-            resolve_inducing_points(self, X, weights), dtype=np.float64, copy=True
-        )
-        self._inducing_factor = inducing_cholesky(self.kernel_, self.inducing_points_)
+        """Inducing points, kernel, and the prior N(0, I) over q(v) of each problem."""
+        # The labels of the fit, set by _update in the same call (none from dask rows).
+        self._choose_model(X, self.__dict__.pop("_fit_labels", None), weights)
         predictor = InducingPointPredictor(
             self.kernel_, self.inducing_points_, self._inducing_factor
         )
         prior = GaussianPrior(1.0, self.inducing_points_.shape[0])
         self.model_ = Model(predictor, BernoulliLogit(), prior)
-        self._set_posteriors([prior.posterior()])
+        self._set_posteriors([prior.posterior()] * self._n_problems())
         self.class_count_ = np.zeros(self.classes_.shape[0])
         self.n_samples_seen_ = 0
 
+    def _choose_model(self, X, labels, weights):
+        """Inducing points from the first batch, and the kernel (learned with an
+        ``optimizer``)."""
+        kernel = C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
+        self.inducing_points_ = np.array(
+            resolve_inducing_points(self, X, weights), dtype=np.float64, copy=True
+        )
+        if self.optimizer is not None and kernel.n_dims > 0:
+            if labels is None:
+                raise NotImplementedError(
+                    "Rows in a dask collection support optimizer=None only. Compute "
+                    "the rows (X.compute()) or learn the kernel on a sample in memory "
+                    "and pass it with optimizer=None."
+                )
+            kernel = self._optimize(kernel, X, self._targets(labels), weights)
+        self.kernel_ = kernel
+        self._inducing_factor = inducing_cholesky(self.kernel_, self.inducing_points_)
+        self._warned_about_hyperparameters = False
+
+    def _targets(self, labels):
+        """The {0, 1} target vector of each one-vs-rest problem (one when binary)."""
+        classes = [1] if self.classes_.shape[0] == 2 else range(self.classes_.shape[0])
+        return [(labels == c).astype(np.float64) for c in classes]
+
+    def _optimize(self, kernel, X, targets, weights):
+        """Maximise the Laplace log evidence over ``kernel.theta`` (``Z`` fixed).
+
+        One kernel for all one-vs-rest problems: the sum of their evidences.
+        """
+        Z = self.inducing_points_
+        # One jitter for the whole run, so the evidence does not jump where K_ZZ
+        # would need a larger one.
+        jitter = inducing_cholesky(kernel, Z).jitter
+        options = {"max_iter": self.max_iter, "tol": self.tol}
+
+        def objective(theta):
+            try:
+                evidence = laplace_evidence(
+                    kernel.clone_with_theta(theta),
+                    Z,
+                    X,
+                    targets,
+                    weights,
+                    jitter,
+                    **options,
+                )
+            except (NotPositiveDefiniteError, np.linalg.LinAlgError):
+                return np.inf, np.zeros_like(theta)
+            return -evidence.value, -evidence.gradient
+
+        bounds = kernel.bounds
+        runs = [self._run_optimizer(objective, kernel.theta, bounds)]
+        if self.n_restarts_optimizer > 0:
+            if not np.isfinite(bounds).all():
+                raise ValueError(
+                    "Multiple optimizer restarts (n_restarts_optimizer>0) require "
+                    "that all bounds are finite."
+                )
+            rng = check_random_state(self.random_state)
+            for _ in range(self.n_restarts_optimizer):
+                start = rng.uniform(bounds[:, 0], bounds[:, 1])
+                runs.append(self._run_optimizer(objective, start, bounds))
+        theta = min(runs, key=lambda run: run[1])[0]
+        return kernel.clone_with_theta(theta)
+
+    def _run_optimizer(self, objective, initial, bounds):
+        """``(theta, value)`` of one run, as GaussianProcessClassifier's optimizer."""
+        if self.optimizer == "fmin_l_bfgs_b":
+            result = scipy.optimize.minimize(
+                objective, initial, method="L-BFGS-B", jac=True, bounds=bounds
+            )
+            _check_optimize_result("lbfgs", result)
+            return result.x, result.fun
+
+        def obj_func(theta, eval_gradient=True):
+            value, gradient = objective(theta)
+            return (value, gradient) if eval_gradient else value
+
+        return self.optimizer(obj_func, initial, bounds)
+
     def _posterior_list(self):
-        return [self.whitened_posterior_]
+        posterior = self.whitened_posterior_
+        return list(posterior) if isinstance(posterior, list) else [posterior]
 
     def _set_posteriors(self, posteriors):
         # Drops the pending forget requests' state (``_update`` sets it again
         # after a forget that keeps it).
         self.__dict__.pop("_pending_forgets", None)
-        (self.whitened_posterior_,) = posteriors
+        posteriors = list(posteriors)
+        self.whitened_posterior_ = posteriors[0] if len(posteriors) == 1 else posteriors
 
     def _update(self, X, labels, weights, *, sign, reset):
-        """The shared update, and a warning for forgotten rows kept as inducing points."""
+        """The shared update, the fit's evidence and flatness check, and the
+        warnings of a forget about what still carries the rows."""
+        if reset:
+            self._fit_labels = labels  # read and removed by _start, in the same call
         outcome = super()._update(X, labels, weights, sign=sign, reset=reset)
+        if reset:
+            self._check_evidence(X, labels, weights)
         if sign > 0:
             return outcome
-        message = forgotten_inducing_points_message(
-            X[weights > 0],
+        messages = [
+            forgotten_inducing_points_message(
+                X[weights > 0],
+                self.inducing_points_,
+                "Fit again on the remaining rows with other inducing_points.",
+            )
+        ]
+        if self.optimizer is not None and not self._warned_about_hyperparameters:
+            self._warned_about_hyperparameters = True
+            messages.append(_LEARNED_KERNEL)
+        messages = tuple(message for message in messages if message is not None)
+        return outcome._replace(warnings=(*outcome.warnings, *messages))
+
+    def _check_evidence(self, X, labels, weights):
+        """Set ``log_marginal_likelihood_value_``; warn when the fit is flat.
+
+        The fitted means are the modes the evidence needs for a Laplace fit
+        of the unperturbed posterior; otherwise it finds its own.
+        """
+        exact_modes = self.inference == "laplace" and self.removal_noise is None
+        evidence = laplace_evidence(
+            self.kernel_,
             self.inducing_points_,
-            "Fit again on the remaining rows with other inducing_points.",
+            X,
+            self._targets(labels),
+            weights,
+            self._inducing_factor.jitter,
+            modes=[p.mean for p in self._posterior_list()] if exact_modes else None,
+            with_gradient=False,
+            max_iter=self.max_iter,
+            tol=self.tol,
         )
-        if message is None:
-            return outcome
-        return outcome._replace(warnings=(*outcome.warnings, message))
+        self.log_marginal_likelihood_value_ = evidence.value
+        targets = self._targets(labels)
+        keep = weights > 0
+        for spread, t, label in zip(
+            evidence.spreads, targets, self.classes_[-len(targets) :], strict=True
+        ):
+            rate = np.average(t[keep], weights=weights[keep])
+            label_spread = np.sqrt(rate * (1.0 - rate))
+            if label_spread > 0 and spread < _FLAT_RATIO * label_spread:
+                problem = (
+                    "" if len(targets) == 1 else f" (class {label!r} against the rest)"
+                )
+                warnings.warn(
+                    _FLAT_MESSAGE.format(problem, spread, label_spread, self.kernel_),
+                    UserWarning,
+                    stacklevel=6,  # the caller of fit
+                )
+                return
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
 
-
-_BINARY_ONLY = (
-    "Only binary classification is supported by SparseGPClassifier: y must hold "
-    "at most two classes."
+# A fit is flat when its probabilities on the training rows spread less than
+# this fraction of the labels' own standard deviation.
+_FLAT_RATIO = 0.05
+_FLAT_MESSAGE = (
+    "The fitted latent function is nearly flat{}: the predicted probabilities on the "
+    "training rows have standard deviation {:.3g} while the labels have {:.3g}, so "
+    "every row gets about the base rate. Usually the kernel {} does not fit the "
+    "features' scale (its length scales far smaller or larger than the distances "
+    "between rows and inducing points): standardise the features (e.g. "
+    "sklearn.preprocessing.StandardScaler), start the kernel at length scales of the "
+    "features' size, or learn it (optimizer='fmin_l_bfgs_b'). Otherwise the features "
+    "do not predict the labels."
+)
+_LEARNED_KERNEL = (
+    "kernel_ was learned (optimizer) from data that included the forgotten rows and "
+    "still carries information about them (q(u) does not). Fit again on the remaining "
+    "rows to re-learn it."
 )

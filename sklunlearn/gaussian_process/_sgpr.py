@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._dask import is_dask_collection
 from ..base import UnlearningMixin, UpdateOutcome, check_weights
 from ..exceptions import NotPositiveDefiniteError
 from ..linear_model._sufficient_statistics import (
@@ -101,6 +102,35 @@ class _Refit(NamedTuple):
     inducing points to keep (None: choose them again)."""
 
     inducing_points: np.ndarray | None
+
+
+class _RowsBound:
+    """The collapsed bound of rows in memory, on the model's (normalised) targets.
+
+    Called as ``bound(kernel, Z, noise_variance, with_inducing, jitters)``,
+    it returns :func:`collapsed_bound`'s :class:`BoundEvaluation`; the rows
+    on a dask cluster have a twin of it in :mod:`sklunlearn._dask`.
+    """
+
+    def __init__(self, X, y, weights, normalize_y):
+        y_mean = weights @ y / weights.sum()
+        mean, std = target_normalization(
+            y_mean, weights @ (y - y_mean) ** 2, weights.sum(), normalize_y
+        )
+        self.X, self.t, self.weights = X, (y - mean) / std, weights
+        self.n_rows = X.shape[0]
+
+    def __call__(self, kernel, Z, noise_variance, with_inducing, jitters):
+        return collapsed_bound(
+            kernel,
+            Z,
+            self.X,
+            self.t,
+            self.weights,
+            noise_variance,
+            with_inducing=with_inducing,
+            jitters=jitters,
+        )
 
 
 def _check_remaining(statistics, trusted):
@@ -275,6 +305,12 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     compiled loops for RBF and Matern kernels (see ``optimize_inducing``).
     ``partial_fit`` / ``partial_unfit`` of ``k`` rows cost O(k m^2 + m^3),
     independent of ``n``.
+
+    Rows in a dask array or dataframe are learned, forgotten and predicted
+    on the cluster without reaching the client: one pass over the chunks at
+    fixed hyperparameters, two per evaluation of the bound, and inducing
+    points chosen from a bounded sample of the rows (see "Scaling out on
+    dask" in the documentation).
 
     What is not forgotten: the kernel hyperparameters, the noise variance
     and the inducing locations (k-means centroids, optimised with
@@ -502,6 +538,15 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if return_std and return_cov:
             raise RuntimeError("At most one of return_std or return_cov can be requested.")
         check_is_fitted(self)
+        if is_dask_collection(X):  # lazy dask arrays, chunked like X's rows
+            if return_cov:
+                raise ValueError(
+                    "return_cov=True on a dask collection would build an n x n matrix; "
+                    "use return_std=True, or compute a slice of the rows first."
+                )
+            from .._dask import predict_rows
+
+            return predict_rows(self, X, "predict", return_std=return_std)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         Z, kernel = self.inducing_points_, self.kernel_
         A = whitened_features(kernel, Z, self._inducing_factor, X)
@@ -615,13 +660,38 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         rows.check_magnitude("these rows")
         if reset:
             refit = self.__dict__.pop("_refit", None)
-            self._choose_model(X, y, weights, getattr(refit, "inducing_points", None))
-            current = SparseStatistics.empty(self.inducing_points_.shape[0])
-        else:
-            current = self.sufficient_statistics_
+            inducing_points = getattr(refit, "inducing_points", None)
+            if inducing_points is None:
+                inducing_points = resolve_inducing_points(self, X, weights)
+            bound = None
+            if self.optimizer is not None:
+                bound = _RowsBound(X, y, weights, self.normalize_y)
+            self._choose_model(inducing_points, bound)
         batch = SparseStatistics.from_data(
             self.kernel_, self.inducing_points_, self._inducing_factor, X, y, weights
         )
+        return self._apply(batch, sign, reset, X[weights > 0] if sign < 0 else None)
+
+    def _update_dask(self, rows, *, sign, reset):
+        """:meth:`_update` for rows on a dask cluster (:class:`sklunlearn._dask.DaskRows`).
+
+        One pass at fixed hyperparameters; with an optimiser, two passes per
+        evaluation of the bound and its gradient (see :mod:`sklunlearn._dask`).
+        """
+        from .._dask._sparse_gp import sparse_gp_update
+
+        return sparse_gp_update(self, rows, sign=sign, reset=reset)
+
+    def _apply(self, batch, sign, reset, forgotten):
+        """Merge a batch's :class:`SparseStatistics`, re-solve q(u), assign the results.
+
+        ``forgotten`` holds the rows forgotten (or the inducing points equal to
+        one of them), checked against the inducing points; None when learning.
+        """
+        if reset:
+            current = SparseStatistics.empty(self.inducing_points_.shape[0])
+        else:
+            current = self.sufficient_statistics_
         statistics = current.merge(batch, sign)
         statistics.linear.check_magnitude("the rows learned")
         if sign < 0:
@@ -630,7 +700,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         error = self._estimated_error(statistics, refit=False)
         messages = ()
         if sign < 0:
-            messages = self._forget_messages(X[weights > 0], statistics, error)
+            messages = self._forget_messages(forgotten, statistics, error)
         self.sufficient_statistics_ = statistics
         self.n_samples_seen_ = statistics.n_rows
         self.y_train_mean_, self.y_train_std_ = statistics.normalization(self.normalize_y)
@@ -648,15 +718,17 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             warnings=messages,
         )
 
-    def _choose_model(self, X, y, weights, inducing_points):
-        """Choose ``Z`` (unless given) and learn the hyperparameters on the rows."""
-        if inducing_points is None:
-            inducing_points = resolve_inducing_points(self, X, weights)
+    def _choose_model(self, inducing_points, bound):
+        """Set the model at ``Z``; learn the hyperparameters with the rows' ``bound``.
+
+        ``bound`` (:class:`_RowsBound` or its dask twin) is used only with an
+        optimizer.
+        """
         kernel = C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
         noise_variance = 1.0 if self.noise_variance is None else float(self.noise_variance)
         if self.optimizer is not None:
             kernel, noise_variance, inducing_points = self._optimize(
-                X, y, weights, inducing_points, kernel, noise_variance
+                bound, inducing_points, kernel, noise_variance
             )
         self.kernel_ = kernel
         self.inducing_points_ = np.array(inducing_points, dtype=np.float64, copy=True)
@@ -764,14 +836,14 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
     def _objective(self, X, y, weights, Z, kernel, optimize_inducing=False, jitters=None):
         """``theta -> (-bound, -gradient)`` with ``theta = [kernel.theta, log s2]``,
-        followed by ``Z.ravel()`` when ``optimize_inducing``."""
+        followed by ``Z.ravel()`` when ``optimize_inducing``, for rows in memory."""
+        bound = _RowsBound(X, y, weights, self.normalize_y)
+        return self._bound_objective(bound, Z, kernel, optimize_inducing, jitters)
+
+    def _bound_objective(self, bound, Z, kernel, optimize_inducing=False, jitters=None):
+        """:meth:`_objective` of the rows whose bound ``bound`` evaluates
+        (:class:`_RowsBound`, or its twin for rows on a dask cluster)."""
         jitters = self._jitters() if jitters is None else jitters
-        y_mean = weights @ y / weights.sum()
-        mean, std = target_normalization(
-            y_mean, weights @ (y - y_mean) ** 2, weights.sum(), self.normalize_y
-        )
-        # The bound is that of the model's targets t (normalised with normalize_y).
-        t = (y - mean) / std
         n_theta = kernel.theta.shape[0]
 
         def objective(theta):
@@ -779,16 +851,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             s2 = float(np.exp(theta[n_theta]))
             inducing = theta[n_theta + 1 :].reshape(Z.shape) if optimize_inducing else Z
             try:
-                evaluation = collapsed_bound(
-                    candidate,
-                    inducing,
-                    X,
-                    t,
-                    weights,
-                    s2,
-                    with_inducing=optimize_inducing,
-                    jitters=jitters,
-                )
+                evaluation = bound(candidate, inducing, s2, optimize_inducing, jitters)
             except np.linalg.LinAlgError:
                 return np.inf, np.zeros_like(theta)
             gradient = evaluation.gradient
@@ -798,12 +861,12 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
         return objective
 
-    def _optimize(self, X, y, weights, Z, kernel, noise_variance):
-        """Maximise the collapsed bound over ``[kernel.theta, log s2]`` (and ``Z``).
+    def _optimize(self, bound, Z, kernel, noise_variance):
+        """Maximise the rows' ``bound`` over ``[kernel.theta, log s2]`` (and ``Z``).
 
         Returns the kernel, the noise variance and the inducing points.
         """
-        if self.optimize_inducing and not supports_inducing_gradient(kernel, X.shape[1]):
+        if self.optimize_inducing and not supports_inducing_gradient(kernel, Z.shape[1]):
             raise ValueError(
                 f"optimize_inducing=True needs a kernel of the form {SUPPORTED_KERNELS}; "
                 f"got {kernel}. Use such a kernel or optimize_inducing=False."
@@ -812,7 +875,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         # make the bound jump down there and stall the optimiser.
         jitter = inducing_cholesky(kernel, Z, self._jitters()).jitter
         objective = _Progress(
-            self._objective(X, y, weights, Z, kernel, self.optimize_inducing, (jitter,)),
+            self._bound_objective(bound, Z, kernel, self.optimize_inducing, (jitter,)),
             self.verbose,
         )
         n_theta = kernel.theta.shape[0]
@@ -824,7 +887,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if self.verbose:
             print(
                 f"Maximising the collapsed bound over {initial.size} parameters "
-                f"({X.shape[0]} rows, {Z.shape[0]} inducing points)"
+                f"({bound.n_rows} rows, {Z.shape[0]} inducing points)"
             )
         runs = [self._run_optimizer(objective, initial, bounds)]
         if self.n_restarts_optimizer > 0:

@@ -142,11 +142,12 @@ def _downdated(posterior, model, X, y, weights, precision):
         return GaussianPosterior.from_precision(m, precision)
 
 
-def newton_fit(posterior, model, X, y, weights, *, max_iter=100, tol=1e-10):
+def newton_fit(posterior, model, X, y, weights, *, max_iter=100, tol=1e-10, verbose=0):
     """Add rows: damped Newton on ``log q(theta) + l(theta)`` from the current mean.
 
     Stops after the step whose Newton decrement ``g' H^-1 g / 2`` is below
-    ``tol``; halves a step that does not increase the objective.
+    ``tol``; halves a step that does not increase the objective. ``verbose``
+    prints the objective and the decrement of each iteration.
 
     Returns
     -------
@@ -169,6 +170,11 @@ def newton_fit(posterior, model, X, y, weights, *, max_iter=100, tol=1e-10):
         )
         # The step is taken before testing, so the mode is one quadratic step past tol.
         converged = 0.5 * gradient @ step < tol
+        if verbose:
+            print(
+                f"Newton iteration {n_iter}, log posterior = {value:.6g}, "
+                f"decrement = {0.5 * gradient @ step:.3g}"
+            )
     new = GaussianPosterior.from_precision(theta, Lambda0 + terms.hessian)
     return new, LaplaceDiagnostics(
         n_iter=n_iter, converged=converged, move=posterior.mahalanobis(theta)

@@ -6,13 +6,25 @@ from ._variational import variational_update
 __all__ = ["learn"]
 
 
-def learn(posterior, model, X, y, weights, *, inference="laplace", max_iter=100, tol=1e-10):
+def learn(
+    posterior,
+    model,
+    X,
+    y,
+    weights,
+    *,
+    inference="laplace",
+    max_iter=100,
+    tol=1e-10,
+    verbose=0,
+):
     """Add rows' likelihood to ``posterior`` (the prior on a first fit).
 
     ``inference='laplace'`` runs Newton's method to the mode and takes the
     curvature there; ``'vi'`` fits a full-covariance Gaussian by maximising
     the evidence lower bound, started from the Laplace approximation (near the
     ELBO's maximum, so a few natural-gradient steps finish the fit).
+    ``verbose`` prints each iteration's objective and convergence measure.
 
     Returns
     -------
@@ -21,7 +33,7 @@ def learn(posterior, model, X, y, weights, *, inference="laplace", max_iter=100,
         ``n_iter`` and ``converged`` of the fit.
     """
     laplace, diagnostics = newton_fit(
-        posterior, model, X, y, weights, max_iter=max_iter, tol=tol
+        posterior, model, X, y, weights, max_iter=max_iter, tol=tol, verbose=verbose
     )
     if inference == "laplace":
         return laplace, diagnostics
@@ -37,5 +49,6 @@ def learn(posterior, model, X, y, weights, *, inference="laplace", max_iter=100,
         max_iter=max_iter,
         tol=tol,
         start=laplace,
+        verbose=verbose,
     )
     return new, variational.replace(n_iter=diagnostics.n_iter + variational.n_iter)

@@ -240,8 +240,8 @@ class _FixedPoint:
         return candidate, candidate_state, t
 
 
-def _iterate(fixed_point, q, max_iter, tol):
-    """Damped fixed-point iteration from ``q``.
+def _iterate(fixed_point, q, max_iter, tol, verbose=0):
+    """Damped fixed-point iteration from ``q``; ``verbose`` prints each iteration.
 
     Returns ``(q, state, first_step, n_iter, converged, stalled)``.
     """
@@ -263,6 +263,11 @@ def _iterate(fixed_point, q, max_iter, tol):
         candidate, candidate_state, t = accepted
         change = candidate.kl_divergence(q)
         q, state = candidate, candidate_state
+        if verbose:
+            print(
+                f"Variational iteration {n_iter}, objective = "
+                f"{float(state.objective):.6g}, residual = {state.residual:.3g}"
+            )
         # A tiny step is no sign of convergence when it was damped (Monte Carlo).
         small_step = change < tol and (t == 1.0 or not monte_carlo)
         converged = state.residual < tol or small_step
@@ -311,6 +316,7 @@ def variational_update(
     tol=1e-10,
     softness=SOFTNESS,
     start=None,
+    verbose=0,
 ):
     """Learn (``sign=+1``, ELBO) or forget (``sign=-1``, EUBO) rows variationally.
 
@@ -339,6 +345,8 @@ def variational_update(
         Where the iteration starts (``posterior`` when None), e.g. the Laplace
         approximation. The solution does not depend on it where ``F`` is
         concave (learning).
+    verbose : int, default=0
+        Print the objective and the stationarity residual of each iteration.
 
     Returns
     -------
@@ -361,7 +369,7 @@ def variational_update(
     fixed_point = _FixedPoint(posterior, model.prior, sign, expectations)
     q = posterior if start is None else start
     q, state, first_step, n_iter, converged, stalled = _iterate(
-        fixed_point, q, max_iter, tol
+        fixed_point, q, max_iter, tol, verbose
     )
     newton_move = posterior.mahalanobis(posterior.mean + first_step)
     move = posterior.mahalanobis(q.mean)
