@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
 from sklearn import get_config
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
@@ -291,7 +292,7 @@ class UnlearningMixin:
                 self.ledger_ = Ledger(X.shape[1])
             # In place, once the update has succeeded (nothing can fail after it):
             # copying a ledger of every learned row on each call would cost O(n).
-            self.ledger_.add(np.asarray(X, dtype=np.float64), y_key, weights)
+            self.ledger_.add(_ledger_rows(X), y_key, weights)
             self.n_samples_seen_ = self.ledger_.n_rows
         return self
 
@@ -322,9 +323,7 @@ class UnlearningMixin:
                     weights = check_weights(sample_weight, X, allow_all_zero=True)
                 plan = None
                 if self.ledger:
-                    plan = self.ledger_.plan_forget(
-                        np.asarray(X, dtype=np.float64), y_key, weights
-                    )
+                    plan = self.ledger_.plan_forget(_ledger_rows(X), y_key, weights)
                 before = self._posterior_list()
                 outcome = self._update(X, y_model, weights, sign=-1.0, reset=False)
                 n_rows, weight = int(np.count_nonzero(weights)), float(weights.sum())
@@ -430,6 +429,15 @@ class UnlearningMixin:
         )
         diagnostics = report.diagnostics
         return list(diagnostics) if isinstance(diagnostics, tuple) else diagnostics
+
+
+def _ledger_rows(X):
+    """Validated rows as the ledger takes them: float64, a sparse matrix left sparse.
+
+    The ledger densifies a sparse matrix block by block, so that a sparse and
+    a dense copy of a row have one fingerprint.
+    """
+    return X if sparse.issparse(X) else np.asarray(X, dtype=np.float64)
 
 
 def check_weights(sample_weight, X, allow_all_zero=False):

@@ -19,6 +19,7 @@ tables that count them.
 import secrets
 
 import numpy as np
+from scipy import sparse
 
 from ._numba import fingerprint as _fp
 from ._numba import ledger_table as _table
@@ -28,6 +29,9 @@ __all__ = ["ForgetPlan", "Ledger"]
 # Round-off allowance, relative to an entry's learned weight: forgetting
 # 0.1 + 0.2 of a row learned with weight 0.3 must empty it.
 WEIGHT_RTOL = 1e-9
+
+# Values per dense block when fingerprinting sparse rows (8 MiB of float64).
+SPARSE_BLOCK_VALUES = 1 << 20
 
 # Positions listed per refusal reason before "...".
 MAX_POSITIONS_SHOWN = 10
@@ -166,7 +170,12 @@ class Ledger:
 
     def _fingerprints(self, X, y):
         """Checked fingerprints of ``X`` and ``y``."""
-        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != self.n_features:
+        is_sparse = sparse.issparse(X)
+        if (
+            not (is_sparse or isinstance(X, np.ndarray))
+            or X.ndim != 2
+            or X.shape[1] != self.n_features
+        ):
             shape = getattr(X, "shape", None)
             raise ValueError(f"X must have shape (n, {self.n_features}), got {shape}.")
         y = np.ascontiguousarray(y, dtype=np.float64)
@@ -174,11 +183,28 @@ class Ledger:
             raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}.")
         if X.dtype != np.float64:
             raise ValueError(f"X must be a float64 array, got {X.dtype}.")
+        if is_sparse:
+            return self._sparse_fingerprints(X.tocsr(), y)
         if not (X.flags.c_contiguous or X.flags.f_contiguous):
             X = np.ascontiguousarray(
                 X
             )  # a strided view (a pandas slice): the kernels read rows
         return _fp.fingerprint_rows(X, y, self._key)
+
+    def _sparse_fingerprints(self, X, y):
+        """Fingerprints of a CSR matrix's rows, densified one block at a time.
+
+        A row is fingerprinted in its dense canonical form, so a sparse and a
+        dense copy of it are the same row.
+        """
+        fingerprints = np.empty((X.shape[0], 2), dtype=np.uint64)
+        size = max(1, SPARSE_BLOCK_VALUES // max(self.n_features, 1))
+        for start in range(0, X.shape[0], size):
+            stop = min(start + size, X.shape[0])
+            fingerprints[start:stop] = _fp.fingerprint_rows(
+                X[start:stop].toarray(), y[start:stop], self._key
+            )
+        return fingerprints
 
     @staticmethod
     def _weights(weights, n):
@@ -217,7 +243,7 @@ class Ledger:
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features), float64
+        X : ndarray or sparse matrix of shape (n, n_features), float64
             Rows, finite.
         y : ndarray of shape (n,), float64
             Targets, finite.
@@ -239,7 +265,7 @@ class Ledger:
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features), float64
+        X : ndarray or sparse matrix of shape (n, n_features), float64
             Rows to forget.
         y : ndarray of shape (n,), float64
             Their targets.
@@ -322,7 +348,7 @@ class Ledger:
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features), float64
+        X : ndarray or sparse matrix of shape (n, n_features), float64
         y : ndarray of shape (n,), float64
 
         Returns
@@ -336,7 +362,7 @@ class Ledger:
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features), float64
+        X : ndarray or sparse matrix of shape (n, n_features), float64
         y : ndarray of shape (n,), float64
 
         Returns

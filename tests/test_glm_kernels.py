@@ -5,6 +5,7 @@ import pytest
 from _reference import logistic_terms as reference_terms
 from hypothesis import example, given
 from hypothesis import strategies as st
+from scipy import sparse
 
 from sklunlearn._numba import logistic_terms, weighted_gram
 from sklunlearn._numba.glm import BLOCK_ROWS
@@ -144,3 +145,35 @@ def test_derivatives_without_the_value_are_the_same(rng):
     assert np.isnan(derivatives[0]) and np.isfinite(full[0])
     np.testing.assert_array_equal(derivatives[1], full[1])
     np.testing.assert_array_equal(derivatives[2], full[2])
+
+
+@pytest.mark.parametrize("intercept", [False, True])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_logistic_terms_and_gram_equal_dense(rng, intercept, fmt):
+    X = sparse.random(40, 7, density=0.3, random_state=rng, format="csr")
+    X.data[0] = 0.0  # a stored zero
+    # An unsummed duplicate: (row 0, column 2) stored twice, summed by toarray().
+    end = X.indptr[1]
+    X = sparse.csr_matrix(
+        (
+            np.insert(X.data, end, [1.5, -0.5]),
+            np.insert(X.indices, end, [2, 2]),
+            np.r_[0, X.indptr[1:] + 2],
+        ),
+        shape=X.shape,
+    )
+    assert not X.has_canonical_format
+    dense = X.toarray()
+    y = (rng.rand(40) < 0.5).astype(float)
+    w = rng.uniform(0.0, 2.0, size=40)
+    theta = rng.randn(7 + intercept)
+    got = logistic_terms(X.asformat(fmt), y, w, theta, intercept=intercept)
+    expected = logistic_terms(dense, y, w, theta, intercept=intercept)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        weighted_gram(X.asformat(fmt), w, intercept=intercept),
+        weighted_gram(dense, w, intercept=intercept),
+        rtol=1e-10,
+        atol=1e-10,
+    )

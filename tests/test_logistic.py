@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from _reference import logistic_map
-from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.datasets import load_breast_cancer, load_iris, make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -240,3 +240,23 @@ def test_variational_fit_whitens_in_row_blocks():
         tracemalloc.stop()
     # the design with its ones column (1.05x) and per-row vectors remain
     assert peak < 1.8 * X.nbytes, peak / X.nbytes
+
+
+@pytest.mark.parametrize("inference", ["laplace", "vi"])
+def test_verbose_prints_the_fit_and_changes_nothing(inference, capsys):
+    from sklunlearn.gaussian_process import SparseGPClassifier
+
+    X, y = make_classification(n_samples=200, n_features=4, random_state=0)
+    for make in (
+        lambda **kw: BayesianLogisticRegression(inference=inference, **kw),
+        lambda **kw: SparseGPClassifier(inference=inference, inducing_points=X[:10], **kw),
+    ):
+        quiet = make().fit(X, y)
+        assert capsys.readouterr().out == ""
+        loud = make(verbose=1).fit(X, y)
+        lines = capsys.readouterr().out.splitlines()
+        assert sum(line.startswith("Newton iteration") for line in lines) >= 1
+        variational = sum(line.startswith("Variational iteration") for line in lines)
+        assert (variational >= 1) == (inference == "vi")
+        assert len(lines) == loud.n_iter_
+        np.testing.assert_array_equal(loud.predict_proba(X), quiet.predict_proba(X))

@@ -1,4 +1,8 @@
-"""scikit-learn's estimator checks on BayesianLogisticRegression."""
+"""scikit-learn's estimator checks on BayesianLogisticRegression.
+
+Its tags declare sparse input, so the sparse-matrix and sparse-array checks
+run too; there are no expected failures.
+"""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -9,6 +13,7 @@ from sklunlearn.linear_model import BayesianLogisticRegression
     [
         BayesianLogisticRegression(),
         BayesianLogisticRegression(fit_intercept=False, alpha=0.5),
+        BayesianLogisticRegression(n_jobs=2),
     ]
 )
 def test_sklearn_compatible(estimator, check):

@@ -5,10 +5,13 @@ For a design ``X`` (n, d), per-row weights ``w`` and a linear predictor
 ``sum_i w_i c_i x_i x_i'`` (curvature, the negative Hessian). NumPy would
 build the n x d temporary ``sqrt(w c)[:, None] * X``; these kernels walk the
 rows in blocks of ``BLOCK_ROWS``, scale one block into a small buffer and hand
-it to BLAS, so memory stays O(block x d) and the speed is BLAS's.
+it to BLAS, so memory stays O(block x d) and the speed is BLAS's. A
+scipy.sparse design is walked row by row in CSR form instead, each row adding
+the products of its stored entries to the dense d x d curvature.
 """
 
 import numpy as np
+from scipy import sparse
 
 from ._config import jit
 
@@ -178,7 +181,117 @@ def _expected_logistic_kernel(
     return STATUS_OK
 
 
+def _sparse_row_gram(data, indices, lo, hi, s, intercept, d, gram):
+    """Add ``s [x, 1] [x, 1]'`` of one CSR row to the upper triangle of ``gram``.
+
+    Pairs ``(a, b)`` of stored entries go to ``(min, max)`` of their columns;
+    a repeated column (unsummed duplicates) meets itself off the diagonal of
+    the pair loop and counts twice there, as ``(x_a + x_b)^2`` needs.
+    """
+    for a in range(lo, hi):
+        ja = indices[a]
+        va = s * data[a]
+        gram[ja, ja] += va * data[a]
+        for b in range(a + 1, hi):
+            jb = indices[b]
+            v = va * data[b]
+            if ja < jb:
+                gram[ja, jb] += v
+            elif jb < ja:
+                gram[jb, ja] += v
+            else:
+                gram[ja, ja] += 2.0 * v
+        if intercept:
+            gram[ja, d] += va
+    if intercept:
+        gram[d, d] += s
+
+
+def _mirror_upper(gram):
+    """Copy the upper triangle of a square matrix onto its lower one, in place."""
+    n = gram.shape[0]
+    for i in range(n):
+        for j in range(i + 1, n):
+            gram[j, i] = gram[i, j]
+
+
+def _sparse_weighted_gram_kernel(data, indices, indptr, weights, intercept, gram):
+    """``gram = X' diag(weights) X`` of a CSR matrix (``gram`` zero on entry).
+
+    O(sum of squared row counts) work; ``X`` is never densified.
+    """
+    n = indptr.shape[0] - 1
+    d = gram.shape[0] - 1 if intercept else gram.shape[0]
+    for i in range(n):
+        _sparse_row_gram(
+            data, indices, indptr[i], indptr[i + 1], weights[i], intercept, d, gram
+        )
+    _mirror_upper(gram)
+    for j in range(gram.shape[0]):
+        if not np.isfinite(gram[j, j]):
+            return STATUS_NOT_FINITE
+    return STATUS_OK
+
+
+def _sparse_logistic_terms_kernel(
+    data,
+    indices,
+    indptr,
+    y,
+    weights,
+    theta,
+    intercept,
+    with_value,
+    gradient,
+    hessian,
+    out_loglik,
+):
+    """:func:`_logistic_terms_kernel` for a CSR matrix (``hessian`` zero on entry).
+
+    Row ``i`` has its values ``data[indptr[i]:indptr[i + 1]]`` in the columns
+    ``indices[...]``; the terms are the dense kernel's, summed in another order.
+    """
+    n = indptr.shape[0] - 1
+    d = gradient.shape[0] - 1 if intercept else gradient.shape[0]
+    loglik = 0.0
+    for i in range(n):
+        lo, hi = indptr[i], indptr[i + 1]
+        fi = theta[d] if intercept else 0.0
+        for a in range(lo, hi):
+            fi += data[a] * theta[indices[a]]
+        # p = sigmoid(f) and log p(y | f), without overflow or cancellation
+        e = np.exp(-abs(fi))
+        q = 1.0 / (1.0 + e)
+        p = q if fi >= 0.0 else e * q
+        w = weights[i]
+        if with_value:
+            small = np.log1p(e)
+            if fi >= 0.0:
+                softplus_minus, softplus_plus = small, fi + small
+            else:
+                softplus_minus, softplus_plus = small - fi, small
+            loglik -= w * _negative_log_likelihood(y[i], softplus_minus, softplus_plus)
+        r = w * (y[i] - p)
+        for a in range(lo, hi):
+            gradient[indices[a]] += r * data[a]
+        if intercept:
+            gradient[d] += r
+        _sparse_row_gram(data, indices, lo, hi, w * p * (1.0 - p), intercept, d, hessian)
+    _mirror_upper(hessian)
+    out_loglik[0] = loglik
+    if not np.isfinite(loglik):
+        return STATUS_NOT_FINITE
+    for j in range(gradient.shape[0]):
+        if not (np.isfinite(gradient[j]) and np.isfinite(hessian[j, j])):
+            return STATUS_NOT_FINITE
+    return STATUS_OK
+
+
 _negative_log_likelihood = jit(_negative_log_likelihood)
+_sparse_row_gram = jit(_sparse_row_gram)
+_mirror_upper = jit(_mirror_upper)
+_sparse_weighted_gram_kernel = jit(_sparse_weighted_gram_kernel)
+_sparse_logistic_terms_kernel = jit(_sparse_logistic_terms_kernel)
 _add_block_gram = jit(_add_block_gram)
 _expected_logistic_kernel = jit(_expected_logistic_kernel)
 _weighted_gram_kernel = jit(_weighted_gram_kernel)
@@ -207,12 +320,23 @@ def _raise_not_finite(status):
         )
 
 
+def _as_csr(X):
+    """A float64 CSR matrix with contiguous arrays: the sparse kernels read rows."""
+    X = sparse.csr_matrix(X) if X.format != "csr" else X
+    data = np.ascontiguousarray(X.data, dtype=np.float64)
+    indices = np.ascontiguousarray(X.indices)
+    indptr = np.ascontiguousarray(X.indptr)
+    return X.shape, data, indices, indptr
+
+
 def weighted_gram(X, weights, intercept=False):
     """Return ``X' diag(weights) X`` without an n x d temporary.
 
     Parameters
     ----------
-    X : array-like of shape (n, d)
+    X : array-like or sparse matrix of shape (n, d)
+        A scipy.sparse matrix is read row by row in CSR form (CSC and others
+        are converted), never densified; the result is dense.
     weights : array-like of shape (n,)
         Non-negative row weights.
     intercept : bool, default=False
@@ -222,13 +346,23 @@ def weighted_gram(X, weights, intercept=False):
     -------
     gram : ndarray of shape (d + intercept, d + intercept)
     """
-    X = _as_matrix(X)
-    weights = _as_vector(weights, X.shape[0], "weights")
+    if sparse.issparse(X):
+        (n, d), data, indices, indptr = _as_csr(X)
+    else:
+        X = _as_matrix(X)
+        n, d = X.shape
+    weights = _as_vector(weights, n, "weights")
     if np.any(weights < 0):
         raise ValueError("weights must be non-negative.")
-    n_params = X.shape[1] + int(bool(intercept))
+    n_params = d + int(bool(intercept))
     gram = np.zeros((n_params, n_params))
-    _raise_not_finite(_weighted_gram_kernel(X, weights, bool(intercept), gram))
+    if sparse.issparse(X):
+        status = _sparse_weighted_gram_kernel(
+            data, indices, indptr, weights, bool(intercept), gram
+        )
+    else:
+        status = _weighted_gram_kernel(X, weights, bool(intercept), gram)
+    _raise_not_finite(status)
     return gram
 
 
@@ -237,8 +371,9 @@ def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
 
     Parameters
     ----------
-    X : array-like of shape (n, d)
-        Design matrix.
+    X : array-like or sparse matrix of shape (n, d)
+        Design matrix. A scipy.sparse matrix is read row by row in CSR form
+        (CSC and others are converted), never densified; the Hessian is dense.
     y : array-like of shape (n,)
         Labels in {0, 1}.
     weights : array-like of shape (n,)
@@ -263,10 +398,14 @@ def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
     """
     # Checked here rather than by the helpers: this runs once per Newton step
     # and per forget, where a few function calls are a sizeable share.
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array, got shape {X.shape}.")
-    n, d = X.shape
+    if sparse.issparse(X):
+        (n, d), *csr = _as_csr(X)
+    else:
+        csr = None
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array, got shape {X.shape}.")
+        n, d = X.shape
     n_params = d + int(bool(intercept))
     y = np.ascontiguousarray(y, dtype=np.float64)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
@@ -279,9 +418,11 @@ def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
     gradient = np.zeros(n_params)
     hessian = np.zeros((n_params, n_params))
     loglik = np.zeros(1)
-    status = _logistic_terms_kernel(
-        X, y, weights, theta, bool(intercept), bool(with_value), gradient, hessian, loglik
-    )
+    options = (bool(intercept), bool(with_value), gradient, hessian, loglik)
+    if csr is None:
+        status = _logistic_terms_kernel(X, y, weights, theta, *options)
+    else:
+        status = _sparse_logistic_terms_kernel(*csr, y, weights, theta, *options)
     if status != STATUS_OK:
         _raise_not_finite(status)
     return (float(loglik[0]) if with_value else np.nan), gradient, hessian

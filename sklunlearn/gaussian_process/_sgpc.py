@@ -137,6 +137,10 @@ class SparseGPClassifier(_GaussianClassifier):
         depend on it), so it may be changed between forgets.
     removal_delta : float, default=1e-4
         Delta of the guarantee (in ``(0, 1)``); like ``removal_epsilon``.
+    verbose : int, default=0
+        Print the progress of fitting: each Newton iteration's log posterior
+        and decrement and, with ``inference='vi'``, each variational
+        iteration's objective and stationarity residual.
     ledger : bool, default=True
         Keep keyed 128-bit fingerprints of the rows learned (never the rows)
         in ``ledger_``, and refuse to forget rows that were never learned,
@@ -255,6 +259,7 @@ class SparseGPClassifier(_GaussianClassifier):
         "removal_noise": [None, Interval(Real, 0, None, closed="left")],
         "removal_epsilon": [Interval(Real, 0, None, closed="neither")],
         "removal_delta": [Interval(Real, 0, 1, closed="neither")],
+        "verbose": ["verbose"],
         "ledger": ["boolean"],
     }
 
@@ -289,6 +294,7 @@ class SparseGPClassifier(_GaussianClassifier):
         removal_noise=None,
         removal_epsilon=1.0,
         removal_delta=1e-4,
+        verbose=0,
         ledger=True,
     ):
         self.kernel = kernel
@@ -310,6 +316,7 @@ class SparseGPClassifier(_GaussianClassifier):
         self.removal_noise = removal_noise
         self.removal_epsilon = removal_epsilon
         self.removal_delta = removal_delta
+        self.verbose = verbose
         self.ledger = ledger
 
     # ------------------------------------------------------------ public API

@@ -19,7 +19,7 @@ the Newton step's residual bound to ``certificate_``
 import warnings
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, sparse
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -27,6 +27,7 @@ from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
 )
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._dask import is_dask_collection
@@ -53,6 +54,10 @@ _WEIGHT_TOLERANCE = 1e-9
 # stored posterior's mean: requests one after another re-divide their union.
 _PENDING_METHODS = (laplace_divide_out, uib_forget)
 
+# Built-in methods that only read the rows through the predictor (so CSR rows work);
+# others (and 'lcodec', which perturbs them) get the request's rows dense.
+_SPARSE_METHODS = ("laplace", "eubo", "rkl", "uib")
+
 # Forgetting methods whose step is the Newton removal step the certificate bounds.
 _CERTIFIED_METHODS = ("laplace", "lcodec")
 
@@ -75,6 +80,11 @@ _ROW_NORM_MESSAGE = (
 )
 
 
+def _by_rows(X):
+    """A sparse ``X`` as CSR (the kernels walk rows); anything else as it is."""
+    return X.tocsr() if sparse.issparse(X) and X.format != "csr" else X
+
+
 def _noise_free_step(old, new, record):
     """The mean's move without a method's own removal noise (``noise_shift``).
 
@@ -89,13 +99,28 @@ def _noise_free_step(old, new, record):
 
 
 class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
-    """Base of the Bernoulli-logit classifiers with a Gaussian posterior."""
+    """Base of the Bernoulli-logit classifiers with a Gaussian posterior.
+
+    ``_accept_sparse`` lists the scipy.sparse formats a subclass's predictor
+    reads (False: dense only).
+    """
+
+    _accept_sparse = False
 
     # ------------------------------------------------------------ hooks
     def _validate_rows(self, X, y, *, reset, classes=None, partial=False):
         """Validated ``X`` (float64), class indices, and those indices as float64."""
         # C order: the fused kernels read rows (they would copy other layouts).
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, order="C")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            accept_sparse=self._accept_sparse,
+            dtype=np.float64,
+            order="C",
+        )
+        X = _by_rows(X)
         if reset:  # later rows are checked against classes_ by _check_labels
             check_classification_targets(y)
         if reset and partial:
@@ -275,17 +300,21 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             targets = [
                 (labels == c).astype(np.float64) for c in range(self.classes_.shape[0])
             ]
+        # Several one-vs-rest problems may run in threads; a single one runs here.
+        each = self._per_problem if len(targets) > 1 else map
         if sign > 0:
             options = {
                 "inference": self.inference,
                 "max_iter": self.max_iter,
                 "tol": self.tol,
+                "verbose": self.verbose,
             }
-            results = [
-                learn(p, model, X, t, weights, **options)
-                for p, t in zip(self._posterior_list(), targets, strict=True)
-            ]
-            return results, self.inference, targets, None
+            results = each(
+                lambda p, t: learn(p, model, X, t, weights, **options),
+                self._posterior_list(),
+                targets,
+            )
+            return list(results), self.inference, targets, None
         method = get_method(self.unlearning)
         missing = [name for name in method.parameters if not hasattr(self, name)]
         if missing:
@@ -295,47 +324,89 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 "method. Nothing was changed."
             )
         options = {name: getattr(self, name) for name in method.parameters}
+        if sparse.issparse(X) and method.name not in _SPARSE_METHODS:
+            X = X.toarray()  # the request's rows only, for a method that reads them dense
         if method.function in _PENDING_METHODS and self.removal_noise is None:
-            results, pending = self._run_pending(method, X, targets, weights, options)
+            results, pending = self._run_pending(method, X, targets, weights, options, each)
             return results, method.name, targets, pending
-        results = [
-            method.function(p, model, X, t, weights, **options)
-            for p, t in zip(self._posterior_list(), targets, strict=True)
-        ]
-        return results, method.name, targets, None
+        results = each(
+            lambda p, t: method.function(p, model, X, t, weights, **options),
+            self._posterior_list(),
+            targets,
+        )
+        return list(results), method.name, targets, None
 
-    def _run_pending(self, method, X, targets, weights, options):
+    def _per_problem(self, function, *arguments):
+        """``map(function, *arguments)`` over the one-vs-rest problems, as a list.
+
+        With ``n_jobs`` the problems run in joblib threads: they share the
+        validated rows read-only, and the Numba kernels release the GIL, so
+        threads run in parallel without copying the data to processes. Each
+        problem's arithmetic is the same as in one thread (BLAS keeps its own
+        thread count), so the results do not depend on ``n_jobs``. Problems
+        run one after another for an estimator without ``n_jobs``, and when
+        they draw from one shared ``RandomState`` instance (in threads, the
+        order of the draws would change).
+        """
+        problems = list(zip(*arguments, strict=True))
+        shared_draws = isinstance(
+            getattr(self, "random_state", None), np.random.RandomState
+        )
+        if not hasattr(self, "n_jobs") or shared_draws:
+            return [function(*problem) for problem in problems]
+        return Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(function)(*problem) for problem in problems
+        )
+
+    def _run_pending(self, method, X, targets, weights, options, each=map):
         """Divide the union of the pending requests out of the stored full-data posterior.
 
         Keeps, per problem, the posterior before the first forget since the last
         learn and the summed site terms (gradient, curvature) of every row
         forgotten since, at its mean; a request adds its rows' terms and
         re-divides the union, so requests one after another end where one
-        request of their union would.
+        request of their union would. ``each`` maps over the problems
+        (:meth:`_per_problem` to run them in threads).
         """
         stored = self.__dict__.get("_pending_forgets")
         if stored is None:
             stored = [(posterior, None) for posterior in self._posterior_list()]
-        results, pending = [], []
-        for (anchor, previous), target in zip(stored, targets, strict=True):
-            if self.inference == "vi":  # the site a variational posterior holds
-                terms = self.model_.expected_terms(X, target, weights, anchor)
-            else:
-                terms = self.model_.terms(X, target, weights, anchor.mean, with_value=False)
-            results.append(
-                method.function(
-                    anchor,
-                    self.model_,
-                    X,
-                    target,
-                    weights,
-                    **options,
-                    terms=terms,
-                    previous=previous,
-                )
+        anchors, previous = zip(*stored, strict=True)
+        terms = list(
+            each(
+                lambda anchor, target: (
+                    # the site a variational posterior holds
+                    self.model_.expected_terms(X, target, weights, anchor)
+                    if self.inference == "vi"
+                    else self.model_.terms(
+                        X, target, weights, anchor.mean, with_value=False
+                    )
+                ),
+                anchors,
+                targets,
             )
-            pending.append((anchor, terms if previous is None else previous + terms))
-        return results, pending
+        )
+        results = each(
+            lambda anchor, before, target, site: method.function(
+                anchor,
+                self.model_,
+                X,
+                target,
+                weights,
+                **options,
+                terms=site,
+                previous=before,
+            ),
+            anchors,
+            previous,
+            targets,
+            terms,
+        )
+        pending = [
+            (anchor, site if before is None else before + site)
+            for anchor, before, site in zip(anchors, previous, terms, strict=True)
+        ]
+        return list(results), pending
 
     def _forget_outcome(self, name, records):
         """The ``UpdateOutcome`` of a forget; warnings name their class."""
@@ -428,7 +499,10 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             from .._dask import predict_rows
 
             return predict_rows(self, X, "decision_function", moderated=moderated)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(
+            self, X, reset=False, accept_sparse=self._accept_sparse, dtype=np.float64
+        )
+        X = _by_rows(X)
         predictor = self.model_.predictor
         scores = []
         for posterior in self._posterior_list():

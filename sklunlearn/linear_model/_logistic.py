@@ -123,6 +123,16 @@ class BayesianLogisticRegression(_GaussianClassifier):
         depend on it), so it may be changed between forgets.
     removal_delta : float, default=1e-4
         Delta of the guarantee (in ``(0, 1)``); like ``removal_epsilon``.
+    n_jobs : int or None, default=None
+        Number of threads fitting and forgetting the one-vs-rest problems of
+        more than two classes in parallel (joblib, as scikit-learn's
+        :class:`~sklearn.multiclass.OneVsRestClassifier`); the results do not
+        depend on it. None means 1 unless in a :func:`joblib.parallel_backend`
+        context; -1 means all processors. Binary problems ignore it.
+    verbose : int, default=0
+        Print the progress of fitting: each Newton iteration's log posterior
+        and decrement and, with ``inference='vi'``, each variational
+        iteration's objective and stationarity residual.
     ledger : bool, default=True
         Keep keyed 128-bit fingerprints of the rows learned (never the rows)
         in ``ledger_``, and refuse to forget rows that were never learned,
@@ -193,7 +203,14 @@ class BayesianLogisticRegression(_GaussianClassifier):
     no n x d temporary) plus O(d^3); ``partial_unfit`` with ``k`` rows costs
     O(k d^2 + d^3) for 'laplace' and 'eubo' with ``unlearning_lambda=0``
     (Gauss-Hermite quadrature per row), and O(n_samples (k + d) d) for
-    'rkl' and the adjusted-likelihood 'eubo': none depends on ``n``.
+    'rkl' and the adjusted-likelihood 'eubo': none depends on ``n``. A
+    scipy.sparse ``X`` (CSR, or CSC converted to CSR once per call) is never
+    densified: a Newton step costs O(sum_i nnz_i^2) for the rows' curvature
+    plus O(d^3) for the dense precision's factorisation; the ledger densifies
+    one block of rows at a time to fingerprint them, so a row learned sparse
+    can be forgotten dense and the other way round. With more than two
+    classes, ``n_jobs`` runs the one-vs-rest problems in parallel threads
+    over one validated copy of the rows.
 
     Pending requests ('laplace' and 'uib', without ``removal_noise``): the
     estimator keeps, per one-vs-rest problem, the posterior before the first
@@ -266,10 +283,15 @@ class BayesianLogisticRegression(_GaussianClassifier):
         "removal_noise": [None, Interval(Real, 0, None, closed="left")],
         "removal_epsilon": [Interval(Real, 0, None, closed="neither")],
         "removal_delta": [Interval(Real, 0, 1, closed="neither")],
+        "n_jobs": [None, Integral],
+        "verbose": ["verbose"],
         "ledger": ["boolean"],
     }
 
     _model_parameters = ("alpha", "fit_intercept", "inference", "removal_noise")
+
+    # The kernels walk CSR rows; CSC is converted once per call.
+    _accept_sparse = ("csr", "csc")
 
     def __init__(
         self,
@@ -291,6 +313,8 @@ class BayesianLogisticRegression(_GaussianClassifier):
         removal_noise=None,
         removal_epsilon=1.0,
         removal_delta=1e-4,
+        n_jobs=None,
+        verbose=0,
         ledger=True,
     ):
         self.alpha = alpha
@@ -310,7 +334,14 @@ class BayesianLogisticRegression(_GaussianClassifier):
         self.removal_noise = removal_noise
         self.removal_epsilon = removal_epsilon
         self.removal_delta = removal_delta
+        self.n_jobs = n_jobs
+        self.verbose = verbose
         self.ledger = ledger
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     # ------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -319,8 +350,8 @@ class BayesianLogisticRegression(_GaussianClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data (scipy.sparse CSR or CSC; never densified).
         y : array-like of shape (n_samples,)
             Class labels (at least two classes).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -338,7 +369,7 @@ class BayesianLogisticRegression(_GaussianClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             All classes, required on the first call (as in scikit-learn's
@@ -364,8 +395,9 @@ class BayesianLogisticRegression(_GaussianClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to forget, as they were learned.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to forget, as they were learned (dense or sparse: a row is
+            the same row in either form).
         y : array-like of shape (n_samples,)
             Their labels (each must be in ``classes_``).
         sample_weight : array-like of shape (n_samples,), default=None

@@ -11,6 +11,7 @@ network) only provides those two.
 """
 
 import numpy as np
+from scipy import sparse
 
 from .._numba import weighted_gram
 
@@ -97,12 +98,19 @@ class Predictor:
         )
 
 
+def _dense_rows(X):
+    """A block of rows as a C-ordered ndarray (a sparse block is densified, alone)."""
+    return X.toarray() if sparse.issparse(X) else np.ascontiguousarray(X)
+
+
 class LinearPredictor(Predictor):
     """``f = x' w + b``: ``theta = [w, b]`` (``b`` last, only with an intercept).
 
     The intercept column of ones is implicit: it is never added to ``X``, and
     with a likelihood that has a fused ``linear_terms`` kernel, Newton steps
-    read the data in place.
+    read the data in place. ``X`` may be a scipy.sparse matrix (CSR for the
+    kernels): the products then never densify it, only :meth:`jacobian` and
+    :meth:`moments` densify one block of rows at a time.
 
     Parameters
     ----------
@@ -126,11 +134,11 @@ class LinearPredictor(Predictor):
 
     def jacobian(self, X, theta):
         if self.fit_intercept:
-            return np.hstack([X, np.ones((X.shape[0], 1))])
-        return np.ascontiguousarray(X)
+            return np.hstack([_dense_rows(X), np.ones((X.shape[0], 1))])
+        return _dense_rows(X)
 
     def vjp(self, X, theta, v):
-        gradient = X.T @ v
+        gradient = np.asarray(X.T @ v)
         return np.append(gradient, v.sum()) if self.fit_intercept else gradient
 
     def gauss_newton(self, X, theta, c):
@@ -138,7 +146,7 @@ class LinearPredictor(Predictor):
 
     def candidate_values(self, X, theta):
         """Feature ``j``'s contribution ``x_j w_j`` to ``f``, shape (n, d)."""
-        return X * theta[: X.shape[1]]
+        return _dense_rows(X) * theta[: X.shape[1]]
 
     def candidate_indices(self, theta):
         """Group ``j`` is ``w_j``; the intercept (last) is in no group."""
@@ -148,14 +156,15 @@ class LinearPredictor(Predictor):
     def moments(self, X, posterior):
         """Mean and variance of ``f`` under ``theta ~ posterior`` (exact: linear)."""
         mean = self.value(X, posterior.mean)
-        if not self.fit_intercept:
+        if not (self.fit_intercept or sparse.issparse(X)):
             return mean, posterior.predictive_variance(X)
         variance = np.empty(X.shape[0])
-        # One block buffer with its ones column, refilled: no (n, d + 1) copy.
-        rows = np.ones((min(BLOCK_ROWS, X.shape[0]), X.shape[1] + 1))
+        # One block buffer (with its ones column), refilled: no (n, d + 1) copy.
+        d = X.shape[1]
+        rows = np.ones((min(BLOCK_ROWS, X.shape[0]), d + int(self.fit_intercept)))
         for b in row_blocks(X.shape[0]):
             n_rows = b.stop - b.start
-            rows[:n_rows, :-1] = X[b]
+            rows[:n_rows, :d] = _dense_rows(X[b])
             variance[b] = posterior.predictive_variance(rows[:n_rows])
         return mean, variance
 
