@@ -1,6 +1,7 @@
 """BayesianMLPRegressor: forgetting against retraining, speed, and the 1-D figure.
 
-Run: ``python benchmarks/bench_mlp.py`` (a few minutes). Prints markdown tables
+Run: ``python benchmarks/bench_mlp.py`` (a few minutes; ``--speed``: only the
+speed tables). Prints markdown tables
 for benchmarks/README.md ("Bayesian network regressor") and saves
 benchmarks/mlp_interval.png.
 
@@ -20,6 +21,7 @@ from _common import best_time, environment, table
 from sklearn.datasets import load_diabetes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from sklunlearn.exceptions import UnlearningWarning
 from sklunlearn.metrics import predictive_kl
@@ -211,47 +213,57 @@ def seed_spread(data, hidden, fraction=0.1):
 def speed():
     """partial_unfit vs local and scratch retrains at n = 20,000 (one interleaved run).
 
-    The noise variance is fixed (at the true 0.01) so that a scratch retrain is one
-    MAP fit with MLPRegressor's defaults (200 L-BFGS iterations, tol 1e-4).
+    Two noise settings side by side: fixed at the true variance 0.01 (a scratch
+    retrain is one MAP fit with MLPRegressor's defaults, 200 L-BFGS iterations and
+    tol 1e-4) and the default learned noise (a scratch retrain alternates MAP fits
+    with MacKay's noise updates). The local retrain keeps the fitted noise.
     """
     rng = np.random.RandomState(0)
     X = rng.randn(20_000, 8)
     y = np.sin(X[:, 0]) + 0.5 * X[:, 1] * X[:, 2] + 0.1 * rng.randn(20_000)
     forget = rng.choice(20_000, 200, replace=False)
     keep = np.setdiff1d(np.arange(20_000), forget)
+    settings = (
+        ("ggn", 0.01, {}),
+        ("ggn", None, {}),
+        # the last layer's forget does not depend on how far its fit went
+        ("last_layer", 0.01, {"curvature": "last_layer", "max_iter": 20}),
+    )
+    rows, fixed = [], None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = BayesianMLPRegressor(random_state=0, noise_variance=0.01).fit(X, y)
-        # the last layer's forget does not depend on how far its fit went
-        last = BayesianMLPRegressor(
-            random_state=0, noise_variance=0.01, curvature="last_layer", max_iter=20
-        ).fit(X, y)
-        forget_times = {
-            name: best_time(
+        for curvature, noise, extra in settings:
+            params = {"noise_variance": noise, **extra}
+            est = BayesianMLPRegressor(random_state=0, **params).fit(X, y)
+            fixed = est if fixed is None else fixed
+            seconds = best_time(
                 lambda e: _quiet(e.partial_unfit, X[forget], y[forget]),
                 repeat=5,
-                setup=lambda m=model: copy.deepcopy(m),
+                setup=lambda m=est: copy.deepcopy(m),
             )
-            for name, model in (("ggn", est), ("last_layer", last))
-        }
-        start = time.perf_counter()
-        est._local_retrain(X[keep], y[keep])
-        local = time.perf_counter() - start
-        start = time.perf_counter()
-        BayesianMLPRegressor(random_state=1, noise_variance=0.01).fit(X[keep], y[keep])
-        scratch = time.perf_counter() - start
-    rows = [
+            if curvature == "last_layer":  # the same retrains as the fixed-noise 'ggn'
+                local, scratch = rows[0][-2:]
+            else:
+                start = time.perf_counter()
+                est._local_retrain(X[keep], y[keep])
+                local = time.perf_counter() - start
+                start = time.perf_counter()
+                BayesianMLPRegressor(random_state=1, **params).fit(X[keep], y[keep])
+                scratch = time.perf_counter() - start
+            rows.append([curvature, noise, seconds, local, scratch])
+    table_rows = [
         [
-            name,
+            curvature,
+            "learned" if noise is None else f"fixed {noise}",
             f"{1e3 * seconds:.1f} ms",
             f"{local:.1f} s",
             f"{scratch:.1f} s",
             f"{local / seconds:.0f}x",
             f"{scratch / seconds:.0f}x",
         ]
-        for name, seconds in forget_times.items()
+        for curvature, noise, seconds, local, scratch in rows
     ]
-    return rows, est
+    return table_rows, fixed
 
 
 def _quiet(function, *args):
@@ -261,30 +273,39 @@ def _quiet(function, *args):
 
 
 def gauss_newton_speed(est):
-    """The row-block GGN (Jacobian blocks + BLAS syrk) vs NumPy's ``J.T @ J``."""
+    """The row-block GGN (Jacobian blocks + BLAS syrk) vs NumPy's ``J.T @ J``.
+
+    Interleaved, with BLAS on one thread on both sides and with its default threads.
+    """
     rng = np.random.RandomState(1)
     X = rng.randn(20_000, 8)
     predictor, theta = est.model_.predictor, est.posterior_.mean
     c = np.ones(X.shape[0])
     J = predictor.jacobian(X, theta)
-    kernel, numpy, build = [], [], []
-    for _ in range(3):  # interleaved
-        kernel.append(best_time(lambda: predictor.gauss_newton(X, theta, c), repeat=1))
-        numpy.append(best_time(lambda: J.T @ J, repeat=1))
-        build.append(best_time(lambda: predictor.jacobian(X, theta), repeat=1))
     reference = J.T @ J
     error = np.max(np.abs(predictor.gauss_newton(X, theta, c) - reference))
-    return [
-        [
-            f"{X.shape[0]} x {predictor.n_weights}",
-            f"{1e3 * min(kernel):.0f} ms",
-            f"{1e3 * min(numpy):.0f} ms",
-            f"{min(numpy) / min(kernel):.2f}x",
-            f"{(min(numpy) + min(build)) / min(kernel):.2f}x",
-            f"{J.nbytes / 2**20:.0f} MiB",
-            f"{error / np.max(np.abs(reference)):.1e}",
-        ]
-    ]
+    rows = []
+    for label, limits in (("1", 1), ("default", None)):
+        kernel, numpy, build = [], [], []
+        with threadpool_limits(limits=limits, user_api="blas"):
+            for _ in range(5):  # interleaved
+                kernel.append(best_time(lambda: predictor.gauss_newton(X, theta, c), 1))
+                numpy.append(best_time(lambda: J.T @ J, repeat=1))
+                build.append(best_time(lambda: predictor.jacobian(X, theta), repeat=1))
+        rows.append(
+            [
+                f"{X.shape[0]} x {predictor.n_weights}",
+                label,
+                f"{1e3 * min(kernel):.0f} ms",
+                f"{1e3 * min(numpy):.0f} ms",
+                f"{1e3 * min(build):.0f} ms",
+                f"{min(numpy) / min(kernel):.2f}x",
+                f"{(min(numpy) + min(build)) / min(kernel):.2f}x",
+                f"{J.nbytes / 2**20:.0f} MiB",
+                f"{error / np.max(np.abs(reference)):.1e}",
+            ]
+        )
+    return rows
 
 
 # ---------------------------------------------------------------- figure
@@ -327,7 +348,7 @@ def interval_figure(path):
     fig.savefig(path, dpi=110)
 
 
-def main():
+def main(speed_only=False):
     print(environment())
     print("\n### Speed (n = 20,000, 8 features, hidden (50,), forget 1%)\n", flush=True)
     rows, est = speed()
@@ -336,6 +357,7 @@ def main():
             rows,
             [
                 "curvature",
+                "noise",
                 "partial_unfit",
                 "local retrain",
                 "scratch retrain",
@@ -350,8 +372,10 @@ def main():
             gauss_newton_speed(est),
             [
                 "rows x weights",
+                "BLAS threads",
                 "gauss_newton",
                 "NumPy J.T @ J",
+                "building J",
                 "vs J.T @ J alone",
                 "vs building J + J.T @ J",
                 "J (not built)",
@@ -359,6 +383,8 @@ def main():
             ],
         )  # fmt: skip
     )
+    if speed_only:
+        return
     headers = [
         "data", "forget set", "curvature", "method", "KL ratio", "pred. KL forgotten",
         "(nothing)", "held-out RMSE", "forget", "local retrain", "warned", "",
@@ -390,4 +416,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(speed_only="--speed" in sys.argv[1:])

@@ -166,6 +166,34 @@ def test_ggn_laplace_forgetting_moves_towards_the_local_retrain(diabetes_fit, fr
     assert after < 0.85 * nothing
 
 
+@pytest.mark.parametrize("curvature", ["ggn", "last_layer"])
+def test_forget_runs_blas_on_one_thread_and_restores_it(curvature, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    X, y = sine_data(100)
+    est = BayesianMLPRegressor(
+        hidden_layer_sizes=(4,), curvature=curvature, noise_variance=0.01, random_state=0,
+        max_iter=2000,
+    ).fit(X, y)  # fmt: skip
+    before, seen = blas_threads(), []
+    name = "_forget_exactly" if curvature == "last_layer" else "_forget_approximately"
+    original = getattr(est, name)
+
+    def recording(*args):
+        seen.extend(blas_threads())
+        return original(*args)
+
+    monkeypatch.setattr(est, name, recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        est.partial_unfit(X[:3], y[:3])
+    assert seen and set(seen) == {1}
+    assert blas_threads() == before
+
+
 @pytest.mark.parametrize("method", ["eubo", "rkl"])
 def test_sampling_methods_run_and_warn_when_no_better_than_nothing(method):
     X, y = sine_data(150)

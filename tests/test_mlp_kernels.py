@@ -52,14 +52,16 @@ def test_scaled_jacobian_refuses_non_finite_and_bad_buffers(rng):
         scaled_jacobian(inputs, deltas, np.ones(4), np.empty((4, predictor.n_weights + 1)))
 
 
-def test_add_gram_accumulates_the_upper_triangle(rng):
-    gram = np.asfortranarray(np.triu(rng.randn(5, 5)))
-    start = gram.copy()
+def test_add_gram_accumulates_the_block_product(rng):
+    start = rng.randn(5, 5)
+    start += start.T
     block = rng.randn(6, 5)
-    add_gram(block, gram)
-    np.testing.assert_allclose(np.triu(gram), np.triu(start + block.T @ block), rtol=1e-13)
-    with pytest.raises(ValueError, match="Fortran"):
-        add_gram(block, np.zeros((5, 5)))
+    for scratch in (None, np.empty((5, 5))):
+        gram = start.copy()
+        assert add_gram(block, gram, scratch) is gram
+        np.testing.assert_allclose(gram, start + block.T @ block, rtol=1e-13)
+    with pytest.raises(ValueError, match="float64"):
+        add_gram(block, np.zeros((4, 4)))
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "logistic", "identity"])
@@ -77,6 +79,19 @@ def test_predictor_products_match_dense_numpy(rng, activation, monkeypatch):
     np.testing.assert_allclose(
         predictor.gauss_newton(X, theta, c), J.T @ (c[:, None] * J), rtol=1e-10, atol=1e-12
     )
+
+
+def test_gauss_newton_over_many_pipelined_blocks_matches_dense_numpy(rng, monkeypatch):
+    # 256-row blocks: 1100 rows take five, the last one short, through both buffers
+    monkeypatch.setattr(predictor_module, "JACOBIAN_BLOCK_ENTRIES", 1)
+    predictor = MLPPredictor((2, 3, 1), "tanh")
+    theta = rng.randn(predictor.n_weights)
+    X = rng.randn(1100, 2)
+    c = rng.uniform(0, 2, 1100)
+    J = dense_jacobian(predictor, X, theta)
+    gram = predictor.gauss_newton(X, theta, c)
+    np.testing.assert_allclose(gram, J.T @ (c[:, None] * J), rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(gram, gram.T)
 
 
 def test_jacobian_is_the_derivative_of_the_value(rng):

@@ -7,11 +7,10 @@ with respect to a layer's weights ``W`` (in x out, stored row-major) and bias
 NumPy would build that outer product as a temporary and copy it into place;
 :func:`scaled_jacobian` writes ``s_i h_ij delta_ik`` straight into a
 ``(block, p)`` buffer, and :func:`add_gram` accumulates ``B' B`` of that
-buffer with BLAS's symmetric rank-k update (half the flops of ``B.T @ B``).
+buffer with BLAS's symmetric rank-k update (half the flops of a general product).
 """
 
 import numpy as np
-from scipy.linalg import blas
 
 from ._config import jit
 
@@ -89,19 +88,27 @@ def scaled_jacobian(inputs, deltas, scale, out):
     return out[:n]
 
 
-def add_gram(block, gram):
-    """``gram += block' block`` in its upper triangle (BLAS ``dsyrk``), in place.
+def add_gram(block, gram, scratch=None):
+    """``gram += block' block``, in place, by one BLAS product.
+
+    NumPy's ``block.T @ block`` is a symmetric rank-k update (``dsyrk``, half
+    the flops of a general product) mirrored to the full matrix. It runs in the
+    same BLAS library as the network's passes: a second library (SciPy's)
+    would keep its own threads spinning against NumPy's between calls.
 
     Parameters
     ----------
-    block : ndarray of shape (n, p), C-contiguous float64
-    gram : ndarray of shape (p, p), Fortran-contiguous float64
-        Only the upper triangle is updated; symmetrise when done.
+    block : ndarray of shape (n, p), float64
+    gram : ndarray of shape (p, p), float64
+        Updated in full (both triangles).
+    scratch : ndarray of shape (p, p), C-contiguous float64, default=None
+        Space for the product (allocated when None).
+
+    Returns
+    -------
+    gram : ndarray of shape (p, p)
     """
-    if not gram.flags.f_contiguous or gram.dtype != np.float64:
-        raise ValueError("gram must be a Fortran-contiguous float64 array.")
-    # block.T is a Fortran-ordered (p, n) view: syrk reads it without a copy.
-    result = blas.dsyrk(1.0, block.T, beta=1.0, c=gram, trans=0, lower=0, overwrite_c=1)
-    if result is not gram:  # BLAS wrappers may return a copy instead of writing in place
-        gram[...] = result
+    if gram.dtype != np.float64 or gram.shape != (block.shape[1], block.shape[1]):
+        raise ValueError("gram must be a (p, p) float64 array, p the block's columns.")
+    gram += np.matmul(block.T, block, out=scratch)
     return gram

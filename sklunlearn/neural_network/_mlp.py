@@ -26,7 +26,13 @@ from ..unlearning import (
 )
 from ._last_layer import feature_statistics, features, output_posterior, relative_error
 from ._predictor import ACTIVATIONS, MLPPredictor
-from ._training import StartingPoint, glorot_weights, mackay_noise, map_fit
+from ._training import (
+    StartingPoint,
+    glorot_weights,
+    mackay_noise,
+    map_fit,
+    one_blas_thread,
+)
 
 __all__ = ["BayesianMLPRegressor", "MAX_GGN_WEIGHTS"]
 
@@ -399,10 +405,14 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "non-zero weight were learned."
             )
         try:
-            if self.curvature == "last_layer":
-                outcome = self._forget_exactly(X, y, weights)
-            else:
-                outcome = self._forget_approximately(X, y, weights)
+            # A forget's products and factorisations are of at most MAX_GGN_WEIGHTS
+            # weights and few rows: one BLAS thread loses little on an idle machine,
+            # and threads that wait on each other on a busy one cost many times more.
+            with one_blas_thread():
+                if self.curvature == "last_layer":
+                    outcome = self._forget_exactly(X, y, weights)
+                else:
+                    outcome = self._forget_approximately(X, y, weights)
         except (FloatingPointError, NotPositiveDefiniteError, linalg.LinAlgError) as exc:
             raise ValueError(
                 f"The update is not finite ({exc}): standardise X and y and keep the "

@@ -9,6 +9,8 @@ back-propagation: ``J' v`` runs the backward pass with ``v`` at the output;
 (Numba), never an ``(n, p)`` array.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .._numba.mlp import add_gram, scaled_jacobian
@@ -16,9 +18,9 @@ from ..unlearning import Predictor
 
 __all__ = ["ACTIVATIONS", "MLPPredictor"]
 
-# Entries of a Jacobian block (32 MiB): BLAS's rank-k update needs tall blocks to
-# run at the speed of one J' J product, and memory stays bounded for any p.
-JACOBIAN_BLOCK_ENTRIES = 2**22
+# Entries of a Jacobian block (4 MiB): two of them, one filled while BLAS reads the
+# other, stay in cache, and a thousand rows are tall enough for BLAS's rank-k update.
+JACOBIAN_BLOCK_ENTRIES = 2**19
 
 
 def _block_rows(n_weights):
@@ -157,17 +159,35 @@ class MLPPredictor(Predictor):
         return scaled_jacobian(inputs, deltas, scale, out)
 
     def gauss_newton(self, X, theta, c):
-        """``J' diag(c) J`` for non-negative ``c``, shape (p, p), by row blocks."""
+        """``J' diag(c) J`` for non-negative ``c``, shape (p, p), by row blocks.
+
+        A worker thread runs the passes and fills the next block of
+        ``diag(sqrt(c)) J`` (NumPy and the Numba kernel release the GIL) while
+        BLAS accumulates the current one, so the Jacobian costs little beyond
+        the rank-k updates themselves.
+        """
         X = np.asarray(X, dtype=np.float64)
         scale = np.sqrt(np.asarray(c, dtype=np.float64))
-        gram = np.zeros((self.n_weights, self.n_weights), order="F")
         size = _block_rows(self.n_weights)
-        buffer = np.empty((min(size, X.shape[0]), self.n_weights))
-        for start in range(0, X.shape[0], size):
-            rows = slice(start, start + size)
-            add_gram(self._scaled_jacobian(X[rows], theta, scale[rows], buffer), gram)
-        upper = np.triu(gram)
-        return upper + np.triu(upper, 1).T
+        blocks = [slice(start, start + size) for start in range(0, X.shape[0], size)]
+        buffers = [np.empty((min(size, X.shape[0]), self.n_weights)) for _ in blocks[:2]]
+        gram = np.zeros((self.n_weights, self.n_weights))
+        scratch = np.empty_like(gram)
+
+        def fill(i):
+            rows = blocks[i]
+            return self._scaled_jacobian(X[rows], theta, scale[rows], buffers[i % 2])
+
+        if len(blocks) == 1:
+            return add_gram(fill(0), gram, scratch)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(fill, 0)
+            for i in range(len(blocks)):
+                block = pending.result()
+                if i + 1 < len(blocks):
+                    pending = pool.submit(fill, i + 1)
+                add_gram(block, gram, scratch)
+        return gram
 
     def moments(self, X, posterior):
         """Mean and linearised variance ``J Sigma J'`` of ``f`` per row."""

@@ -10,13 +10,21 @@ minimised here divided by ``W = sum_i w_i`` (a per-row scale, as
 ``MLPRegressor``'s loss, so ``tol`` means the same at any ``n``).
 """
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-__all__ = ["MAPResult", "StartingPoint", "glorot_weights", "map_fit", "mackay_noise"]
+__all__ = [
+    "MAPResult",
+    "StartingPoint",
+    "glorot_weights",
+    "map_fit",
+    "mackay_noise",
+    "one_blas_thread",
+]
 
 # Adam (Kingma & Ba 2015) constants, as scikit-learn's MLP uses them.
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-8
@@ -46,6 +54,21 @@ class MAPResult(NamedTuple):
     loss: float
     n_iter: int
     converged: bool
+
+
+@functools.cache
+def _blas_controller():
+    # NumPy and SciPy load their BLAS on import, before any network is trained.
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context that limits BLAS to one thread.
+
+    The loaded BLAS libraries are searched for once per process: a fresh search
+    costs milliseconds, as much as a forget's products.
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def glorot_weights(predictor, activation, random_state):
@@ -91,7 +114,7 @@ def map_fit(predictor, X, y, weights, beta, prior, theta, *, solver, options, rn
     """
     # Each iteration is a few small products: BLAS threads would spend more on
     # synchronisation than they save (many times more on a loaded machine).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return _minimise(predictor, X, y, weights, beta, prior, theta, solver, options, rng)
 
 
