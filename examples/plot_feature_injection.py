@@ -1,6 +1,6 @@
 """
-Feature injection: does forgetting remove what only the forgotten rows taught?
-============================================================================
+Feature injection: is what only the forgotten rows taught removed?
+==================================================================
 
 A test any unlearning method can take (Han et al. 2024 use it for systematic
 patterns). Add a column to breast_cancer that is zero everywhere except on a forget group
