@@ -284,3 +284,23 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_verbose_prints_each_iteration_and_changes_nothing(solver, capsys):
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = np.sin(X[:, 0]) + 0.1 * rng.randn(60)
+    settings = dict(
+        hidden_layer_sizes=(3,), solver=solver, noise_variance=0.01, max_iter=30,
+        random_state=0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        quiet = BayesianMLPRegressor(**settings).fit(X, y)
+        assert capsys.readouterr().out == ""
+        loud = BayesianMLPRegressor(verbose=1, **settings).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == loud.n_iter_ >= 1
+    assert lines[0].startswith("Iteration 1, loss = ")
+    np.testing.assert_array_equal(loud.predict(X), quiet.predict(X))

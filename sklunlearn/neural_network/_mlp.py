@@ -125,6 +125,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Standard deviation of L-CODEC's perturbations.
     lcodec_max_features : int or None, default=None
         Cap on the hidden units L-CODEC selects (None: no cap).
+    verbose : int, default=0
+        Print the loss of each L-BFGS iteration or Adam epoch of the MAP
+        fits, as :class:`~sklearn.neural_network.MLPRegressor` does.
     ledger : bool, default=True
         Keep keyed fingerprints of the rows learned (never the rows) in
         ``ledger_`` and refuse to forget rows that were never learned.
@@ -223,6 +226,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "lcodec_n_perturbations": [Interval(Integral, 2, None, closed="left")],
         "lcodec_scale": [Interval(Real, 0, None, closed="neither")],
         "lcodec_max_features": [None, Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
         "ledger": ["boolean"],
     }
 
@@ -258,6 +262,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         lcodec_n_perturbations=1000,
         lcodec_scale=0.1,
         lcodec_max_features=None,
+        verbose=0,
         ledger=True,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -280,6 +285,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.lcodec_n_perturbations = lcodec_n_perturbations
         self.lcodec_scale = lcodec_scale
         self.lcodec_max_features = lcodec_max_features
+        self.verbose = verbose
         self.ledger = ledger
 
     # ------------------------------------------------------------ public API
@@ -536,6 +542,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             "tol": self.tol,
             "batch_size": self.batch_size,
             "learning_rate_init": self.learning_rate_init,
+            "verbose": self.verbose,
         }
         return map_fit(
             predictor, X, y, weights, beta, prior, theta, solver=self.solver,

@@ -109,8 +109,9 @@ def _objective(predictor, X, y, weights, beta, prior, scale):
 def map_fit(predictor, X, y, weights, beta, prior, theta, *, solver, options, rng):
     """Minimise ``E / W`` from ``theta`` with L-BFGS or Adam.
 
-    ``options``: ``max_iter``, ``tol``, and for Adam ``batch_size`` and
-    ``learning_rate_init``. ``rng`` shuffles Adam's minibatches.
+    ``options``: ``max_iter``, ``tol``, ``verbose`` (print each iteration's
+    loss), and for Adam ``batch_size`` and ``learning_rate_init``. ``rng``
+    shuffles Adam's minibatches.
     """
     # Each iteration is a few small products: BLAS threads would spend more on
     # synchronisation than they save (many times more on a loaded machine).
@@ -126,6 +127,7 @@ def _minimise(predictor, X, y, weights, beta, prior, theta, solver, options, rng
             theta,
             jac=True,
             method="L-BFGS-B",
+            callback=_lbfgs_report() if options.get("verbose") else None,
             # tol on the largest gradient entry (as MLPRegressor), and a relative
             # decrease test no looser than scipy's default that tightens with tol,
             # so that a small tol reaches the mode the Laplace posterior assumes.
@@ -138,6 +140,17 @@ def _minimise(predictor, X, y, weights, beta, prior, theta, solver, options, rng
         # status 1: the iteration or evaluation budget ran out
         return MAPResult(result.x, float(result.fun), int(result.nit), result.status != 1)
     return _adam(predictor, X, y, weights, beta, prior, theta, options, rng)
+
+
+def _lbfgs_report():
+    """An L-BFGS-B callback printing each iteration's loss (``E / W``)."""
+    count = [0]
+
+    def report(intermediate_result):
+        count[0] += 1
+        print(f"Iteration {count[0]}, loss = {intermediate_result.fun:.8g}")
+
+    return report
 
 
 def _adam(predictor, X, y, weights, beta, prior, theta, options, rng):
@@ -173,6 +186,8 @@ def _adam(predictor, X, y, weights, beta, prior, theta, options, rng):
             stale += 1
         else:
             stale = 0
+        if options.get("verbose"):
+            print(f"Iteration {epochs}, loss = {epoch_loss:.8g}")
         best = min(best, epoch_loss)
         converged = stale >= _N_ITER_NO_CHANGE
     loss = _objective(predictor, X, y, weights, beta, prior, 1.0 / total)(theta)[0]
