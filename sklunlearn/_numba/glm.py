@@ -38,6 +38,22 @@ def _negative_log_likelihood(y, softplus_minus, softplus_plus):
     return y * softplus_minus + (1.0 - y) * softplus_plus
 
 
+def _sigmoid_and_loss(f, y, with_value):
+    """``sigmoid(f)`` and ``-log p(y | f)`` (0.0 unless ``with_value``).
+
+    Both from ``exp(-|f|)``, so neither overflows nor cancels.
+    """
+    e = np.exp(-abs(f))
+    q = 1.0 / (1.0 + e)
+    p = q if f >= 0.0 else e * q
+    if not with_value:
+        return p, 0.0
+    small = np.log1p(e)
+    if f >= 0.0:
+        return p, _negative_log_likelihood(y, small, f + small)
+    return p, _negative_log_likelihood(y, small - f, small)
+
+
 def _add_block_gram(X, scale, start, stop, buffer, gram, intercept):
     """``gram += B' B`` with ``B[i] = scale[i] * [X[start + i], 1]`` for one row block.
 
@@ -104,21 +120,9 @@ def _logistic_terms_kernel(
                 acc += X[start + i, j] * theta[j]
             f[i] = acc
         for i in range(m):
-            fi = f[i]
-            # p = sigmoid(f) and log p(y | f), without overflow or cancellation
-            e = np.exp(-abs(fi))
-            q = 1.0 / (1.0 + e)
-            p = q if fi >= 0.0 else e * q
+            p, loss = _sigmoid_and_loss(f[i], y[start + i], with_value)
             w = weights[start + i]
-            if with_value:
-                small = np.log1p(e)
-                if fi >= 0.0:
-                    softplus_minus, softplus_plus = small, fi + small
-                else:
-                    softplus_minus, softplus_plus = small - fi, small
-                loglik -= w * _negative_log_likelihood(
-                    y[start + i], softplus_minus, softplus_plus
-                )
+            loglik -= w * loss
             residual[i] = w * (y[start + i] - p)
             scale[i] = np.sqrt(w * p * (1.0 - p))
         for i in range(m):
@@ -259,18 +263,9 @@ def _sparse_logistic_terms_kernel(
         fi = theta[d] if intercept else 0.0
         for a in range(lo, hi):
             fi += data[a] * theta[indices[a]]
-        # p = sigmoid(f) and log p(y | f), without overflow or cancellation
-        e = np.exp(-abs(fi))
-        q = 1.0 / (1.0 + e)
-        p = q if fi >= 0.0 else e * q
+        p, loss = _sigmoid_and_loss(fi, y[i], with_value)
         w = weights[i]
-        if with_value:
-            small = np.log1p(e)
-            if fi >= 0.0:
-                softplus_minus, softplus_plus = small, fi + small
-            else:
-                softplus_minus, softplus_plus = small - fi, small
-            loglik -= w * _negative_log_likelihood(y[i], softplus_minus, softplus_plus)
+        loglik -= w * loss
         r = w * (y[i] - p)
         for a in range(lo, hi):
             gradient[indices[a]] += r * data[a]
@@ -288,6 +283,7 @@ def _sparse_logistic_terms_kernel(
 
 
 _negative_log_likelihood = jit(_negative_log_likelihood)
+_sigmoid_and_loss = jit(_sigmoid_and_loss)
 _sparse_row_gram = jit(_sparse_row_gram)
 _mirror_upper = jit(_mirror_upper)
 _sparse_weighted_gram_kernel = jit(_sparse_weighted_gram_kernel)
