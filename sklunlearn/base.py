@@ -280,11 +280,7 @@ class UnlearningMixin:
             X, y_model, y_key = self._validate_rows(X, y, reset=reset, **kwargs)
             weights = check_weights(sample_weight, X)
             self._update(X, y_model, weights, sign=1.0, reset=reset)
-            if reset:
-                self._record_model_parameters()
-                self.__dict__.pop("forget_report_", None)
-            if not self.ledger:
-                self.__dict__.pop("ledger_", None)
+            if not self._learned(reset):
                 return self
             if reset or "ledger_" not in self.__dict__:
                 from .ledger import Ledger  # its kernels compile on first use
@@ -371,11 +367,7 @@ class UnlearningMixin:
 
             rows.record_into(self.ledger_ if extend else Ledger(rows.n_features))
         self._update_dask(rows, sign=1.0, reset=reset)
-        if reset:
-            self._record_model_parameters()
-            self.__dict__.pop("forget_report_", None)
-        if not self.ledger:
-            self.__dict__.pop("ledger_", None)
+        if not self._learned(reset):
             return self
         learned = rows.learned_ledger()
         if extend:
@@ -384,6 +376,15 @@ class UnlearningMixin:
             self.ledger_ = learned
         self.n_samples_seen_ = self.ledger_.n_rows
         return self
+
+    def _learned(self, reset):
+        """Bookkeeping after a successful learn; whether the ledger takes the rows."""
+        if reset:
+            self._record_model_parameters()
+            self.__dict__.pop("forget_report_", None)
+        if not self.ledger:
+            self.__dict__.pop("ledger_", None)
+        return bool(self.ledger)
 
     def _check_dask_support(self):
         if not hasattr(self, "_update_dask"):
