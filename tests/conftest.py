@@ -16,3 +16,17 @@ def rng():
 def random_spd(rng, d, scale=1.0):
     A = rng.randn(d, d)
     return scale * (A @ A.T + d * np.eye(d))
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A real LocalCluster of two worker processes (one thread each), shared by the
+    dask tests: started once, closed at the end of the session."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

@@ -33,17 +33,6 @@ RTOL = 1e-10
 KERNEL = C(1.3) * RBF([0.9, 1.4])
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def _data(n=400, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.uniform(-3, 3, size=(n, 2))
@@ -53,7 +42,7 @@ def _data(n=400, seed=0):
 
 
 def _ragged(n):
-    """Chunk sizes 1, 2, 5, 16, ... (and the rest): ragged, single rows included."""
+    """Chunk sizes 1, 2, 5, 14, ... (and the rest): ragged, single rows included."""
     sizes, total, k = [], 0, 1
     while total + k < n:
         sizes.append(k)
