@@ -177,3 +177,33 @@ def test_sparse_logistic_terms_and_gram_equal_dense(rng, intercept, fmt):
         rtol=1e-10,
         atol=1e-10,
     )
+
+
+@given(
+    n=st.integers(0, 2 * BLOCK_ROWS + 3),
+    d=st.integers(1, 7),
+    s=st.integers(1, 5),
+    intercept=st.booleans(),
+    dense=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_logistic_terms_apply_the_hessian_to_vectors(n, d, s, intercept, dense, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d) * (rng.rand(n, d) < 0.6)
+    y = (rng.rand(n) < 0.4).astype(float)
+    w = rng.uniform(0.0, 2.0, size=n)
+    theta = rng.randn(d + intercept)
+    V = rng.randn(d + intercept, s)
+    rows = X if dense else sparse.csr_matrix(X)
+    full = logistic_terms(rows, y, w, theta, intercept=intercept)
+    applied = logistic_terms(rows, y, w, theta, intercept=intercept, vectors=V)
+    assert applied[2].shape == (d + intercept, s)
+    np.testing.assert_allclose(applied[0], full[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(applied[1], full[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(applied[2], full[2] @ V, rtol=1e-10, atol=1e-10)
+
+
+def test_logistic_terms_refuse_vectors_of_the_wrong_length(rng):
+    X, y, w = rng.randn(5, 3), np.ones(5), np.ones(5)
+    with pytest.raises(ValueError, match="vectors must have shape"):
+        logistic_terms(X, y, w, np.zeros(4), intercept=True, vectors=np.ones((3, 2)))

@@ -182,6 +182,37 @@ def test_linear_predictor_products_match_the_explicit_design(problem):
     np.testing.assert_allclose(rows, (y - _sigmoid(design @ theta))[:, None] * design)
 
 
+@pytest.mark.parametrize("name", ["linear", *PREDICTORS])
+@pytest.mark.parametrize("sparse_rows", [False, True])
+def test_curvature_applied_to_vectors_is_the_curvature_times_them(
+    problem, name, sparse_rows
+):
+    from scipy import sparse
+
+    X, y, w = problem
+    if name == "linear":
+        predictor, p = LinearPredictor(fit_intercept=True), 4
+    else:
+        if sparse_rows:
+            pytest.skip("the toy predictors take dense rows")
+        predictor, p = PREDICTORS[name]()
+    rows = sparse.csr_matrix(X) if sparse_rows else X
+    rng = np.random.RandomState(1)
+    theta, V, c = 0.3 * rng.randn(p), rng.randn(p, 5), rng.uniform(0, 1, 300)
+    model = Model(predictor, BernoulliLogit(), GaussianPrior(1.0, p))
+    full = model.terms(rows, y, w, theta)
+    applied = model.terms(rows, y, w, theta, with_value=False, vectors=V)
+    np.testing.assert_allclose(applied.gradient, full.gradient, rtol=1e-12)
+    np.testing.assert_allclose(applied.hessian, full.hessian @ V, rtol=1e-10, atol=1e-12)
+    # the generic block product of the base class, without a fused kernel
+    generic = Predictor.gauss_newton_product(predictor, rows, theta, c, V)
+    expected = predictor.gauss_newton(rows, theta, c) @ V
+    np.testing.assert_allclose(generic, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        predictor.gauss_newton_product(rows, theta, c, V), expected, rtol=1e-10, atol=1e-12
+    )
+
+
 def test_likelihood_terms_merge_like_statistics(problem):
     X, y, w = problem
     model = Model(LinearPredictor(), BernoulliLogit(), GaussianPrior(1.0, 4))

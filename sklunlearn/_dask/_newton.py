@@ -32,8 +32,10 @@ def _targets(labels, target):
     return (labels == target).astype(np.float64)
 
 
-def _chunk_terms(X, labels, weights, model, target, theta, with_value):
-    return model.terms(X, _targets(labels, target), weights, theta, with_value=with_value)
+def _chunk_terms(X, labels, weights, model, target, theta, with_value, vectors):
+    return model.terms(
+        X, _targets(labels, target), weights, theta, with_value=with_value, vectors=vectors
+    )
 
 
 def _chunk_expected_terms(X, labels, weights, model, target, posterior):
@@ -83,10 +85,10 @@ class ChunkedModel:
         self.likelihood = model.likelihood
         self.prior = model.prior
 
-    def terms(self, X, y, weights, theta, *, with_value=True):
+    def terms(self, X, y, weights, theta, *, with_value=True, vectors=None):
         """:meth:`Model.terms` of all the rows (``X, y, weights`` are ignored): one pass."""
         return self.rows.reduce(
-            _chunk_terms, self.model, self.target, np.asarray(theta), with_value
+            _chunk_terms, self.model, self.target, np.asarray(theta), with_value, vectors
         )
 
     def expected_terms(self, X, y, weights, posterior):

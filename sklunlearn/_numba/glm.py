@@ -91,7 +91,7 @@ def _weighted_gram_kernel(X, weights, intercept, gram):
 
 
 def _logistic_terms_kernel(
-    X, y, weights, theta, intercept, with_value, gradient, hessian, out_loglik
+    X, y, weights, theta, intercept, with_value, vectors, gradient, hessian, out_loglik
 ):
     """Bernoulli-logit terms at ``theta`` for labels ``y`` in {0, 1}.
 
@@ -101,8 +101,11 @@ def _logistic_terms_kernel(
     overflow for any ``f``. With ``intercept``, ``X`` stands for ``[X, 1]``
     (``theta`` has one more entry, the intercept, last) without building it.
     Without ``with_value`` the log-likelihood is skipped (``out_loglik[0] = 0``).
+    With ``vectors`` of shape (d + intercept, s), s > 0, ``hessian`` is (d +
+    intercept, s) and receives ``X' diag(w p (1 - p)) X vectors`` instead.
     """
     n, d = X.shape
+    products = vectors.shape[1] > 0
     n_params = d + 1 if intercept else d
     # Three passes per block, each a simple loop the compiler vectorises: the
     # linear predictors, the per-row scalars, then gradient and scaled rows.
@@ -136,12 +139,26 @@ def _logistic_terms_kernel(
                 gradient[d] += r
                 buffer[i, d] = s
         block = buffer[:m]
-        hessian += np.dot(block.T, block)
+        if products:
+            hessian += np.dot(block.T, np.dot(block, vectors))
+        else:
+            hessian += np.dot(block.T, block)
     out_loglik[0] = loglik
+    return _terms_status(loglik, gradient, hessian, products)
+
+
+def _terms_status(loglik, gradient, hessian, products):
+    """Whether the summed terms are finite (the diagonal suffices for a Hessian)."""
     if not np.isfinite(loglik):
         return STATUS_NOT_FINITE
-    for j in range(n_params):
-        if not (np.isfinite(gradient[j]) and np.isfinite(hessian[j, j])):
+    for j in range(gradient.shape[0]):
+        if not np.isfinite(gradient[j]):
+            return STATUS_NOT_FINITE
+        if products:
+            for c in range(hessian.shape[1]):
+                if not np.isfinite(hessian[j, c]):
+                    return STATUS_NOT_FINITE
+        elif not np.isfinite(hessian[j, j]):
             return STATUS_NOT_FINITE
     return STATUS_OK
 
@@ -246,6 +263,7 @@ def _sparse_logistic_terms_kernel(
     theta,
     intercept,
     with_value,
+    vectors,
     gradient,
     hessian,
     out_loglik,
@@ -257,6 +275,8 @@ def _sparse_logistic_terms_kernel(
     """
     n = indptr.shape[0] - 1
     d = gradient.shape[0] - 1 if intercept else gradient.shape[0]
+    products = vectors.shape[1] > 0
+    projected = np.empty(vectors.shape[1])
     loglik = 0.0
     for i in range(n):
         lo, hi = indptr[i], indptr[i + 1]
@@ -271,20 +291,49 @@ def _sparse_logistic_terms_kernel(
             gradient[indices[a]] += r * data[a]
         if intercept:
             gradient[d] += r
-        _sparse_row_gram(data, indices, lo, hi, w * p * (1.0 - p), intercept, d, hessian)
-    _mirror_upper(hessian)
+        if products:
+            _sparse_row_product(
+                data,
+                indices,
+                lo,
+                hi,
+                w * p * (1.0 - p),
+                intercept,
+                d,
+                vectors,
+                projected,
+                hessian,
+            )
+        else:
+            _sparse_row_gram(
+                data, indices, lo, hi, w * p * (1.0 - p), intercept, d, hessian
+            )
+    if not products:
+        _mirror_upper(hessian)
     out_loglik[0] = loglik
-    if not np.isfinite(loglik):
-        return STATUS_NOT_FINITE
-    for j in range(gradient.shape[0]):
-        if not (np.isfinite(gradient[j]) and np.isfinite(hessian[j, j])):
-            return STATUS_NOT_FINITE
-    return STATUS_OK
+    return _terms_status(loglik, gradient, hessian, products)
+
+
+def _sparse_row_product(data, indices, lo, hi, s, intercept, d, vectors, projected, out):
+    """Add ``s [x, 1] ([x, 1]' vectors)`` of one CSR row to ``out`` (p, s)."""
+    for c in range(vectors.shape[1]):
+        acc = vectors[d, c] if intercept else 0.0
+        for a in range(lo, hi):
+            acc += data[a] * vectors[indices[a], c]
+        projected[c] = s * acc
+    for a in range(lo, hi):
+        for c in range(vectors.shape[1]):
+            out[indices[a], c] += data[a] * projected[c]
+    if intercept:
+        for c in range(vectors.shape[1]):
+            out[d, c] += projected[c]
 
 
 _negative_log_likelihood = jit(_negative_log_likelihood)
 _sigmoid_and_loss = jit(_sigmoid_and_loss)
 _sparse_row_gram = jit(_sparse_row_gram)
+_sparse_row_product = jit(_sparse_row_product)
+_terms_status = jit(_terms_status)
 _mirror_upper = jit(_mirror_upper)
 _sparse_weighted_gram_kernel = jit(_sparse_weighted_gram_kernel)
 _sparse_logistic_terms_kernel = jit(_sparse_logistic_terms_kernel)
@@ -362,7 +411,7 @@ def weighted_gram(X, weights, intercept=False):
     return gram
 
 
-def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
+def logistic_terms(X, y, weights, theta, intercept=False, with_value=True, vectors=None):
     """Log-likelihood, gradient and negative Hessian of weighted logistic rows.
 
     Parameters
@@ -382,6 +431,10 @@ def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
     with_value : bool, default=True
         Compute the log-likelihood; when False it is returned as NaN (one
         ``log1p`` per row less, for callers that need only the derivatives).
+    vectors : array-like of shape (d + intercept, s), default=None
+        When given, the negative Hessian is only applied to these vectors
+        (``O(n d s)``, the Hessian is never formed): a check that needs the
+        curvature along a few directions.
 
     Returns
     -------
@@ -390,7 +443,9 @@ def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
     gradient : ndarray of shape (d + intercept,)
         ``X' (w (y - p))``.
     hessian : ndarray of shape (d + intercept, d + intercept)
-        ``X' diag(w p (1 - p)) X`` (the negative Hessian, positive semi-definite).
+        ``X' diag(w p (1 - p)) X`` (the negative Hessian, positive semi-definite);
+        with ``vectors``, ``X' diag(w p (1 - p)) X vectors`` of shape
+        (d + intercept, s).
     """
     # Checked here rather than by the helpers: this runs once per Newton step
     # and per forget, where a few function calls are a sizeable share.
@@ -411,10 +466,15 @@ def logistic_terms(X, y, weights, theta, intercept=False, with_value=True):
             raise ValueError(f"{name} must have shape ({size},), got {v.shape}.")
     if np.any(weights < 0):
         raise ValueError("weights must be non-negative.")
+    if vectors is None:
+        vectors = np.zeros((n_params, 0))
+    vectors = np.ascontiguousarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[0] != n_params:
+        raise ValueError(f"vectors must have shape ({n_params}, s), got {vectors.shape}.")
     gradient = np.zeros(n_params)
-    hessian = np.zeros((n_params, n_params))
+    hessian = np.zeros((n_params, vectors.shape[1] or n_params))
     loglik = np.zeros(1)
-    options = (bool(intercept), bool(with_value), gradient, hessian, loglik)
+    options = (bool(intercept), bool(with_value), vectors, gradient, hessian, loglik)
     if csr is None:
         status = _logistic_terms_kernel(X, y, weights, theta, *options)
     else:

@@ -80,7 +80,8 @@ def linearisation_check(model, X, y, weights, before, after, terms, union=None):
     ``P - Lambda0``): in directions only the forgotten rows informed, the
     remaining posterior is the prior's quadratic and the step is exact,
     whatever their likelihood does there. Costs one more pass over the rows
-    (their terms at ``after.mean``) and solves with ``after``'s factor; no
+    (their gradient at ``after.mean`` and their curvature there applied to
+    the probes, ``O(k d s)``) and solves with ``after``'s factor; no
     factorisation.
 
     Returns
@@ -91,29 +92,33 @@ def linearisation_check(model, X, y, weights, before, after, terms, union=None):
     """
     union = terms if union is None else union
     delta = after.mean - before.mean
-    at_new = model.terms(X, y, weights, after.mean, with_value=False)
-    change = terms.hessian - at_new.hessian
-    remainder = terms.gradient - at_new.gradient - terms.hessian @ delta
     prior = np.asarray(model.prior.precision)  # a scalar, a diagonal or a matrix
     full = prior.ndim == 2
     if prior.ndim == 1:
         prior = prior[:, None]
     probes = _probes(delta.shape[0])
     k = probes.shape[1]
-    first = after.solve(
-        np.column_stack([change @ probes, probes, union.hessian @ probes, remainder])
+    inverse = after.solve(np.column_stack([probes, union.hessian @ probes]))
+    # W = P^-1 S' V = P^-1 V - P^-1 Lambda0 P^-1 V, so that C' V = (H0 - H1) W below.
+    spread = inverse[:, :k] - after.solve(
+        prior @ inverse[:, :k] if full else prior * inverse[:, :k]
     )
-    stacked = first[:, : 2 * k]  # P^-1 (H0 - H1) V and P^-1 V
-    second = after.solve(prior @ stacked if full else prior * stacked)
+    # The rows' curvature at the new mean only along V and W: O(k d s), not formed.
+    at_new = model.terms(
+        X, y, weights, after.mean, with_value=False, vectors=np.hstack([probes, spread])
+    )
+    change = terms.hessian @ np.hstack([probes, spread]) - at_new.hessian
+    remainder = terms.gradient - at_new.gradient - terms.hessian @ delta
+    solved = after.solve(np.column_stack([change[:, :k], remainder]))
     # v' C^2 v = (C' v)' (C v), C = S P^-1 (H0 - H1) = P^-1 (P - Lambda0) P^-1 (H0 - H1).
-    projected = first[:, :k] - second[:, :k]
-    transposed = change @ (first[:, k : 2 * k] - second[:, k:])
+    projected = solved[:, :k] - after.solve(
+        prior @ solved[:, :k] if full else prior * solved[:, :k]
+    )
+    transposed = change[:, k:]
     # The probe estimates of these non-negative traces can come out negative.
     changed = abs(np.sum(transposed * projected)) / k
-    removed = (
-        abs(np.sum((union.hessian @ first[:, k : 2 * k]) * first[:, 2 * k : 3 * k])) / k
-    )
-    shifted = first[:, -1]
+    removed = abs(np.sum((union.hessian @ inverse[:, :k]) * inverse[:, k:])) / k
+    shifted = solved[:, -1]
     in_prior = shifted @ (
         prior @ shifted if full else np.reshape(prior * shifted[:, None], -1)
     )

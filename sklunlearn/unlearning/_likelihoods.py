@@ -34,10 +34,10 @@ class Likelihood:
 
     Subclasses implement :meth:`row_terms`; :meth:`log_likelihood` and
     :meth:`expected_terms` follow from it. A subclass may also provide
-    ``linear_terms(X, y, weights, theta, intercept, with_value)``, a fused
-    kernel for ``f = X @ theta`` returning the summed value, gradient and
-    negative Hessian, which the linear predictor then uses instead of its
-    row blocks.
+    ``linear_terms(X, y, weights, theta, intercept, with_value, vectors)``, a
+    fused kernel for ``f = X @ theta`` returning the summed value, gradient and
+    negative Hessian (applied to ``vectors`` when they are given), which the
+    linear predictor then uses instead of its row blocks.
 
     Parameters
     ----------

@@ -81,24 +81,30 @@ class Model:
     likelihood: object
     prior: object
 
-    def terms(self, X, y, weights, theta, *, with_value=True):
+    def terms(self, X, y, weights, theta, *, with_value=True, vectors=None):
         """:class:`LikelihoodTerms` of the rows at ``theta``.
 
         ``with_value=False`` may skip the log-likelihood (NaN): a one-step
-        divide-out needs only the derivatives.
+        divide-out needs only the derivatives. With ``vectors`` of shape
+        (p, s), ``hessian`` is the curvature applied to them, ``J' diag(w c)
+        J vectors`` of shape (p, s), computed in ``O(n p s)`` without forming
+        the (p, p) curvature.
         """
         fused = self.predictor.fused_terms(
-            self.likelihood, X, y, weights, theta, with_value
+            self.likelihood, X, y, weights, theta, with_value, vectors=vectors
         )
         if fused is not None:
             return LikelihoodTerms(*fused)
         value, gradient, curvature = self.likelihood.row_terms(
             self.predictor.value(X, theta), y
         )
+        curvature = weights * curvature
         return LikelihoodTerms(
             float(weights @ value),
             self.predictor.vjp(X, theta, weights * gradient),
-            self.predictor.gauss_newton(X, theta, weights * curvature),
+            self.predictor.gauss_newton(X, theta, curvature)
+            if vectors is None
+            else self.predictor.gauss_newton_product(X, theta, curvature, vectors),
         )
 
     def expected_terms(self, X, y, weights, posterior):

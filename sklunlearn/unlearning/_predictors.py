@@ -57,6 +57,18 @@ class Predictor:
             total = total + J.T @ (c[b, None] * J)
         return total
 
+    def gauss_newton_product(self, X, theta, c, V):
+        """``J' diag(c) J V`` for a (p, s) block of vectors, shape (p, s).
+
+        ``O(n p s)``: cheaper than :meth:`gauss_newton` when ``s`` is small,
+        and the (p, p) curvature is never formed.
+        """
+        total = np.zeros(V.shape)
+        for b in row_blocks(X.shape[0]):
+            J = self.jacobian(X[b], theta)
+            total += J.T @ (c[b, None] * (J @ V))
+        return total
+
     def moments(self, X, posterior):
         """Mean and variance of ``f`` under ``theta ~ posterior``, linearised at its mean.
 
@@ -69,8 +81,12 @@ class Predictor:
             variance[b] = posterior.predictive_variance(self.jacobian(X[b], posterior.mean))
         return mean, variance
 
-    def fused_terms(self, likelihood, X, y, weights, theta, with_value):
-        """Summed likelihood terms from a fused kernel, or None when there is none."""
+    def fused_terms(self, likelihood, X, y, weights, theta, with_value, vectors=None):
+        """Summed likelihood terms from a fused kernel, or None when there is none.
+
+        With ``vectors`` (p, s), the third term is the curvature applied to
+        them (see :meth:`Model.terms <sklunlearn.unlearning.Model.terms>`).
+        """
         return None
 
     def candidate_values(self, X, theta):
@@ -144,6 +160,12 @@ class LinearPredictor(Predictor):
     def gauss_newton(self, X, theta, c):
         return weighted_gram(X, c, intercept=self.fit_intercept)
 
+    def gauss_newton_product(self, X, theta, c, V):
+        if not self.fit_intercept:
+            return np.asarray(X.T @ (c[:, None] * (X @ V)))
+        scaled = c[:, None] * (X @ V[:-1] + V[-1])
+        return np.vstack([np.asarray(X.T @ scaled), scaled.sum(axis=0)])
+
     def candidate_values(self, X, theta):
         """Feature ``j``'s contribution ``x_j w_j`` to ``f``, shape (n, d)."""
         return _dense_rows(X) * theta[: X.shape[1]]
@@ -168,12 +190,18 @@ class LinearPredictor(Predictor):
             variance[b] = posterior.predictive_variance(rows[:n_rows])
         return mean, variance
 
-    def fused_terms(self, likelihood, X, y, weights, theta, with_value):
+    def fused_terms(self, likelihood, X, y, weights, theta, with_value, vectors=None):
         kernel = getattr(likelihood, "linear_terms", None)
         if kernel is None:
             return None
         return kernel(
-            X, y, weights, theta, intercept=self.fit_intercept, with_value=with_value
+            X,
+            y,
+            weights,
+            theta,
+            intercept=self.fit_intercept,
+            with_value=with_value,
+            vectors=vectors,
         )
 
 
@@ -227,12 +255,19 @@ class InducingPointPredictor(Predictor):
         """Group ``j`` is the whitened inducing value ``v_j``."""
         return [np.array([j]) for j in range(theta.shape[0])]
 
-    def fused_terms(self, likelihood, X, y, weights, theta, with_value):
+    def fused_terms(self, likelihood, X, y, weights, theta, with_value, vectors=None):
         kernel = getattr(likelihood, "linear_terms", None)
         if kernel is None:
             return None
         parts = [
-            kernel(self.features(X[b]), y[b], weights[b], theta, with_value=with_value)
+            kernel(
+                self.features(X[b]),
+                y[b],
+                weights[b],
+                theta,
+                with_value=with_value,
+                vectors=vectors,
+            )
             for b in row_blocks(X.shape[0])
         ]
         return (
