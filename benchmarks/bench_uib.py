@@ -20,6 +20,11 @@ estimator, with the UnlearningWarnings it raised:
   ratio, held-out accuracy, correlation of the held-out predicted
   probability with the attribute (before, after, retrained).
 
+- ``sweep``: 'uib' with several ``(unlearning_beta, unlearning_stages)`` on
+  more draws of bc-clustered and sgpc-amplitude, subgroups by every attribute,
+  random 30% deletions and feature injection: the trade-off the defaults are
+  chosen from.
+
 The KL ratio is ``KL(forgotten || retrained) / KL(full || retrained)``
 (doing nothing is 1). "silent" counts results worse than doing nothing
 without an UnlearningWarning. Also the cost of the 'laplace' self-check (it
@@ -50,7 +55,12 @@ from sklunlearn.exceptions import UnlearningWarning  # noqa: E402
 from sklunlearn.gaussian_process import SparseGPClassifier  # noqa: E402
 from sklunlearn.linear_model import BayesianLogisticRegression  # noqa: E402
 from sklunlearn.unlearning import _laplace as laplace_module  # noqa: E402
-from sklunlearn.unlearning import get_method, laplace_divide_out  # noqa: E402
+from sklunlearn.unlearning import (  # noqa: E402
+    forgotten_fraction,
+    get_method,
+    laplace_divide_out,
+    uib_forget,
+)
 
 METHODS = ("laplace", "eubo", "rkl", "uib")
 KERNEL = C(100.0) * RBF(1.0)
@@ -104,31 +114,36 @@ def clustered(X, fraction, seed):
     return np.sort(order[:k]), np.sort(order[k:])
 
 
-def failure_settings():
-    """{setting: [per-draw {method: (ratio, warned)}]} for the two failure settings."""
-    results = {"bc-clustered": [], "sgpc-amplitude": []}
+def clustered_draws(seeds_per_cell=1):
+    """bc-clustered: (make, X, y, forgotten rows, remaining rows) per draw.
+
+    Each (alpha, fraction) cell ``c`` (0-8) is drawn with the random centres
+    ``c, c + 9, ...``: one seed per cell is the failure-settings table.
+    """
     X, y = breast_cancer()
-    draw = 0
-    for alpha in (0.01, 0.02, 0.03):
-        for fraction in (0.3, 0.4, 0.5):
-            forget_rows, remain = clustered(X, fraction, draw)
-            out, _, _ = compare(
+    cells = [(a, f) for a in (0.01, 0.02, 0.03) for f in (0.3, 0.4, 0.5)]
+    for k in range(seeds_per_cell):
+        for cell, (alpha, fraction) in enumerate(cells):
+            forget_rows, remain = clustered(X, fraction, cell + len(cells) * k)
+            yield (
                 lambda a=alpha: BayesianLogisticRegression(alpha=a, random_state=0),
                 X,
                 y,
                 forget_rows,
                 remain,
             )
-            results["bc-clustered"].append(out)
-            draw += 1
+
+
+def amplitude_draws(n_draws=5):
+    """sgpc-amplitude: (make, X, y, forgotten rows, remaining rows) per draw."""
     X, y = banknote()
-    for seed in range(5):
+    for seed in range(n_draws):
         rng = np.random.default_rng(seed)
         chosen = rng.choice(X.shape[0], 50, replace=False)
         pool = np.setdiff1d(np.arange(X.shape[0]), chosen)
         forget_rows = np.sort(rng.choice(pool, X.shape[0] // 10, replace=False))
         remain = np.setdiff1d(np.arange(X.shape[0]), forget_rows)
-        out, _, _ = compare(
+        yield (
             lambda Z=X[chosen]: SparseGPClassifier(
                 kernel=KERNEL, inducing_points=Z, random_state=0
             ),
@@ -137,17 +152,131 @@ def failure_settings():
             forget_rows,
             remain,
         )
-        results["sgpc-amplitude"].append(out)
-    return results
+
+
+def subgroup_draw(X, y, column=0):
+    """Training rows (25% held out) and the top 30% of ``column`` among them."""
+    held_out = np.random.default_rng(0).random(X.shape[0]) < 0.25
+    Xt, yt = X[~held_out], y[~held_out]
+    group = np.flatnonzero(Xt[:, column] > np.quantile(Xt[:, column], 0.7))
+    remain = np.setdiff1d(np.arange(Xt.shape[0]), group)
+    return Xt, yt, group, remain, X[held_out], y[held_out]
+
+
+def subgroup_breast_cancer():
+    """The subgroup setting's estimator on breast_cancer (weak prior)."""
+    return BayesianLogisticRegression(alpha=0.03, random_state=0)
+
+
+def failure_settings():
+    """{setting: [per-draw {method: (ratio, warned)}]} for the two failure settings."""
+    draws = {"bc-clustered": clustered_draws(), "sgpc-amplitude": amplitude_draws()}
+    return {
+        setting: [compare(*draw)[0] for draw in generator]
+        for setting, generator in draws.items()
+    }
+
+
+# (unlearning_beta, unlearning_stages) swept; they act through rho alone.
+SWEEP = ((1.0, 4), (1.5, 4), (3.0, 6), (2.0, 4), (2.0, 5), (3.0, 8), (2.0, 6))
+
+
+def sweep_settings():
+    """{setting: draws} of the sweep: more draws than the tables with every method.
+
+    bc-clustered with four centres per cell (36 draws, the first nine are the
+    failure-settings table's), sgpc-amplitude with 10 draws, subgroup removal
+    by each of the ten 'mean' attributes of breast_cancer (``alpha=0.03``) and
+    the four of banknote, 20 random 30% deletions from breast_cancer
+    (``alpha=0.03``; the union of the sequential requests) and feature
+    injection (BLR) on both data sets.
+    """
+    settings = {
+        "bc-clustered": list(clustered_draws(seeds_per_cell=4)),
+        "sgpc-amplitude": list(amplitude_draws(n_draws=10)),
+    }
+    for name, (X, y), make, columns in (
+        ("subgroup bc", breast_cancer(), subgroup_breast_cancer, range(10)),
+        ("subgroup banknote", banknote(), BayesianLogisticRegression, range(4)),
+    ):
+        settings[name] = [(make, *subgroup_draw(X, y, column)[:4]) for column in columns]
+    # The union of the sequential requests (pending requests forget exactly it).
+    X, y = breast_cancer()
+    settings["random 30% bc"] = []
+    for seed in range(20):
+        forget_rows = np.random.default_rng(seed).permutation(X.shape[0])[
+            : int(0.3 * len(y))
+        ]
+        remain = np.setdiff1d(np.arange(X.shape[0]), forget_rows)
+        settings["random 30% bc"].append(
+            (subgroup_breast_cancer, X, y, forget_rows, remain)
+        )
+    settings["injection"] = []
+    for X, y in (breast_cancer(), banknote()):
+        Xi, group, remain = injected(X, y)
+        settings["injection"].append((BayesianLogisticRegression, Xi, y, group, remain))
+    return settings
+
+
+def sweep():
+    """Rows (beta, stages, rho, median KL ratio per setting, worst median, largest).
+
+    'uib' applied to the stored posterior of each draw (as ``partial_unfit``
+    does for one request) for each (beta, stages) of ``SWEEP``: the
+    trade-off the defaults are chosen from.
+    """
+    fits = {
+        setting: [
+            (make().fit(X, y), make().fit(X[rest], y[rest]), X[rows], y[rows])
+            for make, X, y, rows, rest in draws
+        ]
+        for setting, draws in sweep_settings().items()
+    }
+    rows = []
+    for beta, stages in SWEEP:
+        ratios = [
+            [uib_ratio(*fit, beta, stages) for fit in draws] for draws in fits.values()
+        ]
+        medians = [np.median(r) for r in ratios]
+        rows.append(
+            (
+                beta,
+                stages,
+                f"{forgotten_fraction(beta, stages):.3f}",
+                *(f"{m:.3f}" for m in medians),
+                f"{max(medians):.3f}",
+                f"{max(max(r) for r in ratios):.3g}",
+            )
+        )
+    names = tuple(f"{name} ({len(draws)})" for name, draws in fits.items())
+    return rows, names
+
+
+def uib_ratio(full, retrained, X, y, beta, stages):
+    """KL ratio of 'uib' with (beta, stages) from ``full``'s stored posterior."""
+    target = (y == full.classes_[1]).astype(np.float64)
+    new = uib_forget(
+        posterior(full),
+        full.model_,
+        X,
+        target,
+        np.ones(len(y)),
+        inference=full.inference,
+        unlearning_beta=beta,
+        unlearning_stages=stages,
+    )[0]
+    reference = posterior(retrained)
+    return new.kl_divergence(reference) / posterior(full).kl_divergence(reference)
 
 
 def sequential():
-    """Rows (alpha, method, median KL ratio sequential/union, pending off/on)."""
+    """Rows (alpha, method, median KL ratio sequential/union, pending off/on, and
+    the sequential result's KL over doing nothing's)."""
     X, y = breast_cancer()
     rows = []
     for alpha in (1.0, 0.03):
         for method in ("laplace", "uib"):
-            stored, step_by_step = [], []
+            stored, step_by_step, over_nothing = [], [], []
             for seed in range(5):
                 rng = np.random.default_rng(seed)
                 forget_rows = rng.permutation(X.shape[0])[: int(0.3 * X.shape[0])]
@@ -165,12 +294,17 @@ def sequential():
                 kl_union = union.posterior_.kl_divergence(target.posterior_)
                 stored.append(est.posterior_.kl_divergence(target.posterior_) / kl_union)
                 step_by_step.append(current.kl_divergence(target.posterior_) / kl_union)
+                over_nothing.append(
+                    est.posterior_.kl_divergence(target.posterior_)
+                    / full.posterior_.kl_divergence(target.posterior_)
+                )
             rows.append(
                 (
                     alpha,
                     method,
-                    f"{np.median(step_by_step):.2f}",
+                    f"{np.median(step_by_step):.3g}",
                     f"{np.median(stored):.2f}",
+                    f"{np.median(over_nothing):.3g}",
                 )
             )
     return rows
@@ -237,24 +371,15 @@ def subgroup():
     """Rows (data, method, KL ratio, accuracy, correlation before/after/retrained)."""
     rows = []
     settings = (
-        (
-            "breast_cancer",
-            breast_cancer(),
-            0,
-            lambda: BayesianLogisticRegression(alpha=0.03, random_state=0),
-        ),
-        ("banknote", banknote(), 0, lambda: BayesianLogisticRegression(random_state=0)),
+        ("breast_cancer", breast_cancer(), subgroup_breast_cancer),
+        ("banknote", banknote(), lambda: BayesianLogisticRegression(random_state=0)),
     )
-    for name, (X, y), column, make in settings:
-        rng = np.random.default_rng(0)
-        held_out = rng.random(X.shape[0]) < 0.25
-        Xt, yt, Xh, yh = X[~held_out], y[~held_out], X[held_out], y[held_out]
-        group = np.flatnonzero(Xt[:, column] > np.quantile(Xt[:, column], 0.7))
-        remain = np.setdiff1d(np.arange(Xt.shape[0]), group)
+    for name, (X, y), make in settings:
+        Xt, yt, group, remain, Xh, yh = subgroup_draw(X, y)
         out, full, retrained = compare(make, Xt, yt, group, remain)
 
-        def correlation(est, Xh=Xh, column=column):
-            return np.corrcoef(est.predict_proba(Xh)[:, 1], Xh[:, column])[0, 1]
+        def correlation(est, Xh=Xh):
+            return np.corrcoef(est.predict_proba(Xh)[:, 1], Xh[:, 0])[0, 1]
 
         for method in ("nothing", *METHODS):
             ratio, warned, est = out[method]
@@ -364,8 +489,21 @@ def main():
     print(
         table(summary(results), ("setting", "method", "median", "max", "warned", "silent"))
     )
+    sweep_rows, names = sweep()
+    print("\n'uib' defaults: median KL ratio per setting for (beta, stages)")
+    print(
+        table(
+            sweep_rows,
+            ("beta", "stages", "rho", *names, "worst median", "largest"),
+        )
+    )
     print("\nSequential: ten 3% requests, KL over one 30% request's (median of 5)")
-    print(table(sequential(), ("alpha", "method", "step by step", "pending requests")))
+    print(
+        table(
+            sequential(),
+            ("alpha", "method", "step by step", "pending requests", "KL over nothing"),
+        )
+    )
     print("\nFeature injection (remaining fraction of the injected effect)")
     print(
         table(

@@ -257,3 +257,23 @@ def test_subgroup_removal_moves_toward_retraining():
         assert ratio < 1.0 or alarms, method
         if method == "uib":
             assert ratio < 0.7
+
+
+@pytest.mark.parametrize(
+    "load, alpha, n_attributes", [(_breast_cancer, 0.03, 10), (_banknote, 1.0, 4)]
+)
+def test_subgroup_removal_by_each_attribute_with_uib(load, alpha, n_attributes):
+    """The top 30% of each attribute in turn: 'uib' within half of doing nothing."""
+    X, y = load()
+    ratios = []
+    for column in range(n_attributes):
+        group = np.flatnonzero(X[:, column] > np.quantile(X[:, column], 0.7))
+        remain = np.setdiff1d(np.arange(X.shape[0]), group)
+        retrained = BayesianLogisticRegression(alpha=alpha).fit(X[remain], y[remain])
+        est = BayesianLogisticRegression(alpha=alpha, unlearning="uib").fit(X, y)
+        full = est.posterior_
+        alarms, others = _forget(est, X[group], y[group])
+        assert not alarms and not others
+        ratios.append(_kl_ratio(est.posterior_, full, retrained.posterior_))
+    assert np.median(ratios) <= 0.5
+    assert max(ratios) < 1.0
