@@ -1,6 +1,7 @@
 """A Bayesian neural network regressor that forgets (Rawat et al. 2022's example)."""
 
 import copy
+import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -489,13 +490,18 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             posterior = GaussianPosterior.from_precision(theta, gauss_newton)
         self._set_posterior(self._refined(posterior, X, y, weights), theta)
 
-    def _local_retrain(self, X, y, sample_weight=None, *, max_iter=None, tol=None):
+    def _local_retrain(
+        self, X, y, sample_weight=None, *, max_iter=None, tol=None, relearn_noise=False
+    ):
         """A copy retrained on ``X, y`` from this fit's weights: the local reference.
 
         Same prior, noise variance and posterior approximation; the MAP starts
         at the current weights, so it converges to the mode near them (the
         reference that KL divergences to a forgotten posterior are measured
-        against). Without a ledger.
+        against). Without a ledger. ``relearn_noise=True`` (with
+        ``noise_variance=None``) alternates the MAP with MacKay's noise update
+        from the fitted noise, as a fit does: the reference for asking how much
+        of a forget's error is the noise it keeps.
         """
         check_is_fitted(self, "posterior_")
         new = copy.deepcopy(self)
@@ -508,7 +514,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         weights = check_weights(sample_weight, X)
         beta = self.model_.likelihood.noise_precision
         rng = check_random_state(self.random_state)
-        new._train(self.model_.predictor, X, y, weights, self._theta, beta, 0.0, rng)
+        learn_noise = 0.0
+        if relearn_noise and self.noise_variance is None:
+            learn_noise = new._initial_noise_precision(y, weights)
+        predictor = self.model_.predictor
+        new._train(predictor, X, y, weights, self._theta, beta, learn_noise, rng)
         new.n_samples_seen_ = int(np.count_nonzero(weights))
         return new._issue_warnings()
 
@@ -660,7 +670,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _forget_approximately(self, X, y, weights):
         """Forget with the registered method named by ``unlearning``."""
         method = get_method(self.unlearning)
-        options = {name: getattr(self, name) for name in method.parameters}
+        options = self._method_options(method)
         before = self.posterior_
         try:
             new, record = method.function(before, self.model_, X, y, weights, **options)
@@ -684,6 +694,31 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             tuple(message for message in messages if message is not None),
             self.n_iter_,
         )
+
+    def _method_options(self, method):
+        """The method's parameters this estimator has; the method's defaults for the rest.
+
+        A parameter the network has no use for (``removal_noise``: no certified
+        removal here) keeps the method's default; one without a default is refused.
+        """
+        signature = inspect.signature(method.function).parameters
+        missing = [
+            name
+            for name in method.parameters
+            if not hasattr(self, name)
+            and (
+                name not in signature or signature[name].default is inspect.Parameter.empty
+            )
+        ]
+        if missing:
+            raise ValueError(
+                f"unlearning={method.name!r} needs parameter(s) {missing} which "
+                f"{type(self).__name__} does not have. Choose another unlearning "
+                "method. Nothing was changed."
+            )
+        return {
+            name: getattr(self, name) for name in method.parameters if hasattr(self, name)
+        }
 
     def _leftover_message(self):
         """The once-per-fit warning that parts of the model still carry the rows."""
