@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._dask import is_dask_collection
 from ..base import UnlearningMixin, UpdateOutcome, check_weights
 from ..exceptions import NotPositiveDefiniteError
 from ..linear_model._sufficient_statistics import round_off_warning
@@ -29,9 +30,9 @@ from ._last_layer import feature_statistics, features, output_posterior, relativ
 from ._predictor import ACTIVATIONS, MLPPredictor
 from ._training import (
     StartingPoint,
+    TrainingRows,
     glorot_weights,
     mackay_noise,
-    map_fit,
     one_blas_thread,
 )
 
@@ -183,6 +184,14 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     precision; a Laplace step whose rows' gradient and curvature, re-evaluated
     at the new mean, are far from their linearisation; a runaway EUBO).
 
+    Rows in a dask array or dataframe are learned on the cluster without
+    reaching the client: each evaluation of the objective and its gradient
+    is one pass over the chunks (L-BFGS-B runs on the client over the
+    weights), and so is each curvature and noise update. Training on them
+    needs ``solver='lbfgs'`` and ``inference='laplace'``. A forget request's
+    rows are gathered to the client and forgotten as in memory (see "Scaling
+    out on dask" in the documentation).
+
     References
     ----------
     A. Rawat, J. Requeima, W. Bruinsma, R. Turner, Challenges and Pitfalls of
@@ -296,8 +305,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : array-like of shape (n_samples, n_features), or dask collection
+            Training data; a dask array or dataframe stays on its cluster.
         y : array-like of shape (n_samples,)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -322,7 +331,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or dask collection
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -340,8 +349,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to forget, as they were learned.
+        X : array-like of shape (n_samples, n_features), or dask collection
+            Rows to forget, as they were learned. A dask array or dataframe
+            is validated and fingerprinted chunk by chunk on the workers,
+            then gathered to the client: a deletion request must fit in its
+            memory.
         y : array-like of shape (n_samples,)
             Their targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -365,7 +377,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or dask collection
+            A dask array or dataframe gives lazy dask arrays, chunked like
+            its rows and computed on the workers.
         return_std : bool, default=False
             Also return ``sqrt(J Sigma J' + noise_variance_)``, ``J`` the
             Jacobian of the output in the weights the posterior covers.
@@ -377,6 +391,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             Only with ``return_std=True``.
         """
         check_is_fitted(self, "posterior_")
+        if is_dask_collection(X):  # lazy dask arrays, chunked like X's rows
+            from .._dask import predict_rows
+
+            return predict_rows(self, X, "predict", return_std=return_std)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         predictor, theta = self.model_.predictor, self._theta
         if not return_std:
@@ -397,15 +415,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         return [self.posterior_]
 
     def _update(self, X, y, weights, *, sign, reset):
-        n_rows = int(np.count_nonzero(weights))
-        if reset:
-            self._start(X, y, weights)
-            self.n_samples_seen_ = n_rows
-            return UpdateOutcome(self.inference, False, n_iter=self.n_iter_)
         if sign > 0:
-            self._add(X, y, weights)
-            self.n_samples_seen_ += n_rows
-            return UpdateOutcome(self.inference, False, n_iter=self.n_iter_)
+            return self._learn_rows(TrainingRows(X, y, weights), reset)
+        n_rows = int(np.count_nonzero(weights))
         if not self.ledger and n_rows > self.n_samples_seen_:
             raise ValueError(
                 f"Cannot forget {n_rows} rows: only {self.n_samples_seen_} rows with "
@@ -428,8 +440,28 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.n_samples_seen_ -= n_rows
         return outcome
 
+    def _update_dask(self, rows, *, sign, reset):
+        """:meth:`_update` for rows on a dask cluster (:class:`sklunlearn._dask.DaskRows`).
+
+        Learning reads the rows through passes over the chunks; a forget
+        request's rows are gathered here (see :mod:`sklunlearn._dask._mlp`).
+        """
+        from .._dask._mlp import mlp_update
+
+        return mlp_update(self, rows, sign=sign, reset=reset)
+
     # ------------------------------------------------------------ learning
-    def _start(self, X, y, weights):
+    def _learn_rows(self, rows, reset):
+        """Fit (``reset``) or add the rows (a :class:`TrainingRows` or its dask twin)."""
+        if reset:
+            self._start(rows)
+            self.n_samples_seen_ = rows.n_rows
+        else:
+            self._add(rows)
+            self.n_samples_seen_ += rows.n_rows
+        return UpdateOutcome(self.inference, False, n_iter=self.n_iter_)
+
+    def _start(self, rows):
         """Train from the prior: the predictor, the initial weights, then :meth:`_train`."""
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
         if sizes.ndim != 1 or not all(int(s) == s and s >= 1 for s in sizes.tolist()):
@@ -437,7 +469,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"hidden_layer_sizes must hold positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        predictor = MLPPredictor((X.shape[1], *map(int, sizes), 1), self.activation)
+        predictor = MLPPredictor((rows.n_features, *map(int, sizes), 1), self.activation)
         if self.curvature == "ggn" and predictor.n_weights > MAX_GGN_WEIGHTS:
             raise ValueError(
                 f"curvature='ggn' keeps a full {predictor.n_weights} x "
@@ -449,11 +481,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         theta = glorot_weights(predictor, self.activation, rng)
         self._alpha = float(self.alpha)
         self._warned_about_leftovers = False
-        beta = self._initial_noise_precision(y, weights)
+        beta = self._initial_noise_precision(rows)
         learn_noise = beta if self.noise_variance is None else 0.0
-        self._train(predictor, X, y, weights, theta, beta, learn_noise, rng)
+        self._train(predictor, rows, theta, beta, learn_noise, rng)
 
-    def _train(self, predictor, X, y, weights, theta, beta, learn_noise, rng):
+    def _train(self, predictor, rows, theta, beta, learn_noise, rng):
         """MAP from ``theta`` under the prior, then the posterior and fitted attributes.
 
         ``learn_noise``: 0 keeps the noise precision ``beta``; otherwise the
@@ -463,12 +495,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         prior = StartingPoint(np.zeros(predictor.n_weights), self._alpha)
         n_iter, posterior = 0, None
         for round_ in range(_MAX_NOISE_ROUNDS):
-            result = self._map(predictor, X, y, weights, beta, prior, theta, rng)
+            result = self._map(predictor, rows, beta, prior, theta, rng)
             theta, n_iter = result.theta, n_iter + result.n_iter
             if not learn_noise:
                 break
             # the posterior at (theta, beta) is the fitted one when beta is kept
-            new_beta, posterior = self._noise_update(predictor, X, y, weights, theta, beta)
+            new_beta, posterior = self._noise_update(predictor, rows, theta, beta)
             new_beta = min(new_beta, learn_noise / _MIN_NOISE_FRACTION)
             if abs(new_beta / beta - 1.0) < _NOISE_RTOL or round_ == _MAX_NOISE_ROUNDS - 1:
                 break
@@ -479,16 +511,16 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.noise_variance_ = 1.0 / beta
         self._set_fit(result, n_iter, result.converged)
         if self.curvature == "last_layer":
-            self._statistics = feature_statistics(predictor, X, y, weights, theta)
+            self._statistics, _ = rows.curvature(predictor, theta, beta, last_layer=True)
             self._set_posterior(
                 output_posterior(self._statistics, self._alpha, beta), theta
             )
             return
         if posterior is None:
-            gauss_newton = predictor.gauss_newton(X, theta, beta * weights)
+            gauss_newton, _ = rows.curvature(predictor, theta, beta, last_layer=False)
             gauss_newton.flat[:: theta.shape[0] + 1] += self._alpha
             posterior = GaussianPosterior.from_precision(theta, gauss_newton)
-        self._set_posterior(self._refined(posterior, X, y, weights), theta)
+        self._set_posterior(self._refined(posterior, rows), theta)
 
     def _local_retrain(
         self, X, y, sample_weight=None, *, max_iter=None, tol=None, relearn_noise=False
@@ -514,22 +546,21 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         weights = check_weights(sample_weight, X)
         beta = self.model_.likelihood.noise_precision
         rng = check_random_state(self.random_state)
+        rows = TrainingRows(X, y, weights)
         learn_noise = 0.0
         if relearn_noise and self.noise_variance is None:
-            learn_noise = new._initial_noise_precision(y, weights)
-        predictor = self.model_.predictor
-        new._train(predictor, X, y, weights, self._theta, beta, learn_noise, rng)
+            learn_noise = new._initial_noise_precision(rows)
+        new._train(self.model_.predictor, rows, self._theta, beta, learn_noise, rng)
         new.n_samples_seen_ = int(np.count_nonzero(weights))
         return new._issue_warnings()
 
-    def _add(self, X, y, weights):
+    def _add(self, rows):
         """``partial_fit``: the current posterior is the prior of the new rows."""
         predictor, beta = self.model_.predictor, self.model_.likelihood.noise_precision
         theta = self._theta
         if self.curvature == "last_layer":
-            self._statistics = self._statistics + feature_statistics(
-                predictor, X, y, weights, theta
-            )
+            statistics, _ = rows.curvature(predictor, theta, beta, last_layer=True)
+            self._statistics = self._statistics + statistics
             self._set_posterior(
                 output_posterior(self._statistics, self._alpha, beta), theta
             )
@@ -538,15 +569,15 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         posterior = self.posterior_
         prior = StartingPoint(posterior.mean, np.array(posterior.precision))
         rng = check_random_state(self.random_state)
-        result = self._map(predictor, X, y, weights, beta, prior, theta, rng)
+        result = self._map(predictor, rows, beta, prior, theta, rng)
         self._set_fit(result, result.n_iter, result.converged)
-        precision = posterior.precision + predictor.gauss_newton(
-            X, result.theta, beta * weights
+        gauss_newton, _ = rows.curvature(predictor, result.theta, beta, last_layer=False)
+        laplace = GaussianPosterior.from_precision(
+            result.theta, posterior.precision + gauss_newton
         )
-        laplace = GaussianPosterior.from_precision(result.theta, precision)
-        self._set_posterior(self._refined(laplace, X, y, weights, posterior), result.theta)
+        self._set_posterior(self._refined(laplace, rows, posterior), result.theta)
 
-    def _map(self, predictor, X, y, weights, beta, prior, theta, rng):
+    def _map(self, predictor, rows, beta, prior, theta, rng):
         options = {
             "max_iter": self.max_iter,
             "tol": self.tol,
@@ -554,12 +585,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             "learning_rate_init": self.learning_rate_init,
             "verbose": self.verbose,
         }
-        return map_fit(
-            predictor, X, y, weights, beta, prior, theta, solver=self.solver,
-            options=options, rng=rng,
-        )  # fmt: skip
+        return rows.minimise(
+            predictor, beta, prior, theta, solver=self.solver, options=options, rng=rng
+        )
 
-    def _refined(self, laplace, X, y, weights, prior=None):
+    def _refined(self, laplace, rows, prior=None):
         """The Laplace posterior at the MAP, or the variational one started from it.
 
         ``prior``: the posterior the rows are added to (the prior when None).
@@ -569,8 +599,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if prior is None:
             prior = self.model_.prior.posterior()
         result = variational_update(
-            prior, self.model_, X, y, weights, sign=1.0, max_iter=self.max_iter,
-            tol=self.tol, start=laplace,
+            prior, self.model_, rows.X, rows.y, rows.weights, sign=1.0,
+            max_iter=self.max_iter, tol=self.tol, start=laplace,
         )  # fmt: skip
         if not result.converged:
             self._warn_later(
@@ -580,37 +610,36 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.n_iter_ += result.n_iter
         return result.posterior
 
-    def _initial_noise_precision(self, y, weights):
+    def _initial_noise_precision(self, rows):
         if self.noise_variance is not None:
             return 1.0 / float(self.noise_variance)
-        if np.count_nonzero(weights) < 2:
+        if rows.n_rows < 2:
             raise ValueError(
                 "noise_variance=None learns the noise from the residuals, which needs "
                 "more than 1 sample (n_samples=1 with a non-zero weight). Pass "
                 "noise_variance, or more rows."
             )
-        total = float(weights.sum())
-        mean = float(weights @ y) / total
-        variance = float(weights @ (y - mean) ** 2) / total
+        _, variance = rows.target_moments()
         return 1.0 / variance if variance > 0 else 1.0
 
-    def _noise_update(self, predictor, X, y, weights, theta, beta):
+    def _noise_update(self, predictor, rows, theta, beta):
         """MacKay's noise precision given the MAP ``theta`` at precision ``beta``, and
         the posterior at ``(theta, beta)`` it was computed from."""
-        if self.curvature == "last_layer":
-            statistics = feature_statistics(predictor, X, y, weights, theta)
-            posterior = output_posterior(statistics, self._alpha, beta)
+        last_layer = self.curvature == "last_layer"
+        curvature, squared_error = rows.curvature(
+            predictor, theta, beta, last_layer=last_layer, with_error=True
+        )
+        if last_layer:
+            posterior = output_posterior(curvature, self._alpha, beta)
         else:
-            gauss_newton = predictor.gauss_newton(X, theta, beta * weights)
-            gauss_newton.flat[:: theta.shape[0] + 1] += self._alpha
-            posterior = GaussianPosterior.from_precision(theta, gauss_newton)
+            curvature.flat[:: theta.shape[0] + 1] += self._alpha
+            posterior = GaussianPosterior.from_precision(theta, curvature)
         # gamma = p - alpha tr(Sigma), tr(Sigma) = ||R^-1||_F^2
         inverse = linalg.solve_triangular(
             posterior.precision_cholesky, np.eye(posterior.n_features), lower=False
         )
         gamma = posterior.n_features - self._alpha * float(np.sum(inverse * inverse))
-        residual = y - predictor.value(X, theta)
-        return mackay_noise(residual, weights, gamma), posterior
+        return mackay_noise(squared_error, rows.weight, gamma), posterior
 
     def _set_fit(self, result, n_iter, converged):
         self.n_iter_ = int(n_iter)

@@ -17,10 +17,14 @@ import numpy as np
 from scipy import optimize
 from threadpoolctl import ThreadpoolController
 
+from ._last_layer import feature_statistics
+
 __all__ = [
     "MAPResult",
     "StartingPoint",
+    "TrainingRows",
     "glorot_weights",
+    "lbfgs_fit",
     "map_fit",
     "mackay_noise",
     "one_blas_thread",
@@ -54,6 +58,69 @@ class MAPResult(NamedTuple):
     loss: float
     n_iter: int
     converged: bool
+
+
+class TrainingRows:
+    """The rows of one learn call in memory, read through the sums training needs.
+
+    :class:`~sklunlearn.neural_network.BayesianMLPRegressor` learns from rows
+    only through these members, each a sum over rows; its twin for rows on a
+    dask cluster, ``sklunlearn._dask._mlp.ChunkedRows``, computes each as one
+    pass over the chunks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    weights : ndarray of shape (n_samples,)
+    """
+
+    def __init__(self, X, y, weights):
+        self.X, self.y, self.weights = X, y, weights
+
+    @property
+    def n_features(self):
+        return self.X.shape[1]
+
+    @property
+    def n_rows(self):
+        """Rows with a non-zero weight."""
+        return int(np.count_nonzero(self.weights))
+
+    @property
+    def weight(self):
+        """``W = sum_i w_i``."""
+        return float(self.weights.sum())
+
+    def target_moments(self):
+        """The weighted mean and variance of the targets."""
+        total = self.weight
+        mean = float(self.weights @ self.y) / total
+        return mean, float(self.weights @ (self.y - mean) ** 2) / total
+
+    def minimise(self, predictor, beta, prior, theta, *, solver, options, rng):
+        """:func:`map_fit` of the rows."""
+        return map_fit(
+            predictor, self.X, self.y, self.weights, beta, prior, theta, solver=solver,
+            options=options, rng=rng,
+        )  # fmt: skip
+
+    def curvature(self, predictor, theta, beta, *, last_layer, with_error=False):
+        """The rows' curvature at ``theta``, and ``sum_i w_i (y_i - f_i)^2``.
+
+        The curvature is ``J' diag(beta w) J`` (p x p), or with ``last_layer``
+        the output layer's feature statistics; the error is None without
+        ``with_error``.
+        """
+        X, y, weights = self.X, self.y, self.weights
+        if last_layer:
+            statistics = feature_statistics(predictor, X, y, weights, theta)
+        else:
+            statistics = predictor.gauss_newton(X, theta, beta * weights)
+        if not with_error:
+            return statistics, None
+        residual = y - predictor.value(X, theta)
+        return statistics, float(weights @ residual**2)
 
 
 @functools.cache
@@ -122,24 +189,33 @@ def map_fit(predictor, X, y, weights, beta, prior, theta, *, solver, options, rn
 def _minimise(predictor, X, y, weights, beta, prior, theta, solver, options, rng):
     total = float(weights.sum())
     if solver == "lbfgs":
-        result = optimize.minimize(
-            _objective(predictor, X, y, weights, beta, prior, 1.0 / total),
-            theta,
-            jac=True,
-            method="L-BFGS-B",
-            callback=_lbfgs_report() if options.get("verbose") else None,
-            # tol on the largest gradient entry (as MLPRegressor), and a relative
-            # decrease test no looser than scipy's default that tightens with tol,
-            # so that a small tol reaches the mode the Laplace posterior assumes.
-            options={
-                "maxiter": options["max_iter"],
-                "gtol": options["tol"],
-                "ftol": min(_SCIPY_FTOL, 1e-4 * options["tol"]),
-            },
-        )
-        # status 1: the iteration or evaluation budget ran out
-        return MAPResult(result.x, float(result.fun), int(result.nit), result.status != 1)
+        objective = _objective(predictor, X, y, weights, beta, prior, 1.0 / total)
+        return lbfgs_fit(objective, theta, options)
     return _adam(predictor, X, y, weights, beta, prior, theta, options, rng)
+
+
+def lbfgs_fit(objective, theta, options):
+    """Minimise ``objective`` (``theta -> (value, gradient)``) with L-BFGS-B from ``theta``.
+
+    ``options``: ``max_iter``, ``tol`` and ``verbose``, as for :func:`map_fit`.
+    """
+    result = optimize.minimize(
+        objective,
+        theta,
+        jac=True,
+        method="L-BFGS-B",
+        callback=_lbfgs_report() if options.get("verbose") else None,
+        # tol on the largest gradient entry (as MLPRegressor), and a relative
+        # decrease test no looser than scipy's default that tightens with tol,
+        # so that a small tol reaches the mode the Laplace posterior assumes.
+        options={
+            "maxiter": options["max_iter"],
+            "gtol": options["tol"],
+            "ftol": min(_SCIPY_FTOL, 1e-4 * options["tol"]),
+        },
+    )
+    # status 1: the iteration or evaluation budget ran out
+    return MAPResult(result.x, float(result.fun), int(result.nit), result.status != 1)
 
 
 def _lbfgs_report():
@@ -206,12 +282,11 @@ def _batch_objective(predictor, X, y, weights, beta, prior, theta, total):
     )
 
 
-def mackay_noise(residual, weights, n_effective):
+def mackay_noise(squared_error, total, n_effective):
     """MacKay's evidence fixed point for the noise precision (MacKay 1992, eq. 4.22).
 
-    ``beta = (W - gamma) / sum_i w_i r_i^2``, ``gamma = p - tr(Lambda0 Sigma)``
-    the effective number of well-determined parameters.
+    ``beta = (W - gamma) / sum_i w_i r_i^2`` from the weighted squared error
+    ``sum_i w_i r_i^2``, the total weight ``W`` and ``gamma = p - tr(Lambda0
+    Sigma)``, the effective number of well-determined parameters.
     """
-    sse = float(weights @ residual**2)
-    total = float(weights.sum())
-    return max(total - n_effective, 1.0) / max(sse, np.finfo(float).tiny)
+    return max(total - n_effective, 1.0) / max(squared_error, np.finfo(float).tiny)
