@@ -19,8 +19,12 @@ as a pass over data read from storage rereads it. Measured in one run on a
   ``--sgpr-m`` inducing points: a fit at fixed hyperparameters (inducing
   points from a sample of the rows: two passes), ``partial_unfit`` of 1%, a
   fit with a short optimisation (``--sgpr-iterations`` L-BFGS-B iterations,
-  two passes per evaluation), and the fixed fit in memory against the
-  cluster at ``--sgpr-memory-n`` rows.
+  one pass per evaluation), and the fixed fit in memory against the
+  cluster at ``--sgpr-memory-n`` rows;
+- one evaluation of the collapsed bound and its gradient at
+  ``--sgpr-bound-n`` rows (section ``sgpr-bound``): in memory, in one pass on
+  the cluster, and in the two passes that derivatives in the inducing
+  locations take.
 
 Run: ``python benchmarks/bench_dask.py`` (n = 20,000,000 x 50 by default;
 ``--n`` for less on a small machine). ``--ledger`` keeps the ledger of learned
@@ -240,7 +244,7 @@ def sgpr_rows(client, args):
     start = time.perf_counter()
     SparseGPRegressor(inducing_points=Z, **fixed).fit(Xm, ym)
     in_memory = time.perf_counter() - start
-    evaluations = f"{short.evaluations} evaluations, {2 * short.evaluations + 1} passes"
+    evaluations = f"{short.evaluations} evaluations, {short.evaluations + 2} passes"
     return [
         [f"fit, fixed, m={m} from a sample (2 passes)", n, chunk, f"{fit:.1f} s"]
         + ["1x", _mb(peak)],
@@ -253,6 +257,65 @@ def sgpr_rows(client, args):
         ["fit, fixed, given Z, on the cluster", small_n, chunk, f"{small:.2f} s"]
         + [f"{small / in_memory:.2f}x", _mb(small_peak)],
     ]
+
+
+def _evaluations(client, rows, Xm, ym, Z, kernel):
+    """``(in memory, one pass, two passes)``: seconds of one evaluation of the bound
+    and its gradient each way, and the largest relative difference of the
+    cluster's gradients from the in-memory one."""
+    from sklunlearn._dask._sparse_gp import ChunkedBound, _chunk_first
+    from sklunlearn.gaussian_process._sgpr import _RowsBound
+
+    jitters, s2 = (1e-6,), 0.1
+    memory = _RowsBound(Xm, ym, np.ones(ym.size), normalize_y=True)
+    chunked = ChunkedBound(rows, rows.reduce(_chunk_first, None, None), normalize_y=True)
+    start = time.perf_counter()
+    expected = memory(kernel, Z, s2, False, jitters)
+    seconds = [time.perf_counter() - start]
+    one, one_peak = timed(client, lambda: chunked(kernel, Z, s2, False, jitters))
+    two, two_peak = timed(client, lambda: chunked(kernel, Z, s2, True, jitters))
+    gradients = [chunked(kernel, Z, s2, with_Z, jitters) for with_Z in (False, True)]
+    scale = np.max(np.abs(expected.gradient))
+    error = max(np.max(np.abs(g.gradient - expected.gradient)) / scale for g in gradients)
+    return seconds + [one, two], [one_peak, two_peak], error
+
+
+def sgpr_bound_rows(client, args):
+    """One evaluation of the collapsed bound and its gradient, as ``fit`` with an
+    optimizer makes many: in memory (NumPy), on the cluster in one pass (the sums
+    and their derivatives per chunk), and on the cluster in the two passes that
+    derivatives in the inducing locations take (the sums, the solve, then the
+    gradient's sweep). The rows are persisted on the workers, so the cluster rows
+    measure the passes' work, not generating the rows. The two passes also give
+    the derivatives in ``Z`` (O(r m p) more per chunk)."""
+    from sklunlearn._dask._rows import DaskRows
+
+    n, d, m, chunk = args.sgpr_bound_n, args.sgpr_d, args.sgpr_m, args.sgpr_chunk_rows
+    X, y = client.persist(list(lazy_gp_rows(n, d, chunk, seed=4)))
+    Xm, ym = (np.asarray(a) for a in client.compute([X, y], sync=True))
+    Z = Xm[np.random.RandomState(0).choice(n, m, replace=False)]
+    out = []
+    for name, kernel in [
+        ("isotropic RBF", C(1.0) * RBF(1.0)),
+        (f"ARD RBF ({d} length scales)", C(1.0) * RBF(np.ones(d))),
+    ]:
+        est = SparseGPRegressor(kernel=kernel, inducing_points=Z, normalize_y=True)
+        rows = DaskRows(est, X, y, None, reset=True)
+        _evaluations(client, rows, Xm[:2000], ym[:2000], Z, kernel)  # warm
+        (memory, one, two), (one_peak, two_peak), error = _evaluations(
+            client, rows, Xm, ym, Z, kernel
+        )
+        p = kernel.theta.size
+        out += [
+            [f"{name}, p'={p}: in memory (NumPy)", n, "", f"{memory:.2f} s", "1x", ""],
+            [f"{name}: cluster, one pass", n, chunk, f"{one:.2f} s"]
+            + [f"{one / memory:.2f}x", _mb(one_peak)],
+            [f"{name}: cluster, two passes", n, chunk, f"{two:.2f} s"]
+            + [f"{two / memory:.2f}x", _mb(two_peak)],
+            [f"{name}: largest gradient difference (relative)", n, "", f"{error:.1e}"]
+            + ["", ""],
+        ]
+    return out
 
 
 def main():
@@ -269,12 +332,13 @@ def main():
     parser.add_argument("--sgpr-chunk-rows", type=int, default=100_000)
     parser.add_argument("--sgpr-iterations", type=int, default=3)
     parser.add_argument("--sgpr-memory-n", type=int, default=200_000)
+    parser.add_argument("--sgpr-bound-n", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ledger", action="store_true")
     parser.add_argument(
         "--sections",
         nargs="+",
-        choices=["linear", "memory", "logistic", "sgpr"],
+        choices=["linear", "memory", "logistic", "sgpr", "sgpr-bound"],
         default=["linear", "memory", "logistic", "sgpr"],
     )
     args = parser.parse_args()
@@ -313,6 +377,9 @@ def main():
         if "sgpr" in args.sections:
             print(f"\n## SparseGPRegressor, d={args.sgpr_d}, m={args.sgpr_m}\n")
             print(table(sgpr_rows(client, args), headers))
+        if "sgpr-bound" in args.sections:
+            print(f"\n## SparseGPRegressor, one evaluation of the bound, m={args.sgpr_m}\n")
+            print(table(sgpr_bound_rows(client, args), headers))
         size = len(pickle.dumps(LinearStatistics.empty(args.d)))
         print(f"\nreduction: one LinearStatistics of d={args.d} pickles to {size} bytes")
 

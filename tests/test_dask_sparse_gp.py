@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.gaussian_process.kernels import RBF, WhiteKernel
+from sklearn.gaussian_process.kernels import RBF, Matern, RationalQuadratic, WhiteKernel
 from sklearn.gaussian_process.kernels import ConstantKernel as C
 
 da = pytest.importorskip("dask.array")
@@ -219,6 +219,108 @@ def test_optimised_fit_same_optimum(client):
         optimizer=None,
     ).fit(X, y, w)
     _assert_equal(on_dask, refit)
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """Records the chunk function of every pass over the rows and counts the graphs
+    submitted to the cluster; ``evaluations`` counts the calls of the bound."""
+    import dask
+
+    record = {"functions": [], "computes": 0, "evaluations": 0}
+    reduce, compute, evaluate = DaskRows.reduce, dask.compute, ChunkedBound.__call__
+
+    def counted_reduce(self, function, *args):
+        record["functions"].append(function.__name__)
+        return reduce(self, function, *args)
+
+    def counted_compute(*args, **kwargs):
+        record["computes"] += 1
+        return compute(*args, **kwargs)
+
+    def counted_evaluate(self, *args):
+        record["evaluations"] += 1
+        return evaluate(self, *args)
+
+    monkeypatch.setattr(DaskRows, "reduce", counted_reduce)
+    monkeypatch.setattr(dask, "compute", counted_compute)
+    monkeypatch.setattr(ChunkedBound, "__call__", counted_evaluate)
+    return record
+
+
+ONE_PASS_KERNELS = {
+    "rbf-ard-white": C(0.8) * RBF([1.1, 0.7]) + WhiteKernel(0.01),
+    "matern25-isotropic": Matern(0.9, nu=2.5) * C(1.4),
+    # no analytic derivatives: the dense kernel gradient per block, still one pass
+    "rational-quadratic": C(0.9) * RationalQuadratic(1.0, 0.5) + WhiteKernel(0.1),
+}
+
+
+@pytest.mark.parametrize(
+    "chunking, name",
+    [
+        ("regular", "rbf-ard-white"),
+        ("ragged", "matern25-isotropic"),
+        ("ragged", "rational-quadratic"),
+        ("single-row", "rbf-ard-white"),
+        ("single-row", "rational-quadratic"),
+    ],
+)
+def test_bound_and_gradient_in_one_pass(client, passes, chunking, name):
+    n = 40 if chunking == "single-row" else 300
+    X, y, w, Z = _data(n)
+    est = _fixed(Z, normalize_y=True)
+    chunks = CHUNKINGS[chunking](n)
+    rows = DaskRows(est, *(_lazy(a, chunks) for a in (X, y, w)), reset=True)
+    bound = ChunkedBound(rows, rows.reduce(_chunk_first, None, None), normalize_y=True)
+    raw = LinearStatistics.from_data(X, y, w)
+    t = (y - raw.y_mean) / np.sqrt(raw.yy / raw.weight_sum)
+    kernel = ONE_PASS_KERNELS[name]
+    expected = collapsed_bound(kernel, Z, X, t, w, 0.07)
+    passes["functions"].clear()
+    passes["computes"] = 0
+    got = bound(kernel, Z, 0.07, False, (1e-8, 1e-6, 1e-4))
+    assert passes["functions"] == ["_chunk_bound_moments"]
+    assert passes["computes"] == 1
+    np.testing.assert_allclose(got.bound, expected.bound, rtol=RTOL)
+    scale = np.max(np.abs(expected.gradient))
+    np.testing.assert_allclose(got.gradient, expected.gradient, rtol=0, atol=RTOL * scale)
+    assert got.inducing_gradient is None
+    # derivatives in the inducing locations keep the two passes
+    passes["computes"] = 0
+    if name != "rational-quadratic":
+        bound(kernel, Z, 0.07, True, (1e-8, 1e-6, 1e-4))
+        assert passes["computes"] == 2
+
+
+# (chunks, kernel): ragged chunks from a single row up; the sharp optimum of the
+# rows of _wavy pins the hyperparameters, so equal values and gradients give equal
+# L-BFGS-B steps and the same optimum to round-off.
+OPTIMISED = {
+    "regular": (64, C(1.0) * Matern([1.0, 1.0], nu=2.5)),
+    "ragged": (_ragged(300), C(1.0) * Matern([1.0, 1.0], nu=1.5) + WhiteKernel(0.1)),
+}
+
+
+@pytest.mark.parametrize("chunking", OPTIMISED)
+def test_optimised_fit_equals_memory_one_pass_per_evaluation(client, passes, chunking):
+    chunks, kernel = OPTIMISED[chunking]
+    X, y, w, Z, params = _wavy()
+    params["kernel"] = kernel
+    memory = SparseGPRegressor(**params).fit(X, y, w)
+    on_dask = SparseGPRegressor(**params).fit(*(_lazy(a, chunks) for a in (X, y, w)))
+    # the targets' statistics, one pass per evaluation of the bound, the statistics
+    evaluations = passes["evaluations"]
+    assert evaluations > 3
+    assert passes["functions"] == [
+        "_chunk_first",
+        *["_chunk_bound_moments"] * evaluations,
+        "_chunk_update",
+    ]
+    assert passes["computes"] == evaluations + 2
+    np.testing.assert_allclose(on_dask.kernel_.theta, memory.kernel_.theta, rtol=RTOL)
+    np.testing.assert_allclose(on_dask.noise_variance_, memory.noise_variance_, rtol=RTOL)
+    _assert_equal(on_dask, memory)
 
 
 def test_inducing_points_from_a_sample(client):

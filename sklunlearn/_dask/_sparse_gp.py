@@ -4,11 +4,16 @@ At fixed hyperparameters and inducing points the model depends on the rows
 only through :class:`~sklunlearn.gaussian_process._bound.SparseStatistics`,
 a sum over rows: one pass computes each chunk's with the in-memory code and
 adds them in a tree. Learning the hyperparameters evaluates the collapsed
-bound and its gradient, whose two sweeps over the rows
+bound and its gradient in one pass: each chunk gives the bound's sums and
+their derivatives in the kernel hyperparameters
+(:func:`~sklunlearn.gaussian_process._bound_moments.bound_moments`), the
+client the bound and its gradient from their total. Learning the inducing
+locations too keeps two passes per evaluation
 (:func:`~sklunlearn.gaussian_process._bound.bound_sums`, then
 :func:`~sklunlearn.gaussian_process._bound.gradient_sweep` after the m x m
-solve) are each one pass. Inducing points are k-means centroids of a bounded
-uniform sample of the rows, drawn on the workers.
+solve): the derivatives of the sums in ``Z`` would be m x m x (m p) numbers
+per chunk. Inducing points are k-means centroids of a bounded uniform sample
+of the rows, drawn on the workers.
 """
 
 import zlib
@@ -27,6 +32,7 @@ from ..gaussian_process._bound import (
     gradient_sweep,
     target_normalization,
 )
+from ..gaussian_process._bound_moments import bound_moments, moments_evaluation
 from ..gaussian_process._inducing import (
     coinciding_inducing_points,
     resolve_inducing_points,
@@ -108,26 +114,26 @@ def _chunk_bound_sums(X, y, weights, setup, mean, std):
     return bound_sums(setup, X, (y - mean) / std, weights)
 
 
+def _chunk_bound_moments(X, y, weights, setup, mean, std):
+    return bound_moments(setup, X, (y - mean) / std, weights)
+
+
 def _chunk_gradient(X, y, weights, setup, mean, std, partial, noise_variance):
-    n_theta = setup.cross.n_theta
-    start = (
-        np.zeros(n_theta),
-        np.zeros(setup.cross.Z.shape) if setup.with_inducing else None,
-    )
-    theta, d_Z = gradient_sweep(
+    start = (np.zeros(setup.cross.n_theta), np.zeros(setup.cross.Z.shape))
+    return gradient_sweep(
         setup, X, (y - mean) / std, weights, partial, noise_variance, start
     )
-    return theta, (0.0 if d_Z is None else d_Z)
 
 
 class ChunkedBound:
-    """The collapsed bound of rows on a cluster: two passes per evaluation.
+    """The collapsed bound of rows on a cluster: one pass per evaluation
+    (two with derivatives in the inducing locations).
 
     The twin of the in-memory ``_RowsBound`` of
     :class:`~sklunlearn.gaussian_process.SparseGPRegressor`: called as
     ``bound(kernel, Z, noise_variance, with_inducing, jitters)``, it returns
     the :class:`BoundEvaluation` that :func:`collapsed_bound` gives on the
-    same rows (to round-off), each sweep computed per chunk by the same code.
+    same rows (to round-off).
 
     Parameters
     ----------
@@ -146,16 +152,20 @@ class ChunkedBound:
 
     def __call__(self, kernel, Z, noise_variance, with_inducing, jitters):
         setup = bound_setup(kernel, Z, with_inducing=with_inducing, jitters=jitters)
+        if with_inducing:
+            return self._two_passes(setup, noise_variance)
+        moments = self.rows.reduce(_chunk_bound_moments, setup, self.mean, self.std)
+        return moments_evaluation(setup, moments, noise_variance)
+
+    def _two_passes(self, setup, noise_variance):
+        """The bound with derivatives in ``Z``: the sums, then the gradient's sweep."""
         sums = self.rows.reduce(_chunk_bound_sums, setup, self.mean, self.std)
         posterior, partial, (theta, d_Z) = bound_partials(setup, sums, noise_variance)
         parts = self.rows.reduce(
             _chunk_gradient, setup, self.mean, self.std, partial, noise_variance
         )
-        theta = theta + parts[0]
-        if with_inducing:
-            d_Z = d_Z + parts[1]
-        gradient = np.append(theta, float(noise_variance) * partial.d_s2)
-        return BoundEvaluation(posterior.bound, gradient, d_Z)
+        gradient = np.append(theta + parts[0], float(noise_variance) * partial.d_s2)
+        return BoundEvaluation(posterior.bound, gradient, d_Z + parts[1])
 
 
 def _choose_model(estimator, rows, inducing_points):
@@ -201,7 +211,8 @@ def sparse_gp_update(estimator, rows, *, sign, reset):
     statistics (and, when forgetting, which inducing points equal one of its
     rows) summed in a tree. A fit that chooses inducing points or learns the
     hyperparameters first makes one pass for the targets' statistics and the
-    sample, then two per evaluation of the bound.
+    sample, then one per evaluation of the bound (two when it learns the
+    inducing locations too).
 
     Parameters
     ----------
