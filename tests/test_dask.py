@@ -18,6 +18,8 @@ dd = pytest.importorskip("dask.dataframe")
 pd = pytest.importorskip("pandas")
 distributed = pytest.importorskip("distributed")
 
+from _memory import clear_peak_rss, peak_rss_bytes  # noqa: E402
+
 from sklunlearn._dask import (  # noqa: E402
     dask_laplace_divide_out,
     dask_newton_fit,
@@ -217,24 +219,6 @@ def test_forget_refused_by_ledger_and_feature_names_checked(client):
     assert found == expected
 
 
-def _clear_peak_rss():
-    """Reset this process's peak resident size (Linux); False where unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _peak_rss_bytes():
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM")
-
-
 def test_nothing_of_size_n_on_the_client(client):
     """82 MB of rows made on the workers; the client's peak grows by far less.
 
@@ -244,13 +228,13 @@ def test_nothing_of_size_n_on_the_client(client):
     state = da.random.RandomState(0)
     X = state.standard_normal((n, d), chunks=(rows_per_chunk, d))
     y = X @ np.linspace(-1.0, 1.0, d) + state.standard_normal(n, chunks=rows_per_chunk)
-    if not _clear_peak_rss():
+    if not clear_peak_rss():
         pytest.skip("cannot reset the peak resident size here")
-    before = _peak_rss_bytes()
+    before = peak_rss_bytes()
     est = BayesianLinearRegression(ledger=False).fit(X, y)
     est.partial_unfit(X[: n // 100], y[: n // 100])
     total = float(est.predict(X).sum().compute())
-    grown = _peak_rss_bytes() - before
+    grown = peak_rss_bytes() - before
     print(f"client peak grew by {grown / 1e6:.1f} MB for {X.nbytes / 1e6:.0f} MB of rows")
     assert np.isfinite(total)
     assert grown < X.nbytes / 4, f"the client's peak grew by {grown / 1e6:.0f} MB"
@@ -357,3 +341,27 @@ def test_package_works_without_dask():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["(1,)", "None"]
+
+
+def test_sparse_gp_classifier_needs_given_inducing_points_on_dask(client):
+    from sklunlearn.gaussian_process import SparseGPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(120, 2)
+    y = (X[:, 0] + 0.3 * rng.randn(120) > 0).astype(int)
+    lazy_X, lazy_y = da.from_array(X, chunks=40), da.from_array(y, chunks=40)
+    fitted = SparseGPClassifier(inducing_points=10, random_state=0).fit(X, y)
+    state = pickle.dumps(fitted)
+    with pytest.raises(NotImplementedError, match="inducing_points as an array"):
+        fitted.fit(lazy_X, lazy_y)
+    assert pickle.dumps(fitted) == state
+    # with the fitted locations given, the dask fit is the in-memory one
+    Z = fitted.inducing_points_
+    on_dask = SparseGPClassifier(inducing_points=Z).fit(lazy_X, lazy_y)
+    in_memory = SparseGPClassifier(inducing_points=Z).fit(X, y)
+    np.testing.assert_allclose(
+        on_dask.whitened_posterior_.mean, in_memory.whitened_posterior_.mean, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        on_dask.predict_proba(lazy_X).compute(), in_memory.predict_proba(X), rtol=1e-10
+    )

@@ -29,6 +29,7 @@ dd = pytest.importorskip("dask.dataframe")
 pd = pytest.importorskip("pandas")
 pytest.importorskip("distributed")
 
+from _memory import clear_peak_rss, peak_rss_bytes  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from sklunlearn._dask import is_dask_collection  # noqa: E402
@@ -292,24 +293,6 @@ def test_adam_and_vi_are_refused_and_change_nothing(client):
     _assert_equal(on_dask, memory)
 
 
-def _clear_peak_rss():
-    """Reset this process's peak resident size (Linux); False where unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _peak_rss_bytes():
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM")
-
-
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_nothing_of_size_n_on_the_client(client):
     """41 MB of rows made on the workers; the client's peak grows by far less.
@@ -320,9 +303,9 @@ def test_nothing_of_size_n_on_the_client(client):
     state = da.random.RandomState(0)
     X = state.standard_normal((n, d), chunks=(rows_per_chunk, d))
     y = da.tanh(X[:, 0]) + 0.1 * state.standard_normal(n, chunks=rows_per_chunk)
-    if not _clear_peak_rss():
+    if not clear_peak_rss():
         pytest.skip("cannot reset the peak resident size here")
-    before = _peak_rss_bytes()
+    before = peak_rss_bytes()
     est = _network(curvature="last_layer", noise_variance=0.01, max_iter=2, ledger=False)
     est.fit(X, y)
     est.partial_fit(X[: n // 10], y[: n // 10])
@@ -330,7 +313,7 @@ def test_nothing_of_size_n_on_the_client(client):
         warnings.simplefilter("ignore", UnlearningWarning)
         est.partial_unfit(X[: n // 100], y[: n // 100])
     total = float(est.predict(X).sum().compute())
-    grown = _peak_rss_bytes() - before
+    grown = peak_rss_bytes() - before
     print(f"client peak grew by {grown / 1e6:.1f} MB for {X.nbytes / 1e6:.0f} MB of rows")
     assert np.isfinite(total)
     # materialising X would add X.nbytes; dask's own bookkeeping stays well below half

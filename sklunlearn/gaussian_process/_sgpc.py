@@ -427,6 +427,13 @@ class SparseGPClassifier(_GaussianClassifier):
         """Inducing points from the first batch, and the kernel (learned with an
         ``optimizer``)."""
         kernel = C(1.0) * RBF(1.0) if self.kernel is None else clone(self.kernel)
+        if labels is None and isinstance(self.inducing_points, Integral):
+            raise NotImplementedError(
+                "Rows in a dask collection need inducing_points as an array of "
+                "locations: choosing them by k-means needs the rows in memory. Choose "
+                "them on a sample (e.g. sklunlearn.gaussian_process.SparseGPRegressor "
+                "on dask keeps its inducing_points_) or compute the rows (X.compute())."
+            )
         self.inducing_points_ = np.array(
             resolve_inducing_points(self, X, weights), dtype=np.float64, copy=True
         )
