@@ -5,10 +5,12 @@ runs every test; each compares against the in-memory estimator fitted on the
 same rows.
 """
 
+import copy
 import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -301,6 +303,52 @@ def test_classifier_on_dask_equals_memory(client):
     expected = _error(memory.partial_unfit, X[60:90], bad)
     found = _error(on_dask.partial_unfit, da.from_array(X[60:90], chunks=7), bad)
     assert found == expected
+    assert pickle.dumps(on_dask) == state
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"unlearning": "uib"},
+        {"unlearning": "eubo", "unlearning_lambda": 0.1, "random_state": 0},
+        {"unlearning": "lcodec", "random_state": 0},
+        {"inference": "vi"},
+        {"removal_noise": 0.5, "random_state": 0},
+    ],
+    ids=["uib", "eubo", "lcodec", "vi", "certified"],
+)
+def test_classifier_forgets_dask_rows_with_any_method_as_in_memory(client, params):
+    """A request's rows are gathered and forgotten in memory, on a model fitted in memory
+    (learning on the cluster with VI or the removal perturbation is refused)."""
+    X, y, w = _classification(300, n_classes=2, seed=1)
+    fitted = BayesianLogisticRegression(**params).fit(X, y, w)
+    learns_on_the_cluster = "inference" not in params and "removal_noise" not in params
+    if not learns_on_the_cluster:
+        state = pickle.dumps(fitted)
+        with pytest.raises(NotImplementedError, match="Compute the"):
+            fitted.partial_fit(_lazy(X[:40], 7), y[:40], w[:40])
+        assert pickle.dumps(fitted) == state
+    memory, on_dask = copy.deepcopy(fitted), copy.deepcopy(fitted)
+    with warnings.catch_warnings(record=True) as expected_warnings:
+        warnings.simplefilter("always")
+        memory.partial_unfit(X[:25], y[:25], w[:25])
+    with warnings.catch_warnings(record=True) as found_warnings:
+        warnings.simplefilter("always")
+        on_dask.partial_unfit(_lazy(X[:25], 4), y[:25], _lazy(w[:25], 6))
+    assert [str(x.message) for x in found_warnings] == [
+        str(x.message) for x in expected_warnings
+    ]
+    np.testing.assert_allclose(on_dask.coef_, memory.coef_, rtol=RTOL, atol=1e-14)
+    np.testing.assert_allclose(
+        on_dask.posterior_.precision, memory.posterior_.precision, rtol=RTOL
+    )
+    assert on_dask.forget_report_.n_rows == memory.forget_report_.n_rows == 25
+    if "removal_noise" in params:
+        assert on_dask.certificate_ == memory.certificate_
+    # the ledger refused rows it never learned, before anything changed
+    state = pickle.dumps(on_dask)
+    with pytest.raises(ValueError):
+        on_dask.partial_unfit(_lazy(X[:25] + 1.0, 5), y[:25])
     assert pickle.dumps(on_dask) == state
 
 

@@ -17,8 +17,6 @@ deletion request is small, and every forgetting method of the registry reads
 its rows as arrays.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..neural_network._training import (
@@ -54,26 +52,6 @@ def _chunk_target_sum(X, y, weights):
 
 def _chunk_target_scatter(X, y, weights, mean):
     return float(weights @ (y - mean) ** 2)
-
-
-@dataclass(frozen=True)
-class _Gathered:
-    """Validated rows of a forget request; ``+`` stacks them in request order."""
-
-    X: np.ndarray
-    y: np.ndarray
-    weights: np.ndarray
-
-    def __add__(self, other):
-        return _Gathered(
-            np.concatenate([self.X, other.X]),
-            np.concatenate([self.y, other.y]),
-            np.concatenate([self.weights, other.weights]),
-        )
-
-
-def _chunk_rows(X, y, weights):
-    return _Gathered(X, y, weights)
 
 
 class _ChunkedObjective:
@@ -200,9 +178,7 @@ def mlp_update(estimator, rows, *, sign, reset):
     outcome : UpdateOutcome
     """
     if sign < 0:
-        gathered = rows.reduce(_chunk_rows)
-        return estimator._update(
-            gathered.X, gathered.y, gathered.weights, sign=-1.0, reset=False
-        )
+        X, y, weights = rows.gather()
+        return estimator._update(X, y, weights, sign=-1.0, reset=False)
     _check_supported(estimator, reset)
     return estimator._learn_rows(ChunkedRows(rows), reset)

@@ -167,21 +167,28 @@ def _forget_pending(estimator, rows, targets):
     return results, pending
 
 
-def _check_supported(estimator, sign):
+def _check_supported(estimator):
+    """Learning on a cluster: Newton passes, without the certified-removal perturbation."""
     unsupported = []
     if estimator.removal_noise is not None:
         unsupported.append("removal_noise (certified removal)")
-    if sign > 0 and estimator.inference != "laplace":
+    if estimator.inference != "laplace":
         unsupported.append(f"inference={estimator.inference!r}")
-    if sign < 0 and estimator.unlearning != "laplace":
-        unsupported.append(f"unlearning={estimator.unlearning!r}")
     if unsupported:
         raise NotImplementedError(
-            f"Rows in a dask collection support inference='laplace' and "
-            f"unlearning='laplace' without certified removal; got "
-            f"{', '.join(unsupported)}. Compute the rows (X.compute()) or change "
-            "these parameters."
+            f"Learning rows in a dask collection supports inference='laplace' "
+            f"without certified removal; got {', '.join(unsupported)}. Compute the "
+            "rows (X.compute()) or change these parameters."
         )
+
+
+def _forgets_on_the_cluster(estimator):
+    """Whether a forget runs as passes over the chunks (else its rows are gathered)."""
+    return (
+        estimator.unlearning == "laplace"
+        and estimator.inference == "laplace"
+        and estimator.removal_noise is None
+    )
 
 
 def _start_classes(estimator, rows):
@@ -199,11 +206,13 @@ def _start_classes(estimator, rows):
 def classifier_update(estimator, rows, *, sign, reset):
     """``_update`` of a Bernoulli-logit classifier for rows on a cluster.
 
-    Learning runs :func:`dask_newton_fit`, forgetting
+    Learning runs :func:`dask_newton_fit`, forgetting with ``'laplace'``
     :func:`dask_laplace_divide_out` of the pending requests' union (as in
     memory), once per one-vs-rest problem, with the estimator's ``model_``;
     the class weights are one more pass (the first, which also checks the
-    ledger).
+    ledger). Any other forgetting method, a variational posterior or a
+    certificate gathers the request's rows (validated and fingerprinted per
+    chunk) and forgets them in memory.
 
     Parameters
     ----------
@@ -218,7 +227,12 @@ def classifier_update(estimator, rows, *, sign, reset):
     -------
     outcome : UpdateOutcome
     """
-    _check_supported(estimator, sign)
+    if sign < 0 and not _forgets_on_the_cluster(estimator):
+        # Any other method, or a certificate, reads the request's rows in memory.
+        X, labels, weights = rows.gather()
+        return estimator._update(X, labels, weights, sign=-1.0, reset=False)
+    if sign > 0:
+        _check_supported(estimator)
     if reset:
         _start_classes(estimator, rows)
         estimator._start(np.empty((0, rows.n_features)), None)

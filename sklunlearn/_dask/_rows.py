@@ -235,6 +235,26 @@ def _chunk_part(template, X, y, weights, function, args, ledger):
     return _Part(value, float(weights.sum()), int(np.count_nonzero(weights)), recorded)
 
 
+@dataclass(frozen=True)
+class _Gathered:
+    """Validated rows; ``+`` stacks them in row order (the tree adds left to right)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray
+
+    def __add__(self, other):
+        return _Gathered(
+            np.concatenate([self.X, other.X]),
+            np.concatenate([self.y, other.y]),
+            np.concatenate([self.weights, other.weights]),
+        )
+
+
+def _gathered(X, y, weights):
+    return _Gathered(X, y, weights)
+
+
 def _nothing(X, y, weights):
     return 0.0
 
@@ -341,6 +361,15 @@ class DaskRows:
         if first:
             self._first_pass(total)
         return total.value
+
+    def gather(self):
+        """The validated rows, on the client: ``(X, y, weights)`` in row order.
+
+        One pass (the first also fingerprints the rows for the ledger). For a
+        deletion request, which must fit in the client's memory.
+        """
+        gathered = self.reduce(_gathered)
+        return gathered.X, gathered.y, gathered.weights
 
     def unique_targets(self):
         """The sorted distinct values of ``y`` (unvalidated), from one pass over ``y``."""

@@ -194,7 +194,8 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
     def _update_dask(self, rows, *, sign, reset):
         """:meth:`_update` for rows on a dask cluster: one pass per Newton step.
 
-        Laplace only, without certified removal (see
+        Learning needs the Laplace posterior without certified removal; a
+        forget with another method gathers its rows (see
         :func:`sklunlearn._dask.classifier_update`).
         """
         from .._dask import classifier_update
