@@ -19,6 +19,7 @@ from sklunlearn._demo import forget_masks
 from sklunlearn.exceptions import NotPositiveDefiniteError, UnlearningWarning
 from sklunlearn.gaussian_process import SparseGPRegressor
 from sklunlearn.gaussian_process._bound import (
+    AbsoluteJitters,
     SparseStatistics,
     collapsed_bound,
     inducing_cholesky,
@@ -703,3 +704,52 @@ def test_the_optimiser_keeps_its_starting_jitter(rng):
     objective = est._objective(X, y, np.ones(50), Z, est.kernel_, jitters=(0.0,))
     assert np.isfinite(objective(np.log([0.3, 0.1]))[0])
     assert objective(np.log([3.0, 0.1]))[0] == np.inf
+
+
+def test_absolute_jitter_is_added_as_it_is(rng):
+    X, y = rng.uniform(-2, 2, size=(60, 2)), rng.randn(60)
+    Z = rng.uniform(-2, 2, size=(8, 2))
+    kernel = C(40.0) * RBF([3.0, 20.0])
+    est = SparseGPRegressor(
+        kernel=kernel,
+        inducing_points=Z,
+        noise_variance=0.01,
+        optimizer=None,
+        jitter=1e-6,
+        relative_jitter=False,
+    ).fit(X, y)
+    factor = est._inducing_factor
+    assert (factor.jitter, factor.relative) == (1e-6, False)
+    Kuu = kernel(Z) + 1e-6 * np.eye(8)
+    np.testing.assert_allclose(factor.cholesky @ factor.cholesky.T, Kuu, rtol=1e-12)
+    expected = collapsed_bound_reference(Kuu, kernel(Z, X), kernel.diag(X), y, 0.01)
+    np.testing.assert_allclose(est.log_marginal_likelihood_value_, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "jitters", [(1e-8,), AbsoluteJitters((1e-6,))], ids=["relative", "absolute"]
+)
+def test_bound_gradient_is_accurate_where_K_ZZ_is_ill_conditioned(jitters):
+    """Near a large signal variance with a long length scale (as on data that are
+    nearly linear in a feature) the K_uu part and the rows' part of the gradient are
+    large and cancel; the rows' part must go through the bound's whitened features."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(1000, 2))
+    y = np.sin(0.6 * X).sum(axis=1) / np.sqrt(2) + 0.1 * rng.randn(1000)
+    Z = X[rng.choice(1000, 20, replace=False)]
+    kernel, noise_variance = C(4000.0) * RBF([10.0, 1000.0]), 0.01
+    weights = np.ones(1000)
+
+    def bound(theta):
+        candidate = kernel.clone_with_theta(theta[:-1])
+        return collapsed_bound(
+            candidate, Z, X, y, weights, np.exp(theta[-1]), jitters=jitters
+        ).bound
+
+    gradient = collapsed_bound(
+        kernel, Z, X, y, weights, noise_variance, jitters=jitters
+    ).gradient
+    theta, step = np.append(kernel.theta, np.log(noise_variance)), 1e-4
+    numeric = [(bound(theta + e) - bound(theta - e)) / (2 * step) for e in step * np.eye(4)]
+    # the derivatives are up to ~30 and the bound ~1,000: 0.02 is under 1e-3 of them
+    np.testing.assert_allclose(gradient, numeric, rtol=0, atol=0.02)

@@ -54,24 +54,44 @@ _VALUE_BLOCK_ROWS = 2048
 _KEPT_ENTRIES = 2**24
 
 
+class AbsoluteJitters(tuple):
+    """Jitters tried in turn that are added to the diagonal of ``K_uu`` as they are.
+
+    A plain tuple of jitters is relative: each is multiplied by
+    ``mean(diag K_uu)``, which moves with the kernel's hyperparameters.
+    """
+
+    __slots__ = ()
+
+
 class InducingFactor(NamedTuple):
     """Factors of the jittered inducing-point kernel matrix.
 
     Fields
     ------
     cholesky : ndarray of shape (m, m)
-        Lower ``L`` with ``L L' = K_uu + jitter * mean(diag K_uu) I``.
+        Lower ``L`` with ``L L' = K_uu + jitter * scale I``, ``scale`` being
+        ``mean(diag K_uu)`` when ``relative``, else 1.
     inverse : ndarray of shape (m, m)
         ``L^-1`` (lower). Whitening multiplies by it: a matrix product is as
         accurate here as a triangular solve, and much faster than a
         multi-threaded one on a busy machine.
     jitter : float
-        The relative jitter used.
+        The jitter used.
+    relative : bool
+        Whether ``jitter`` multiplies ``mean(diag K_uu)``.
     """
 
     cholesky: np.ndarray
     inverse: np.ndarray
     jitter: float
+    relative: bool = True
+
+    @property
+    def moving_jitter(self):
+        """The jitter's factor on ``mean(diag K_uu)`` (0 for an absolute jitter):
+        the part of the jitter that moves with the kernel's hyperparameters."""
+        return self.jitter if self.relative else 0.0
 
 
 def inducing_cholesky(kernel, Z, jitters=JITTERS):
@@ -79,11 +99,13 @@ def inducing_cholesky(kernel, Z, jitters=JITTERS):
 
     ``jitter`` is the first of ``jitters`` (increasing) for which the
     factorisation succeeds; it depends only on the kernel and ``Z``, so
-    forgetting and refitting use the same one.
+    forgetting and refitting use the same one. :class:`AbsoluteJitters` are
+    added without the factor ``mean(diag K_uu)``.
     """
     Kuu = kernel(Z)
     diagonal = np.diag_indices_from(Kuu)
-    scale = np.mean(Kuu[diagonal])
+    relative = not isinstance(jitters, AbsoluteJitters)
+    scale = np.mean(Kuu[diagonal]) if relative else 1.0
     for jitter in jitters:
         jittered = Kuu.copy()
         jittered[diagonal] += jitter * scale
@@ -92,10 +114,11 @@ def inducing_cholesky(kernel, Z, jitters=JITTERS):
         except linalg.LinAlgError:
             continue
         inverse = linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True)
-        return InducingFactor(L, inverse, jitter)
+        return InducingFactor(L, inverse, jitter, relative)
+    kind = "relative" if relative else "absolute"
     raise NotPositiveDefiniteError(
         "The kernel matrix of the inducing points is not positive definite even "
-        f"with a relative jitter of {jitters[-1]:g}. Use fewer or more spread-out "
+        f"with a {kind} jitter of {jitters[-1]:g}. Use fewer or more spread-out "
         "inducing points, or a kernel with a shorter length scale."
     )
 
@@ -620,7 +643,7 @@ def bound_partials(setup, sums, noise_variance):
     posterior = _collapsed(sums.aa, sums.b, sums.yy, sums.kdiag, sums.weight_sum, s2)
     partial = _partial_derivatives(*sums, posterior, s2, setup.factor)
     start = setup.cross.inducing_gradient(
-        partial.d_Kuu, setup.factor.jitter, setup.with_inducing
+        partial.d_Kuu, setup.factor.moving_jitter, setup.with_inducing
     )
     return posterior, partial, start
 
@@ -634,14 +657,17 @@ def gradient_sweep(setup, X, t, weights, partial, noise_variance, start, kept=No
     cross, with_inducing = setup.cross, setup.with_inducing
     theta_gradient, Z_gradient = start
     s2 = float(noise_variance)
-    twice_d_Psi = 2.0 * partial.d_Psi
+    twice_whitened = 2.0 * partial.d_Psi_whitened
     for index, rows in enumerate(_blocks(X.shape[0], setup.block)):
         w = weights[rows]
         K = kept[index] if kept else cross.matrix(X[rows])
+        # Through the whitened features (L^-1 K')' as the bound has them: K (L^-T M L^-1)
+        # loses the rows' part that cancels the K_uu part where K_uu is ill-conditioned.
+        whitened = blas.dtrsm(1.0, setup.factor.cholesky, K.T, lower=1)
         theta, d_Z = cross.gradient(
             X[rows],
             K,
-            K @ twice_d_Psi,
+            whitened.T @ twice_whitened,
             w,
             t[rows],
             partial.d_phi,
@@ -678,10 +704,28 @@ def _whitened_sums(cross, factor, X, t, weights, block, keep):
 
 
 class _Partials(NamedTuple):
+    """Partial derivatives of the bound (see :func:`collapsed_bound`).
+
+    Fields
+    ------
+    d_Kuu : ndarray of shape (m, m)
+        ``dF/dK_uu = L^-T M_K L^-1``.
+    d_Psi : ndarray of shape (m, m)
+        ``dF/dPsi = L^-T M_Psi L^-1``.
+    d_phi : ndarray of shape (m,)
+        ``dF/dphi = L^-T beta / s2^2``.
+    d_s2 : float
+        ``dF/ds2``.
+    d_Psi_whitened : ndarray of shape (m, m)
+        ``M_Psi L^-1``, so that ``dF/dPsi = L^-T d_Psi_whitened``: the rows'
+        part contracts the whitened features ``(L^-1 K(Z, X_b))'`` with it.
+    """
+
     d_Kuu: np.ndarray
     d_Psi: np.ndarray
     d_phi: np.ndarray
     d_s2: float
+    d_Psi_whitened: np.ndarray
 
 
 def _partial_derivatives(aa, b, yy, kdiag, W, posterior, s2, factor):
@@ -706,9 +750,11 @@ def _partial_derivatives(aa, b, yy, kdiag, W, posterior, s2, factor):
         + 0.5 * kdiag / s2**2
         - 0.5 * np.trace(aa) / s2**2
     )
+    d_Psi_whitened = M_Psi @ L_inv
     return _Partials(
         d_Kuu=L_inv.T @ M_K @ L_inv,
-        d_Psi=L_inv.T @ M_Psi @ L_inv,
+        d_Psi=L_inv.T @ d_Psi_whitened,
         d_phi=L_inv.T @ beta / s2**2,
         d_s2=float(d_s2),
+        d_Psi_whitened=d_Psi_whitened,
     )

@@ -8,13 +8,17 @@ depends on the rows only through ``Psi = K_uf W K_fu``, ``phi = K_uf W t``,
 hyperparameter ``theta_j`` needs only the derivatives of those sums, which are
 sums over rows too:
 
-- ``dPsi/dtheta_j = D_j + D_j'`` with ``D_j = dK_uf/dtheta_j W K_fu`` (m x m),
+- ``dPsi/dtheta_j = B_j + B_j'`` with ``B_j = dK_uf/dtheta_j W K_fu`` (m x m),
+  kept as ``D_j = B_j L^-T`` (``K_uu = L L'``): with the whitened features, as
+  the bound has them, because ``dF/dPsi``'s entries are huge where ``K_uu`` is
+  ill-conditioned and ``B_j`` itself would lose the part that cancels the
+  ``K_uu`` term,
 - ``dphi/dtheta_j = e_j = dK_uf/dtheta_j W t`` (m,),
 - ``d(sum w k_ii)/dtheta_j = c_j = sum w dk_ii/dtheta_j``.
 
 With the partials of :func:`~sklunlearn.gaussian_process._bound.bound_partials`
 (``dF/dPsi`` symmetric), ``dF/dtheta_j = dF/dK_uu : dK_uu/dtheta_j
-+ 2 dF/dPsi : D_j + dF/dphi . e_j - c_j / (2 s2)``. One sweep therefore
++ 2 (dF/dPsi L) : D_j + dF/dphi . e_j - c_j / (2 s2)``. One sweep therefore
 accumulates the bound's sums (whitened, as the two-sweep bound does) and
 these moments, and the client does O(m^3 + p m^2) work. Derivatives in the
 inducing locations would need ``Psi``'s derivative in each of the m p
@@ -22,6 +26,7 @@ coordinates of ``Z`` (m x m x m p numbers): they keep the two sweeps.
 """
 
 import numpy as np
+from scipy.linalg import blas
 
 from .._numba.sgpr_moments import length_scale_derivatives
 from ._bound import (
@@ -124,9 +129,13 @@ def bound_moments(setup, X, t, weights):
         yy += part_yy
         kdiag += part_kdiag
         dK, part_c = derivatives(cross, X[rows], K, w)
-        # Rows (j, u) of dK' are dK[:, u]/dtheta_j: one product gives every D_j.
+        # Rows (j, u) of dK' are dK[:, u]/dtheta_j: one product gives every D_j, taken
+        # with the whitened features (L^-1 K')', as the bound has them: with K itself,
+        # dF/dPsi's huge entries lose the part that cancels the K_uu part where K_uu
+        # is ill-conditioned.
         dK = dK.reshape(K.shape[0], n_theta * m)
-        D += dK.T @ (w[:, None] * K)
+        whitened = blas.dtrsm(1.0, factor.cholesky, K.T, lower=1)
+        D += dK.T @ (w[:, None] * whitened.T)
         e += dK.T @ (w * t_block)
         c += part_c
     W = float(np.sum(weights))
@@ -152,11 +161,11 @@ def moments_evaluation(setup, moments, noise_variance):
     s2 = float(noise_variance)
     sums, (D, e, c) = moments[:5], moments[5:]
     posterior, partial, (theta, _) = bound_partials(setup, sums, s2)
-    # dF/dtheta_j = dF/dK_uu : dK_uu/dtheta_j + 2 dF/dPsi : D_j + dF/dphi . e_j
+    # dF/dtheta_j = dF/dK_uu : dK_uu/dtheta_j + 2 (dF/dPsi L) : D_j + dF/dphi . e_j
     #               - c_j / (2 s2)  (module docstring)
     theta = (
         theta
-        + 2.0 * np.einsum("uv,juv->j", partial.d_Psi, D)
+        + 2.0 * np.einsum("vu,juv->j", partial.d_Psi_whitened, D)
         + e @ partial.d_phi
         - 0.5 / s2 * c
     )

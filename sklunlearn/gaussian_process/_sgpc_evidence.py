@@ -161,5 +161,5 @@ def laplace_evidence(
         # -tr(G' A dL' L^-T): L^-1 dL is the lower part (half diagonal) of L^-1 dK L^-T
         N = np.tril(M, -1) + 0.5 * np.diag(np.diag(M))
         S = factor.inverse.T @ (0.5 * (N + N.T)) @ factor.inverse
-        gradient -= setup.cross.inducing_gradient(S, factor.jitter, False)[0]
+        gradient -= setup.cross.inducing_gradient(S, factor.moving_jitter, False)[0]
     return Evidence(value, gradient, spreads)

@@ -1,5 +1,6 @@
 """Sparse Gaussian process regression (Titsias 2009) that forgets rows exactly."""
 
+import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -7,6 +8,7 @@ import numpy as np
 import scipy.optimize
 from scipy import linalg
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import RBF, Kernel
 from sklearn.gaussian_process.kernels import ConstantKernel as C
 from sklearn.utils import check_random_state
@@ -27,6 +29,7 @@ from ..linear_model._sufficient_statistics import (
 from ..posterior import GaussianPosterior
 from ._bound import (
     SUPPORTED_KERNELS,
+    AbsoluteJitters,
     SparseStatistics,
     collapsed_bound,
     inducing_cholesky,
@@ -241,6 +244,11 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         variance, a little below the jitter-free bound where ``K_ZZ`` is
         ill-conditioned (long length scales, large signal variance); GPflow
         and GPy add an absolute ``1e-6`` and ``1e-8``.
+    relative_jitter : bool, default=True
+        Whether ``jitter`` multiplies ``mean(diag K_ZZ)``, which keeps the
+        model the same for targets in any unit. False adds ``jitter`` as it
+        is, as GPflow and GPy do: it then costs less where the optimum has a
+        large signal variance, but depends on the targets' scale.
     verbose : int, default=0
         When positive, :meth:`fit` and :meth:`reoptimize` print the
         optimiser's progress: per iteration the bound and the norm of its
@@ -308,9 +316,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
     Rows in a dask array or dataframe are learned, forgotten and predicted
     on the cluster without reaching the client: one pass over the chunks at
-    fixed hyperparameters, two per evaluation of the bound, and inducing
-    points chosen from a bounded sample of the rows (see "Scaling out on
-    dask" in the documentation).
+    fixed hyperparameters, one per evaluation of the bound (two with
+    ``optimize_inducing=True``), and inducing points chosen from a bounded
+    sample of the rows (see "Scaling out on dask" in the documentation).
 
     What is not forgotten: the kernel hyperparameters, the noise variance
     and the inducing locations (k-means centroids, optimised with
@@ -353,6 +361,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "optimize_inducing": ["boolean"],
         "jitter": [Interval(Real, 0, 1e-2, closed="neither")],
+        "relative_jitter": ["boolean"],
         "verbose": ["verbose"],
         "ledger": ["boolean"],
     }
@@ -367,6 +376,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "normalize_y",
         "optimize_inducing",
         "jitter",
+        "relative_jitter",
     )
 
     def __init__(
@@ -381,6 +391,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         random_state=None,
         optimize_inducing=False,
         jitter=1e-8,
+        relative_jitter=True,
         verbose=0,
         ledger=True,
     ):
@@ -393,6 +404,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.optimize_inducing = optimize_inducing
         self.jitter = jitter
+        self.relative_jitter = relative_jitter
         self.verbose = verbose
         self.ledger = ledger
 
@@ -675,8 +687,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _update_dask(self, rows, *, sign, reset):
         """:meth:`_update` for rows on a dask cluster (:class:`sklunlearn._dask.DaskRows`).
 
-        One pass at fixed hyperparameters; with an optimiser, two passes per
-        evaluation of the bound and its gradient (see :mod:`sklunlearn._dask`).
+        One pass at fixed hyperparameters; with an optimiser, one pass per
+        evaluation of the bound and its gradient, two when it learns the
+        inducing locations too (see :mod:`sklunlearn._dask`).
         """
         from .._dask._sparse_gp import sparse_gp_update
 
@@ -830,9 +843,12 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             posterior.mean, posterior.precision_cholesky, self._inducing_factor
         )
 
-    def _jitters(self):
-        """Relative jitters of ``K_uu`` tried in turn (see ``jitter``)."""
-        return (self.jitter, 1e2 * self.jitter, 1e4 * self.jitter)
+    def _jitters(self, values=None):
+        """Jitters of ``K_uu`` tried in turn, ``values`` or those of ``jitter``,
+        as a tuple (relative) or :class:`AbsoluteJitters` (see ``relative_jitter``)."""
+        if values is None:
+            values = (self.jitter, 1e2 * self.jitter, 1e4 * self.jitter)
+        return tuple(values) if self.relative_jitter else AbsoluteJitters(values)
 
     def _objective(self, X, y, weights, Z, kernel, optimize_inducing=False, jitters=None):
         """``theta -> (-bound, -gradient)`` with ``theta = [kernel.theta, log s2]``,
@@ -873,9 +889,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
         # One jitter for the whole run: a larger one where K_uu needs it would
         # make the bound jump down there and stall the optimiser.
-        jitter = inducing_cholesky(kernel, Z, self._jitters()).jitter
+        jitters = self._jitters([inducing_cholesky(kernel, Z, self._jitters()).jitter])
         objective = _Progress(
-            self._bound_objective(bound, Z, kernel, self.optimize_inducing, (jitter,)),
+            self._bound_objective(bound, Z, kernel, self.optimize_inducing, jitters),
             self.verbose,
         )
         n_theta = kernel.theta.shape[0]
@@ -907,6 +923,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                     print(f"Restart {restart + 1} of {self.n_restarts_optimizer}")
                 runs.append(self._run_optimizer(objective, start, bounds))
         theta = min(runs, key=lambda run: run[1])[0]
+        _warn_at_bounds(kernel, theta[: n_theta + 1], bounds[: n_theta + 1])
         inducing = theta[n_theta + 1 :].reshape(Z.shape) if self.optimize_inducing else Z
         return (
             kernel.clone_with_theta(theta[:n_theta]),
@@ -940,3 +957,35 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _warn_at_bounds(kernel, theta, bounds):
+    """A ConvergenceWarning for each hyperparameter the optimiser left at a bound.
+
+    ``theta`` and ``bounds`` are in log space, the kernel's free hyperparameters
+    then the noise variance. An optimum at a bound (a length scale at 1e-5, say:
+    a predictor that is constant away from the rows) usually means unscaled
+    features or targets, as scikit-learn's GaussianProcessRegressor warns too.
+    """
+    names = []
+    for hyperparameter in kernel.hyperparameters:
+        if hyperparameter.fixed:
+            continue
+        if hyperparameter.n_elements == 1:
+            names.append(hyperparameter.name)
+        else:
+            names += [
+                f"{hyperparameter.name}[{i}]" for i in range(hyperparameter.n_elements)
+            ]
+    names.append("noise_variance")
+    for name, value, (low, high) in zip(names, theta, bounds, strict=True):
+        for side, limit in (("lower", low), ("upper", high)):
+            if np.isfinite(limit) and np.isclose(value, limit):
+                warnings.warn(
+                    f"The optimal value found for {name} is at its {side} bound "
+                    f"{np.exp(limit):.3g}: the fit may be poor (for instance nearly "
+                    "constant predictions). Scale the features and use "
+                    "normalize_y=True, or widen the bound in the kernel.",
+                    ConvergenceWarning,
+                    stacklevel=5,
+                )
