@@ -73,12 +73,13 @@ def test_block_step_is_the_laplace_step_when_every_group_is_selected(fitted, dig
     posterior, model = fitted.posterior_, fitted.model_
     args = (posterior, model, X[forget], y[forget].astype(float), np.ones(forget.size))
     block = np.arange(posterior.n_features)
-    new, before, after, shift, clipped = block_newton_step(*args, block)
+    new, before, after, shift, clipped, distance = block_newton_step(*args, block)
     reference, _ = laplace_divide_out(*args)
     np.testing.assert_allclose(new.mean, reference.mean, rtol=0, atol=1e-10)
     np.testing.assert_allclose(new.precision, reference.precision, rtol=1e-10, atol=1e-10)
     assert clipped == 0.0 and not shift.any()
     assert after < 1e-8 * before  # the full Newton step zeroes its quadratic model
+    assert distance < 1e-12  # ... and is the full step
 
 
 def test_block_step_matches_dense_reference(rng):
@@ -99,7 +100,7 @@ def test_block_step_matches_dense_reference(rng):
     S = np.ix_(block, block)
     mean = posterior.mean.copy()
     mean[block] -= np.linalg.solve(Lam[S] - H[S], g[block])
-    Lam[S] -= H[S]
+    Lam -= H  # the rows' whole curvature leaves the precision, as in 'laplace'
     np.testing.assert_allclose(new.mean, mean, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(new.precision, Lam, rtol=1e-10, atol=1e-10)
     untouched = np.setdiff1d(np.arange(d + 1), block)
@@ -194,9 +195,13 @@ def test_removal_noise_shifts_only_the_block(fitted, digits_odd):
 
 
 def test_warns_when_the_step_is_no_better_than_nothing():
-    (message,) = _warnings(1.0, 1.2, 0.0, 3)
+    (message,) = _warnings(1.0, 1.2, 0.0, 0.5, 3)
     assert "likely worse than not forgetting" in message
-    assert _warnings(1.0, 0.5, 0.0, 3) == ()
+    assert _warnings(1.0, 0.5, 0.0, 0.5, 3) == ()
+    # a step ending further from the full Newton step than not moving
+    (message,) = _warnings(1.0, 0.5, 0.0, 1.5, 3)
+    assert "further from the full Newton removal step" in message
+    assert _warnings(1.0, 0.5, 0.0, float("nan"), 3) == ()
 
 
 def test_base_predictor_names_itself():

@@ -16,16 +16,23 @@ such as the intercept), ``m`` the mean, ``Lambda`` the precision, ``g`` and
 ``H`` the forgotten rows' log-likelihood gradient and curvature at ``m``:
 
     m_S <- m_S - (Lambda_SS - H_SS)^-1 g_S,     m_rest unchanged,
-    Lambda <- Lambda - E_S H_SS E_S'            (only the SS block changes).
+    Lambda <- Lambda - H.
 
-It is the exact Newton step of the remaining rows' log posterior restricted
-to ``S`` with the other parameters held at their mean (block coordinate
-Newton). The precision keeps ``q``'s conditional of the other parameters
-given ``theta_S`` and divides the rows out of the marginal of ``theta_S``:
-the marginal precision of the block becomes ``(Sigma_SS)^-1 - H_SS``. Both
-reduce to the ``'laplace'`` step when every group is selected. Mehta et al.'s code
+The mean's step is the exact Newton step of the remaining rows' log
+posterior restricted to ``S`` with the other parameters held at their mean
+(block coordinate Newton), at ``O(k P s + s^3)``. The precision loses the
+rows' whole curvature, as in ``'laplace'``: a rank-k downdate of the stored
+factor, ``O(k P^2)``, the same cost as removing only the block ``H_SS``,
+which would leave the rows' coupling of ``theta_S`` with the other
+parameters in the precision and can leave it below the prior. Both reduce to
+the ``'laplace'`` step when every group is selected. Mehta et al.'s code
 estimates the block's Hessian from two saved gradients; the model's own
 curvature block is used here instead.
+
+The step is checked against the full Newton step, whose mean the new
+factor gives in ``O(P^2)``: with the precision shared, the KL of either mean
+to it is its Mahalanobis distance, and a block step that ends further from it
+than the unmoved mean is reported as likely worse than not forgetting.
 
 With ``removal_noise = sigma > 0``, the step solves for ``g_S + b_S``,
 ``b_S ~ N(0, sigma^2 I)``: Guo et al.'s random linear term restricted to the
@@ -102,6 +109,7 @@ class LCodecDiagnostics(Diagnostics):
     predicted_residual: float = 0.0
     noise: float = 0.0
     noise_shift: tuple = ()
+    full_step_distance: float = float("nan")
 
 
 def _dependence_sums(y):
@@ -231,19 +239,17 @@ def _selection(model, X, y, weights, theta, n_perturbations, scale, max_features
     return foci(loss, values, max_features, screen=SCREENED_CANDIDATES)
 
 
-def _block_precision(posterior, model, rows, curvature, block):
-    """``Lambda - E_S H_SS E_S'`` as a posterior, and the eigenvalue clipped (0.0 if none).
+def _divided_out(posterior, model, J, curvature):
+    """``Lambda - J' diag(c) J`` as a posterior, and the eigenvalue clipped (0.0 if none).
 
-    A rank-k downdate of the stored factor by the rows' Jacobian restricted to
-    the block. The floor at the prior is only applied when that fails: checking
-    it would factorise the whole precision, the cost this method avoids.
+    A rank-k downdate of the stored factor, ``O(k P^2)``. The floor at the
+    prior is only applied when that fails: checking it would factorise the
+    whole precision, the cost this method avoids.
     """
-    restricted = np.zeros((rows.shape[0], posterior.n_features))
-    restricted[:, block] = rows
     try:
-        return posterior.rank_downdate(restricted, curvature), 0.0
+        return posterior.rank_downdate(J, curvature), 0.0
     except NotPositiveDefiniteError:
-        change = restricted.T @ (curvature[:, None] * restricted)
+        change = J.T @ (curvature[:, None] * J)
         precision, clipped = model.prior.floor(posterior.precision - change)
         return GaussianPosterior.from_precision(posterior.mean, precision), clipped
 
@@ -274,6 +280,11 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None):
         The mean's shift due to ``noise`` (zeros without it).
     clipped : float
         The eigenvalue clipped when flooring the precision (0.0 if none).
+    full_step_distance : float
+        ``||m_block - m_full||^2 / ||m - m_full||^2`` in the new precision,
+        ``m_full = m - (Lambda - H)^-1 g`` the full Newton step and
+        ``m_block`` the noise-free block step: above 1, the block step ends
+        further from it than not moving (NaN when ``m_full = m``).
     """
     m = posterior.mean
     derivative, curvature = model.likelihood.row_terms(model.predictor.value(X, m), y)[1:]
@@ -283,7 +294,7 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None):
     rows = J[:, block]
     # (Lambda - H)[:, S], O(k P s)
     remaining = posterior.precision[:, block] - J.T @ (curvature[:, None] * rows)
-    new, clipped = _block_precision(posterior, model, rows, curvature, block)
+    new, clipped = _divided_out(posterior, model, J, curvature)
     block_precision = (
         remaining[block] if clipped == 0.0 else new.precision[np.ix_(block, block)]
     )
@@ -295,7 +306,15 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None):
     mean = m.copy()
     mean[block] += step + shift
     predicted = float(np.linalg.norm(gradient + remaining @ step))
-    return new.with_mean(mean), float(np.linalg.norm(gradient)), predicted, shift, clipped
+    # Guo et al.'s full step with the same factor: where the block step should head.
+    full_step = new.solve(gradient)
+    moved = np.zeros_like(m)
+    moved[block] = step
+    away = new.mahalanobis(m + moved + full_step) ** 2  # |m_block - m_full|^2
+    unmoved = new.mahalanobis(m + full_step) ** 2
+    distance = away / unmoved if unmoved > 0.0 else float("nan")
+    norm = float(np.linalg.norm(gradient))
+    return new.with_mean(mean), norm, predicted, shift, clipped, distance
 
 
 def _block(groups, selected, n_parameters):
@@ -394,13 +413,13 @@ def lcodec_forget(
     block = _block(groups, selected, theta.shape[0])
     sigma = float(removal_noise or 0.0)
     noise = rng.normal(0.0, sigma, size=block.shape[0]) if sigma > 0 else None
-    new, before, after, shift, clipped = block_newton_step(
+    new, before, after, shift, clipped, distance = block_newton_step(
         posterior, model, X, y, weights, block, noise=noise
     )
     return new, LCodecDiagnostics(
         move=posterior.mahalanobis(new.mean),
         clipped_eigenvalue=clipped,
-        warnings=_warnings(before, after, clipped, len(selected)),
+        warnings=_warnings(before, after, clipped, distance, len(selected)),
         selected=tuple(int(g) for g in selected),
         dependence=tuple(dependence),
         parameters=tuple(int(i) for i in block),
@@ -410,12 +429,22 @@ def lcodec_forget(
         predicted_residual=after,
         noise=sigma,
         noise_shift=tuple(float(v) for v in shift) if noise is not None else (),
+        full_step_distance=distance,
     )
 
 
-def _warnings(before, after, clipped, n_selected):
+def _warnings(before, after, clipped, distance, n_selected):
     """Why the block step is likely worse than doing nothing (a tuple of texts)."""
     messages = []
+    if distance > 1.0:
+        messages.append(
+            f"The L-CODEC step on {n_selected} selected parameter group(s) ends "
+            f"further from the full Newton removal step than not moving at all "
+            f"({distance:.3g} times the squared distance, in the new posterior's "
+            "standard deviations): it is likely worse than not forgetting. Raise "
+            "lcodec_max_features or lcodec_n_perturbations, or use "
+            "unlearning='laplace'."
+        )
     if before > 0.0 and not after < before:
         messages.append(
             f"The L-CODEC step on {n_selected} selected parameter group(s) does not "
