@@ -97,16 +97,18 @@ def gaussian_kl(p, q):
     return _non_negative(_as_posterior(p, "p").kl_divergence(_as_posterior(q, "q")))
 
 
-def _fitted_posterior(estimator, name):
+def _fitted_posteriors(estimator, name):
+    """``posterior_`` as a list: one posterior, or one per class (one-vs-rest)."""
     check_is_fitted(estimator)
     posterior = getattr(estimator, "posterior_", None)
-    if not isinstance(posterior, GaussianPosterior):
+    posteriors = posterior if isinstance(posterior, list) else [posterior]
+    if not posteriors or not all(isinstance(p, GaussianPosterior) for p in posteriors):
         raise TypeError(
             f"{name} ({type(estimator).__name__}) has no posterior_ GaussianPosterior; "
             "posterior_kl compares the posteriors of sklunlearn estimators. Use "
             "predictive_kl for other models."
         )
-    return posterior
+    return posteriors
 
 
 @validate_params(
@@ -125,7 +127,8 @@ def posterior_kl(est_a, est_b):
     ----------
     est_a : estimator
         Fitted estimator with a ``posterior_`` attribute (a
-        :class:`~sklunlearn.posterior.GaussianPosterior`).
+        :class:`~sklunlearn.posterior.GaussianPosterior`, or a list of them,
+        one per class, for a one-vs-rest classifier: their KLs are summed).
     est_b : estimator
         Fitted estimator whose posterior has the same dimension.
 
@@ -158,10 +161,18 @@ def posterior_kl(est_a, est_b):
     >>> posterior_kl(unlearned, retrained) < 1e-8
     True
     """
-    posterior_a = _fitted_posterior(est_a, "est_a")
-    posterior_b = _fitted_posterior(est_b, "est_b")
+    posteriors_a = _fitted_posteriors(est_a, "est_a")
+    posteriors_b = _fitted_posteriors(est_b, "est_b")
+    if len(posteriors_a) != len(posteriors_b):
+        raise ValueError(
+            f"est_a has {len(posteriors_a)} one-vs-rest posteriors and est_b "
+            f"{len(posteriors_b)}: they were fitted on different classes."
+        )
     _warn_if_different_inducing_points(est_a, est_b)
-    return _non_negative(posterior_a.kl_divergence(posterior_b))
+    # One-vs-rest posteriors are independent: the KL of their product is the sum.
+    return _non_negative(
+        sum(a.kl_divergence(b) for a, b in zip(posteriors_a, posteriors_b, strict=True))
+    )
 
 
 def _warn_if_different_inducing_points(est_a, est_b):

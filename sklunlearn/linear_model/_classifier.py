@@ -75,8 +75,11 @@ _UNCONVERGED_REASON = (
 )
 _ROW_NORM_MESSAGE = (
     "Certified removal assumes rows of the model's design with norm at most 1; the "
-    "largest learned is {:.4g}, and the residual bound is scaled by it. Scale the rows "
-    "(e.g. sklearn.preprocessing.Normalizer) to keep the budget of the guarantee."
+    "largest learned is {:.4g}, and the residual bound is scaled by it. The design "
+    "includes the intercept's constant 1 with fit_intercept=True, so unit-norm rows "
+    "have norm sqrt(2) there: scale the rows to norm at most 1/sqrt(2) (e.g. "
+    "sklearn.preprocessing.Normalizer, then multiply by 0.7), or use "
+    "fit_intercept=False, to keep the budget of the guarantee."
 )
 
 

@@ -761,10 +761,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if not parts:
             return None
         self._warned_about_leftovers = True
-        verb = "were" if len(parts) > 1 else "was"
+        verb, carry = ("were", "carry") if len(parts) > 1 else ("was", "carries")
         return (
             f"{' and '.join(parts)} {verb} learned from data that included the "
-            "forgotten rows and still carry information about them ("
+            f"forgotten rows and still {carry} information about them ("
             + (
                 "the output layer's posterior does not: it was forgotten exactly"
                 if self.curvature == "last_layer"

@@ -199,9 +199,18 @@ def reference_disagreement(result, reference, posterior):
         disagreement = float(distance / nothing)
     if disagreement <= REFERENCE_DISAGREEMENT:
         return disagreement, None
-    return disagreement, (
-        f"The result is {disagreement:.2g} times as far (KL) from the one-step "
-        "Laplace divide-out of the same rows as the unforgotten posterior is; "
+    if np.isinf(disagreement):
+        how_far = (
+            f"The result is {distance:.2g} nats (KL) from the one-step Laplace "
+            "divide-out of the same rows, while the unforgotten posterior is "
+            f"within {_NEGLIGIBLE_KL:.0e} nats of it; "
+        )
+    else:
+        how_far = (
+            f"The result is {disagreement:.2g} times as far (KL) from the one-step "
+            "Laplace divide-out of the same rows as the unforgotten posterior is; "
+        )
+    return disagreement, how_far + (
         "the Laplace step predicts the retrained posterior well, so this result "
         "is likely no better than not forgetting. Compare with "
         "unlearning='laplace'."
