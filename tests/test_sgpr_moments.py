@@ -9,24 +9,15 @@ import numpy as np
 import pytest
 from sklearn.gaussian_process.kernels import RBF, Matern, RationalQuadratic, WhiteKernel
 from sklearn.gaussian_process.kernels import ConstantKernel as C
+from test_stationary_kernels import SHAPES
 
 from sklunlearn._numba.sgpr_moments import length_scale_derivatives
 from sklunlearn._numba.stationary import (
-    KIND_MATERN_05,
-    KIND_MATERN_15,
-    KIND_MATERN_25,
     KIND_RBF,
     cross_kernel,
 )
 from sklunlearn.gaussian_process._bound import bound_setup, collapsed_bound
 from sklunlearn.gaussian_process._bound_moments import bound_moments, moments_evaluation
-
-SHAPES = {
-    KIND_RBF: lambda ls: RBF(ls),
-    KIND_MATERN_05: lambda ls: Matern(ls, nu=0.5),
-    KIND_MATERN_15: lambda ls: Matern(ls, nu=1.5),
-    KIND_MATERN_25: lambda ls: Matern(ls, nu=2.5),
-}
 
 KERNELS = {
     "rbf-ard-white": C(0.8) * RBF([1.1, 0.7, 2.0]) + WhiteKernel(0.01),
