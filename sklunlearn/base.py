@@ -44,7 +44,7 @@ class UpdateOutcome(NamedTuple):
         ``'exact'`` for a conjugate update, else the forgetting method's name.
     exact : bool
         Whether the result equals a refit on the remaining rows (up to
-        round-off).
+        round-off small enough not to warn about).
     estimated_error : float or None
         Exact updates: the estimated relative round-off error of the result.
         Approximate ones: the method's estimate or bound of the KL divergence
@@ -104,7 +104,8 @@ class ForgetReport:
         ``'exact'``, or the forgetting method (``'laplace'``, ``'eubo'``, ...).
     exact : bool
         Whether the result equals a refit on the remaining rows up to the
-        round-off given by ``estimated_error``.
+        round-off given by ``estimated_error``; False when that round-off is
+        large enough to warn that the result may differ from a refit.
     n_rows : int
         Rows forgotten (rows of the request with a positive weight).
     weight : float

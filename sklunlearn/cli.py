@@ -2,10 +2,12 @@
 
 Bad input (a missing file or column, NaN, a model file that is not one of
 ours, a refused forget) is one line on stderr and exit code 2, with nothing
-written.
+written. A reader of stdout that leaves early (``| head -1``) ends the
+command quietly with exit code 1, as for other Unix tools.
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -187,10 +189,25 @@ def main(argv=None):
     """Entry point of the ``sklunlearn`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a reader that left raises here, not at interpreter exit
+        return code
     except CommandError as exc:
         print(f"sklunlearn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        _discard_stdout()
+        return 1
+
+
+def _discard_stdout():
+    """Point stdout at the null device once its reader left (``| head``).
+
+    Python flushes stdout again at exit, which would raise once more; the
+    Python documentation's "Note on SIGPIPE" (module signal) recommends this.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

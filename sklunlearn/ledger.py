@@ -286,7 +286,9 @@ class Ledger:
             of a row listed in one request count together). The message gives
             how many rows and their positions in the request, by reason.
         """
-        return self.plan_forget_fingerprints(self.fingerprint(X, y), weights)
+        fingerprints = self.fingerprint(X, y)
+        weights = self._weights(weights, X.shape[0])
+        return self._plan(fingerprints, weights, rows=(X, y))
 
     def plan_forget_fingerprints(self, fingerprints, weights=None):
         """:meth:`plan_forget` for rows fingerprinted already (by :meth:`fingerprint`).
@@ -310,14 +312,46 @@ class Ledger:
                 f"fingerprints must have shape (n, 2), got {fingerprints.shape}."
             )
         weights = self._weights(weights, fingerprints.shape[0])
+        return self._plan(fingerprints, weights)
+
+    def _plan(self, fingerprints, weights, rows=None):
+        """The plan of checked ``fingerprints``; ``rows``, the ``(X, y)`` they are
+        of, if known, let a refusal's message advise on rows learned as float32."""
         groups, refusals = _table.table_plan(
             self._table, fingerprints, weights, WEIGHT_RTOL
         )
         if refusals.any():
-            raise ValueError(_refusal_message(refusals))
+            not_learned = np.flatnonzero(refusals == _table.REFUSED_NOT_LEARNED)
+            advice = None
+            if rows is not None and not_learned.size:
+                advice = self._float32_advice(*rows, not_learned)
+            raise ValueError(_refusal_message(refusals, advice))
         return ForgetPlan(
             groups, self._state, int(groups["rows"].sum()), float(groups["weight"].sum())
         )
+
+    def _float32_advice(self, X, y, positions):
+        """Advice when the rows at ``positions`` were learned as float32, else None.
+
+        The ledger sees every row as float64, so a float64 copy of a row an
+        estimator learned in float32 is another row; rounded to float32 it is
+        the learned one.
+        """
+        X = X.tocsr() if sparse.issparse(X) else X
+        y = np.asarray(y, dtype=np.float64)[positions]
+        with np.errstate(over="ignore"):  # out of float32's range: not such a row
+            rounded = X[positions].astype(np.float32).astype(np.float64)
+            y_rounded = y.astype(np.float32).astype(np.float64)
+        values = rounded.data if sparse.issparse(rounded) else rounded
+        if not (np.isfinite(values).all() and np.isfinite(y_rounded).all()):
+            return None
+        for targets, what in ((y, "X"), (y_rounded, "X and y")):
+            if self.contains(rounded, targets).all():
+                return (
+                    f"Rounded to float32 they are rows that were learned: pass {what} "
+                    "as float32 (e.g. X.astype(np.float32)), as they were learned"
+                )
+        return None
 
     def apply(self, plan):
         """Commit a plan made by ``plan_forget`` on this very ledger state, in place.
@@ -425,8 +459,9 @@ class Ledger:
         self._state = self._new_state()
 
 
-def _refusal_message(refusals):
-    """The ValueError text for a refused request: counts and positions by reason."""
+def _refusal_message(refusals, advice=None):
+    """The ValueError text for a refused request: counts and positions by reason,
+    then ``advice`` when there is some."""
     refused = np.flatnonzero(refusals)
     parts = []
     for reason, text in _REASONS.items():
@@ -441,5 +476,6 @@ def _refusal_message(refusals):
     return (
         f"Cannot forget {refused.size} of the {refusals.size} rows requested: "
         + "; ".join(parts)
+        + ("" if advice is None else f". {advice}")
         + ". Nothing was changed."
     )

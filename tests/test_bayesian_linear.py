@@ -1,15 +1,16 @@
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_diabetes, load_wine
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import BayesianRidge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklunlearn.exceptions import NotPositiveDefiniteError
+from sklunlearn.exceptions import NotPositiveDefiniteError, UnlearningWarning
 from sklunlearn.linear_model import BayesianLinearRegression
 
 FITTED = ["coef_", "intercept_", "alpha_", "lambda_", "sigma_", "X_offset_"]
@@ -122,6 +123,28 @@ def test_forget_equals_bayesian_ridge_on_remaining(data, fit_intercept, which):
     )
     np.testing.assert_allclose(std, ref_std, rtol=1e-5)
     assert est.n_samples_seen_ == (~forget).sum()
+
+
+@pytest.mark.parametrize("compensated", [False, True])
+def test_report_is_not_exact_when_the_forget_warns_of_round_off(compensated):
+    # Raw wine features (magnitudes up to 1e3): forgetting all rows but one cancels
+    # nearly all of the absorbed statistics unless they are compensated.
+    X, y = load_wine(return_X_y=True)
+    est = BayesianLinearRegression(compensated=compensated).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.partial_unfit(X[1:], y[1:])
+    messages = [str(w.message) for w in caught if issubclass(w.category, UnlearningWarning)]
+    report = est.forget_report_
+    refit = BayesianLinearRegression(compensated=compensated).fit(X[:1], y[:1])
+    if compensated:
+        assert messages == [] and report.exact
+        np.testing.assert_allclose(est.alpha_, refit.alpha_, rtol=1e-12)
+    else:
+        assert len(messages) == 1 and "may differ from a refit" in messages[0]
+        assert not report.exact and report.estimated_error > 1e-8
+        # the flag is not a false alarm: the model is measurably not the refit
+        assert abs(est.alpha_ / refit.alpha_ - 1) > 1e-9
 
 
 def test_evidence_restarts_instead_of_warm_starting(rng):

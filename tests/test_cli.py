@@ -260,6 +260,21 @@ def test_python_dash_m_inspect(files):
     assert "n_samples_seen 1372" in out.stdout
 
 
+def test_a_reader_that_leaves_early_ends_inspect_quietly(files):
+    _, _, _, model = files
+    # Close the reading end before the command writes: every write hits a closed pipe.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sklunlearn", "inspect", str(model)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 1
+    assert err == ""  # no BrokenPipeError traceback
+
+
 def _figures(out, label):
     """The two numbers after ``label`` on the audit's KL line."""
     line = next(line for line in out.splitlines() if line.strip().startswith(label))

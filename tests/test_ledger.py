@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import sparse
 
 from sklunlearn._numba import fingerprint as fp
 from sklunlearn._numba import ledger_table
 from sklunlearn.ledger import WEIGHT_RTOL, ForgetPlan, Ledger
+from sklunlearn.linear_model import BayesianLinearRegression
 
 
 def canonical_bytes(row, target):
@@ -217,6 +219,47 @@ def test_refuses_never_learned(learned):
     refuse(
         ledger, X[:3], 1.0 - y[:3], np.ones(3), "3 rows never learned", "positions 0, 1, 2"
     )
+
+
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_refusal_hints_at_float32_rows_given_as_float64(as_sparse):
+    rng = np.random.default_rng(0)
+    decimals = np.round(rng.normal(size=(20, 3)), 3)  # a CSV's values: not float32
+    decimals[:, 0] = 0.0
+    y = np.round(rng.normal(size=20), 3)
+    as_float32 = decimals.astype(np.float32).astype(np.float64)
+    X = sparse.csr_matrix(decimals) if as_sparse else decimals
+    hint = "Rounded to float32 they are rows that were learned"
+    for y_learned, what in ((y, "pass X as float32"), (y.astype(np.float32), "X and y")):
+        ledger = Ledger(3)
+        ledger.add(as_float32, np.asarray(y_learned, dtype=np.float64))
+        message = refuse(ledger, X[:4], y[:4], None, "4 rows never learned", hint, what)
+        assert message.count(hint) == 1
+        # one row that no rounding explains: no hint for the others either
+        other = (
+            sparse.vstack([X[:3], X[3:4] * 2])
+            if as_sparse
+            else np.vstack([X[:3], X[3:4] * 2])
+        )
+        assert hint not in refuse(ledger, other, y[:4], None, "4 rows never learned")
+        # given as learned, they are forgotten
+        rounded = np.asarray(y_learned[:4], dtype=np.float64)
+        ledger.apply(ledger.plan_forget(as_float32[:4], rounded))
+        assert not ledger.contains(as_float32[:4], rounded).any()
+
+
+def test_a_float32_fit_refuses_float64_copies_with_the_hint():
+    rng = np.random.default_rng(1)
+    X = np.round(rng.normal(size=(40, 3)), 3)
+    y = np.round(X @ [1.0, 2.0, 3.0] + rng.normal(size=40), 3)
+    est = BayesianLinearRegression().fit(X.astype(np.float32), y.astype(np.float32))
+    with pytest.raises(ValueError, match="pass X and y as float32"):
+        est.partial_unfit(X[:5], y[:5])
+    est.partial_unfit(X[:5].astype(np.float32), y[:5].astype(np.float32))
+    refit = BayesianLinearRegression().fit(
+        X[5:].astype(np.float32), y[5:].astype(np.float32)
+    )
+    np.testing.assert_allclose(est.coef_, refit.coef_, rtol=1e-4)
 
 
 def test_refuses_already_forgotten(learned):

@@ -303,6 +303,21 @@ def test_a_refused_forget_leaves_the_estimator_unchanged():
     assert "forget_report_" not in est.__dict__
 
 
+def test_a_runaway_eubo_is_refused_without_numpy_warnings():
+    X, y = diabetes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = BayesianMLPRegressor(hidden_layer_sizes=(8,), random_state=0).fit(X, y)
+    forget = np.random.RandomState(0).permutation(len(y))[: int(0.4 * len(y))]
+    with warnings.catch_warnings():
+        # the overflow of the runaway iterates is expected: only the refusal surfaces
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", UnlearningWarning)
+        with pytest.raises(ValueError, match="unlearning='eubo' failed"):
+            est.set_params(unlearning="eubo").partial_unfit(X[forget], y[forget])
+    assert est.n_samples_seen_ == len(y) and "forget_report_" not in est.__dict__
+
+
 def test_candidate_groups_are_each_hidden_units_incoming_weights():
     X, _ = sine_data(30)
     est = BayesianMLPRegressor(

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from sklunlearn.datasets import load_banknote
 from sklunlearn.exceptions import UnlearningWarning
-from sklunlearn.gaussian_process import SparseGPClassifier
+from sklunlearn.gaussian_process import SparseGPClassifier, SparseGPRegressor
 from sklunlearn.gaussian_process._sgpc_evidence import laplace_evidence
 from sklunlearn.linear_model import BayesianLogisticRegression
 from sklunlearn.metrics import predictive_kl
@@ -371,6 +371,33 @@ def test_warns_when_a_forgotten_row_is_an_inducing_point():
     est = SparseGPClassifier(kernel=kernel, inducing_points=X[:10]).fit(X, y)
     with pytest.warns(UnlearningWarning, match=r"inducing_points_ \[2\]"):
         est.partial_unfit(X[2:3], y[2:3])
+
+
+def _learned_texts(est, X, y):
+    """Texts of the UnlearningWarnings of one forget about what fit learned."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.partial_unfit(X, y)
+    texts = [str(w.message) for w in caught if issubclass(w.category, UnlearningWarning)]
+    assert list(est.forget_report_.warnings) == texts
+    return [text for text in texts if "were learned" in text or "were chosen" in text]
+
+
+def test_k_means_inducing_points_warn_at_the_first_forget_like_the_regressor():
+    X, y, _, kernel, _ = moons()
+    est = SparseGPClassifier(kernel=kernel, inducing_points=8, random_state=0).fit(X, y)
+    first = _learned_texts(est, X[:5], y[:5])
+    assert len(first) == 1 and first[0].startswith("inducing_points_ were chosen")
+    assert _learned_texts(est, X[5:10], y[5:10]) == []
+    # the regressor says the same in the same situation
+    reference = SparseGPRegressor(
+        kernel=kernel, inducing_points=8, optimizer=None, random_state=0
+    ).fit(X, y.astype(float))
+    assert len(_learned_texts(reference, X[:5], y[:5].astype(float))) == 1
+    # refitting warns again; fixed inducing points learn nothing from the rows
+    assert len(_learned_texts(est.fit(X, y), X[:5], y[:5])) == 1
+    fixed = SparseGPClassifier(kernel=kernel, inducing_points=est.inducing_points_)
+    assert _learned_texts(fixed.fit(X, y), X[:5], y[:5]) == []
 
 
 @pytest.mark.parametrize("case", ["nan", "features", "label", "too many", "weight"])

@@ -215,7 +215,7 @@ class SparseGPClassifier(_GaussianClassifier):
     retraining using :func:`sklunlearn.metrics.predictive_kl`. The inducing
     locations, when chosen by k-means, were computed from all rows, and so
     was ``kernel_`` when learned: the first :meth:`partial_unfit` after a
-    fit with an ``optimizer`` warns about it.
+    fit with an ``optimizer`` or an int ``inducing_points`` warns about them.
 
     Fitting warns (UserWarning) when the fitted probabilities on the
     training rows are nearly constant while the labels are not: usually
@@ -394,7 +394,8 @@ class SparseGPClassifier(_GaussianClassifier):
         -----
         UnlearningWarning
             When a forgotten row is stored as an inducing point, at the first
-            forget after a fit that learned ``kernel_``, or when the
+            forget after a fit that learned ``kernel_`` or chose
+            ``inducing_points_`` by k-means, or when the
             forgetting method's result is likely worse than doing nothing.
         """
         return self._forget(X, y, sample_weight)
@@ -538,11 +539,21 @@ class SparseGPClassifier(_GaussianClassifier):
                 "Fit again on the remaining rows with other inducing_points.",
             )
         ]
-        if self.optimizer is not None and not self._warned_about_hyperparameters:
-            self._warned_about_hyperparameters = True
-            messages.append(_LEARNED_KERNEL)
+        messages.extend(self._learned_from_forgotten_rows())
         messages = tuple(message for message in messages if message is not None)
         return outcome._replace(warnings=(*outcome.warnings, *messages))
+
+    def _learned_from_forgotten_rows(self):
+        """Texts of the warnings about what fit learned from all rows, once per fit."""
+        if self._warned_about_hyperparameters:
+            return []
+        learned = []
+        if self.optimizer is not None:
+            learned.append(_LEARNED_KERNEL)
+        if isinstance(self.inducing_points, Integral):
+            learned.append(_CHOSEN_INDUCING_POINTS)
+        self._warned_about_hyperparameters = bool(learned)
+        return learned
 
     def _check_evidence(self, X, labels, weights):
         """Set ``log_marginal_likelihood_value_``; warn when the fit is flat.
@@ -600,4 +611,9 @@ _LEARNED_KERNEL = (
     "kernel_ was learned (optimizer) from data that included the forgotten rows and "
     "still carries information about them (q(u) does not). Fit again on the remaining "
     "rows to re-learn it."
+)
+_CHOSEN_INDUCING_POINTS = (
+    "inducing_points_ were chosen (k-means++) from data that included the forgotten "
+    "rows and still carry information about them (q(u) does not). Fit again on the "
+    "remaining rows to choose new ones."
 )

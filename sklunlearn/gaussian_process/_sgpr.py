@@ -711,9 +711,11 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             _check_remaining(statistics, trusted=self.ledger)
         posterior = optimal_posterior(statistics, self.noise_variance_, self.normalize_y)
         error = self._estimated_error(statistics, refit=False)
-        messages = ()
+        messages, round_off = (), None
         if sign < 0:
-            messages = self._forget_messages(forgotten, statistics, error)
+            round_off = self._round_off_message(statistics, error)
+            messages = (round_off, *self._forget_messages(forgotten))
+            messages = tuple(message for message in messages if message is not None)
         self.sufficient_statistics_ = statistics
         self.n_samples_seen_ = statistics.n_rows
         self.y_train_mean_, self.y_train_std_ = statistics.normalization(self.normalize_y)
@@ -722,10 +724,11 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         )
         self.log_marginal_likelihood_value_ = posterior.bound
         # The update of q(u) is exact; the model equals a refit only when the
-        # hyperparameters and inducing points were not learned from the data.
+        # hyperparameters and inducing points were not learned from the data
+        # and no digits were lost.
         return UpdateOutcome(
             method="exact",
-            exact=self._unlearning_is_exact,
+            exact=self._unlearning_is_exact and round_off is None,
             estimated_error=error,
             diagnostics=None,
             warnings=messages,
@@ -784,16 +787,19 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         )
         return float(max(max(ratios), UNIT_ROUNDOFF))
 
-    def _forget_messages(self, X_forgotten, statistics, error):
-        """Texts of the UnlearningWarnings of a forget: what remains of the rows."""
-        messages = []
+    def _round_off_message(self, statistics, error):
+        """Text of the round-off UnlearningWarning of a forget, or None."""
         refit_advice = (
             "fit SparseGPRegressor(kernel=est.kernel_, inducing_points="
             "est.inducing_points_, noise_variance=est.noise_variance_, optimizer=None) "
             "on the remaining rows."
         )
         refit_error = self._estimated_error(statistics, refit=True)
-        messages.append(round_off_warning(error, refit_error, refit_advice))
+        return round_off_warning(error, refit_error, refit_advice)
+
+    def _forget_messages(self, X_forgotten):
+        """Texts of the UnlearningWarnings of a forget: what remains of the rows."""
+        messages = []
         learned = []
         if self.optimizer is not None:
             learned.append("kernel_ and noise_variance_")

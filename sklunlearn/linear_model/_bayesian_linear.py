@@ -404,8 +404,9 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         UnlearningWarning
             When the estimated relative round-off error of the result exceeds
             1e-8: the rows forgotten dwarfed what remains, and subtracting
-            them cancelled digits (see ``compensated``). The forget completes;
-            refit on the remaining rows for an exact model.
+            them cancelled digits (see ``compensated``). The forget completes
+            with ``forget_report_.exact`` False; refit on the remaining rows for
+            an exact model.
 
         Raises
         ------
@@ -511,7 +512,8 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         self._assign(statistics, solution, posterior, dtype)
         return UpdateOutcome(
             method="exact",
-            exact=True,
+            # A forget that warns of lost digits is not known to equal a refit.
+            exact=message is None,
             estimated_error=error,
             diagnostics=None,
             warnings=() if message is None else (message,),

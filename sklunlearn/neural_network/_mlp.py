@@ -685,11 +685,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         error = relative_error(self._statistics, self._alpha, beta)
         refit_error = relative_error(self._statistics, self._alpha, beta, refit=True)
         advice = "fit again on the remaining rows."
-        messages = [round_off_warning(error, refit_error, advice)]
-        messages.append(self._leftover_message())
+        round_off = round_off_warning(error, refit_error, advice)
+        messages = [round_off, self._leftover_message()]
         return UpdateOutcome(
             "exact",
-            True,
+            round_off is None,  # digits lost: not known to equal a refit
             error,
             None,
             tuple(message for message in messages if message is not None),
@@ -702,7 +702,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         options = self._method_options(method)
         before = self.posterior_
         try:
-            new, record = method.function(before, self.model_, X, y, weights, **options)
+            # Runaway iterates overflow on their way to the method's finiteness
+            # check, whose ValueError is turned into the refusal below.
+            with np.errstate(over="ignore", invalid="ignore"):
+                new, record = method.function(before, self.model_, X, y, weights, **options)
         except ValueError as exc:
             # A method whose iterates leave the finite numbers ran away from
             # q(theta|D) (catastrophic unlearning): refuse rather than store it.
