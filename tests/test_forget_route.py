@@ -43,7 +43,7 @@ def test_laplace_forget_route_is_short():
     # _update, _run, _posterior_list, get_method, laplace_divide_out, Model.terms,
     # fused_terms, logistic_terms and its kernel, precision, GaussianPrior.floor,
     # from_precision, _upper_cholesky, __init__, solve, with_mean (__copy__),
-    # mahalanobis, _set_posteriors, _forget_outcome, region_mass
+    # mahalanobis, _set_posteriors, _conclude, region_mass
     assert len(route) <= 21, route
     assert any(name.endswith("_laplace.py:laplace_divide_out") for name in route)
     assert not any("fingerprint" in name or "ledger" in name for name in route)

@@ -15,7 +15,6 @@ from sklearn.utils.multiclass import (
     check_classification_targets,
 )
 
-from ..base import UpdateOutcome
 from ..unlearning import laplace_divide_out, newton_fit
 
 __all__ = [
@@ -249,14 +248,9 @@ def classifier_update(estimator, rows, *, sign, reset):
         results = [dask_newton_fit(p, model, rows, t, **options) for p, t in problems]
     else:
         results, pending = _forget_pending(estimator, rows, targets)
-    estimator._set_posteriors([posterior for posterior, _ in results])
-    if pending is not None:  # _set_posteriors dropped the previous state
-        estimator._pending_forgets = pending
-    records = tuple(diagnostics for _, diagnostics in results)
-    estimator.n_iter_ = max(record.n_iter for record in records)
-    estimator.class_count_ = np.maximum(estimator.class_count_ + sign * class_weight, 0.0)
-    estimator.n_samples_seen_ = estimator.n_samples_seen_ + int(sign) * rows.n_rows
+    records, outcome = estimator._conclude(
+        "laplace", results, pending, class_weight, rows.n_rows, sign
+    )
     if sign > 0:
         estimator._warn_unconverged(records)
-        return UpdateOutcome("laplace", False, None, None, (), estimator.n_iter_)
-    return estimator._forget_outcome("laplace", records)
+    return outcome

@@ -177,22 +177,18 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 "large that the likelihood's curvature overflows. Standardise the "
                 "features and keep weights moderate. Nothing was changed."
             ) from exc
-        self._set_posteriors([posterior for posterior, _ in results])
-        if pending is not None:  # _set_posteriors dropped the previous state
-            self._pending_forgets = pending
-        records = tuple(diagnostics for _, diagnostics in results)
-        self.n_iter_ = max(record.n_iter for record in records)
-        self.class_count_ = np.maximum(self.class_count_ + sign * class_weight, 0.0)
-        self.n_samples_seen_ = self.n_samples_seen_ + int(sign) * n_rows
+        records, outcome = self._conclude(
+            name, results, pending, class_weight, n_rows, sign
+        )
         if sign > 0:
             if certified:
                 self._certify_learned(X, targets, weights, records, reset and before)
             self._warn_unconverged(records)
-            return UpdateOutcome(name, False, None, None, (), self.n_iter_)
+            return outcome
         if not certified:
-            return self._forget_outcome(name, records)
+            return outcome
         crossed = self._certify_forgotten(X, weights, name, before, records)
-        return self._with_certificate(self._forget_outcome(name, records), crossed)
+        return self._with_certificate(outcome, crossed)
 
     def _update_dask(self, rows, *, sign, reset):
         """:meth:`_update` for rows on a dask cluster: one pass per Newton step.
@@ -412,8 +408,22 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         ]
         return list(results), pending
 
-    def _forget_outcome(self, name, records):
-        """The ``UpdateOutcome`` of a forget; warnings name their class."""
+    def _conclude(self, name, results, pending, class_weight, n_rows, sign):
+        """Set the new posteriors and counts; the diagnostics records and the outcome.
+
+        ``results`` are ``(posterior, diagnostics)`` per one-vs-rest problem and
+        ``pending`` the forgotten terms to keep (None when learning). A forget's
+        warnings name their class.
+        """
+        self._set_posteriors([posterior for posterior, _ in results])
+        if pending is not None:  # _set_posteriors dropped the previous state
+            self._pending_forgets = pending
+        records = tuple(diagnostics for _, diagnostics in results)
+        self.n_iter_ = max(record.n_iter for record in records)
+        self.class_count_ = np.maximum(self.class_count_ + sign * class_weight, 0.0)
+        self.n_samples_seen_ = self.n_samples_seen_ + int(sign) * n_rows
+        if sign > 0:
+            return records, UpdateOutcome(name, False, None, None, (), self.n_iter_)
         if len(records) == 1:
             messages = tuple(records[0].warnings)
             diagnostics = records[0]
@@ -431,7 +441,9 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         )
         estimates = [getattr(record, "kl_estimate", None) for record in records]
         estimate = None if None in estimates else float(sum(estimates))
-        return UpdateOutcome(name, False, estimate, diagnostics, messages, self.n_iter_)
+        return records, UpdateOutcome(
+            name, False, estimate, diagnostics, messages, self.n_iter_
+        )
 
     def _warn_unconverged(self, records):
         if all(record.converged for record in records):
