@@ -8,10 +8,10 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.gaussian_process.kernels import ConstantKernel as C
 from sklearn.preprocessing import StandardScaler
+from test_pattern_forgetting import _breast_cancer, _clustered
 
 from sklunlearn.datasets import load_banknote
 from sklunlearn.exceptions import UnlearningWarning
@@ -25,19 +25,6 @@ from sklunlearn.unlearning import (
     register_method,
     uib_forget,
 )
-
-
-def _breast_cancer():
-    X, y = load_breast_cancer(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
-def _clustered(X, fraction, seed):
-    """The ``fraction`` of rows nearest a random row, and the others."""
-    centre = X[np.random.default_rng(seed).integers(X.shape[0])]
-    order = np.argsort(((X - centre) ** 2).sum(axis=1))
-    k = int(fraction * X.shape[0])
-    return order[:k], np.sort(order[k:])
 
 
 def _stagewise(posterior, terms, prior, beta, stages):
