@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from ._diagonal_posterior import DiagonalGaussianPosterior
 from .exceptions import UnlearningWarning
 from .posterior import GaussianPosterior
 
@@ -37,13 +38,41 @@ def _non_negative(kl):
     return max(float(kl), 0.0)
 
 
+# The posterior classes the divergences accept.
+_POSTERIORS = (GaussianPosterior, DiagonalGaussianPosterior)
+
+
+def _kl(p, q):
+    """KL(p || q) between two posteriors, either of them diagonal.
+
+    A full ``p`` against a diagonal ``q`` (precision vector ``d``):
+    ``0.5 (sum_j d_j Sigma_p,jj + (m_q - m_p)' diag(d) (m_q - m_p) - n +
+    log|Sigma_q| - log|Sigma_p|)``; the other cases are the posteriors' own.
+    """
+    if isinstance(p, GaussianPosterior) and isinstance(q, DiagonalGaussianPosterior):
+        if p.n_features != q.n_features:
+            raise ValueError(
+                f"Cannot compare a {p.n_features}-dimensional posterior with a "
+                f"{q.n_features}-dimensional one."
+            )
+        trace = float(np.diag(p.covariance) @ q.precision)
+        return 0.5 * (
+            trace
+            + q.mahalanobis(p.mean) ** 2
+            - p.n_features
+            + q.log_det_covariance()
+            - p.log_det_covariance()
+        )
+    return p.kl_divergence(q)
+
+
 def _as_posterior(distribution, name):
-    if isinstance(distribution, GaussianPosterior):
+    if isinstance(distribution, _POSTERIORS):
         return distribution
     if len(distribution) != 2:
         raise ValueError(
-            f"{name} must be a GaussianPosterior or a (mean, covariance) pair; got a "
-            f"tuple of length {len(distribution)}."
+            f"{name} must be a GaussianPosterior, a DiagonalGaussianPosterior or a "
+            f"(mean, covariance) pair; got a tuple of length {len(distribution)}."
         )
     mean, covariance = distribution
     mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
@@ -57,7 +86,10 @@ def _as_posterior(distribution, name):
 
 
 @validate_params(
-    {"p": [GaussianPosterior, tuple], "q": [GaussianPosterior, tuple]},
+    {
+        "p": [GaussianPosterior, DiagonalGaussianPosterior, tuple],
+        "q": [GaussianPosterior, DiagonalGaussianPosterior, tuple],
+    },
     prefer_skip_nested_validation=True,
 )
 def gaussian_kl(p, q):
@@ -69,14 +101,15 @@ def gaussian_kl(p, q):
     store those factors, this avoids inverting the precisions: as accurate
     as the dense formula and about 10 times faster at d=400 (see
     ``benchmarks/README.md``). A ``(mean, covariance)`` pair is factorised
-    first.
+    first. A :class:`~sklunlearn.posterior.DiagonalGaussianPosterior` on
+    either side is compared in ``O(d)`` (against a full one, ``O(d^3)``).
 
     Parameters
     ----------
-    p : GaussianPosterior or tuple (mean, covariance)
+    p : GaussianPosterior, DiagonalGaussianPosterior or tuple (mean, covariance)
         First distribution; a pair is a mean of shape (d,) and a symmetric
         positive definite covariance of shape (d, d).
-    q : GaussianPosterior or tuple (mean, covariance)
+    q : GaussianPosterior, DiagonalGaussianPosterior or tuple (mean, covariance)
         Second distribution, of the same dimension.
 
     Returns
@@ -94,7 +127,7 @@ def gaussian_kl(p, q):
     >>> round(gaussian_kl(([0.0], [[1.0]]), ([1.0], [[1.0]])), 6)
     0.5
     """
-    return _non_negative(_as_posterior(p, "p").kl_divergence(_as_posterior(q, "q")))
+    return _non_negative(_kl(_as_posterior(p, "p"), _as_posterior(q, "q")))
 
 
 def _fitted_posteriors(estimator, name):
@@ -102,7 +135,7 @@ def _fitted_posteriors(estimator, name):
     check_is_fitted(estimator)
     posterior = getattr(estimator, "posterior_", None)
     posteriors = posterior if isinstance(posterior, list) else [posterior]
-    if not posteriors or not all(isinstance(p, GaussianPosterior) for p in posteriors):
+    if not posteriors or not all(isinstance(p, _POSTERIORS) for p in posteriors):
         raise TypeError(
             f"{name} ({type(estimator).__name__}) has no posterior_ GaussianPosterior; "
             "posterior_kl compares the posteriors of sklunlearn estimators. Use "
@@ -127,8 +160,10 @@ def posterior_kl(est_a, est_b):
     ----------
     est_a : estimator
         Fitted estimator with a ``posterior_`` attribute (a
-        :class:`~sklunlearn.posterior.GaussianPosterior`, or a list of them,
-        one per class, for a one-vs-rest classifier: their KLs are summed).
+        :class:`~sklunlearn.posterior.GaussianPosterior` or a
+        :class:`~sklunlearn.posterior.DiagonalGaussianPosterior`, or a list
+        of them, one per class, for a one-vs-rest classifier: their KLs are
+        summed).
     est_b : estimator
         Fitted estimator whose posterior has the same dimension.
 
@@ -171,7 +206,7 @@ def posterior_kl(est_a, est_b):
     _warn_if_different_inducing_points(est_a, est_b)
     # One-vs-rest posteriors are independent: the KL of their product is the sum.
     return _non_negative(
-        sum(a.kl_divergence(b) for a, b in zip(posteriors_a, posteriors_b, strict=True))
+        sum(_kl(a, b) for a, b in zip(posteriors_a, posteriors_b, strict=True))
     )
 
 

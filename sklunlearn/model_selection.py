@@ -53,7 +53,8 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
     ----------
     estimator : estimator
         Estimator with ``fit`` and ``partial_unfit`` whose fitted model has a
-        ``posterior_`` (:class:`~sklunlearn.posterior.GaussianPosterior`).
+        ``posterior_`` (:class:`~sklunlearn.posterior.GaussianPosterior` or
+        :class:`~sklunlearn.posterior.DiagonalGaussianPosterior`).
     forget_size : float, int or callable, default=0.1
         Which rows to forget:
 

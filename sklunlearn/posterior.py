@@ -6,10 +6,11 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
 
+from ._diagonal_posterior import DiagonalGaussianPosterior
 from ._numba import CholeskyUpdateError, cholesky_rank_k_update
 from .exceptions import NotPositiveDefiniteError
 
-__all__ = ["GaussianPosterior"]
+__all__ = ["DiagonalGaussianPosterior", "GaussianPosterior"]
 
 # Rank-k changes with k below d / _DENSE_UPDATE_RATIO use k rank-one Numba
 # updates (O(k d^2), scalar code); larger ones re-factorise with LAPACK

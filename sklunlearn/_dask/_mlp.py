@@ -4,8 +4,8 @@
 only through a few sums over them, the members of its
 :class:`~sklunlearn.neural_network._training.TrainingRows`: the objective's
 data term ``beta / 2 sum_i w_i (y_i - f_i)^2`` with its gradient, the
-curvature (the Gauss-Newton matrix ``J' diag(beta w) J``, or the output
-layer's feature statistics) with the weighted squared error, and the targets'
+curvature (the Gauss-Newton matrix ``J' diag(beta w) J``, its diagonal, or
+the output layer's feature statistics) with the weighted squared error, and the targets'
 weighted moments. :class:`ChunkedRows` computes each as one pass: the
 in-memory code on every chunk, on the worker that holds it, added in a tree.
 L-BFGS-B, MacKay's noise update and the posterior's factorisation then run
@@ -38,10 +38,10 @@ def _chunk_objective(X, y, weights, predictor, beta, theta):
         return _objective(predictor, X, y, weights, beta, data_only, 1.0)(theta)
 
 
-def _chunk_curvature(X, y, weights, predictor, theta, beta, last_layer, with_error):
+def _chunk_curvature(X, y, weights, predictor, theta, beta, kind, with_error):
     """The chunk's curvature, with its squared error when ``with_error`` (else alone)."""
     curvature, squared_error = TrainingRows(X, y, weights).curvature(
-        predictor, theta, beta, last_layer=last_layer, with_error=with_error
+        predictor, theta, beta, kind=kind, with_error=with_error
     )
     return (curvature, squared_error) if with_error else curvature
 
@@ -122,10 +122,10 @@ class ChunkedRows:
         objective = _ChunkedObjective(self.rows, predictor, beta, prior)
         return lbfgs_fit(objective, theta, options)
 
-    def curvature(self, predictor, theta, beta, *, last_layer, with_error=False):
+    def curvature(self, predictor, theta, beta, *, kind, with_error=False):
         """:meth:`TrainingRows.curvature` summed over the chunks: one pass."""
         parts = self.rows.reduce(
-            _chunk_curvature, predictor, np.asarray(theta), beta, last_layer, with_error
+            _chunk_curvature, predictor, np.asarray(theta), beta, kind, with_error
         )
         return parts if with_error else (parts, None)
 

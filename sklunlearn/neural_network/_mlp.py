@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._dask import is_dask_collection
+from .._diagonal_posterior import DiagonalGaussianPosterior
 from ..base import UnlearningMixin, UpdateOutcome, check_weights
 from ..exceptions import NotPositiveDefiniteError
 from ..linear_model._sufficient_statistics import round_off_warning
@@ -26,6 +27,7 @@ from ..unlearning import (
     get_method,
     variational_update,
 )
+from ..unlearning._lcodec import diagonal_divide_out
 from ._last_layer import feature_statistics, features, output_posterior, relative_error
 from ._predictor import ACTIVATIONS, MLPPredictor
 from ._training import (
@@ -45,10 +47,42 @@ MAX_GGN_WEIGHTS = 4000
 # once the noise precision changes by less than this relative amount.
 _MAX_NOISE_ROUNDS = 10
 _NOISE_RTOL = 1e-2
+# The forgetting methods that take a diagonal posterior (curvature='diag').
+DIAGONAL_METHODS = ("laplace", "lcodec")
 # A learned noise variance is kept above this fraction of the targets' variance:
 # a network that interpolates its rows would otherwise drive it to zero and its
 # posterior precision beyond what float64 can factorise.
 _MIN_NOISE_FRACTION = 1e-6
+
+
+class _DiagonalModelPrior(GaussianPrior):
+    """The isotropic prior of ``curvature='diag'``, without a (p, p) floor matrix.
+
+    :class:`~sklunlearn.unlearning.GaussianPrior` builds the (p, p) matrix
+    that :meth:`floor` projects with when it is constructed: gigabytes at the
+    tens of thousands of weights ``'diag'`` is for. The diagonal methods read
+    only ``precision``; :meth:`floor` builds the matrix if it is ever called.
+    """
+
+    def __init__(self, precision, n_features):
+        if not 0.0 < precision < np.inf:
+            raise ValueError("The prior precision must be positive and finite.")
+        self.precision = float(precision)
+        self.n_features = int(n_features)
+        self.eigenvalue_range = (self.precision, self.precision)
+
+    def floor(self, precision):
+        return GaussianPrior(self.precision, self.n_features).floor(precision)
+
+
+def _covariance_trace(posterior):
+    """``tr(Sigma)``: ``sum_j 1 / p_j`` for a diagonal posterior, else ``||R^-1||_F^2``."""
+    if isinstance(posterior, DiagonalGaussianPosterior):
+        return float(posterior.variance.sum())
+    inverse = linalg.solve_triangular(
+        posterior.precision_cholesky, np.eye(posterior.n_features), lower=False
+    )
+    return float(np.sum(inverse * inverse))
 
 
 class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
@@ -58,11 +92,13 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     the targets Gaussian noise, ``y ~ N(f(x; theta), noise_variance)``. The
     weights are trained to their MAP (L-BFGS or Adam); the posterior is the
     Laplace approximation at the MAP with the generalised Gauss-Newton (GGN)
-    curvature over all weights (``curvature='ggn'``), or over the output
-    layer only with the hidden features fixed (``curvature='last_layer'``).
-    :meth:`partial_unfit` forgets rows: exactly for the output layer of
-    ``'last_layer'`` (sufficient statistics of the features), approximately
-    with a registered forgetting method for ``'ggn'``.
+    curvature over all weights (``curvature='ggn'``; its diagonal only,
+    ``'diag'``, for networks too large for a full covariance), or over the
+    output layer only with the hidden features fixed
+    (``curvature='last_layer'``). :meth:`partial_unfit` forgets rows: exactly
+    for the output layer of ``'last_layer'`` (sufficient statistics of the
+    features), approximately with a registered forgetting method for
+    ``'ggn'`` and ``'diag'``.
 
     Parameters
     ----------
@@ -102,16 +138,23 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         variational posterior started from it (the forgetting core's
         natural-gradient fixed point with linearised expectations, see
         :func:`sklunlearn.unlearning.variational_update`). With
-        ``curvature='last_layer'`` both give the exact conjugate posterior.
-    curvature : {'ggn', 'last_layer'}, default='ggn'
+        ``curvature='last_layer'`` both give the exact conjugate posterior;
+        ``curvature='diag'`` takes ``'laplace'`` only.
+    curvature : {'ggn', 'diag', 'last_layer'}, default='ggn'
         ``'ggn'``: full-covariance posterior over all weights (at most
-        ``MAX_GGN_WEIGHTS`` of them). ``'last_layer'``: posterior over the
-        output layer given the hidden features, which stay at their MAP.
+        ``MAX_GGN_WEIGHTS`` of them). ``'diag'``: the same Laplace posterior
+        with only the diagonal of its precision, ``alpha + sum_i w_i J_ij^2 /
+        noise_variance`` (accumulated in row blocks; no limit on the weights
+        beyond memory, ``O(p)``). ``'last_layer'``: posterior over the output
+        layer given the hidden features, which stay at their MAP.
     unlearning : str, default='laplace'
         Forgetting method of :meth:`partial_unfit` with ``curvature='ggn'``:
         ``'laplace'``, ``'eubo'``, ``'rkl'``, or any name registered with
-        :func:`sklunlearn.unlearning.register_method`. Not used by
-        ``'last_layer'``, whose forgetting is exact.
+        :func:`sklunlearn.unlearning.register_method`. With ``'diag'``:
+        ``'laplace'`` (the diagonal divide-out,
+        :func:`~sklunlearn.unlearning._lcodec.diagonal_divide_out`) or
+        ``'lcodec'``; any other is refused, as it needs a full covariance. Not
+        used by ``'last_layer'``, whose forgetting is exact.
     unlearning_lambda : float, default=0.0
         VBU's adjusted-likelihood threshold in ``[0, 1)`` ('eubo', 'rkl').
     n_samples : int, default=1000
@@ -140,10 +183,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Weight matrices of the layers (posterior mean), as MLPRegressor's.
     intercepts_ : list of ndarray
         Bias vectors of the layers (posterior mean).
-    posterior_ : GaussianPosterior
+    posterior_ : GaussianPosterior or DiagonalGaussianPosterior
         ``'ggn'``: over all weights, in the order of ``coefs_[0]`` (row-major),
-        ``intercepts_[0]``, ``coefs_[1]``, ... ``'last_layer'``: over
-        ``[coefs_[-1][:, 0], intercepts_[-1][0]]``.
+        ``intercepts_[0]``, ``coefs_[1]``, ... ``'diag'``: a
+        :class:`~sklunlearn.posterior.DiagonalGaussianPosterior` over the
+        same weights in the same order (``precision`` is a vector).
+        ``'last_layer'``: over ``[coefs_[-1][:, 0], intercepts_[-1][0]]``.
     noise_variance_ : float
         Noise variance (learned at fit when ``noise_variance`` is None, then
         kept by :meth:`partial_fit` and :meth:`partial_unfit`).
@@ -183,6 +228,13 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     methods are approximate and report their own pitfalls (a floored
     precision; a Laplace step whose rows' gradient and curvature, re-evaluated
     at the new mean, are far from their linearisation; a runaway EUBO).
+
+    With ``'diag'`` the Newton step of the divide-out uses the diagonal
+    curvature, which ignores how the weights couple and overshoots; the step
+    is shortened to minimise the remaining rows' predicted gradient, their
+    curvature along it estimated from the forgotten rows (see
+    :func:`~sklunlearn.unlearning._lcodec.diagonal_block_step`). MacKay's
+    noise update uses ``gamma = p - alpha sum_j 1 / precision_j``.
 
     Rows in a dask array or dataframe are learned on the cluster without
     reaching the client: each evaluation of the objective and its gradient
@@ -226,7 +278,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "noise_variance": [None, Interval(Real, 0, None, closed="neither")],
         "inference": [StrOptions({"laplace", "vi"})],
-        "curvature": [StrOptions({"ggn", "last_layer"})],
+        "curvature": [StrOptions({"ggn", "diag", "last_layer"})],
         # The registry's live set of names: methods registered later are accepted.
         "unlearning": [StrOptions(METHOD_NAMES)],
         "unlearning_lambda": [Interval(Real, 0, 1, closed="left")],
@@ -327,7 +379,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         With ``curvature='last_layer'`` the hidden layers stay fixed and the
         rows' feature statistics are added (exact); with ``'ggn'`` the MAP of
         the rows under the current posterior is found from its mean and the
-        rows' curvature added there (online Laplace). Fits if not fitted yet.
+        rows' curvature added there (online Laplace; ``'diag'`` adds its
+        diagonal to the precision vector). Fits if not fitted yet.
 
         Parameters
         ----------
@@ -345,7 +398,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         return self._learn(X, y, sample_weight, reset=reset)._issue_warnings()
 
     def partial_unfit(self, X, y, sample_weight=None):
-        """Forget rows: exactly for ``'last_layer'``, with ``unlearning`` for ``'ggn'``.
+        """Forget rows: exactly for ``'last_layer'``, with ``unlearning`` otherwise.
 
         Parameters
         ----------
@@ -362,6 +415,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Returns
         -------
         self : object
+
+        Raises
+        ------
+        ValueError
+            With ``curvature='diag'`` and an ``unlearning`` method other than
+            ``'laplace'`` or ``'lcodec'``; nothing is changed.
 
         Warns
         -----
@@ -382,7 +441,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             its rows and computed on the workers.
         return_std : bool, default=False
             Also return ``sqrt(J Sigma J' + noise_variance_)``, ``J`` the
-            Jacobian of the output in the weights the posterior covers.
+            Jacobian of the output in the weights the posterior covers
+            (``'diag'``: ``sum_j J_j^2 / precision_j + noise_variance_``, per
+            row block).
 
         Returns
         -------
@@ -475,7 +536,13 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"curvature='ggn' keeps a full {predictor.n_weights} x "
                 f"{predictor.n_weights} posterior precision, beyond the "
                 f"{MAX_GGN_WEIGHTS} weights it is meant for. Use "
-                "curvature='last_layer', or fewer hidden units."
+                "curvature='diag' or 'last_layer', or fewer hidden units."
+            )
+        if self.curvature == "diag" and self.inference != "laplace":
+            raise ValueError(
+                "curvature='diag' is a Laplace posterior: inference='vi' fits a "
+                "full-covariance Gaussian. Use inference='laplace' with 'diag', or "
+                "curvature='ggn' for a variational posterior."
             )
         rng = check_random_state(self.random_state)
         theta = glorot_weights(predictor, self.activation, rng)
@@ -506,20 +573,19 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 break
             beta, posterior = new_beta, None
         self.model_ = Model(
-            predictor, GaussianNoise(beta), GaussianPrior(self._alpha, predictor.n_weights)
+            predictor, GaussianNoise(beta), self._prior(predictor.n_weights)
         )
         self.noise_variance_ = 1.0 / beta
         self._set_fit(result, n_iter, result.converged)
         if self.curvature == "last_layer":
-            self._statistics, _ = rows.curvature(predictor, theta, beta, last_layer=True)
+            self._statistics, _ = rows.curvature(predictor, theta, beta, kind="last_layer")
             self._set_posterior(
                 output_posterior(self._statistics, self._alpha, beta), theta
             )
             return
         if posterior is None:
-            gauss_newton, _ = rows.curvature(predictor, theta, beta, last_layer=False)
-            gauss_newton.flat[:: theta.shape[0] + 1] += self._alpha
-            posterior = GaussianPosterior.from_precision(theta, gauss_newton)
+            curvature, _ = rows.curvature(predictor, theta, beta, kind=self.curvature)
+            posterior = self._laplace(theta, self._plus_prior(curvature))
         self._set_posterior(self._refined(posterior, rows), theta)
 
     def _local_retrain(
@@ -559,7 +625,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         predictor, beta = self.model_.predictor, self.model_.likelihood.noise_precision
         theta = self._theta
         if self.curvature == "last_layer":
-            statistics, _ = rows.curvature(predictor, theta, beta, last_layer=True)
+            statistics, _ = rows.curvature(predictor, theta, beta, kind="last_layer")
             self._statistics = self._statistics + statistics
             self._set_posterior(
                 output_posterior(self._statistics, self._alpha, beta), theta
@@ -571,10 +637,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         result = self._map(predictor, rows, beta, prior, theta, rng)
         self._set_fit(result, result.n_iter, result.converged)
-        gauss_newton, _ = rows.curvature(predictor, result.theta, beta, last_layer=False)
-        laplace = GaussianPosterior.from_precision(
-            result.theta, posterior.precision + gauss_newton
-        )
+        curvature, _ = rows.curvature(predictor, result.theta, beta, kind=self.curvature)
+        laplace = self._laplace(result.theta, posterior.precision + curvature)
         self._set_posterior(self._refined(laplace, rows, posterior), result.theta)
 
     def _map(self, predictor, rows, beta, prior, theta, rng):
@@ -625,21 +689,35 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _noise_update(self, predictor, rows, theta, beta):
         """MacKay's noise precision given the MAP ``theta`` at precision ``beta``, and
         the posterior at ``(theta, beta)`` it was computed from."""
-        last_layer = self.curvature == "last_layer"
         curvature, squared_error = rows.curvature(
-            predictor, theta, beta, last_layer=last_layer, with_error=True
+            predictor, theta, beta, kind=self.curvature, with_error=True
         )
-        if last_layer:
+        if self.curvature == "last_layer":
             posterior = output_posterior(curvature, self._alpha, beta)
         else:
-            curvature.flat[:: theta.shape[0] + 1] += self._alpha
-            posterior = GaussianPosterior.from_precision(theta, curvature)
-        # gamma = p - alpha tr(Sigma), tr(Sigma) = ||R^-1||_F^2
-        inverse = linalg.solve_triangular(
-            posterior.precision_cholesky, np.eye(posterior.n_features), lower=False
-        )
-        gamma = posterior.n_features - self._alpha * float(np.sum(inverse * inverse))
+            posterior = self._laplace(theta, self._plus_prior(curvature))
+        # gamma = p - alpha tr(Sigma), the well-determined parameters (MacKay 1992)
+        gamma = posterior.n_features - self._alpha * _covariance_trace(posterior)
         return mackay_noise(squared_error, rows.weight, gamma), posterior
+
+    def _prior(self, n_weights):
+        """``N(0, alpha^-1 I)`` over the weights (see :class:`_DiagonalModelPrior`)."""
+        if self.curvature == "diag":
+            return _DiagonalModelPrior(self._alpha, n_weights)
+        return GaussianPrior(self._alpha, n_weights)
+
+    def _plus_prior(self, curvature):
+        """``alpha I + curvature`` (a (p, p) matrix, modified in place, or a diagonal)."""
+        if curvature.ndim == 1:
+            return curvature + self._alpha
+        curvature.flat[:: curvature.shape[0] + 1] += self._alpha
+        return curvature
+
+    def _laplace(self, theta, precision):
+        """``N(theta, precision^-1)``: diagonal for ``curvature='diag'``, else full."""
+        if self.curvature == "diag":
+            return DiagonalGaussianPosterior(theta, precision)
+        return GaussianPosterior.from_precision(theta, precision)
 
     def _set_fit(self, result, n_iter, converged):
         self.n_iter_ = int(n_iter)
@@ -700,12 +778,16 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         """Forget with the registered method named by ``unlearning``."""
         method = get_method(self.unlearning)
         options = self._method_options(method)
+        function = method.function
+        if self.curvature == "diag":
+            function = self._diagonal_method(method)
+            options = {} if function is diagonal_divide_out else options
         before = self.posterior_
         try:
             # Runaway iterates overflow on their way to the method's finiteness
             # check, whose ValueError is turned into the refusal below.
             with np.errstate(over="ignore", invalid="ignore"):
-                new, record = method.function(before, self.model_, X, y, weights, **options)
+                new, record = function(before, self.model_, X, y, weights, **options)
         except ValueError as exc:
             # A method whose iterates leave the finite numbers ran away from
             # q(theta|D) (catastrophic unlearning): refuse rather than store it.
@@ -725,6 +807,23 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             record,
             tuple(message for message in messages if message is not None),
             self.n_iter_,
+        )
+
+    def _diagonal_method(self, method):
+        """The function that forgets from a diagonal posterior, or a refusal.
+
+        ``'laplace'`` is the diagonal divide-out; ``'lcodec'`` takes a diagonal
+        posterior as it is. Every other method works on a full covariance.
+        """
+        if method.name == "laplace":
+            return diagonal_divide_out
+        if method.name in DIAGONAL_METHODS:
+            return method.function
+        raise ValueError(
+            f"unlearning={method.name!r} needs a full-covariance posterior; "
+            "curvature='diag' keeps only its diagonal. Use unlearning='laplace' (the "
+            "diagonal divide-out) or 'lcodec', or fit with curvature='ggn'. Nothing "
+            "was changed."
         )
 
     def _method_options(self, method):

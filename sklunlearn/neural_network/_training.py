@@ -17,6 +17,7 @@ import numpy as np
 from scipy import optimize
 from threadpoolctl import ThreadpoolController
 
+from ..unlearning._lcodec import diagonal_gauss_newton
 from ._last_layer import feature_statistics
 
 __all__ = [
@@ -39,7 +40,11 @@ _N_ITER_NO_CHANGE = 10
 
 
 class StartingPoint(NamedTuple):
-    """The prior of a MAP fit: ``mean`` (p,) and ``precision`` (a float or (p, p))."""
+    """The prior of a MAP fit: ``mean`` (p,) and ``precision``.
+
+    ``precision`` is a float, a (p,) vector (a diagonal precision) or a
+    (p, p) matrix.
+    """
 
     mean: np.ndarray
     precision: object
@@ -47,7 +52,7 @@ class StartingPoint(NamedTuple):
     def penalty(self, theta):
         """``(1/2 d' Lambda0 d, Lambda0 d)`` with ``d = theta - m0``."""
         d = theta - self.mean
-        product = self.precision * d if np.ndim(self.precision) == 0 else self.precision @ d
+        product = self.precision * d if np.ndim(self.precision) < 2 else self.precision @ d
         return 0.5 * float(d @ product), product
 
 
@@ -105,16 +110,19 @@ class TrainingRows:
             options=options, rng=rng,
         )  # fmt: skip
 
-    def curvature(self, predictor, theta, beta, *, last_layer, with_error=False):
+    def curvature(self, predictor, theta, beta, *, kind, with_error=False):
         """The rows' curvature at ``theta``, and ``sum_i w_i (y_i - f_i)^2``.
 
-        The curvature is ``J' diag(beta w) J`` (p x p), or with ``last_layer``
-        the output layer's feature statistics; the error is None without
-        ``with_error``.
+        The curvature of ``kind`` (the estimator's ``curvature``) is
+        ``J' diag(beta w) J`` (p x p) for ``'ggn'``, its diagonal (p,) for
+        ``'diag'``, or the output layer's feature statistics for
+        ``'last_layer'``; the error is None without ``with_error``.
         """
         X, y, weights = self.X, self.y, self.weights
-        if last_layer:
+        if kind == "last_layer":
             statistics = feature_statistics(predictor, X, y, weights, theta)
+        elif kind == "diag":
+            statistics = diagonal_gauss_newton(predictor, X, theta, beta * weights)
         else:
             statistics = predictor.gauss_newton(X, theta, beta * weights)
         if not with_error:
