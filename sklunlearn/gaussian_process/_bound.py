@@ -80,12 +80,17 @@ class InducingFactor(NamedTuple):
         The jitter used.
     relative : bool
         Whether ``jitter`` multiplies ``mean(diag K_uu)``.
+    cross : cross-covariance or None
+        Computes ``K(X, Z)`` for the kernel and ``Z`` factorised (stateless),
+        so that whitening rows does not inspect the kernel again; None
+        means: from the kernel passed along with the factor.
     """
 
     cholesky: np.ndarray
     inverse: np.ndarray
     jitter: float
     relative: bool = True
+    cross: object = None
 
     @property
     def moving_jitter(self):
@@ -100,7 +105,8 @@ def inducing_cholesky(kernel, Z, jitters=JITTERS):
     ``jitter`` is the first of ``jitters`` (increasing) for which the
     factorisation succeeds; it depends only on the kernel and ``Z``, so
     forgetting and refitting use the same one. :class:`AbsoluteJitters` are
-    added without the factor ``mean(diag K_uu)``.
+    added without the factor ``mean(diag K_uu)``. The factor carries the
+    cross-covariance of ``kernel`` and ``Z`` (see :func:`whitened_features`).
     """
     Kuu = kernel(Z)
     diagonal = np.diag_indices_from(Kuu)
@@ -114,7 +120,8 @@ def inducing_cholesky(kernel, Z, jitters=JITTERS):
         except linalg.LinAlgError:
             continue
         inverse = linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True)
-        return InducingFactor(L, inverse, jitter, relative)
+        cross = _cross_covariance(kernel, Z, fast=True)
+        return InducingFactor(L, inverse, jitter, relative, cross)
     kind = "relative" if relative else "absolute"
     raise NotPositiveDefiniteError(
         "The kernel matrix of the inducing points is not positive definite even "
@@ -126,10 +133,14 @@ def inducing_cholesky(kernel, Z, jitters=JITTERS):
 def whitened_features(kernel, Z, factor, X):
     """``A = L^-1 K(Z, X)``, shape (m, n): column i is ``a_i``.
 
-    ``K(Z, X)`` comes from the Numba kernels for the kernels of
-    :func:`stationary_spec`, from ``kernel`` otherwise.
+    ``factor`` is :func:`inducing_cholesky`'s of ``kernel`` and ``Z``; the
+    cross-covariance it carries computes ``K(Z, X)`` (by the Numba kernels
+    for the kernels of :func:`stationary_spec`, by ``kernel`` otherwise).
     """
-    return factor.inverse @ _cross_covariance(kernel, Z, fast=True).matrix(X).T
+    cross = factor.cross
+    if cross is None:
+        cross = _cross_covariance(kernel, Z, fast=True)
+    return factor.inverse @ cross.matrix(X).T
 
 
 def _blocks(n, size):
@@ -179,7 +190,7 @@ class SparseStatistics(NamedTuple):
     @classmethod
     def from_data(cls, kernel, Z, factor, X, y, sample_weight):
         """Statistics of rows ``X, y`` with weights; O(n m^2) time, in row blocks."""
-        statistics = cls.empty(Z.shape[0])
+        statistics = None
         for rows in _blocks(X.shape[0], _VALUE_BLOCK_ROWS):
             w = sample_weight[rows]
             A = whitened_features(kernel, Z, factor, X[rows])
@@ -190,8 +201,9 @@ class SparseStatistics(NamedTuple):
                 UNIT_ROUNDOFF * abs(kdiag),
             )
             if block.weight_sum > 0:  # a block of zero weights adds nothing
-                statistics = statistics + block
-        return statistics
+                # The first block is the sum: adding it to no rows is exact.
+                statistics = block if statistics is None else statistics + block
+        return cls.empty(Z.shape[0]) if statistics is None else statistics
 
     def merge(self, other, sign=1.0):
         """Statistics of ``self`` plus (``sign=1``) or minus (``sign=-1``) ``other``."""
@@ -222,6 +234,12 @@ class SparseStatistics(NamedTuple):
     def aa(self):
         """``A = sum w_i a_i a_i'``, shape (m, m)."""
         return self.linear.gram(fit_intercept=False)[0]
+
+    @property
+    def aa_diagonal(self):
+        """The diagonal of :attr:`aa`, shape (m,), without forming ``A``."""
+        linear = self.linear
+        return np.diag(linear.xx) + linear.weight_sum * (linear.x_mean * linear.x_mean)
 
     def normalization(self, normalize_y):
         """``(mean, std)`` of the targets used by the model (``(0, 1)`` without)."""
@@ -395,8 +413,8 @@ class _StationaryCross:
         spec = self.spec
         return cross_kernel(X, self.Z, self.inverse_length_scales, spec.variance, spec.kind)
 
-    def diagonal_sum(self, weights):
-        """``sum w_i k(x_i, x_i)``: the diagonal is constant."""
+    def diagonal_sum(self, X, weights):
+        """``sum w_i k(x_i, x_i)`` over rows ``X``: the diagonal is constant."""
         return float(np.sum(weights)) * (self.spec.variance + self.spec.white)
 
     def _theta_gradient(self, d_log_variance, d_length, d_log_white):
@@ -464,14 +482,12 @@ class _GeneralCross:
 
     def __init__(self, kernel, Z, n_theta):
         self.kernel, self.Z, self.n_theta = kernel, Z, n_theta
-        self.diagonal = None
 
     def matrix(self, X):
-        self.diagonal = self.kernel.diag(X)
         return self.kernel(X, self.Z)
 
-    def diagonal_sum(self, weights):
-        return float(weights @ self.diagonal)
+    def diagonal_sum(self, X, weights):
+        return float(weights @ self.kernel.diag(X))
 
     def gradient(self, X, K, base, weights, t, gamma, diagonal, with_inducing):
         k = X.shape[0]
@@ -598,13 +614,13 @@ class BoundSetup(NamedTuple):
 
 def bound_setup(kernel, Z, *, with_inducing=False, jitters=JITTERS, fast=True):
     """:class:`BoundSetup` of ``kernel`` and ``Z`` (see :func:`collapsed_bound`)."""
-    cross = _cross_covariance(kernel, Z, fast)
+    factor = inducing_cholesky(kernel, Z, jitters)
+    cross = factor.cross if fast else _cross_covariance(kernel, Z, fast)
     if with_inducing and isinstance(cross, _GeneralCross):
         raise ValueError(
             f"Inducing locations can only be optimised for {SUPPORTED_KERNELS}, "
             f"got {kernel}."
         )
-    factor = inducing_cholesky(kernel, Z, jitters)
     block = cross.block_rows() if isinstance(cross, _GeneralCross) else _VALUE_BLOCK_ROWS
     return BoundSetup(cross, factor, block, with_inducing)
 
@@ -699,7 +715,7 @@ def _whitened_sums(cross, factor, X, t, weights, block, keep):
         aa += A @ A.T
         b += A @ (root * t[rows])
         yy += float(w @ t[rows] ** 2)
-        kdiag += cross.diagonal_sum(w)
+        kdiag += cross.diagonal_sum(X[rows], w)
     return aa, b, yy, kdiag, kept
 
 

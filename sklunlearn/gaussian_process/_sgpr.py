@@ -147,20 +147,22 @@ def _check_remaining(statistics, trusted):
     impossible statistics.
     """
     linear = statistics.linear
-    aa = statistics.aa
+    diagonal = statistics.aa_diagonal
     aa_error, _ = linear.gram_round_off(False)
-    m = aa.shape[0]
+    m = diagonal.shape[0]
     # A + t I factorises iff the smallest eigenvalue of A exceeds -t (up to Cholesky's
     # own backward error m u ||A||): an eigenvalue errs by at most m max_j e_j
-    scale = np.max(np.diag(aa), initial=0.0)
+    scale = np.max(diagonal, initial=0.0)
     error = m * (np.max(aa_error, initial=0.0) + UNIT_ROUNDOFF * scale)
     shift = float(round_off_tolerance(error, trusted)) + np.finfo(float).tiny
+    shifted = np.array(statistics.aa)  # our own copy, shifted and factorised in place
+    shifted[np.diag_indices(m)] += shift
     try:
-        linalg.cholesky(aa + shift * np.eye(m), lower=False)
+        linalg.cholesky(shifted, lower=False, overwrite_a=True)
         factorises = True
     except linalg.LinAlgError:
         factorises = False
-    residual = statistics.kdiag - np.trace(aa)
+    residual = statistics.kdiag - np.sum(diagonal)
     residual_error = statistics.kdiag_round_off + float(np.sum(aa_error))
     if not factorises or residual < -round_off_tolerance(residual_error, trusted):
         raise NotPositiveDefiniteError(
@@ -215,6 +217,10 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         callable ``optimizer(obj_func, initial_theta, bounds)`` returning
         ``(theta_opt, func_min)``, where ``theta`` is ``kernel.theta`` followed
         by ``log(noise_variance)``. None keeps the kernel and noise as given.
+        'fmin_l_bfgs_b' moves in these log coordinates within the kernel's
+        bounds; GPflow and GPy move in softplus coordinates without bounds,
+        which from the same start can end at another local optimum, higher or
+        lower (a callable can move in any coordinates).
     n_restarts_optimizer : int, default=0
         Extra optimiser runs from log-uniform random starting points within
         the bounds (which must then be finite).
@@ -780,7 +786,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         yy_error = (round_off.yy if self.normalize_y else raw_yy_error) / std**2
         W = linear.weight_sum
         ratios = (
-            np.max(aa_error / (np.clip(np.diag(statistics.aa), 0, None) + s2), initial=0),
+            np.max(aa_error / (np.clip(statistics.aa_diagonal, 0, None) + s2), initial=0),
             yy_error / (max(yy, 0.0) + W * s2),
             round_off.weight_sum / W,
             kdiag_error / max(abs(statistics.kdiag), np.finfo(float).tiny),
