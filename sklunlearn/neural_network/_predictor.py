@@ -5,7 +5,7 @@ output ``f = h_L W_out + b_out``. ``theta`` holds every layer's ``W`` (row-major
 then ``b``, layer by layer, so ``coefs_`` and ``intercepts_`` (scikit-learn's
 ``MLPRegressor`` layout) are views of it. The Jacobian products are
 back-propagation: ``J' v`` runs the backward pass with ``v`` at the output;
-``J`` and ``J' diag(c) J`` run it with ones and fill a ``(block, p)`` buffer
+``J`` and ``J' diag(c) J`` run it with ones and fill a buffer of one row block
 (Numba), never an ``(n, p)`` array.
 """
 
@@ -13,19 +13,33 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._numba.mlp import add_gram, scaled_jacobian
+from .._numba.mlp import (
+    check_finite,
+    jacobian_columns,
+    mirror_upper,
+    pair_products,
+    scaled_jacobian,
+    scatter_kronecker_gram,
+)
 from ..unlearning import Predictor
+from ._training import _blas_controller, one_blas_thread
 
 __all__ = ["ACTIVATIONS", "MLPPredictor"]
 
-# Entries of a Jacobian block (4 MiB): two of them, one filled while BLAS reads the
-# other, stay in cache, and a thousand rows are tall enough for BLAS's rank-k update.
+# Entries of a block's buffers (4 MiB): one per worker stays in the last-level cache
+# between its fill and BLAS's products, and the blocks are tall enough for BLAS.
 JACOBIAN_BLOCK_ENTRIES = 2**19
 
 
-def _block_rows(n_weights):
-    """Rows per Jacobian block: at most 4096, at least 256, within the entry budget."""
-    return max(256, min(4096, JACOBIAN_BLOCK_ENTRIES // n_weights))
+def _block_rows(entries_per_row):
+    """Rows per block: at most 4096, at least 256, within the entry budget."""
+    return max(256, min(4096, JACOBIAN_BLOCK_ENTRIES // entries_per_row))
+
+
+def _blas_threads():
+    """How many threads NumPy's and SciPy's BLAS may use now (the largest)."""
+    libraries = _blas_controller().select(user_api="blas").lib_controllers
+    return max((library.num_threads for library in libraries), default=1)
 
 
 def _tanh(z):
@@ -88,13 +102,18 @@ class MLPPredictor(Predictor):
 
     # ------------------------------------------------------------ layout
     def unpack(self, theta):
-        """``(coefs, intercepts)``: per-layer views of ``theta`` (MLPRegressor's shapes)."""
+        """``(coefs, intercepts)``: per-layer views of ``theta`` (MLPRegressor's shapes).
+
+        A batch of parameter vectors ``(S, p)`` gives ``(S, n_in, n_out)`` and
+        ``(S, n_out)`` views.
+        """
         coefs, intercepts = [], []
+        batch = theta.shape[:-1]
         for (w, b, end), n_in, n_out in zip(
             self.offsets, self.layer_sizes[:-1], self.layer_sizes[1:], strict=True
         ):
-            coefs.append(theta[w:b].reshape(n_in, n_out))
-            intercepts.append(theta[b:end])
+            coefs.append(theta[..., w:b].reshape(*batch, n_in, n_out))
+            intercepts.append(theta[..., b:end])
         return coefs, intercepts
 
     def output_slice(self):
@@ -103,38 +122,47 @@ class MLPPredictor(Predictor):
 
     # ------------------------------------------------------------ passes
     def forward(self, X, theta):
-        """Every layer's input and the output: ``[X, h_1, ..., h_L]`` and ``f`` (n,)."""
+        """Every layer's input and the output: ``[X, h_1, ..., h_L]`` and ``f`` (n,).
+
+        ``theta`` of shape (S, p), a batch of parameter vectors, gives
+        activations of shape (S, n, n_out_l) and ``f`` of shape (S, n).
+        """
         forward_activation = ACTIVATIONS[self.activation][0]
         coefs, intercepts = self.unpack(theta)
         inputs = [X]
         h = X
         for W, b in zip(coefs[:-1], intercepts[:-1], strict=True):
-            h = forward_activation(h @ W + b)
+            h = forward_activation(h @ W + b[..., None, :])
             inputs.append(h)
-        return inputs, (h @ coefs[-1])[:, 0] + intercepts[-1][0]
+        return inputs, (h @ coefs[-1])[..., 0] + intercepts[-1][..., :1]
 
     def backward(self, inputs, theta, v):
         """``df / dz`` at each layer's pre-activations, with ``v`` at the output.
 
-        Returns a list of arrays of shape (n, n_out_l), first layer first.
+        Returns a list of arrays of shape (n, n_out_l), first layer first
+        ((S, n, n_out_l) for a batch ``theta`` of shape (S, p) and ``v`` (S, n)).
         """
         derivative = ACTIVATIONS[self.activation][1]
         coefs, _ = self.unpack(theta)
-        delta = np.asarray(v, dtype=np.float64).reshape(-1, 1)
+        delta = np.asarray(v, dtype=np.float64)[..., None]
         deltas = [delta]
         for W, h in zip(coefs[:0:-1], inputs[:0:-1], strict=True):
             # delta_{l-1} = (delta_l W_l') * a'(z_{l-1}), a' from the output h_{l-1}
-            delta = (delta @ W.T) * derivative(h)
+            delta = (delta @ np.swapaxes(W, -1, -2)) * derivative(h)
             deltas.append(delta)
         return deltas[::-1]
 
     def gradient_from(self, inputs, deltas):
-        """``J' v`` from a backward pass: ``h_{l-1}' delta_l`` and ``sum_i delta_l``."""
+        """``J' v`` from a backward pass: ``h_{l-1}' delta_l`` and ``sum_i delta_l``.
+
+        Shape (p,), or (S, p) from a batch's passes.
+        """
         parts = []
         for h, delta in zip(inputs, deltas, strict=True):
-            parts.append((h.T @ delta).ravel())
-            parts.append(delta.sum(axis=0))
-        return np.concatenate(parts)
+            batch = delta.shape[:-2]
+            parts.append((np.swapaxes(h, -1, -2) @ delta).reshape(*batch, -1))
+            parts.append(delta.sum(axis=-2))
+        return np.concatenate(parts, axis=-1)
 
     # ------------------------------------------------------------ Predictor
     def value(self, X, theta):
@@ -161,33 +189,40 @@ class MLPPredictor(Predictor):
     def gauss_newton(self, X, theta, c):
         """``J' diag(c) J`` for non-negative ``c``, shape (p, p), by row blocks.
 
-        A worker thread runs the passes and fills the next block of
-        ``diag(sqrt(c)) J`` (NumPy and the Numba kernel release the GIL) while
-        BLAS accumulates the current one, so the Jacobian costs little beyond
-        the rank-k updates themselves.
+        Each block's Jacobian is filled transposed by a Numba kernel, never as
+        an ``(n, p)`` array. A hidden layer's own diagonal block is one general
+        product of its pair products (its Kronecker structure, see
+        :mod:`sklunlearn._numba.mlp`); the blocks that couple a layer with the
+        layers before it are products of the filled Jacobian columns; the upper
+        triangle is mirrored once at the end. With BLAS allowed several
+        threads, the blocks are dealt to as many worker threads, each running
+        BLAS on one thread (many small products would otherwise each wait for
+        BLAS's threads); the workers' sums are added at the end.
         """
         X = np.asarray(X, dtype=np.float64)
-        scale = np.sqrt(np.asarray(c, dtype=np.float64))
-        size = _block_rows(self.n_weights)
-        blocks = [slice(start, start + size) for start in range(0, X.shape[0], size)]
-        buffers = [np.empty((min(size, X.shape[0]), self.n_weights)) for _ in blocks[:2]]
-        gram = np.zeros((self.n_weights, self.n_weights))
-        scratch = np.empty_like(gram)
+        c = np.asarray(c, dtype=np.float64)
+        layout = _GramLayout(self)
+        size = _block_rows(layout.entries_per_row)
+        starts = range(0, X.shape[0], size)
+        n_workers = max(1, min(_blas_threads(), len(starts)))
 
-        def fill(i):
-            rows = blocks[i]
-            return self._scaled_jacobian(X[rows], theta, scale[rows], buffers[i % 2])
+        def accumulate(worker):
+            buffer = np.empty(layout.entries_per_row * min(size, X.shape[0]))
+            sums, scratch = layout.zeros()
+            for start in starts[worker::n_workers]:
+                rows = slice(start, start + size)
+                block = layout.fill(X[rows], theta, c[rows], buffer)
+                layout.accumulate(block, sums, scratch)
+            return sums
 
-        if len(blocks) == 1:
-            return add_gram(fill(0), gram, scratch)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(fill, 0)
-            for i in range(len(blocks)):
-                block = pending.result()
-                if i + 1 < len(blocks):
-                    pending = pool.submit(fill, i + 1)
-                add_gram(block, gram, scratch)
-        return gram
+        if n_workers == 1:
+            return layout.finish(accumulate(0))
+        with one_blas_thread(), ThreadPoolExecutor(max_workers=n_workers) as pool:
+            sums, *others = pool.map(accumulate, range(n_workers))
+        for other in others:
+            for total, term in zip(sums, other, strict=True):
+                total += term
+        return layout.finish(sums)
 
     def moments(self, X, posterior):
         """Mean and linearised variance ``J Sigma J'`` of ``f`` per row."""
@@ -224,3 +259,93 @@ class MLPPredictor(Predictor):
                 weights = w + np.arange(n_in) * n_out + k
                 groups.append(np.append(weights, b + k).astype(np.intp))
         return groups
+
+
+class _GramLayout:
+    """Where each term of a Gauss-Newton block lives, for one network.
+
+    Per row block: ``columns`` ``(p, n)`` holds ``(diag(sqrt(c)) J)'``; each
+    hidden layer with at least two units also gets its input pairs ``(j <= j')``
+    of ``h~ = [h, 1]`` and its scaled delta pairs ``c_i delta_ik delta_ik'``
+    ``(k <= k')``, whose product is its diagonal block (a layer with one output
+    has no pairs to save: its block comes from the columns, as every block that
+    couples two layers does). The sums are a list: the ``(p, p)`` matrix (upper
+    triangle outside the pair blocks), then one pair product per such layer.
+    """
+
+    def __init__(self, predictor):
+        self.n_weights = predictor.n_weights
+        self.predictor = predictor
+        self.layers = []  # (start, end, n_in + 1, n_out, uses pairs)
+        for (start, _, end), n_in, n_out in zip(
+            predictor.offsets,
+            predictor.layer_sizes[:-1],
+            predictor.layer_sizes[1:],
+            strict=True,
+        ):
+            self.layers.append((start, end, n_in + 1, n_out, n_out >= 2))
+        self.pair_shapes = [
+            (a * (a + 1) // 2, b * (b + 1) // 2)
+            for _, _, a, b, pairs in self.layers
+            if pairs
+        ]
+        self.entries_per_row = self.n_weights + sum(sum(s) for s in self.pair_shapes)
+
+    def zeros(self):
+        """Zero sums and space for one block's products (``(sums, scratch)``)."""
+        sums = [np.zeros((self.n_weights, self.n_weights))]
+        sums += [np.zeros(shape) for shape in self.pair_shapes]
+        scratch = [np.empty_like(pair_gram) for pair_gram in sums[1:]]
+        for start, end, _, _, uses_pairs in self.layers:
+            scratch.append(np.empty((start if uses_pairs else end, end - start)))
+        return sums, scratch
+
+    def fill(self, X, theta, c, buffer):
+        """One block's columns and pair products, as views of ``buffer``."""
+        n = X.shape[0]
+        inputs, _ = self.predictor.forward(X, theta)
+        deltas = self.predictor.backward(inputs, theta, np.ones(n))
+        augmented = [np.vstack([h.T, np.ones((1, n))]) for h in inputs]
+        deltas = [np.ascontiguousarray(delta.T) for delta in deltas]
+        sizes = [self.n_weights] + [size for shape in self.pair_shapes for size in shape]
+        views = np.split(buffer[: n * sum(sizes)], np.cumsum(sizes[:-1]) * n)
+        views = [view.reshape(-1, n) for view in views]
+        columns = jacobian_columns(augmented, deltas, np.sqrt(c), views[0])
+        pairs, ones = [], np.ones(n)
+        for h, delta, (*_, uses_pairs) in zip(augmented, deltas, self.layers, strict=True):
+            if uses_pairs:
+                first = 1 + 2 * len(pairs)
+                pairs.append(
+                    (
+                        pair_products(h, ones, views[first]),
+                        pair_products(delta, c, views[first + 1]),
+                    )
+                )
+        return columns, pairs
+
+    def accumulate(self, block, sums, scratch):
+        """Add one block's products to ``sums``."""
+        columns, pairs = block
+        gram, pair_grams = sums[0], sums[1:]
+        for (inputs_pairs, delta_pairs), pair_gram, product in zip(
+            pairs, pair_grams, scratch, strict=False
+        ):
+            pair_gram += np.matmul(inputs_pairs, delta_pairs.T, out=product)
+        for (start, end, *_), product in zip(
+            self.layers, scratch[len(pairs) :], strict=True
+        ):
+            if product.shape[0]:  # the rows above (or through) the diagonal block
+                above = product.shape[0]
+                gram[:above, start:end] += np.matmul(
+                    columns[:above], columns[start:end].T, out=product
+                )
+
+    def finish(self, sums):
+        """Scatter the pair blocks, mirror the upper triangle: the full matrix."""
+        gram, pair_grams = sums[0], sums[1:]
+        pairing = [layer for layer in self.layers if layer[4]]
+        for (start, _, a, b, _), pair_gram in zip(pairing, pair_grams, strict=True):
+            scatter_kronecker_gram(pair_gram, a, b, start, gram)
+        # a non-finite term or an overflowing product leaves a non-finite sum
+        check_finite(gram)
+        return mirror_upper(gram)
