@@ -57,7 +57,7 @@ class DiagonalGaussianPosterior:
     Examples
     --------
     >>> import numpy as np
-    >>> from sklunlearn._diagonal_posterior import DiagonalGaussianPosterior
+    >>> from sklunlearn.posterior import DiagonalGaussianPosterior
     >>> p = DiagonalGaussianPosterior(np.zeros(2), [2.0, 4.0])
     >>> p.variance
     array([0.5 , 0.25])
@@ -195,14 +195,23 @@ class DiagonalGaussianPosterior:
             return 0.5 * float(
                 np.sum(ratio - 1.0 - np.log(ratio)) + d @ (other._precision * d)
             )
-        trace = float(np.diag(other.precision) @ self.variance)
-        return 0.5 * (
-            trace
-            + other.mahalanobis(self.mean) ** 2
-            - self.n_features
-            + other.log_det_covariance()
-            - self.log_det_covariance()
-        )
+        return kl_from_trace(self, other, float(np.diag(other.precision) @ self.variance))
 
     def __repr__(self):
         return f"DiagonalGaussianPosterior(n_features={self.n_features})"
+
+
+def kl_from_trace(p, q, trace):
+    """KL(p || q) of two Gaussians given ``trace = tr(Sigma_p Lambda_q)``.
+
+    ``0.5 (tr(Sigma_p Lambda_q) + (m_q - m_p)' Lambda_q (m_q - m_p) - d +
+    log|Sigma_q| - log|Sigma_p|)``: the trace is the one term whose cheap form
+    depends on which of the two is diagonal.
+    """
+    return 0.5 * (
+        trace
+        + q.mahalanobis(p.mean) ** 2
+        - p.n_features
+        + q.log_det_covariance()
+        - p.log_det_covariance()
+    )

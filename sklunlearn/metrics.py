@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ._diagonal_posterior import DiagonalGaussianPosterior
+from ._diagonal_posterior import DiagonalGaussianPosterior, kl_from_trace
 from .exceptions import UnlearningWarning
 from .posterior import GaussianPosterior
 
@@ -55,14 +55,7 @@ def _kl(p, q):
                 f"Cannot compare a {p.n_features}-dimensional posterior with a "
                 f"{q.n_features}-dimensional one."
             )
-        trace = float(np.diag(p.covariance) @ q.precision)
-        return 0.5 * (
-            trace
-            + q.mahalanobis(p.mean) ** 2
-            - p.n_features
-            + q.log_det_covariance()
-            - p.log_det_covariance()
-        )
+        return kl_from_trace(p, q, float(np.diag(p.covariance) @ q.precision))
     return p.kl_divergence(q)
 
 
