@@ -52,6 +52,13 @@ class GaussianPosterior:
         Mean vector.
     precision_cholesky : ndarray of shape (n_features, n_features)
         Upper triangular ``R`` with ``precision = R.T @ R``.
+    eigenvalue_bound : float, default=0.0
+        A lower bound on the smallest eigenvalue of the precision (up to the
+        round-off of the factor), known to the caller (0.0, always true, when
+        none is known). Rank-k updates
+        and downdates carry it along by Weyl's inequality; a method may use
+        it to certify that a forgotten precision stays above a floor
+        without factorising again.
 
     Attributes
     ----------
@@ -59,6 +66,8 @@ class GaussianPosterior:
         Mean vector.
     n_features : int
         Dimension of the distribution.
+    eigenvalue_bound : float
+        The lower bound on the smallest eigenvalue of the precision.
 
     Examples
     --------
@@ -73,7 +82,7 @@ class GaussianPosterior:
     np.float64(1.193147)
     """
 
-    def __init__(self, mean, precision_cholesky):
+    def __init__(self, mean, precision_cholesky, *, eigenvalue_bound=0.0):
         mean = np.array(mean, dtype=np.float64, copy=True).reshape(-1)
         R = np.asarray(precision_cholesky, dtype=np.float64)
         if R.shape != (mean.shape[0], mean.shape[0]):
@@ -81,15 +90,25 @@ class GaussianPosterior:
                 f"precision_cholesky must have shape {(mean.shape[0],) * 2} to match a "
                 f"mean of length {mean.shape[0]}, got {R.shape}."
             )
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(R))):
+        if not (np.isfinite(mean).all() and np.isfinite(R).all()):
             raise ValueError("The mean and the Cholesky factor must be finite.")
-        if np.any(np.diag(R) <= 0):
+        if (R.diagonal() <= 0).any():
             raise NotPositiveDefiniteError(
                 "The Cholesky factor must have a positive diagonal."
             )
+        if not 0.0 <= eigenvalue_bound < np.inf:
+            raise ValueError(
+                "eigenvalue_bound must be finite and non-negative, got "
+                f"{eigenvalue_bound!r}."
+            )
         self.mean = mean
-        # A new C-contiguous array (the row-wise kernels need it): the caller's is not kept.
-        self._R = np.ascontiguousarray(np.triu(R))
+        self.eigenvalue_bound = float(eigenvalue_bound)
+        # A new C-contiguous array (the row-wise kernels need it): the caller's is not
+        # kept. One copy, its lower triangle zeroed in place: fresh d x d arrays cost
+        # page faults as well as flops.
+        upper = np.array(R, order="C")
+        upper[np.tri(R.shape[0], k=-1, dtype=bool)] = 0.0
+        self._R = upper
         self._precision = None  # R' R, computed once when first needed
 
     def __copy__(self):
@@ -100,25 +119,35 @@ class GaussianPosterior:
 
     def __deepcopy__(self, memo):
         # An in-memory copy keeps the cached precision (a pickle does not).
-        new = GaussianPosterior(self.mean, self._R)
+        new = self.copy()
         new._precision = None if self._precision is None else self._precision.copy()
         return new
 
     def __getstate__(self):
         # The cached precision is derived from the factor: not part of the state.
-        return {"mean": self.mean, "_R": self._R}
+        return {"mean": self.mean, "_R": self._R, "eigenvalue_bound": self.eigenvalue_bound}
 
     def __setstate__(self, state):
         self.mean, self._R = state["mean"], state["_R"]
+        self.eigenvalue_bound = state.get("eigenvalue_bound", 0.0)  # older pickles
         self._precision = None
 
     # ------------------------------------------------------------------ builders
     @classmethod
-    def from_precision(cls, mean, precision):
-        """Build from a mean and a (symmetric positive definite) precision matrix."""
+    def from_precision(cls, mean, precision, *, eigenvalue_bound=0.0):
+        """Build from a mean and a (symmetric positive definite) precision matrix.
+
+        ``eigenvalue_bound`` is as in the constructor.
+        """
         precision = np.asarray(precision, dtype=np.float64)
-        new = cls(mean, _upper_cholesky(precision, "precision matrix"))
-        new._precision = 0.5 * (precision + precision.T)
+        new = cls(
+            mean,
+            _upper_cholesky(precision, "precision matrix"),
+            eigenvalue_bound=eigenvalue_bound,
+        )
+        symmetric = precision + precision.T
+        symmetric *= 0.5
+        new._precision = symmetric
         return new
 
     @classmethod
@@ -185,7 +214,7 @@ class GaussianPosterior:
         mean is known; this reuses that factor instead of factorising again.
         """
         mean = np.array(mean, dtype=np.float64, copy=True).reshape(-1)
-        if mean.shape != self.mean.shape or not np.all(np.isfinite(mean)):
+        if mean.shape != self.mean.shape or not np.isfinite(mean).all():
             raise ValueError(f"mean must be {self.n_features} finite numbers.")
         new = copy.copy(self)  # shares the factor and precision, which never change
         new.mean = mean
@@ -275,7 +304,7 @@ class GaussianPosterior:
 
     def copy(self):
         """Return an independent copy."""
-        return GaussianPosterior(self.mean, self._R)
+        return GaussianPosterior(self.mean, self._R, eigenvalue_bound=self.eigenvalue_bound)
 
     # ---------------------------------------------------- rank-k (down)dates
     def _rank_k_change(self, X, weights, sign):
@@ -298,6 +327,11 @@ class GaussianPosterior:
             )
         if not np.all(np.isfinite(X)):
             raise ValueError("X contains NaN or infinity.")
+        # Weyl's inequality: adding a PSD change keeps the bound; removing one lowers
+        # it by at most the change's largest eigenvalue, at most its trace.
+        bound = self.eigenvalue_bound
+        if sign < 0:
+            bound = max(bound - float(weights @ np.einsum("ij,ij->i", X, X)), 0.0)
         if X.shape[0] * _DENSE_UPDATE_RATIO < self.n_features:
             try:
                 R_new = cholesky_rank_k_update(self._R, X, weights, sign)
@@ -305,6 +339,7 @@ class GaussianPosterior:
                 raise NotPositiveDefiniteError(str(exc)) from exc
             new = copy.copy(self)  # R_new is a new, checked upper factor
             new._R = R_new
+            new.eigenvalue_bound = bound
             if self._precision is not None:  # O(k d^2), where R' R would cost O(d^3)
                 change = X.T @ (weights[:, None] * X)
                 new._precision = (
@@ -319,7 +354,9 @@ class GaussianPosterior:
             "(the rows removed carry more information than the posterior holds)"
         )
         precision = self.precision + sign * change
-        new = GaussianPosterior(self.mean, _upper_cholesky(precision, what))
+        new = GaussianPosterior(
+            self.mean, _upper_cholesky(precision, what), eigenvalue_bound=bound
+        )
         new._precision = precision
         return new
 

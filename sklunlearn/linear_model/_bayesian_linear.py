@@ -11,13 +11,16 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._dask import is_dask_collection
+from .._numba.cholesky import apply_reflectors, shifted_tridiagonal
 from ..base import UnlearningMixin, UpdateOutcome
 from ..posterior import GaussianPosterior
 from ._sufficient_statistics import (
     UNIT_ROUNDOFF,
     CompensatedStatistics,
     LinearStatistics,
+    Tridiagonal,
     batch_statistics,
+    certified_tridiagonal,
     check_numeric_targets,
     psd_eigh,
     round_off_warning,
@@ -52,11 +55,27 @@ class EvidenceSolution(NamedTuple):
     sse: float
 
 
+class _Point(NamedTuple):
+    """The model at one ``(alpha, lambda_)``: what an evidence iteration reads.
+
+    Fields: ``coordinates`` of the posterior mean in the problem's orthonormal
+    basis, ``sse`` (weighted sum of squared residuals), ``gamma`` (the
+    effective number of parameters ``sum_k alpha s_k / (lambda + alpha s_k)``)
+    and ``log_det`` (``log det(lambda I + alpha G)``).
+    """
+
+    coordinates: np.ndarray
+    sse: float
+    gamma: float
+    log_det: float
+
+
 class _EigenProblem(NamedTuple):
     """The linear-Gaussian model in the eigenbasis of the Gram matrix ``G = V diag(s) V'``.
 
     Fields: ``eigenvalues`` s (clipped at 0), ``eigenvectors`` V, ``z = V' X'Wy``,
-    ``yty = y'Wy`` and ``weight_sum = sum w``.
+    ``yty = y'Wy`` and ``weight_sum = sum w``. Coordinates are the
+    coefficients themselves.
     """
 
     eigenvalues: np.ndarray
@@ -65,32 +84,28 @@ class _EigenProblem(NamedTuple):
     yty: float
     weight_sum: float
 
-    def coef_and_sse(self, alpha, lambda_):
-        """Posterior mean and weighted sum of squared residuals at ``(alpha, lambda_)``.
+    def point(self, alpha, lambda_):
+        """The :class:`_Point` at ``(alpha, lambda_)``.
 
         ``c = V diag(1 / (s + lambda/alpha)) z`` (BayesianRidge._update_coef_);
         ``sse = y'Wy - 2 c'X'Wy + c'Gc``, evaluated in the eigenbasis in O(d).
         """
-        c = self.z / (self.eigenvalues + lambda_ / alpha)
-        sse = self.yty - 2.0 * (c @ self.z) + (self.eigenvalues * c) @ c
-        return self.eigenvectors @ c, max(float(sse), 0.0)
+        s = self.eigenvalues
+        c = self.z / (s + lambda_ / alpha)
+        sse = self.yty - 2.0 * (c @ self.z) + (s * c) @ c
+        gamma = np.sum((alpha * s) / (lambda_ + alpha * s))
+        log_det = np.sum(np.log(lambda_ + alpha * s))
+        return _Point(self.eigenvectors @ c, max(float(sse), 0.0), gamma, log_det)
 
-    def log_marginal_likelihood(self, alpha, lambda_, coef, sse, priors):
-        """Log evidence with Gamma hyperpriors (BayesianRidge._log_marginal_likelihood)."""
-        alpha_1, alpha_2, lambda_1, lambda_2 = priors
-        d = self.eigenvalues.shape[0]
-        logdet_sigma = -np.sum(np.log(lambda_ + alpha * self.eigenvalues))
-        score = lambda_1 * log(lambda_) - lambda_2 * lambda_
-        score += alpha_1 * log(alpha) - alpha_2 * alpha
-        score += 0.5 * (
-            d * log(lambda_)
-            + self.weight_sum * log(alpha)
-            - alpha * sse
-            - lambda_ * np.sum(coef**2)
-            + logdet_sigma
-            - self.weight_sum * log(2 * np.pi)
-        )
-        return float(score)
+    def converged(self, previous, coordinates, tol):
+        """Whether the L1 change of the coefficients is below ``tol`` (BayesianRidge's)."""
+        return np.sum(np.abs(previous - coordinates)) < tol
+
+    def coefficients(self, coordinates):
+        return coordinates
+
+    def posterior(self, solution):
+        return _posterior(solution, self.eigenvalues, self.eigenvectors)
 
 
 def _posterior(solution, eigenvalues, eigenvectors):
@@ -109,6 +124,82 @@ def _posterior(solution, eigenvalues, eigenvectors):
         R = linalg.qr(np.sqrt(scale)[:, None] * eigenvectors.T, mode="r")[0]
         R *= np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
         return GaussianPosterior(solution.coef, R)
+
+
+class _TridiagonalProblem(NamedTuple):
+    """The same model in the basis ``Q`` of a tridiagonalisation ``G = Q T Q'``.
+
+    ``Q' X'Wy = b e_1`` (:func:`certified_tridiagonal`), so that each
+    iteration is one ``LDL'`` of ``T + (lambda / alpha) I``, O(d): with
+    ``u = (T + r I)^-1 b e_1`` the coefficients are ``Q u``,
+    ``|c|^2 = |u|^2``, ``sse = y'Wy - 2 b u_1 + u'Tu`` and ``gamma =
+    tr(T (T + r I)^-1)``. No eigenvector is computed; ``Q`` is applied only
+    where the L1 stopping rule cannot be settled from ``|u|`` alone.
+
+    Fields: ``tridiagonal`` (a :class:`Tridiagonal`) and ``weight_sum``.
+    """
+
+    tridiagonal: Tridiagonal
+    weight_sum: float
+
+    def point(self, alpha, lambda_):
+        """The :class:`_Point` at ``(alpha, lambda_)``, or None when it is not accurate.
+
+        ``gamma`` sums ``1 - r (T + r I)^-1_ii``, each accurate to about
+        ``u``; below ``_CANCELLED_GAMMA`` parameters its relative error would
+        pass 1e-11. A residual ``sse`` below ``_CANCELLED_SSE y'Wy`` is mostly
+        the round-off of its cancellation, which differs between the two
+        routes. In both cases the eigendecomposition is used instead.
+        """
+        t = self.tridiagonal
+        d = t.diagonal.shape[0]
+        rhs = np.zeros(d)
+        rhs[0] = t.xty_norm
+        negative, u, effective, log_det = shifted_tridiagonal(
+            t.diagonal, t.off, lambda_ / alpha, rhs
+        )
+        if negative or not effective > _CANCELLED_GAMMA * d:
+            return None
+        Tu = t.diagonal * u
+        Tu[1:] += t.off * u[:-1]
+        Tu[:-1] += t.off * u[1:]
+        sse = t.yty - 2.0 * t.xty_norm * u[0] + u @ Tu
+        if not sse > _CANCELLED_SSE * t.yty:
+            return None
+        return _Point(u, float(sse), effective, d * log(alpha) + log_det)
+
+    def converged(self, previous, coordinates, tol):
+        """The L1 rule on ``Q (previous - coordinates)``, settled from ``|x|_2`` if it can.
+
+        ``|x|_2 <= |Q x|_1 <= sqrt(d) |x|_2``; ``Q`` is applied in between.
+        """
+        change = previous - coordinates
+        norm = float(np.sqrt(change @ change))
+        if norm >= tol * (1 + _RULE_SLACK):
+            return False
+        if np.sqrt(change.shape[0]) * norm < tol * (1 - _RULE_SLACK):
+            return True
+        return np.sum(np.abs(self.coefficients(change))) < tol
+
+    def coefficients(self, coordinates):
+        t = self.tridiagonal
+        return apply_reflectors(t.rows.T, t.tau, coordinates)
+
+    def posterior(self, solution):
+        """``N(coef, (alpha G + lambda I)^-1)``: one Cholesky factorisation."""
+        precision = solution.alpha * self.tridiagonal.gram
+        precision.flat[:: precision.shape[0] + 1] += solution.lambda_
+        return GaussianPosterior.from_precision(solution.coef, precision)
+
+
+# Iterations of the fixed point on the tridiagonal form whose effective number of
+# parameters falls below this fraction of d switch to the eigendecomposition.
+_CANCELLED_GAMMA = 1e-4
+# Residuals below this fraction of y'Wy (nearly noise-free targets) have lost most
+# of their digits to cancellation: the eigendecomposition computes them instead.
+_CANCELLED_SSE = 1e-8
+# Relative margin of the L1 rule's bounds: closer calls apply Q and decide exactly.
+_RULE_SLACK = 1e-9
 
 
 class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
@@ -557,16 +648,24 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _solve(self, statistics):
         """Re-optimise the evidence from ``statistics``: ``(solution, posterior)``.
 
-        Round-off eigenvalues of the Gram matrix are zeroed; negativity beyond
-        round-off is refused (see :func:`psd_eigh`: with the ledger, only what
-        no round-off can explain).
+        On the tridiagonal form of the Gram matrix when it is certified
+        positive definite beyond round-off (:func:`certified_tridiagonal`),
+        else on its eigendecomposition, where round-off eigenvalues are zeroed
+        and negativity beyond round-off is refused (see :func:`psd_eigh`:
+        with the ledger, only what no round-off can explain).
         """
+        tridiagonal = certified_tridiagonal(statistics, self.fit_intercept)
+        if tridiagonal is not None:
+            problem = _TridiagonalProblem(tridiagonal, statistics.weight_sum)
+            solution = self._evidence_fixed_point(problem, statistics)
+            if solution is not None:
+                return solution, problem.posterior(solution)
         eigenvalues, eigenvectors, z, yty = psd_eigh(
             statistics, self.fit_intercept, trusted=self.ledger
         )
         problem = _EigenProblem(eigenvalues, eigenvectors, z, yty, statistics.weight_sum)
         solution = self._evidence_fixed_point(problem, statistics)
-        return solution, _posterior(solution, eigenvalues, eigenvectors)
+        return solution, problem.posterior(solution)
 
     def _estimated_error(self, statistics, solution, round_off):
         """Estimated relative round-off error of the fitted model, the worst of four.
@@ -637,7 +736,9 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         ``lambda <- (gamma + 2 lambda_1) / (|c|^2 + 2 lambda_2)``,
         ``alpha <- (W - gamma + 2 alpha_1) / (sse + 2 alpha_2)``
         (MacKay 1992, eqs. 4.24-4.25 with Gamma hyperpriors), stopping when
-        the L1 change of the coefficients is below ``tol``.
+        the L1 change of the coefficients is below ``tol``. None when the
+        problem cannot evaluate a point accurately (then the caller uses
+        the eigendecomposition).
         """
         eps = np.finfo(np.float64).eps
         W = statistics.weight_sum
@@ -646,18 +747,18 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             alpha = 1.0 / (statistics.yy_beyond_round_off() / W + eps)
         lambda_ = 1.0 if self.lambda_init is None else self.lambda_init
         priors = (self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2)
-        s = problem.eigenvalues
         scores = []
-        coef_old = None
+        previous = None
         for iteration in range(self.max_iter):
-            coef, sse = problem.coef_and_sse(alpha, lambda_)
+            point = problem.point(alpha, lambda_)
+            if point is None:
+                return None
             if self.compute_score:
-                scores.append(
-                    problem.log_marginal_likelihood(alpha, lambda_, coef, sse, priors)
-                )
-            gamma = np.sum((alpha * s) / (lambda_ + alpha * s))
-            lambda_ = (gamma + 2 * self.lambda_1) / (np.sum(coef**2) + 2 * self.lambda_2)
-            alpha = (W - gamma + 2 * self.alpha_1) / (sse + 2 * self.alpha_2)
+                scores.append(_log_evidence(point, alpha, lambda_, W, priors))
+            gamma = point.gamma
+            norm = np.sum(point.coordinates**2)
+            lambda_ = (gamma + 2 * self.lambda_1) / (norm + 2 * self.lambda_2)
+            alpha = (W - gamma + 2 * self.alpha_1) / (point.sse + 2 * self.alpha_2)
             if not (alpha > 0 and lambda_ > 0 and np.isfinite(alpha * lambda_)):
                 raise ValueError(
                     f"The evidence fixed point left the valid region (alpha={alpha:.3g}, "
@@ -668,16 +769,38 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
                     "alpha_1/alpha_2 (lambda_1/lambda_2) to give the precisions an "
                     "informative prior."
                 )
-            if iteration != 0 and np.sum(np.abs(coef_old - coef)) < self.tol:
+            if iteration != 0 and problem.converged(previous, point.coordinates, self.tol):
                 if self.verbose:
                     print("Convergence after ", str(iteration), " iterations")
                 break
-            coef_old = coef
-        coef, sse = problem.coef_and_sse(alpha, lambda_)
+            previous = point.coordinates
+        point = problem.point(alpha, lambda_)
+        if point is None:
+            return None
         if self.compute_score:
-            scores.append(
-                problem.log_marginal_likelihood(alpha, lambda_, coef, sse, priors)
-            )
+            scores.append(_log_evidence(point, alpha, lambda_, W, priors))
         return EvidenceSolution(
-            coef, float(alpha), float(lambda_), iteration + 1, scores, float(sse)
+            problem.coefficients(point.coordinates),
+            float(alpha),
+            float(lambda_),
+            iteration + 1,
+            scores,
+            float(point.sse),
         )
+
+
+def _log_evidence(point, alpha, lambda_, weight_sum, priors):
+    """Log evidence with Gamma hyperpriors (BayesianRidge._log_marginal_likelihood)."""
+    alpha_1, alpha_2, lambda_1, lambda_2 = priors
+    d = point.coordinates.shape[0]
+    score = lambda_1 * log(lambda_) - lambda_2 * lambda_
+    score += alpha_1 * log(alpha) - alpha_2 * alpha
+    score += 0.5 * (
+        d * log(lambda_)
+        + weight_sum * log(alpha)
+        - alpha * point.sse
+        - lambda_ * np.sum(point.coordinates**2)
+        - point.log_det
+        - weight_sum * log(2 * np.pi)
+    )
+    return float(score)

@@ -19,8 +19,10 @@ import dataclasses
 from typing import NamedTuple
 
 import numpy as np
+from scipy.linalg import lapack
 
 from .._numba import compensated
+from .._numba.cholesky import shifted_tridiagonal
 from ..exceptions import NotPositiveDefiniteError
 
 # Unit round-off of float64 and of the double-double sums (Ogita et al. 2005).
@@ -470,6 +472,72 @@ def psd_eigh(statistics, fit_intercept, trusted):
     eigenvalues = np.where(null, 0.0, np.clip(eigenvalues, 0.0, None))
     projected_xty = np.where(null, 0.0, eigenvectors.T @ xty)
     return eigenvalues, eigenvectors, projected_xty, max(float(yty), 0.0)
+
+
+class Tridiagonal(NamedTuple):
+    """The Gram matrix as ``G = Q T Q'`` with ``Q' X'Wy = xty_norm e_1``.
+
+    Fields: ``diagonal``, ``off`` (the tridiagonal ``T``), ``xty_norm``,
+    ``rows`` and ``tau`` (the Householder reflectors of ``Q``, row ``j``
+    holding reflector ``j``, for
+    :func:`~sklunlearn._numba.cholesky.apply_reflectors` as ``rows.T``),
+    ``gram``, ``yty``.
+    """
+
+    diagonal: np.ndarray
+    off: np.ndarray
+    xty_norm: float
+    rows: np.ndarray
+    tau: np.ndarray
+    gram: np.ndarray
+    yty: float
+
+
+def certified_tridiagonal(statistics, fit_intercept):
+    """``G = Q T Q'`` when :func:`psd_eigh` would neither clip, zero nor refuse; else None.
+
+    Householder tridiagonalisation of the bordered matrix ``[[0, b'], [b, G]]``
+    (``b = X'Wy``), so that ``Q' b`` is a multiple of ``e_1`` (Golub & Van
+    Loan 2013, Sec. 8.3.1): a third of the work of an eigendecomposition with
+    vectors. :func:`psd_eigh` changes nothing when every eigenvalue of ``G``
+    exceeds ``_ROUNDOFF_SAFETY`` times its error excess over a refit, which
+    is at most ``sum_j (e_j - e_j^refit)`` (Cauchy-Schwarz on its bound), and
+    when ``y'Wy`` is not negative. That is certified by a Sturm count of
+    ``T`` (no eigenvalue below the threshold plus twice the eigensolvers'
+    ``d u tr(G)``); an uncertified ``G`` returns None, for :func:`psd_eigh`.
+    """
+    gram, xty, yty = statistics.gram(fit_intercept)
+    if yty < 0:
+        return None
+    gram_error, _ = statistics.gram_round_off(fit_intercept)
+    refit_error, _ = statistics.gram_round_off(fit_intercept, statistics.refit_round_off())
+    d = gram.shape[0]
+    scale = np.abs(np.diagonal(gram)).sum()
+    threshold = _ROUNDOFF_SAFETY * np.sum(np.clip(gram_error - refit_error, 0.0, None))
+    threshold += 2 * _ROUNDOFF_SAFETY * d * UNIT_ROUNDOFF * scale
+    bordered = np.zeros((d + 1, d + 1), order="F")
+    bordered[1:, 1:] = gram
+    bordered[1:, 0] = xty
+    # scipy.linalg has no public tridiagonal reduction: its LAPACK wrapper does it,
+    # blocked (BLAS 3) given the work space it asks for.
+    work = int(lapack.dsytrd_lwork(d + 1, lower=1)[0])
+    reflectors, diagonal, off, tau, info = lapack.dsytrd(
+        bordered, lower=1, lwork=max(work, d + 1), overwrite_a=1
+    )
+    if info != 0 or not np.isfinite(threshold):
+        return None
+    negative = shifted_tridiagonal(diagonal[1:], off[1:], -threshold, np.zeros(d))[0]
+    if negative:
+        return None
+    return Tridiagonal(
+        diagonal[1:],
+        off[1:],
+        float(off[0]),
+        np.ascontiguousarray(reflectors[1:, :-1].T),
+        tau,
+        gram,
+        float(yty),
+    )
 
 
 def check_numeric_targets(y):

@@ -55,26 +55,6 @@ DIAGONAL_METHODS = ("laplace", "lcodec")
 _MIN_NOISE_FRACTION = 1e-6
 
 
-class _DiagonalModelPrior(GaussianPrior):
-    """The isotropic prior of ``curvature='diag'``, without a (p, p) floor matrix.
-
-    :class:`~sklunlearn.unlearning.GaussianPrior` builds the (p, p) matrix
-    that :meth:`floor` projects with when it is constructed: gigabytes at the
-    tens of thousands of weights ``'diag'`` is for. The diagonal methods read
-    only ``precision``; :meth:`floor` builds the matrix if it is ever called.
-    """
-
-    def __init__(self, precision, n_features):
-        if not 0.0 < precision < np.inf:
-            raise ValueError("The prior precision must be positive and finite.")
-        self.precision = float(precision)
-        self.n_features = int(n_features)
-        self.eigenvalue_range = (self.precision, self.precision)
-
-    def floor(self, precision):
-        return GaussianPrior(self.precision, self.n_features).floor(precision)
-
-
 def _covariance_trace(posterior):
     """``tr(Sigma)``: ``sum_j 1 / p_j`` for a diagonal posterior, else ``||R^-1||_F^2``."""
     if isinstance(posterior, DiagonalGaussianPosterior):
@@ -701,9 +681,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         return mackay_noise(squared_error, rows.weight, gamma), posterior
 
     def _prior(self, n_weights):
-        """``N(0, alpha^-1 I)`` over the weights (see :class:`_DiagonalModelPrior`)."""
-        if self.curvature == "diag":
-            return _DiagonalModelPrior(self._alpha, n_weights)
+        """``N(0, alpha^-1 I)`` over the weights."""
         return GaussianPrior(self._alpha, n_weights)
 
     def _plus_prior(self, curvature):

@@ -20,6 +20,7 @@ quadratic picture of the full-data posterior (docs/logistic_regression.md).
 
 import math
 
+import numpy as np
 from scipy import linalg
 
 from ..exceptions import NotPositiveDefiniteError
@@ -33,6 +34,11 @@ __all__ = ["laplace_divide_out", "newton_fit", "site_terms"]
 # not checked: their linearisation error is of second order in a move that
 # already changes the posterior by less than CHECKED_MOVE^2 / 2 nats.
 CHECKED_MOVE = 0.1
+
+# The certified floor test asks its eigenvalue bound to clear the prior's largest
+# eigenvalue by _BOUND_SLACK d tr(precision), over the round-off of forming and
+# factorising the precision, d u ||precision||_2 (Higham 2002, Thm. 10.3).
+_BOUND_SLACK = 16 * np.finfo(np.float64).eps
 
 # Divide-outs of at most d / _DOWNDATE_RATIO rows downdate the stored Cholesky
 # factor row by row (O(k d^2)) instead of factorising the new precision.
@@ -48,7 +54,9 @@ def laplace_divide_out(
     (one Newton step of ``log q - l`` from the mode), ``floor`` the prior's
     (:meth:`~sklunlearn.unlearning.GaussianPrior.floor`): the Newton removal
     step of Guo et al. (2020, eq. 3) and the Laplace divide-out of Rawat et
-    al. (2022, Sec. 3).
+    al. (2022, Sec. 3). The floor is not tested when Weyl's inequality
+    certifies it, ``posterior.eigenvalue_bound - ||H||`` above the prior's
+    largest eigenvalue, so that a forget factorises once.
 
     A step that moves the mean by ``CHECKED_MOVE`` posterior standard
     deviations or more is then checked (:func:`linearisation_check`): the
@@ -86,14 +94,26 @@ def laplace_divide_out(
     if terms is None:
         terms = site_terms(posterior, model, X, y, weights, inference)
     union = terms if previous is None else previous + terms
-    precision, clipped = model.prior.floor(posterior.precision - union.hessian)
+    precision = posterior.precision - union.hessian
+    # Weyl: lambda_min(Lambda - H) >= bound(Lambda) - lambda_max(H), and lambda_max(H)
+    # is at most H's Frobenius and infinity norms; NaN or inf fail the test.
+    bound = posterior.eigenvalue_bound - min(
+        np.linalg.norm(union.hessian), np.linalg.norm(union.hessian, np.inf)
+    )
+    # Round-off of forming and factorising the precision, with a wide margin.
+    bound -= _BOUND_SLACK * m.shape[0] * abs(np.trace(precision))
+    if bound > model.prior.eigenvalue_range[1]:  # certified: Lambda - H >= Lambda0
+        clipped = 0.0
+    else:
+        precision, clipped = model.prior.floor(precision)
+        bound = 0.0
     if (
         clipped
         or previous is not None
         or inference == "vi"
         or X.shape[0] * _DOWNDATE_RATIO >= m.shape[0]
     ):
-        factor = GaussianPosterior.from_precision(m, precision)
+        factor = GaussianPosterior.from_precision(m, precision, eigenvalue_bound=bound)
     else:
         factor = _downdated(posterior, model, X, y, weights, precision)
     new = factor.with_mean(m - factor.solve(union.gradient))
@@ -175,10 +195,31 @@ def newton_fit(posterior, model, X, y, weights, *, max_iter=100, tol=1e-10, verb
                 f"Newton iteration {n_iter}, log posterior = {value:.6g}, "
                 f"decrement = {0.5 * gradient @ step:.3g}"
             )
-    new = GaussianPosterior.from_precision(theta, Lambda0 + terms.hessian)
+    precision = Lambda0 + terms.hessian
+    new = GaussianPosterior.from_precision(
+        theta, precision, eigenvalue_bound=_eigenvalue_bound(posterior, X, precision)
+    )
     return new, LaplaceDiagnostics(
         n_iter=n_iter, converged=converged, move=posterior.mahalanobis(theta)
     )
+
+
+def _eigenvalue_bound(posterior, X, precision):
+    """A lower bound on the smallest eigenvalue of ``precision = Lambda + H``.
+
+    With at least as many rows as parameters, the computed smallest
+    eigenvalue less the eigensolver's error, ``d u ||precision||_2`` with a
+    wide margin (Golub & Van Loan 2013, Sec. 8.4); with fewer, ``H`` is
+    singular and Weyl's inequality keeps the bound of ``Lambda``.
+    """
+    if X.shape[0] < precision.shape[0] or not np.isfinite(precision).all():
+        return posterior.eigenvalue_bound  # a non-finite one is refused by the caller
+    try:
+        eigenvalues = linalg.eigvalsh(precision, check_finite=False)
+    except linalg.LinAlgError:  # no convergence: keep what Weyl gives
+        return posterior.eigenvalue_bound
+    slack = _BOUND_SLACK * precision.shape[0] * eigenvalues[-1]
+    return max(float(eigenvalues[0] - slack), posterior.eigenvalue_bound, 0.0)
 
 
 def _backtrack(posterior, model, X, y, weights, theta, step, value):

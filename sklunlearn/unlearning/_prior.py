@@ -7,6 +7,7 @@ precision computed at another point, or round-off, can break that bound;
 :func:`floor_precision` projects it back.
 """
 
+import functools
 from numbers import Real
 
 import numpy as np
@@ -32,6 +33,17 @@ class GaussianPrior:
     n_features : int, default=None
         Dimension ``d``; required for an isotropic prior, checked otherwise.
 
+    Attributes
+    ----------
+    precision : float or ndarray
+        The precision as given (a float for an isotropic prior).
+    n_features : int
+        Dimension ``d``.
+    eigenvalue_range : tuple of float
+        ``(low, high)`` with ``low <= eigenvalues of Lambda0 <= high``: exact
+        for an isotropic or diagonal prior; ``(0, min(||Lambda0||_F,
+        ||Lambda0||_inf))`` for a full one (bounds, not computed eigenvalues).
+
     Examples
     --------
     >>> from sklunlearn.unlearning import GaussianPrior
@@ -39,6 +51,9 @@ class GaussianPrior:
     >>> prior.posterior().covariance[0, 0]
     np.float64(0.25)
     """
+
+    # What a subclass that sets only ``precision`` claims: nothing (never certified).
+    eigenvalue_range = (0.0, np.inf)
 
     def __init__(self, precision, n_features=None):
         if isinstance(precision, Real):
@@ -48,7 +63,7 @@ class GaussianPrior:
                 raise ValueError("The prior precision must be positive and finite.")
             self.precision = float(precision)
             self.n_features = int(n_features)
-            self._scaling = _scaling(self.precision, self.n_features)
+            self.eigenvalue_range = (self.precision, self.precision)
             return
         precision = np.asarray(precision, dtype=np.float64)
         if precision.ndim not in (1, 2) or (
@@ -69,7 +84,23 @@ class GaussianPrior:
             raise ValueError("The prior precision must be positive and finite.")
         self.precision = precision
         self.n_features = precision.shape[0]
+        if precision.ndim == 1:
+            self.eigenvalue_range = (float(precision.min()), float(precision.max()))
+            return
+        # spectral norm <= Frobenius and infinity norms, both O(d^2)
+        high = min(np.linalg.norm(precision), np.linalg.norm(precision, np.inf))
+        self.eigenvalue_range = (0.0, float(high))
+        # Built now, so that a full prior that is not positive definite is refused here.
         self._scaling = _scaling(precision, self.n_features)
+
+    @functools.cached_property
+    def _scaling(self):
+        """The floor's ``(D, root)``, built on the first :meth:`floor` call.
+
+        An isotropic or diagonal prior of a large network would otherwise carry a
+        (d, d) matrix it may never use.
+        """
+        return _scaling(self.precision, self.n_features)
 
     def precision_matrix(self):
         """``Lambda0`` as a (d, d) array."""
@@ -81,11 +112,12 @@ class GaussianPrior:
 
     def posterior(self):
         """The prior as a ``GaussianPosterior`` (where a fit starts)."""
+        low = self.eigenvalue_range[0]
         if isinstance(self.precision, float):
             root = np.sqrt(self.precision) * np.eye(self.n_features)
-            return GaussianPosterior(np.zeros(self.n_features), root)
+            return GaussianPosterior(np.zeros(self.n_features), root, eigenvalue_bound=low)
         return GaussianPosterior.from_precision(
-            np.zeros(self.n_features), self.precision_matrix()
+            np.zeros(self.n_features), self.precision_matrix(), eigenvalue_bound=low
         )
 
     def floor(self, precision):
