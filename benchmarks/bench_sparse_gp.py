@@ -21,6 +21,12 @@ drives over a pipe, so that every figure of a table comes from one run. BLAS,
 OpenMP and TensorFlow are limited to one thread everywhere.
 
     python benchmarks/bench_sparse_gp.py [--sizes 5000 50000] [--no-peers]
+
+``--draws 0 1 2`` instead fits ours only on those draws of the data
+(``make_data(n, d, random_state=seed)``) for every size, from the same start:
+the built-in L-BFGS-B against plain L-BFGS-B within the kernel's bounds
+(:func:`plain_lbfgsb`, what the built-in one runs first), final bound,
+evaluations, hyperparameters left at bounds and held-out R^2.
 """
 
 import argparse
@@ -271,20 +277,23 @@ class PeerProcess:
 
 
 # ------------------------------------------------------------------ our side
-def _ours(n, directory):
+def _ours(n, directory, random_state=0):
+    """The rows (saved in ``directory`` for the peers unless None) and ours."""
     from sklearn.gaussian_process.kernels import RBF
     from sklearn.gaussian_process.kernels import ConstantKernel as C
 
     from sklunlearn.gaussian_process import SparseGPRegressor
     from sklunlearn.gaussian_process._inducing import select_inducing_points
 
-    X, y = make_data(n, D)
+    X, y = make_data(n, D, random_state=random_state)
     X_test, y_test = make_data(2000, D, random_state=2)
     Z = select_inducing_points(X, np.ones(n), M, random_state=0)
     forget = np.zeros(n, dtype=bool)
     forget[np.random.RandomState(1).choice(n, size=int(FORGET * n), replace=False)] = True
-    path = os.path.join(directory, f"data{n}.npz")
-    np.savez(path, X=X, y=y, Z=Z, X_test=X_test, y_test=y_test, forget=forget)
+    path = None
+    if directory is not None:
+        path = os.path.join(directory, f"data{n}.npz")
+        np.savez(path, X=X, y=y, Z=Z, X_test=X_test, y_test=y_test, forget=forget)
 
     def estimator(variance=1.0, lengthscales=(1.0,) * D, noise=1.0, **params):
         return SparseGPRegressor(
@@ -346,6 +355,52 @@ class SoftplusLBFGS:
             objective, start, jac=True, method="L-BFGS-B", bounds=limits
         )
         return np.log(values(result.x)), result.fun
+
+
+def plain_lbfgsb(obj_func, initial_theta, bounds):
+    """scipy's L-BFGS-B within ``bounds`` on the bound as it is, as an ``optimizer``:
+    the built-in optimiser's first run, without its repetition when that run ends
+    on bounds it did not start at."""
+    import scipy.optimize
+
+    result = scipy.optimize.minimize(
+        obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds
+    )
+    plain_lbfgsb.evaluations = result.nfev
+    return result.x, result.fun
+
+
+def draws(sizes, seeds):
+    """Final bounds of ours from the benchmark's start over draws of the data:
+    the built-in L-BFGS-B against :func:`plain_lbfgsb`."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    print(
+        "| rows (data seed) | optimiser | final bound | evaluations | "
+        "ConvergenceWarnings (at bounds) | held-out R^2 | seconds |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    start = dict(variance=1.0, lengthscales=np.ones(D).tolist(), noise=1.0)
+    for n in sizes:
+        for seed in seeds:
+            X, y, X_test, y_test, _, _, _, estimator = _ours(n, None, random_state=seed)
+            for label, params in (
+                ("plain L-BFGS-B", {"optimizer": plain_lbfgsb}),
+                ("built-in", {}),
+            ):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    _, run = _our_optimisation(
+                        estimator, X, y, X_test, y_test, start, **params
+                    )
+                run = run["sklunlearn"]
+                at_bounds = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+                print(
+                    f"| {n:,} ({seed}) | {label} | {run['bound']:,.2f} | "
+                    f"{run['evaluations']} | {at_bounds} | {run['r2']:.4f} | "
+                    f"{run['seconds']:.1f} |",
+                    flush=True,
+                )
 
 
 def _hyperparameters(fitted):
@@ -538,6 +593,9 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-peers", action="store_true", help="sklunlearn only")
+    parser.add_argument(
+        "--draws", type=int, nargs="+", help="ours only, on these data seeds"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
@@ -549,6 +607,10 @@ def main():
     from sklunlearn.exceptions import UnlearningWarning
 
     warnings.simplefilter("ignore", UnlearningWarning)
+    if arguments.draws:
+        with threadpool_limits(1):
+            draws(arguments.sizes, arguments.draws)
+        return
     venv = os.environ.get("SKLUNLEARN_PEERS_VENV", "/tmp/sklunlearn-peers")
     peers = None
     try:

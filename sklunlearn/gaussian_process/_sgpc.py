@@ -4,7 +4,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import _fit_context, clone
 from sklearn.gaussian_process.kernels import RBF, Kernel
 from sklearn.gaussian_process.kernels import ConstantKernel as C
@@ -25,7 +24,7 @@ from ..unlearning import (
 from ._bound import inducing_cholesky
 from ._inducing import forgotten_inducing_points_message, resolve_inducing_points
 from ._sgpc_evidence import laplace_evidence
-from ._sgpr import _inducing_posterior
+from ._sgpr import _inducing_posterior, minimize_within_bounds
 
 
 class SparseGPClassifier(_GaussianClassifier):
@@ -482,7 +481,8 @@ class SparseGPClassifier(_GaussianClassifier):
             return -evidence.value, -evidence.gradient
 
         bounds = kernel.bounds
-        runs = [self._run_optimizer(objective, kernel.theta, bounds)]
+        scale = X.shape[0]
+        runs = [self._run_optimizer(objective, kernel.theta, bounds, scale)]
         if self.n_restarts_optimizer > 0:
             if not np.isfinite(bounds).all():
                 raise ValueError(
@@ -492,16 +492,15 @@ class SparseGPClassifier(_GaussianClassifier):
             rng = check_random_state(self.random_state)
             for _ in range(self.n_restarts_optimizer):
                 start = rng.uniform(bounds[:, 0], bounds[:, 1])
-                runs.append(self._run_optimizer(objective, start, bounds))
+                runs.append(self._run_optimizer(objective, start, bounds, scale))
         theta = min(runs, key=lambda run: run[1])[0]
         return kernel.clone_with_theta(theta)
 
-    def _run_optimizer(self, objective, initial, bounds):
-        """``(theta, value)`` of one run, as GaussianProcessClassifier's optimizer."""
+    def _run_optimizer(self, objective, initial, bounds, scale):
+        """``(theta, value)`` of one run, as GaussianProcessClassifier's optimizer;
+        ``scale`` is the number of rows (see :func:`minimize_within_bounds`)."""
         if self.optimizer == "fmin_l_bfgs_b":
-            result = scipy.optimize.minimize(
-                objective, initial, method="L-BFGS-B", jac=True, bounds=bounds
-            )
+            result = minimize_within_bounds(objective, initial, bounds, scale)
             _check_optimize_result("lbfgs", result)
             return result.x, result.fun
 

@@ -42,6 +42,8 @@ from ._inducing import forgotten_inducing_points_message, resolve_inducing_point
 
 # Bounds of the noise variance while maximising the bound.
 _NOISE_BOUNDS = (1e-8, 1e8)
+# L-BFGS-B's tolerance on the projected gradient (scipy's default).
+_GRADIENT_TOLERANCE = 1e-5
 
 
 def _inducing_posterior(mean_v, R_v, factor):
@@ -92,6 +94,10 @@ class _Progress:
         value, gradient = self._last.get(theta.tobytes()) or self.objective(theta)
         self.report(f"Iteration {self.iterations}", value, gradient)
 
+    def notify(self, message):
+        if self.verbose:
+            print(message)
+
     def finish(self, result):
         if self.verbose:
             print(
@@ -134,6 +140,88 @@ class _RowsBound:
             with_inducing=with_inducing,
             jitters=jitters,
         )
+
+
+def _at_bounds(theta, bounds):
+    """Mask of the entries of ``theta`` at one of their finite ``bounds``."""
+    low, high = bounds[:, 0], bounds[:, 1]
+    return (np.isfinite(low) & np.isclose(theta, low)) | (
+        np.isfinite(high) & np.isclose(theta, high)
+    )
+
+
+def _lbfgsb(objective, initial, bounds, scale=1.0, callback=None):
+    """scipy's L-BFGS-B on ``objective / scale`` with its default tolerances,
+    the gradient's divided by ``scale`` so that it stops at the same gradient;
+    the result's ``fun`` is in the units of ``objective``."""
+
+    def scaled(theta):
+        value, gradient = objective(theta)
+        return value / scale, gradient / scale
+
+    result = scipy.optimize.minimize(
+        scaled,
+        initial,
+        method="L-BFGS-B",
+        jac=True,
+        bounds=bounds,
+        callback=callback,
+        options={"gtol": _GRADIENT_TOLERANCE / scale},
+    )
+    result.fun = result.fun * scale
+    return result
+
+
+def minimize_within_bounds(objective, initial, bounds, scale, callback=None, notify=None):
+    """Minimise ``objective`` with L-BFGS-B within ``bounds``, checked for a
+    first step that ends the run on the bounds.
+
+    With every variable bounded on both sides, the line search of L-BFGS-B's
+    first iteration tries the whole projected gradient as its step (a step
+    of unit length when some variable is unbounded; Zhu et al. 1997, ACM
+    TOMS 23(4), subroutine ``lnsrlb``). The gradient of a sum over many rows
+    is in the thousands, so that trial can land on the bounds, where a flat
+    objective (a constant predictor) stops the run. So a run that ends with
+    variables at bounds they did not start at is repeated from ``initial``
+    on ``objective / scale``, with ``scale`` the number of rows (a first
+    step of order one for weights of order one), then continued from that
+    end on ``objective`` itself, so that its stopping tests are the first
+    run's; the better end is kept.
+
+    Parameters
+    ----------
+    objective : callable
+        ``theta -> (value, gradient)``.
+    initial : ndarray of shape (n_variables,)
+    bounds : ndarray of shape (n_variables, 2)
+    scale : float
+        The number of rows ``objective`` sums over.
+    callback : callable, default=None
+        scipy.optimize.minimize's callback, after each iteration of each run.
+    notify : callable, default=None
+        Called with a sentence before the runs that repeat the first.
+
+    Returns
+    -------
+    result : OptimizeResult
+        The better end's result, ``nfev`` and ``nit`` summed over the runs.
+    """
+    result = _lbfgsb(objective, initial, bounds, callback=callback)
+    left = _at_bounds(result.x, bounds) & ~_at_bounds(initial, bounds)
+    if not left.any() or scale <= 1.0:
+        return result
+    if notify is not None:
+        notify(
+            f"L-BFGS-B ended at bounds of {left.sum()} variables that did not start "
+            f"there: again from the start on the objective / {scale:.6g}, then on "
+            "the objective from that end"
+        )
+    rescaled = _lbfgsb(objective, initial, bounds, scale, callback)
+    polished = _lbfgsb(objective, rescaled.x, bounds, callback=callback)
+    best = min(result, polished, key=lambda run: run.fun)
+    best.nfev = result.nfev + rescaled.nfev + polished.nfev
+    best.nit = result.nit + rescaled.nit + polished.nit
+    return best
 
 
 def _check_remaining(statistics, trusted):
@@ -917,7 +1005,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"Maximising the collapsed bound over {initial.size} parameters "
                 f"({bound.n_rows} rows, {Z.shape[0]} inducing points)"
             )
-        runs = [self._run_optimizer(objective, initial, bounds)]
+        runs = [self._run_optimizer(objective, initial, bounds, bound.n_rows)]
         if self.n_restarts_optimizer > 0:
             hyperparameters = bounds[: n_theta + 1]
             if not np.isfinite(hyperparameters).all():
@@ -933,7 +1021,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 )
                 if self.verbose:
                     print(f"Restart {restart + 1} of {self.n_restarts_optimizer}")
-                runs.append(self._run_optimizer(objective, start, bounds))
+                runs.append(self._run_optimizer(objective, start, bounds, bound.n_rows))
         theta = min(runs, key=lambda run: run[1])[0]
         _warn_at_bounds(kernel, theta[: n_theta + 1], bounds[: n_theta + 1])
         inducing = theta[n_theta + 1 :].reshape(Z.shape) if self.optimize_inducing else Z
@@ -943,16 +1031,16 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             inducing,
         )
 
-    def _run_optimizer(self, objective, initial, bounds):
+    def _run_optimizer(self, objective, initial, bounds, scale):
         if self.optimizer == "fmin_l_bfgs_b":
             objective.iterations = 0  # counted per run, as L-BFGS-B's own nit
-            result = scipy.optimize.minimize(
+            result = minimize_within_bounds(
                 objective,
                 initial,
-                method="L-BFGS-B",
-                jac=True,
-                bounds=bounds,
+                bounds,
+                scale,
                 callback=objective.iteration,
+                notify=objective.notify,
             )
             _check_optimize_result("lbfgs", result)
             objective.finish(result)
