@@ -125,12 +125,26 @@ def test_partial_fit_adds_the_rows_diagonal_curvature_to_the_posterior():
     assert est.n_samples_seen_ == 300
 
 
-def test_vi_with_diag_is_refused_before_anything_is_fitted():
+def test_vi_with_diag_on_dask_is_refused_before_any_pass(client, monkeypatch):
+    da = pytest.importorskip("dask.array")
     X, y = plane_data(50)
-    est = network(inference="vi")
-    with pytest.raises(ValueError, match="inference='laplace' with 'diag'"):
-        est.fit(X, y)
-    assert "posterior_" not in est.__dict__
+
+    def no_pass(rows):
+        raise AssertionError("a pass over the chunks was started")
+
+    monkeypatch.setattr("sklunlearn._dask._mlp.ChunkedRows", no_pass)
+    lazy = (da.from_array(X, chunks=(25, 2)), da.from_array(y, chunks=25))
+    est = network(inference="vi", hidden_layer_sizes=(3,))
+    state = pickle.dumps(est)
+    with pytest.raises(NotImplementedError, match="inference='laplace'"):
+        est.fit(*lazy)
+    assert pickle.dumps(est) == state
+    # in memory it fits; adding rows on the cluster is refused, changing nothing
+    est.fit(X, y)
+    state = pickle.dumps(est)
+    with pytest.raises(NotImplementedError, match="inference='laplace'"):
+        est.partial_fit(*lazy)
+    assert pickle.dumps(est) == state
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -30,6 +30,7 @@ from ..unlearning import (
 from ..unlearning._lcodec import diagonal_divide_out
 from ._last_layer import feature_statistics, features, output_posterior, relative_error
 from ._predictor import ACTIVATIONS, MLPPredictor
+from ._reparameterised import reparameterised_vi
 from ._training import (
     StartingPoint,
     TrainingRows,
@@ -94,16 +95,20 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     learning_rate_init : float, default=1e-3
         Step size of Adam.
     max_iter : int, default=200
-        Maximum L-BFGS iterations or Adam epochs per MAP fit (and the
-        iteration budget passed to the forgetting method).
+        Maximum L-BFGS iterations or Adam epochs per MAP fit, L-BFGS-B
+        iterations of the variational fit (which often needs a few hundred),
+        and the iteration budget passed to the forgetting method.
     tol : float, default=1e-4
         L-BFGS: largest gradient entry of the per-row objective at which it
         stops (or at a relative decrease below ``min(2.2e-9, 1e-4 tol)``).
         Adam: the per-row objective must improve by ``tol`` within 10 epochs.
-        Also passed to the forgetting method.
+        The variational fit of ``'diag'`` stops at the same bound on the
+        ELBO's gradient divided by the total sample weight. Also passed to the
+        forgetting method.
     random_state : int, RandomState instance or None, default=None
-        Seed of the initial weights, Adam's minibatches and the forgetting
-        methods' Monte Carlo draws.
+        Seed of the initial weights, Adam's minibatches, the forgetting
+        methods' Monte Carlo draws and the draws of the diagonal variational
+        fit (for which None means 0).
     alpha : float, default=1.0
         Precision of the Gaussian prior of every weight and bias. The MAP
         minimises ``sum_i (y_i - f_i)^2 / 2 + alpha noise_variance ||theta||^2
@@ -114,19 +119,27 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Variance of the Gaussian noise. None learns it by maximising the
         Laplace evidence (MacKay's fixed point, alternated with MAP fits).
     inference : {'laplace', 'vi'}, default='laplace'
-        Laplace approximation at the MAP, or a full-covariance Gaussian
-        variational posterior started from it (the forgetting core's
-        natural-gradient fixed point with linearised expectations, see
-        :func:`sklunlearn.unlearning.variational_update`). With
-        ``curvature='last_layer'`` both give the exact conjugate posterior;
-        ``curvature='diag'`` takes ``'laplace'`` only.
+        Laplace approximation at the MAP, or a Gaussian variational posterior
+        started from it. With ``curvature='ggn'`` the variational posterior
+        has a full covariance and is the forgetting core's deterministic
+        natural-gradient fixed point with linearised expectations (see
+        :func:`sklunlearn.unlearning.variational_update`). With ``'diag'`` it
+        is a diagonal Gaussian fitted by L-BFGS-B on the ELBO sampled with
+        reparameterised gradients over ``vi_n_samples`` draws fixed by
+        ``random_state`` (see
+        :func:`~sklunlearn.neural_network._reparameterised.reparameterised_vi`).
+        With ``curvature='last_layer'`` both give the exact conjugate
+        posterior. A learned noise variance is learned by the Laplace fit and
+        kept fixed by the variational one.
     curvature : {'ggn', 'diag', 'last_layer'}, default='ggn'
         ``'ggn'``: full-covariance posterior over all weights (at most
         ``MAX_GGN_WEIGHTS`` of them). ``'diag'``: the same Laplace posterior
         with only the diagonal of its precision, ``alpha + sum_i w_i J_ij^2 /
         noise_variance`` (accumulated in row blocks; no limit on the weights
-        beyond memory, ``O(p)``). ``'last_layer'``: posterior over the output
-        layer given the hidden features, which stay at their MAP.
+        beyond memory, ``O(p)``), or with ``inference='vi'`` the mean-field
+        variational posterior started from it. ``'last_layer'``: posterior
+        over the output layer given the hidden features, which stay at their
+        MAP.
     unlearning : str, default='laplace'
         Forgetting method of :meth:`partial_unfit` with ``curvature='ggn'``:
         ``'laplace'``, ``'eubo'``, ``'rkl'``, or any name registered with
@@ -150,6 +163,13 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Standard deviation of L-CODEC's perturbations.
     lcodec_max_features : int or None, default=None
         Cap on the hidden units L-CODEC selects (None: no cap).
+    vi_n_samples : int, default=32
+        Draws of the weights whose average is the expected log-likelihood of
+        the variational fit (``curvature='diag'`` with ``inference='vi'``
+        only). The draws are made once per fit from ``random_state`` (0 when
+        None), so the same fit gives the same posterior; more draws give an
+        optimum closer to the exact ELBO's and less dependent on the seed, at
+        a cost linear in their number.
     verbose : int, default=0
         Print the loss of each L-BFGS iteration or Adam epoch of the MAP
         fits, as :class:`~sklearn.neural_network.MLPRegressor` does.
@@ -214,7 +234,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     is shortened to minimise the remaining rows' predicted gradient, their
     curvature along it estimated from the forgotten rows (see
     :func:`~sklunlearn.unlearning._lcodec.diagonal_block_step`). MacKay's
-    noise update uses ``gamma = p - alpha sum_j 1 / precision_j``.
+    noise update uses ``gamma = p - alpha sum_j 1 / precision_j``. From the
+    variational posterior of ``inference='vi'`` the same divide-out removes the
+    rows' Gauss-Newton curvature, which can exceed the expected Hessian the
+    variational precision holds: the floor at the prior then warns.
 
     Rows in a dask array or dataframe are learned on the cluster without
     reaching the client: each evaluation of the objective and its gradient
@@ -268,6 +291,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "lcodec_n_perturbations": [Interval(Integral, 2, None, closed="left")],
         "lcodec_scale": [Interval(Real, 0, None, closed="neither")],
         "lcodec_max_features": [None, Interval(Integral, 1, None, closed="left")],
+        "vi_n_samples": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "ledger": ["boolean"],
     }
@@ -304,6 +328,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         lcodec_n_perturbations=1000,
         lcodec_scale=0.1,
         lcodec_max_features=None,
+        vi_n_samples=32,
         verbose=0,
         ledger=True,
     ):
@@ -327,6 +352,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.lcodec_n_perturbations = lcodec_n_perturbations
         self.lcodec_scale = lcodec_scale
         self.lcodec_max_features = lcodec_max_features
+        self.vi_n_samples = vi_n_samples
         self.verbose = verbose
         self.ledger = ledger
 
@@ -518,12 +544,6 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"{MAX_GGN_WEIGHTS} weights it is meant for. Use "
                 "curvature='diag' or 'last_layer', or fewer hidden units."
             )
-        if self.curvature == "diag" and self.inference != "laplace":
-            raise ValueError(
-                "curvature='diag' is a Laplace posterior: inference='vi' fits a "
-                "full-covariance Gaussian. Use inference='laplace' with 'diag', or "
-                "curvature='ggn' for a variational posterior."
-            )
         rng = check_random_state(self.random_state)
         theta = glorot_weights(predictor, self.activation, rng)
         self._alpha = float(self.alpha)
@@ -637,15 +657,20 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         """The Laplace posterior at the MAP, or the variational one started from it.
 
         ``prior``: the posterior the rows are added to (the prior when None).
+        ``'diag'``: the diagonal Gaussian of the reparameterised fit; otherwise the
+        core's natural-gradient fixed point with linearised expectations.
         """
         if self.inference == "laplace":
             return laplace
-        if prior is None:
-            prior = self.model_.prior.posterior()
-        result = variational_update(
-            prior, self.model_, rows.X, rows.y, rows.weights, sign=1.0,
-            max_iter=self.max_iter, tol=self.tol, start=laplace,
-        )  # fmt: skip
+        if self.curvature == "diag":
+            result = self._reparameterised_fit(laplace, rows, prior)
+        else:
+            if prior is None:
+                prior = self.model_.prior.posterior()
+            result = variational_update(
+                prior, self.model_, rows.X, rows.y, rows.weights, sign=1.0,
+                max_iter=self.max_iter, tol=self.tol, start=laplace,
+            )  # fmt: skip
         if not result.converged:
             self._warn_later(
                 f"The variational fit did not converge in max_iter={self.max_iter} "
@@ -653,6 +678,23 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
         self.n_iter_ += result.n_iter
         return result.posterior
+
+    def _reparameterised_fit(self, laplace, rows, prior=None):
+        """:func:`reparameterised_vi` (diagonal) from the diagonal Laplace posterior.
+
+        The draws come from ``random_state`` (0 when None), so one fit gives one
+        posterior. ``tol`` bounds the per-row objective's gradient, as for the
+        MAP: the ELBO sums over the rows, so its gradient is held to ``tol W``.
+        """
+        if prior is None:
+            p = laplace.n_features
+            prior = DiagonalGaussianPosterior(np.zeros(p), np.full(p, self._alpha))
+        seed = 0 if self.random_state is None else self.random_state
+        return reparameterised_vi(
+            prior, self.model_, rows.X, rows.y, rows.weights, start=laplace,
+            covariance="diagonal", n_samples=self.vi_n_samples, random_state=seed,
+            max_iter=self.max_iter, tol=self.tol * rows.weight,
+        )  # fmt: skip
 
     def _initial_noise_precision(self, rows):
         if self.noise_variance is not None:
