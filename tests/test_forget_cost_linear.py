@@ -11,7 +11,7 @@ from scipy.linalg import lapack
 from sklearn.linear_model import BayesianRidge
 
 import sklunlearn.linear_model._bayesian_linear as bayesian_linear
-from sklunlearn._numba.cholesky import apply_reflectors, shifted_tridiagonal
+from sklunlearn._numba.tridiagonal import apply_reflectors, shifted_tridiagonal
 from sklunlearn.linear_model import BayesianLinearRegression
 from sklunlearn.linear_model._bayesian_linear import _TridiagonalProblem
 from sklunlearn.linear_model._sufficient_statistics import certified_tridiagonal

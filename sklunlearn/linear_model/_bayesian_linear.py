@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._dask import is_dask_collection
-from .._numba.cholesky import apply_reflectors, shifted_tridiagonal
+from .._numba.tridiagonal import apply_reflectors, shifted_tridiagonal
 from ..base import UnlearningMixin, UpdateOutcome
 from ..posterior import GaussianPosterior
 from ._sufficient_statistics import (

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from .._numba import compensated
-from .._numba.cholesky import shifted_tridiagonal
+from .._numba.tridiagonal import shifted_tridiagonal
 from ..exceptions import NotPositiveDefiniteError
 
 # Unit round-off of float64 and of the double-double sums (Ogita et al. 2005).
@@ -480,7 +480,7 @@ class Tridiagonal(NamedTuple):
     Fields: ``diagonal``, ``off`` (the tridiagonal ``T``), ``xty_norm``,
     ``rows`` and ``tau`` (the Householder reflectors of ``Q``, row ``j``
     holding reflector ``j``, for
-    :func:`~sklunlearn._numba.cholesky.apply_reflectors` as ``rows.T``),
+    :func:`~sklunlearn._numba.tridiagonal.apply_reflectors` as ``rows.T``),
     ``gram``, ``yty``.
     """
 
