@@ -133,7 +133,7 @@ def test_gauss_newton_shared_among_workers_matches_dense_numpy(rng, monkeypatch,
     # 256-row blocks: 1100 rows take five, the last one short, dealt to one, two or
     # three workers
     monkeypatch.setattr(predictor_module, "JACOBIAN_BLOCK_ENTRIES", 1)
-    monkeypatch.setattr(predictor_module, "_blas_threads", lambda: n_workers)
+    monkeypatch.setattr(predictor_module, "blas_threads", lambda: n_workers)
     predictor = MLPPredictor((2, 3, 1), "tanh")
     theta = rng.randn(predictor.n_weights)
     X = rng.randn(1100, 2)

@@ -22,7 +22,7 @@ from .._numba.mlp import (
     scatter_kronecker_gram,
 )
 from ..unlearning import Predictor
-from ._training import _blas_controller, one_blas_thread
+from ._training import blas_threads, one_blas_thread
 
 __all__ = ["ACTIVATIONS", "MLPPredictor"]
 
@@ -34,12 +34,6 @@ JACOBIAN_BLOCK_ENTRIES = 2**19
 def _block_rows(entries_per_row):
     """Rows per block: at most 4096, at least 256, within the entry budget."""
     return max(256, min(4096, JACOBIAN_BLOCK_ENTRIES // entries_per_row))
-
-
-def _blas_threads():
-    """How many threads NumPy's and SciPy's BLAS may use now (the largest)."""
-    libraries = _blas_controller().select(user_api="blas").lib_controllers
-    return max((library.num_threads for library in libraries), default=1)
 
 
 def _tanh(z):
@@ -204,7 +198,7 @@ class MLPPredictor(Predictor):
         layout = _GramLayout(self)
         size = _block_rows(layout.entries_per_row)
         starts = range(0, X.shape[0], size)
-        n_workers = max(1, min(_blas_threads(), len(starts)))
+        n_workers = max(1, min(blas_threads(), len(starts)))
 
         def accumulate(worker):
             buffer = np.empty(layout.entries_per_row * min(size, X.shape[0]))

@@ -28,6 +28,7 @@ __all__ = [
     "lbfgs_fit",
     "map_fit",
     "mackay_noise",
+    "blas_threads",
     "one_blas_thread",
 ]
 
@@ -135,6 +136,12 @@ class TrainingRows:
 def _blas_controller():
     # NumPy and SciPy load their BLAS on import, before any network is trained.
     return ThreadpoolController()
+
+
+def blas_threads():
+    """How many threads NumPy's and SciPy's BLAS may use now (the largest)."""
+    libraries = _blas_controller().select(user_api="blas").lib_controllers
+    return max((library.num_threads for library in libraries), default=1)
 
 
 def one_blas_thread():
