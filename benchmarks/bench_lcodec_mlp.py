@@ -54,11 +54,11 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklunlearn.exceptions import UnlearningWarning  # noqa: E402
 from sklunlearn.metrics import predictive_kl  # noqa: E402
 from sklunlearn.neural_network import BayesianMLPRegressor  # noqa: E402
-from sklunlearn.unlearning._lcodec import (  # noqa: E402
-    _block,
+from sklunlearn.unlearning._diagonal import (  # noqa: E402
     diagonal_block_step,
     diagonal_divide_out,
 )
+from sklunlearn.unlearning._lcodec import _block  # noqa: E402
 
 SEEDS = range(3)
 N_TEST = 2000

@@ -21,7 +21,7 @@ from sklunlearn.model_selection import UnlearningAudit
 from sklunlearn.neural_network import BayesianMLPRegressor
 from sklunlearn.posterior import GaussianPosterior
 from sklunlearn.unlearning import get_method
-from sklunlearn.unlearning._lcodec import (
+from sklunlearn.unlearning._diagonal import (
     diagonal_divide_out,
     diagonal_gauss_newton,
 )
@@ -75,7 +75,7 @@ def test_diagonal_gauss_newton_reads_small_blocks_without_changing_the_sum(monke
     c = np.random.RandomState(0).uniform(0.5, 2.0, 50)
     J = predictor.jacobian(X, theta)
     expected = c @ (J * J)
-    monkeypatch.setattr("sklunlearn.unlearning._lcodec._DIAGONAL_BLOCK_ENTRIES", 7 * 21)
+    monkeypatch.setattr("sklunlearn.unlearning._diagonal._DIAGONAL_BLOCK_ENTRIES", 7 * 21)
     np.testing.assert_allclose(diagonal_gauss_newton(predictor, X, theta, c), expected)
 
 

@@ -27,7 +27,7 @@ from ..unlearning import (
     get_method,
     variational_update,
 )
-from ..unlearning._lcodec import diagonal_divide_out
+from ..unlearning._diagonal import diagonal_divide_out
 from ._last_layer import feature_statistics, features, output_posterior, relative_error
 from ._predictor import ACTIVATIONS, MLPPredictor
 from ._reparameterised import reparameterised_vi
@@ -145,7 +145,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         ``'laplace'``, ``'eubo'``, ``'rkl'``, or any name registered with
         :func:`sklunlearn.unlearning.register_method`. With ``'diag'``:
         ``'laplace'`` (the diagonal divide-out,
-        :func:`~sklunlearn.unlearning._lcodec.diagonal_divide_out`) or
+        :func:`~sklunlearn.unlearning._diagonal.diagonal_divide_out`) or
         ``'lcodec'``; any other is refused, as it needs a full covariance. Not
         used by ``'last_layer'``, whose forgetting is exact.
     unlearning_lambda : float, default=0.0
@@ -233,7 +233,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     curvature, which ignores how the weights couple and overshoots; the step
     is shortened to minimise the remaining rows' predicted gradient, their
     curvature along it estimated from the forgotten rows (see
-    :func:`~sklunlearn.unlearning._lcodec.diagonal_block_step`). MacKay's
+    :func:`~sklunlearn.unlearning._diagonal.diagonal_block_step`). MacKay's
     noise update uses ``gamma = p - alpha sum_j 1 / precision_j``. From the
     variational posterior of ``inference='vi'`` the same divide-out removes the
     rows' Gauss-Newton curvature, which can exceed the expected Hessian the

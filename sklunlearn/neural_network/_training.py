@@ -17,7 +17,7 @@ import numpy as np
 from scipy import optimize
 from threadpoolctl import ThreadpoolController
 
-from ..unlearning._lcodec import diagonal_gauss_newton
+from ..unlearning._diagonal import diagonal_gauss_newton
 from ._last_layer import feature_statistics
 
 __all__ = [
