@@ -134,3 +134,37 @@ def test_optimum_unchanged_where_the_old_optimiser_was_fine():
     )
     np.testing.assert_allclose(new.kernel_.theta, old.kernel_.theta, rtol=1e-10)
     np.testing.assert_allclose(new.noise_variance_, old.noise_variance_, rtol=1e-10)
+
+
+def _recorded_scales(monkeypatch, module):
+    """The ``scale`` each fit hands to :func:`minimize_within_bounds`."""
+    scales = []
+
+    def recording(objective, initial, bounds, scale, **options):
+        scales.append(scale)
+        return minimize_within_bounds(objective, initial, bounds, scale, **options)
+
+    monkeypatch.setattr(module, "minimize_within_bounds", recording)
+    return scales
+
+
+@pytest.mark.parametrize("factor", [0.25, 3.0])
+def test_repeated_run_divides_by_the_total_row_weight(monkeypatch, factor):
+    # a weighted bound sums w_i times each row's terms: its gradient, and so the
+    # first step the retry is there to tame, grows with the total weight
+    import sklunlearn.gaussian_process._sgpc as sgpc
+    import sklunlearn.gaussian_process._sgpr as sgpr
+    from sklunlearn.gaussian_process import SparseGPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 2)
+    y = X[:, 0] + 0.1 * rng.randn(60)
+    weights = factor * rng.uniform(0.5, 1.5, 60)
+    scales = _recorded_scales(monkeypatch, sgpr)
+    SparseGPRegressor(inducing_points=X[:8]).fit(X, y, sample_weight=weights)
+    assert scales == [pytest.approx(weights.sum(), rel=1e-12)]
+    scales = _recorded_scales(monkeypatch, sgpc)
+    SparseGPClassifier(inducing_points=X[:8], optimizer="fmin_l_bfgs_b").fit(
+        X, y > 0, sample_weight=weights
+    )
+    assert scales == [pytest.approx(weights.sum(), rel=1e-12)]

@@ -149,6 +149,7 @@ class ChunkedBound:
             raw.y_mean, raw.yy, raw.weight_sum, normalize_y
         )
         self.n_rows = rows.n_rows
+        self.weight_sum = raw.weight_sum
 
     def __call__(self, kernel, Z, noise_variance, with_inducing, jitters):
         setup = bound_setup(kernel, Z, with_inducing=with_inducing, jitters=jitters)

@@ -481,7 +481,7 @@ class SparseGPClassifier(_GaussianClassifier):
             return -evidence.value, -evidence.gradient
 
         bounds = kernel.bounds
-        scale = X.shape[0]
+        scale = float(weights.sum())
         runs = [self._run_optimizer(objective, kernel.theta, bounds, scale)]
         if self.n_restarts_optimizer > 0:
             if not np.isfinite(bounds).all():
@@ -498,7 +498,7 @@ class SparseGPClassifier(_GaussianClassifier):
 
     def _run_optimizer(self, objective, initial, bounds, scale):
         """``(theta, value)`` of one run, as GaussianProcessClassifier's optimizer;
-        ``scale`` is the number of rows (see :func:`minimize_within_bounds`)."""
+        ``scale`` is the rows' total weight (see :func:`minimize_within_bounds`)."""
         if self.optimizer == "fmin_l_bfgs_b":
             result = minimize_within_bounds(objective, initial, bounds, scale)
             _check_optimize_result("lbfgs", result)

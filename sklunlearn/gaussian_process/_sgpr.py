@@ -128,6 +128,7 @@ class _RowsBound:
         )
         self.X, self.t, self.weights = X, (y - mean) / std, weights
         self.n_rows = X.shape[0]
+        self.weight_sum = float(weights.sum())
 
     def __call__(self, kernel, Z, noise_variance, with_inducing, jitters):
         return collapsed_bound(
@@ -183,8 +184,9 @@ def minimize_within_bounds(objective, initial, bounds, scale, callback=None, not
     is in the thousands, so that trial can land on the bounds, where a flat
     objective (a constant predictor) stops the run. So a run that ends with
     variables at bounds they did not start at is repeated from ``initial``
-    on ``objective / scale``, with ``scale`` the number of rows (a first
-    step of order one for weights of order one), then continued from that
+    on ``objective / scale``, with ``scale`` the rows' total weight (the
+    number of rows when unweighted: a first step of order one for
+    parameters of order one), then continued from that
     end on ``objective`` itself, so that its stopping tests are the first
     run's; the better end is kept.
 
@@ -195,7 +197,7 @@ def minimize_within_bounds(objective, initial, bounds, scale, callback=None, not
     initial : ndarray of shape (n_variables,)
     bounds : ndarray of shape (n_variables, 2)
     scale : float
-        The number of rows ``objective`` sums over.
+        The total weight of the rows ``objective`` sums over.
     callback : callable, default=None
         scipy.optimize.minimize's callback, after each iteration of each run.
     notify : callable, default=None
@@ -1005,7 +1007,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"Maximising the collapsed bound over {initial.size} parameters "
                 f"({bound.n_rows} rows, {Z.shape[0]} inducing points)"
             )
-        runs = [self._run_optimizer(objective, initial, bounds, bound.n_rows)]
+        runs = [self._run_optimizer(objective, initial, bounds, bound.weight_sum)]
         if self.n_restarts_optimizer > 0:
             hyperparameters = bounds[: n_theta + 1]
             if not np.isfinite(hyperparameters).all():
@@ -1021,7 +1023,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 )
                 if self.verbose:
                     print(f"Restart {restart + 1} of {self.n_restarts_optimizer}")
-                runs.append(self._run_optimizer(objective, start, bounds, bound.n_rows))
+                runs.append(self._run_optimizer(objective, start, bounds, bound.weight_sum))
         theta = min(runs, key=lambda run: run[1])[0]
         _warn_at_bounds(kernel, theta[: n_theta + 1], bounds[: n_theta + 1])
         inducing = theta[n_theta + 1 :].reshape(Z.shape) if self.optimize_inducing else Z
