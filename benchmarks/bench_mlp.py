@@ -12,6 +12,7 @@ over five seeds (the spread of predictive errors a new fit would have).
 """
 
 import copy
+import os
 import time
 import warnings
 from pathlib import Path
@@ -385,6 +386,9 @@ def _cpu_and_wall(function):
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+GGN_REPEATS = 11
+
+
 def gauss_newton_speed(est):
     """The row-block GGN against NumPy on a precomputed ``J``, interleaved.
 
@@ -393,8 +397,10 @@ def gauss_newton_speed(est):
     rank-k update with half its flops: the issue's reference, timed only; its
     value ignores ``c``). Neither counts the building of ``J`` (shown apart);
     ``gauss_newton`` builds its Jacobian blocks inside its own time. BLAS on one
-    thread on both sides, then on two; the best of seven of CPU time (all
-    threads of the process) and of wall time.
+    thread on both sides, then on two; the best of :data:`GGN_REPEATS` of CPU
+    time (all threads of the process) and of wall time, and the median over the
+    interleaved rounds of ``J.T @ J``'s CPU time over ``gauss_newton``'s (a
+    round's two runs share the machine's load of the moment).
     """
     rng = np.random.RandomState(1)
     X = rng.randn(20_000, 8)
@@ -407,7 +413,7 @@ def gauss_newton_speed(est):
     for limits in (1, 2):
         runs = {"ggn": [], "syrk": [], "general": [], "build": []}
         with threadpool_limits(limits=limits, user_api="blas"):
-            for _ in range(7):  # interleaved
+            for _ in range(GGN_REPEATS):  # interleaved
                 runs["ggn"].append(
                     _cpu_and_wall(lambda: predictor.gauss_newton(X, theta, c))
                 )
@@ -416,6 +422,7 @@ def gauss_newton_speed(est):
                 runs["build"].append(_cpu_and_wall(lambda: predictor.jacobian(X, theta)))
         best = {name: np.min(times, axis=0) for name, times in runs.items()}
         (g_cpu, g_wall), (s_cpu, s_wall) = best["ggn"], best["syrk"]
+        paired = np.median(np.array(runs["syrk"])[:, 0] / np.array(runs["ggn"])[:, 0])
         rows.append(
             [
                 f"{X.shape[0]} x {predictor.n_weights}",
@@ -425,6 +432,7 @@ def gauss_newton_speed(est):
                     for name in ("ggn", "syrk", "general", "build")
                 ),
                 f"{s_cpu / g_cpu:.2f}x / {s_wall / g_wall:.2f}x",
+                f"{paired:.2f}x",
                 f"{(s_cpu + best['build'][0]) / g_cpu:.2f}x",
                 f"{best['general'][0] / g_cpu:.2f}x",
                 f"{J.nbytes / 2**20:.0f} MiB",
@@ -442,6 +450,7 @@ GGN_HEADERS = [
     "(J * c).T @ J",
     "building J",
     "vs J.T @ J (CPU / wall)",
+    "vs J.T @ J, median of rounds (CPU)",
     "CPU vs building J + J.T @ J",
     "CPU vs (J * c).T @ J",
     "J (never built)",
@@ -505,7 +514,7 @@ def interval_figure(path):
 def main(speed_only=False, ggn_only=False):
     print(environment())
     if ggn_only:
-        print("\n### Gauss-Newton accumulation\n")
+        print(f"\n### Gauss-Newton accumulation (load average {os.getloadavg()[0]:.1f})\n")
         print(table(gauss_newton_speed(ggn_estimator()), GGN_HEADERS))
         return
     print("\n### Speed (n = 20,000, 8 features, hidden (50,), forget 1%)\n", flush=True)
@@ -524,7 +533,7 @@ def main(speed_only=False, ggn_only=False):
             ],
         )  # fmt: skip
     )
-    print("\n### Gauss-Newton accumulation\n")
+    print(f"\n### Gauss-Newton accumulation (load average {os.getloadavg()[0]:.1f})\n")
     print(table(gauss_newton_speed(est), GGN_HEADERS))
     if speed_only:
         return

@@ -3,8 +3,11 @@ file with NUMBA_DISABLE_JIT=1)."""
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
+from sklunlearn._numba import mlp as mlp_kernels
 from sklunlearn._numba.mlp import (
+    activate,
     jacobian_columns,
     mirror_upper,
     pair_products,
@@ -13,6 +16,17 @@ from sklunlearn._numba.mlp import (
 )
 from sklunlearn.neural_network import MLPPredictor
 from sklunlearn.neural_network import _predictor as predictor_module
+from sklunlearn.neural_network._predictor import ACTIVATIONS, _GramLayout
+
+ALL_ACTIVATIONS = ["tanh", "relu", "logistic", "identity"]
+
+# plain NumPy references of the hidden activations
+REFERENCE_ACTIVATIONS = {
+    "tanh": np.tanh,
+    "logistic": expit,
+    "relu": lambda z: np.maximum(z, 0.0),
+    "identity": lambda z: z.copy(),
+}
 
 
 def dense_jacobian(predictor, X, theta):
@@ -113,7 +127,7 @@ def test_scatter_kronecker_gram_and_mirror_rebuild_a_kronecker_sum(rng):
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "logistic", "identity"])
 def test_predictor_products_match_dense_numpy(rng, activation, monkeypatch):
-    # the smallest blocks (256 rows): 300 rows take two, so the block loop is exercised
+    # the smallest blocks (128 rows): 300 rows take three, so the block loop is exercised
     monkeypatch.setattr(predictor_module, "JACOBIAN_BLOCK_ENTRIES", 1)
     predictor = MLPPredictor((3, 5, 1), activation)
     theta = rng.randn(predictor.n_weights)
@@ -130,7 +144,7 @@ def test_predictor_products_match_dense_numpy(rng, activation, monkeypatch):
 
 @pytest.mark.parametrize("n_workers", [1, 2, 3])
 def test_gauss_newton_shared_among_workers_matches_dense_numpy(rng, monkeypatch, n_workers):
-    # 256-row blocks: 1100 rows take five, the last one short, dealt to one, two or
+    # 128-row blocks: 1100 rows take nine, the last one short, dealt to one, two or
     # three workers
     monkeypatch.setattr(predictor_module, "JACOBIAN_BLOCK_ENTRIES", 1)
     monkeypatch.setattr(predictor_module, "blas_threads", lambda: n_workers)
@@ -222,3 +236,103 @@ def test_batched_passes_equal_one_parameter_vector_at_a_time(rng, activation):
         np.testing.assert_allclose(f_s, predictor.value(X, theta), rtol=1e-13)
         J = dense_jacobian(predictor, X, theta)
         np.testing.assert_allclose(gradient, J.T @ v, rtol=1e-11, atol=1e-13)
+
+
+def activation_inputs(rng):
+    """Ordinary values, every binade from the subnormals to the saturation, the
+    boundaries of the range reduction and of the exponent clamp, and specials."""
+    tiny_to_large = np.logspace(-320, 2.9, 400)
+    special = [0.0, -0.0, 0.3466, -0.3466, 19.06, 354.0, -354.0, 707.9, -708.1, -744.0]
+    special += [1e300, -1e300, np.inf, -np.inf, np.nan]
+    return np.concatenate([4 * rng.randn(400), tiny_to_large, -tiny_to_large, special])
+
+
+@pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
+def test_activate_matches_numpy_and_the_backward_pass_derivative(rng, activation):
+    z = np.stack([activation_inputs(rng), -activation_inputs(rng)])
+    h, derivative = z.copy(), np.full_like(z, -7.0)
+    assert activate(activation, h, derivative) is h
+    expected = REFERENCE_ACTIVATIONS[activation](z)
+    # a few units in the last place (NumPy's own tanh and expit are within one)
+    np.testing.assert_allclose(h, expected, rtol=1e-15, atol=1e-300)
+    zero = expected == 0
+    np.testing.assert_array_equal(np.signbit(h[zero]), np.signbit(expected[zero]))
+    # the derivative the predictor's backward pass writes from the output
+    np.testing.assert_allclose(
+        derivative, ACTIVATIONS[activation][1](expected), rtol=1e-14, atol=2e-15
+    )
+
+
+def test_activate_refuses_bad_buffers():
+    z = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        activate("tanh", z.T, np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="shape"):
+        activate("tanh", z, np.zeros(12))
+
+
+@pytest.mark.parametrize("minus_one", [0.0, 1.0])
+def test_exp_kernel_matches_numpy_exp_and_expm1(minus_one):
+    x = -np.concatenate([np.logspace(-320, 2.9, 2000), np.linspace(0, 750, 2001)])
+    x = np.append(x, [np.nan, -np.inf])
+    out, shifted = np.empty_like(x), np.empty_like(x)
+    mlp_kernels._exp_nonpositive_kernel(x, minus_one, out, shifted)
+    expected = np.expm1(x) if minus_one else np.exp(x)
+    # below -708 the result is exp's underflow to zero (the subnormals are dropped)
+    np.testing.assert_allclose(out, expected, rtol=1e-15, atol=1e-307)
+    assert np.isnan(out[-2]) and out[-1] == -minus_one
+
+
+@pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
+@pytest.mark.parametrize("layer_sizes", [(3, 5, 1), (4, 6, 3, 1), (2, 1, 4, 1)])
+def test_block_passes_are_the_transposed_forward_and_backward(rng, activation, layer_sizes):
+    predictor = MLPPredictor(layer_sizes, activation)
+    layout = _GramLayout(predictor)
+    theta = rng.randn(predictor.n_weights)
+    X = rng.randn(37, layer_sizes[0])
+    terms = layout.terms(np.full(layout.entries_per_row * 40, np.nan), 37)
+    n_layers = len(layer_sizes) - 1
+    augmented, deltas = terms[:n_layers], terms[n_layers : 2 * n_layers]
+    layout.passes(X, layout.weights(theta), augmented, deltas)
+    inputs, _ = predictor.forward(X, theta)
+    # the pre-activations are summed in another order (the bias inside the product)
+    for h, expected in zip(augmented, inputs, strict=True):
+        np.testing.assert_allclose(
+            h, np.vstack([expected.T, np.ones(37)]), rtol=1e-14, atol=1e-15
+        )
+    expected_deltas = predictor.backward(inputs, theta, np.ones(37))
+    for delta, expected in zip(deltas, expected_deltas, strict=True):
+        np.testing.assert_allclose(delta, expected.T, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
+@pytest.mark.parametrize(
+    "layer_sizes", [(3, 5, 1), (4, 6, 3, 1), (2, 1, 4, 1), (5, 1)],
+    ids=["one hidden", "two hidden", "one-unit first layer", "linear"],
+)  # fmt: skip
+def test_weighted_gauss_newton_matches_dense_numpy(
+    rng, activation, layer_sizes, monkeypatch
+):
+    # 128-row blocks: 700 rows take six, the last one short; sample weights (some
+    # zero) times a per-row curvature, as a likelihood's forget passes them
+    monkeypatch.setattr(predictor_module, "JACOBIAN_BLOCK_ENTRIES", 1)
+    predictor = MLPPredictor(layer_sizes, activation)
+    theta = rng.randn(predictor.n_weights)
+    X = rng.randn(700, layer_sizes[0])
+    sample_weight = rng.choice([0.0, 0.5, 1.0, 3.0], 700)
+    c = sample_weight * rng.uniform(0.1, 2.0, 700)
+    J = dense_jacobian(predictor, X, theta)
+    expected = J.T @ np.diag(c) @ J
+    gram = predictor.gauss_newton(X, theta, c)
+    np.testing.assert_allclose(
+        gram, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max()
+    )
+    np.testing.assert_array_equal(gram, gram.T)
+
+
+def test_add_product_updates_the_sum_in_place(rng):
+    total = rng.randn(5, 7)
+    expected = total.copy()
+    A, B = rng.randn(5, 3), rng.randn(7, 3)
+    assert predictor_module._add_product(total, A, B) is None
+    np.testing.assert_allclose(total, expected + A @ B.T, rtol=1e-14)

@@ -12,8 +12,10 @@ back-propagation: ``J' v`` runs the backward pass with ``v`` at the output;
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from scipy.linalg.blas import dgemm
 
 from .._numba.mlp import (
+    activate,
     check_finite,
     jacobian_columns,
     mirror_upper,
@@ -26,14 +28,14 @@ from ._training import blas_threads, one_blas_thread
 
 __all__ = ["ACTIVATIONS", "MLPPredictor"]
 
-# Entries of a block's buffers (4 MiB): one per worker stays in the last-level cache
+# Entries of a block's buffers (2 MiB): one per worker stays in the last-level cache
 # between its fill and BLAS's products, and the blocks are tall enough for BLAS.
-JACOBIAN_BLOCK_ENTRIES = 2**19
+JACOBIAN_BLOCK_ENTRIES = 2**18
 
 
 def _block_rows(entries_per_row):
-    """Rows per block: at most 4096, at least 256, within the entry budget."""
-    return max(256, min(4096, JACOBIAN_BLOCK_ENTRIES // entries_per_row))
+    """Rows per block: at most 4096, at least 128, within the entry budget."""
+    return max(128, min(4096, JACOBIAN_BLOCK_ENTRIES // entries_per_row))
 
 
 def _tanh(z):
@@ -183,12 +185,14 @@ class MLPPredictor(Predictor):
     def gauss_newton(self, X, theta, c):
         """``J' diag(c) J`` for non-negative ``c``, shape (p, p), by row blocks.
 
-        Each block's Jacobian is filled transposed by a Numba kernel, never as
-        an ``(n, p)`` array. A hidden layer's own diagonal block is one general
-        product of its pair products (its Kronecker structure, see
-        :mod:`sklunlearn._numba.mlp`); the blocks that couple a layer with the
-        layers before it are products of the filled Jacobian columns; the upper
-        triangle is mirrored once at the end. With BLAS allowed several
+        Each block's passes run transposed (one column per row; the activation
+        and its derivative by one Numba kernel) and its Jacobian is filled
+        transposed by another, never as an ``(n, p)`` array; each product runs
+        right after the fill of its operands. A hidden layer's own diagonal
+        block is one general product of its pair products (its Kronecker
+        structure, see :mod:`sklunlearn._numba.mlp`); the blocks that couple a
+        layer with the layers before it are products of the filled Jacobian
+        columns; the upper triangle is mirrored once at the end. With BLAS allowed several
         threads, the blocks are dealt to as many worker threads, each running
         BLAS on one thread (many small products would otherwise each wait for
         BLAS's threads); the workers' sums are added at the end.
@@ -196,17 +200,20 @@ class MLPPredictor(Predictor):
         X = np.asarray(X, dtype=np.float64)
         c = np.asarray(c, dtype=np.float64)
         layout = _GramLayout(self)
+        weights = layout.weights(theta)
         size = _block_rows(layout.entries_per_row)
         starts = range(0, X.shape[0], size)
         n_workers = max(1, min(blas_threads(), len(starts)))
 
         def accumulate(worker):
             buffer = np.empty(layout.entries_per_row * min(size, X.shape[0]))
-            sums, scratch = layout.zeros()
+            sums, terms = layout.zeros(), None
             for start in starts[worker::n_workers]:
                 rows = slice(start, start + size)
-                block = layout.fill(X[rows], theta, c[rows], buffer)
-                layout.accumulate(block, sums, scratch)
+                n_rows = X[rows].shape[0]
+                if terms is None or terms[0].shape[1] != n_rows:  # the short last block
+                    terms = layout.terms(buffer, n_rows)
+                layout.add_block(X[rows], weights, c[rows], terms, sums)
             return sums
 
         if n_workers == 1:
@@ -258,13 +265,15 @@ class MLPPredictor(Predictor):
 class _GramLayout:
     """Where each term of a Gauss-Newton block lives, for one network.
 
-    Per row block: ``columns`` ``(p, n)`` holds ``(diag(sqrt(c)) J)'``; each
-    hidden layer with at least two units also gets its input pairs ``(j <= j')``
-    of ``h~ = [h, 1]`` and its scaled delta pairs ``c_i delta_ik delta_ik'``
-    ``(k <= k')``, whose product is its diagonal block (a layer with one output
-    has no pairs to save: its block comes from the columns, as every block that
-    couples two layers does). The sums are a list: the ``(p, p)`` matrix (upper
-    triangle outside the pair blocks), then one pair product per such layer.
+    Per row block, one buffer holds, one column per row: each layer's input
+    ``h~ = [h, 1]`` and its deltas (:meth:`passes`), ``columns`` ``(p, n)`` =
+    ``(diag(sqrt(c)) J)'``, and for each hidden layer with at least two units
+    its input pairs ``(j <= j')`` of ``h~`` and its scaled delta pairs
+    ``c_i delta_ik delta_ik'`` ``(k <= k')``, whose product is its diagonal block
+    (a layer with one output has no pairs to save: its block comes from the
+    columns, as every block that couples two layers does). The sums are a list:
+    one pair product per such layer, then each layer's columns of the upper
+    triangle outside its pair block, ``(rows above, width)``.
     """
 
     def __init__(self, predictor):
@@ -283,63 +292,99 @@ class _GramLayout:
             for _, _, a, b, pairs in self.layers
             if pairs
         ]
-        self.entries_per_row = self.n_weights + sum(sum(s) for s in self.pair_shapes)
+        # rows of each term per data row: inputs, deltas, columns, pairs
+        self.term_rows = [a for _, _, a, _, _ in self.layers]
+        self.term_rows += [b for _, _, _, b, _ in self.layers]
+        self.term_rows += [self.n_weights, *(size for s in self.pair_shapes for size in s)]
+        self.entries_per_row = sum(self.term_rows)
 
     def zeros(self):
-        """Zero sums and space for one block's products (``(sums, scratch)``)."""
-        sums = [np.zeros((self.n_weights, self.n_weights))]
-        sums += [np.zeros(shape) for shape in self.pair_shapes]
-        scratch = [np.empty_like(pair_gram) for pair_gram in sums[1:]]
+        """Zero sums (the pair products, then each layer's upper columns)."""
+        sums = [np.zeros(shape) for shape in self.pair_shapes]
         for start, end, _, _, uses_pairs in self.layers:
-            scratch.append(np.empty((start if uses_pairs else end, end - start)))
-        return sums, scratch
+            sums.append(np.zeros((start if uses_pairs else end, end - start)))
+        return sums
 
-    def fill(self, X, theta, c, buffer):
-        """One block's columns and pair products, as views of ``buffer``."""
-        n = X.shape[0]
-        inputs, _ = self.predictor.forward(X, theta)
-        deltas = self.predictor.backward(inputs, theta, np.ones(n))
-        augmented = [np.vstack([h.T, np.ones((1, n))]) for h in inputs]
-        deltas = [np.ascontiguousarray(delta.T) for delta in deltas]
-        sizes = [self.n_weights] + [size for shape in self.pair_shapes for size in shape]
-        views = np.split(buffer[: n * sum(sizes)], np.cumsum(sizes[:-1]) * n)
+    def terms(self, buffer, n):
+        """Views of ``buffer`` for a block of ``n`` rows, one ``(rows, n)`` per term.
+
+        The rows of ones that end each layer's input, and the output's deltas
+        (ones), are written here, once.
+        """
+        views = np.split(
+            buffer[: n * self.entries_per_row], np.cumsum(self.term_rows[:-1]) * n
+        )
         views = [view.reshape(-1, n) for view in views]
-        columns = jacobian_columns(augmented, deltas, np.sqrt(c), views[0])
-        pairs, ones = [], np.ones(n)
+        for h in views[: len(self.layers)]:
+            h[-1] = 1.0
+        views[2 * len(self.layers) - 1][:] = 1.0
+        return views
+
+    def weights(self, theta):
+        """Each layer's weights and bias, ``[W_l; b_l]``, as ``(n_in + 1, n_out)`` views."""
+        return [theta[start:end].reshape(a, b) for start, end, a, b, _ in self.layers]
+
+    def add_block(self, X, weights, c, terms, sums):
+        """Fill one block's terms in ``terms`` and add its products to ``sums``.
+
+        Each product runs right after the fill of its operands, while they are
+        still in cache: the columns and the upper blocks first, then each
+        layer's pairs and their product.
+        """
+        n_layers, n_pairs = len(self.layers), len(self.pair_shapes)
+        augmented, deltas = terms[:n_layers], terms[n_layers : 2 * n_layers]
+        self.passes(X, weights, augmented, deltas)
+        columns = jacobian_columns(augmented, deltas, np.sqrt(c), terms[2 * n_layers])
+        for (start, end, *_), upper in zip(self.layers, sums[n_pairs:], strict=True):
+            if upper.shape[0]:  # the rows above (or through) the diagonal block
+                _add_product(upper, columns[: upper.shape[0]], columns[start:end])
+        pair_views, pair_grams = iter(terms[2 * n_layers + 1 :]), iter(sums[:n_pairs])
+        ones = augmented[0][-1]
         for h, delta, (*_, uses_pairs) in zip(augmented, deltas, self.layers, strict=True):
             if uses_pairs:
-                first = 1 + 2 * len(pairs)
-                pairs.append(
-                    (
-                        pair_products(h, ones, views[first]),
-                        pair_products(delta, c, views[first + 1]),
-                    )
-                )
-        return columns, pairs
+                inputs_pairs = pair_products(h, ones, next(pair_views))
+                delta_pairs = pair_products(delta, c, next(pair_views))
+                _add_product(next(pair_grams), inputs_pairs, delta_pairs)
 
-    def accumulate(self, block, sums, scratch):
-        """Add one block's products to ``sums``."""
-        columns, pairs = block
-        gram, pair_grams = sums[0], sums[1:]
-        for (inputs_pairs, delta_pairs), pair_gram, product in zip(
-            pairs, pair_grams, scratch, strict=False
+    def passes(self, X, weights, augmented, deltas):
+        """The forward and backward passes of a block, one column per row.
+
+        Fills ``augmented[l]`` with layer ``l``'s input ``[h_{l-1}; 1]`` and
+        ``deltas[l]`` with ``df / dz_l`` (the rows of ones are already there, from
+        :meth:`terms`): ``z_l = [W_l; b_l]' h~_{l-1}``, the activation and its
+        derivative in one call (:func:`activate`), then
+        ``delta_{l-1} = a'(z_{l-1}) * (W_l delta_l)``.
+        """
+        augmented[0][:-1] = X.T
+        for h, delta, W, before in zip(
+            augmented[1:], deltas[:-1], weights[:-1], augmented[:-1], strict=True
         ):
-            pair_gram += np.matmul(inputs_pairs, delta_pairs.T, out=product)
-        for (start, end, *_), product in zip(
-            self.layers, scratch[len(pairs) :], strict=True
-        ):
-            if product.shape[0]:  # the rows above (or through) the diagonal block
-                above = product.shape[0]
-                gram[:above, start:end] += np.matmul(
-                    columns[:above], columns[start:end].T, out=product
-                )
+            activate(self.predictor.activation, np.matmul(W.T, before, out=h[:-1]), delta)
+        if len(deltas) > 1:  # the output's deltas are ones: W_out delta_out = W_out
+            deltas[-2] *= weights[-1][:-1]
+        for layer in range(len(deltas) - 3, -1, -1):
+            deltas[layer] *= weights[layer + 1][:-1] @ deltas[layer + 1]
 
     def finish(self, sums):
-        """Scatter the pair blocks, mirror the upper triangle: the full matrix."""
-        gram, pair_grams = sums[0], sums[1:]
+        """Place the pair blocks and upper columns, mirror: the full matrix."""
+        gram = np.empty((self.n_weights, self.n_weights))
         pairing = [layer for layer in self.layers if layer[4]]
-        for (start, _, a, b, _), pair_gram in zip(pairing, pair_grams, strict=True):
+        for (start, end, *_), upper in zip(self.layers, sums[len(pairing) :], strict=True):
+            gram[: upper.shape[0], start:end] = upper
+        for (start, _, a, b, _), pair_gram in zip(pairing, sums, strict=False):
             scatter_kronecker_gram(pair_gram, a, b, start, gram)
+        mirror_upper(gram)
         # a non-finite term or an overflowing product leaves a non-finite sum
         check_finite(gram)
-        return mirror_upper(gram)
+        return gram
+
+
+def _add_product(total, A, B):
+    """``total += A B'`` in place, by BLAS on Fortran views (no copies).
+
+    ``total`` (m, k) and ``A`` (m, n), ``B`` (k, n) are C-contiguous: ``total'``
+    is a Fortran array that ``dgemm`` updates as ``B A' + total'``.
+    """
+    result = dgemm(1.0, B.T, A.T, 1.0, total.T, trans_a=True, overwrite_c=True)
+    if not np.shares_memory(result, total):  # a BLAS wrapper that copied ``total``
+        total[...] = result.T
