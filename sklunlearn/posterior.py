@@ -1,6 +1,7 @@
 """Gaussian posteriors stored as a mean and the Cholesky factor of the precision."""
 
 import copy
+import functools
 
 import numpy as np
 from scipy import linalg
@@ -28,6 +29,14 @@ def _upper_cholesky(matrix, what):
             "symmetric with positive eigenvalues; a larger prior precision "
             "(regularisation) makes it so."
         ) from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _strict_lower(d):
+    """Read-only mask of the strictly lower triangle of a ``d x d`` matrix."""
+    mask = np.tri(d, k=-1, dtype=bool)
+    mask.setflags(write=False)
+    return mask
 
 
 # Rows whitened at a time by GaussianPosterior.predictive_variance.
@@ -107,7 +116,7 @@ class GaussianPosterior:
         # kept. One copy, its lower triangle zeroed in place: fresh d x d arrays cost
         # page faults as well as flops.
         upper = np.array(R, order="C")
-        upper[np.tri(R.shape[0], k=-1, dtype=bool)] = 0.0
+        upper[_strict_lower(R.shape[0])] = 0.0
         self._R = upper
         self._precision = None  # R' R, computed once when first needed
 

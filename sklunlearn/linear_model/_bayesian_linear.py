@@ -179,7 +179,7 @@ class _TridiagonalProblem(NamedTuple):
             return False
         if np.sqrt(change.shape[0]) * norm < tol * (1 - _RULE_SLACK):
             return True
-        return np.sum(np.abs(self.coefficients(change))) < tol
+        return np.abs(self.coefficients(change)).sum() < tol
 
     def coefficients(self, coordinates):
         t = self.tridiagonal
@@ -695,12 +695,12 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         """
         gram_error, yty_error = statistics.gram_round_off(self.fit_intercept, round_off)
         gram, _, _ = statistics.gram(self.fit_intercept)
-        diagonal = np.clip(np.diag(gram), 0.0, None)
+        diagonal = np.maximum(gram.diagonal(), 0.0)
         ridge = solution.lambda_ / solution.alpha
         coef = np.abs(solution.coef)
         residual_error = (np.sqrt(yty_error) + coef @ np.sqrt(gram_error)) ** 2
         ratios = [
-            np.max(gram_error / (diagonal + ridge), initial=0.0),
+            (gram_error / (diagonal + ridge)).max(initial=0.0),
             residual_error / (solution.sse + 2 * self.alpha_2 + np.finfo(float).tiny),
             round_off.weight_sum / statistics.weight_sum,
         ]
@@ -756,7 +756,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             if self.compute_score:
                 scores.append(_log_evidence(point, alpha, lambda_, W, priors))
             gamma = point.gamma
-            norm = np.sum(point.coordinates**2)
+            norm = (point.coordinates**2).sum()
             lambda_ = (gamma + 2 * self.lambda_1) / (norm + 2 * self.lambda_2)
             alpha = (W - gamma + 2 * self.alpha_1) / (point.sse + 2 * self.alpha_2)
             if not (alpha > 0 and lambda_ > 0 and np.isfinite(alpha * lambda_)):

@@ -16,6 +16,7 @@ in double-double arithmetic instead, where the same cancellation costs
 """
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -234,7 +235,7 @@ class LinearStatistics(Mergeable):
         y_mean = float(sample_weight @ y / weight_sum)
         Xc = X - x_mean
         yc = y - y_mean
-        if n_rows != X.shape[0] or np.any(sample_weight != 1.0):
+        if n_rows != X.shape[0] or (sample_weight != 1.0).any():
             # sqrt(w) scaling turns the weighted scatter into a plain X'X (BLAS syrk)
             root = np.sqrt(sample_weight)
             Xc *= root[:, None]
@@ -310,7 +311,11 @@ class LinearStatistics(Mergeable):
             a.xx
             + b.xx
             + u
-            * (np.abs(np.diag(self.xx)) + np.abs(np.diag(other.xx)) + abs(cross) * dx**2)
+            * (
+                np.abs(self.xx.diagonal())
+                + np.abs(other.xx.diagonal())
+                + abs(cross) * dx**2
+            )
             + 2 * abs(cross) * np.abs(dx) * error_dx,
             a.yy
             + b.yy
@@ -319,10 +324,17 @@ class LinearStatistics(Mergeable):
         )
 
     def refit_round_off(self):
-        """The round-off record these statistics would have if computed afresh from rows."""
-        return _fresh_round_off(
-            self.weight_sum, self.x_mean, self.y_mean, np.diag(self.xx), self.yy
-        )
+        """The round-off record these statistics would have if computed afresh from rows.
+
+        Computed once (the statistics never change): a forget reads it three times.
+        """
+        record = self.__dict__.get("_refit_round_off")
+        if record is None:
+            record = _fresh_round_off(
+                self.weight_sum, self.x_mean, self.y_mean, self.xx.diagonal(), self.yy
+            )
+            object.__setattr__(self, "_refit_round_off", record)
+        return record
 
     def yy_beyond_round_off(self):
         """``yy``, or zero when it is within its round-off of zero.
@@ -371,7 +383,7 @@ class LinearStatistics(Mergeable):
         with np.errstate(over="ignore", invalid="ignore"):
             sizes = (
                 W,
-                np.max(np.diag(self.xx) + W * np.square(self.x_mean), initial=0.0),
+                (self.xx.diagonal() + W * np.square(self.x_mean)).max(initial=0.0),
                 np.float64(self.yy) + W * np.square(np.float64(self.y_mean)),
             )
         if not all(np.isfinite(size) and abs(size) <= LARGEST_STATISTIC for size in sizes):
@@ -513,16 +525,15 @@ def certified_tridiagonal(statistics, fit_intercept):
     refit_error, _ = statistics.gram_round_off(fit_intercept, statistics.refit_round_off())
     d = gram.shape[0]
     scale = np.abs(np.diagonal(gram)).sum()
-    threshold = _ROUNDOFF_SAFETY * np.sum(np.clip(gram_error - refit_error, 0.0, None))
+    threshold = _ROUNDOFF_SAFETY * np.maximum(gram_error - refit_error, 0.0).sum()
     threshold += 2 * _ROUNDOFF_SAFETY * d * UNIT_ROUNDOFF * scale
     bordered = np.zeros((d + 1, d + 1), order="F")
     bordered[1:, 1:] = gram
     bordered[1:, 0] = xty
     # scipy.linalg has no public tridiagonal reduction: its LAPACK wrapper does it,
     # blocked (BLAS 3) given the work space it asks for.
-    work = int(lapack.dsytrd_lwork(d + 1, lower=1)[0])
     reflectors, diagonal, off, tau, info = lapack.dsytrd(
-        bordered, lower=1, lwork=max(work, d + 1), overwrite_a=1
+        bordered, lower=1, lwork=_tridiagonal_work(d + 1), overwrite_a=1
     )
     if info != 0 or not np.isfinite(threshold):
         return None
@@ -538,6 +549,12 @@ def certified_tridiagonal(statistics, fit_intercept):
         gram,
         float(yty),
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _tridiagonal_work(n):
+    """The work space LAPACK's ``dsytrd`` asks for an ``n x n`` matrix, asked once per n."""
+    return max(int(lapack.dsytrd_lwork(n, lower=1)[0]), n)
 
 
 def check_numeric_targets(y):

@@ -83,10 +83,13 @@ class LaplaceDiagnostics(Diagnostics):
     mean_relinearisation : float
         Change of the forgotten rows' gradient at the new mean that the
         linearisation did not predict, over the step's Newton decrement (NaN
-        when not checked: learning, ``inference='vi'``).
+        when not checked: learning, ``inference='vi'``; an upper bound when
+        :func:`~sklunlearn.unlearning._checks.linearisation_bounds` settled
+        the check without re-evaluating the rows).
     covariance_relinearisation : float
         Change of their curvature between the two means, as a KL between the
-        two precisions over the step's KL (NaN when not checked).
+        two precisions over the step's KL (NaN when not checked; an upper
+        bound when the bounds settled the check).
     """
 
     mean_relinearisation: float = math.nan

@@ -25,7 +25,12 @@ from scipy import linalg
 
 from ..exceptions import NotPositiveDefiniteError
 from ..posterior import GaussianPosterior
-from ._checks import OVERSHOOT_CLIP, linearisation_check, overshoot_warning
+from ._checks import (
+    OVERSHOOT_CLIP,
+    linearisation_bounds,
+    linearisation_check,
+    overshoot_warning,
+)
 from ._diagnostics import LaplaceDiagnostics
 
 __all__ = ["laplace_divide_out", "newton_fit", "site_terms"]
@@ -62,7 +67,9 @@ def laplace_divide_out(
     deviations or more is then checked (:func:`linearisation_check`): the
     rows are re-evaluated at ``m_r``, and a change of their gradient or
     curvature that the linearisation at ``m`` did not predict is reported as
-    a warning.
+    a warning. Where bounds from the rows' moves alone show that the check
+    cannot warn (:func:`linearisation_bounds`), it is not run and the
+    diagnostics hold those bounds.
 
     Parameters
     ----------
@@ -122,9 +129,13 @@ def laplace_divide_out(
     mean_error = covariance_error = math.nan
     move = math.sqrt(max(step @ posterior.precision @ step, 0.0))
     if inference != "vi" and move >= CHECKED_MOVE:
-        mean_error, covariance_error, message = linearisation_check(
-            model, X, y, weights, posterior, new, terms, union
-        )
+        # Certified from the rows' moves alone, else re-evaluated at the new mean.
+        checked = linearisation_bounds(model, X, weights, posterior, new, union, bound)
+        if checked is None:
+            checked = linearisation_check(
+                model, X, y, weights, posterior, new, terms, union
+            )
+        mean_error, covariance_error, message = checked
         messages = messages if message is None else (*messages, message)
     return new, LaplaceDiagnostics(
         move=move,

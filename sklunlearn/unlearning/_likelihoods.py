@@ -43,7 +43,16 @@ class Likelihood:
     ----------
     n_quadrature : int, default=32
         Gauss-Hermite points for expectations under a Gaussian ``f``.
+
+    Attributes
+    ----------
+    curvature_lipschitz : float or None
+        A bound on ``|dc / df|``, how fast the curvature changes with ``f``
+        (None when unknown): the Laplace step's self-check uses it to
+        certify small moves without re-evaluating the rows.
     """
+
+    curvature_lipschitz = None
 
     def __init__(self, n_quadrature=32):
         self.n_quadrature = n_quadrature
@@ -88,6 +97,9 @@ class BernoulliLogit(Likelihood):
     # the data are never copied.
     linear_terms = staticmethod(logistic_terms)
 
+    # max |d (p (1 - p)) / df| = max |p (1 - p) (1 - 2 p)|, at p = (3 -+ sqrt(3)) / 6.
+    curvature_lipschitz = float(np.sqrt(3.0) / 18.0)
+
     def log_likelihood(self, f, y):
         """``log p(y | f) = y f - log(1 + e^f)``, elementwise."""
         return log_expit(np.where(y > 0.5, f, -f))
@@ -113,6 +125,9 @@ class GaussianNoise(Likelihood):
     n_quadrature : int, default=32
         Unused by the closed-form expectations; kept for the common interface.
     """
+
+    # The curvature beta does not depend on f.
+    curvature_lipschitz = 0.0
 
     def __init__(self, noise_precision=1.0, n_quadrature=32):
         super().__init__(n_quadrature)

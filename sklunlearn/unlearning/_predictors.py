@@ -69,6 +69,21 @@ class Predictor:
             total += J.T @ (c[b, None] * (J @ V))
         return total
 
+    def row_moves(self, X, theta, steps):
+        """``|J_i steps|`` and ``||J_i||^2`` of each row.
+
+        For a predictor linear in ``theta``, how far each row's ``f`` moves
+        along each of ``steps`` (shape (p,) or (p, s)), shape (n,) or (n, s),
+        and the squared norm of its Jacobian, shape (n,).
+        """
+        moves = np.empty((X.shape[0], *steps.shape[1:]))
+        norms = np.empty(X.shape[0])
+        for b in row_blocks(X.shape[0]):
+            J = self.jacobian(X[b], theta)
+            moves[b] = np.abs(J @ steps)
+            norms[b] = np.einsum("ij,ij->i", J, J)
+        return moves, norms
+
     def moments(self, X, posterior):
         """Mean and variance of ``f`` under ``theta ~ posterior``, linearised at its mean.
 
@@ -159,6 +174,15 @@ class LinearPredictor(Predictor):
 
     def gauss_newton(self, X, theta, c):
         return weighted_gram(X, c, intercept=self.fit_intercept)
+
+    def row_moves(self, X, theta, steps):
+        # J steps: the rows times the coefficients' steps, plus the intercept's.
+        moves = np.abs(X @ steps[:-1] + steps[-1] if self.fit_intercept else X @ steps)
+        if sparse.issparse(X):
+            norms = np.asarray(X.multiply(X).sum(axis=1)).reshape(-1)
+        else:
+            norms = np.einsum("ij,ij->i", X, X)
+        return moves, norms + float(self.fit_intercept)
 
     def gauss_newton_product(self, X, theta, c, V):
         if not self.fit_intercept:
