@@ -5,7 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklunlearn._numba.foci import foci_scores, nearest_neighbours, rank_counts
+from sklunlearn._numba.foci import (
+    candidate_orders,
+    foci_scores,
+    nearest_neighbours,
+    rank_counts,
+)
 from sklunlearn.unlearning._lcodec import conditional_dependence, foci
 
 
@@ -62,6 +67,87 @@ def test_foci_scores_match_brute_force(rng, t):
         neighbour = reference_neighbours(np.hstack([base, z[:, None]]))
         if np.ptp(z) > 0:  # a constant candidate has tied neighbours
             assert scores[g] == np.minimum(below, below[neighbour]).sum()
+
+
+def reference_scores(base, candidates, below):
+    """``sum_i min(R_i, R_M(i))`` per candidate, ``M`` from brute-force neighbours."""
+    joint = [reference_neighbours(np.hstack([base, z[:, None]])) for z in candidates]
+    return np.array([np.minimum(below, below[m]).sum() for m in joint])
+
+
+def clustered_copies(rng, n, q, n_rows=5):
+    """Noisy copies of a few rows with columns of very different scales, as in L-CODEC.
+
+    Returns the base (n, q) and candidates (6, n): the walk along a candidate
+    or the one through the base neighbours dominates depending on the scale.
+    """
+    scales = np.array([1e-3, 0.1, 1.0, 10.0, 1e3, 1.0])
+    rows = rng.randn(n_rows, q + scales.shape[0])
+    rows[:, -1] = 0.0  # a column the rows share: copies overlap along it
+    copies = rows[np.arange(n) % n_rows] + 0.1 * rng.randn(n, rows.shape[1])
+    base = copies[:, :q] * rng.uniform(0.1, 3.0, size=q)
+    return base, (copies[:, q:] * scales).T
+
+
+@pytest.mark.parametrize("q", [1, 3])
+@pytest.mark.parametrize("n", [9, 150])
+def test_threshold_walk_matches_brute_force_on_clustered_copies(rng, q, n):
+    """Exact whichever walk finds the neighbour, also with fewer rows than kept."""
+    base, candidates = clustered_copies(rng, n, q)
+    below, _ = rank_counts(rng.randn(n))
+    np.testing.assert_array_equal(
+        foci_scores(base, candidates, below), reference_scores(base, candidates, below)
+    )
+
+
+@pytest.mark.parametrize("q", [0, 2])
+def test_scores_do_not_depend_on_the_number_of_threads(rng, q):
+    base, candidates = clustered_copies(rng, 80, q)
+    below, _ = rank_counts(rng.randn(80))
+    active = np.array([True, False, True, True, True, False])
+    scores = [foci_scores(base, candidates, below, active, n_threads=t) for t in (1, 2, 3)]
+    np.testing.assert_array_equal(scores[0], scores[1])
+    np.testing.assert_array_equal(scores[0], scores[2])
+    expected = reference_scores(base, candidates, below)
+    np.testing.assert_array_equal(scores[0], np.where(active, expected, -1))
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_candidate_orders_are_argsort(rng, n_threads):
+    candidates = rng.randn(7, 30)
+    orders = candidate_orders(candidates, n_threads=n_threads)
+    np.testing.assert_array_equal(orders, np.argsort(candidates, axis=1))
+    assert orders.dtype == np.int64
+
+
+def reference_foci(y, Z, screen):
+    """FOCI written out with ``reference_dependence``, screened after its first step."""
+    n, G = Z.shape
+    first = np.array([reference_dependence(y, Z[:, j]) for j in range(G)])
+    selected, coefficients = [int(np.argmax(first))], [float(first.max())]
+    kept = set(np.argsort(-first, kind="stable")[:screen].tolist()) - set(selected)
+    while kept:
+        coefficient, best = max(
+            (reference_dependence(y, Z[:, j], Z[:, selected]), -j) for j in kept
+        )
+        if not coefficient > 0:
+            break
+        selected.append(-best)
+        coefficients.append(float(coefficient))
+        kept.remove(-best)
+    return selected, coefficients
+
+
+def test_screened_foci_matches_a_reference(rng):
+    """The screened candidates, copied out after the first step, keep their names."""
+    n = 150
+    Z = rng.randn(n, 12) * rng.uniform(0.1, 10.0, size=12)
+    y = Z[:, 7] / Z[:, 7].std() + np.sin(Z[:, 3] / Z[:, 3].std())
+    y += (Z[:, 10] / Z[:, 10].std()) ** 2 + 0.1 * rng.randn(n)
+    selected, coefficients = foci(y, Z, screen=6)
+    expected, expected_coefficients = reference_foci(y, Z, 6)
+    assert selected == expected and {7, 3, 10} <= set(selected)
+    np.testing.assert_allclose(coefficients, expected_coefficients, rtol=1e-12)
 
 
 @pytest.mark.parametrize("conditional", [False, True])

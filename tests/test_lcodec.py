@@ -25,6 +25,7 @@ from sklunlearn.unlearning._lcodec import (
     LCodecDiagnostics,
     _warnings,
     block_newton_step,
+    divide_out_rows,
     lcodec_forget,
 )
 
@@ -105,6 +106,35 @@ def test_block_step_matches_dense_reference(rng):
     np.testing.assert_allclose(new.precision, Lam, rtol=1e-10, atol=1e-10)
     untouched = np.setdiff1d(np.arange(d + 1), block)
     np.testing.assert_array_equal(new.mean[untouched], posterior.mean[untouched])
+
+
+def test_record_distances_match_their_definitions(fitted, digits_odd):
+    """``move`` and ``full_step_distance`` against the dense full Newton step."""
+    X, y = digits_odd
+    forget, _ = _rows(digits_odd, 4)
+    posterior, model = fitted.posterior_, fitted.model_
+    args = (posterior, model, X[forget], y[forget].astype(float), np.ones(forget.size))
+    new, record = lcodec_forget(*args, random_state=1)
+    J = np.hstack([X[forget], np.ones((forget.size, 1))])
+    p = expit(J @ posterior.mean)
+    precision = posterior.precision - J.T @ ((p * (1 - p))[:, None] * J)
+    full = posterior.mean - np.linalg.solve(precision, J.T @ (y[forget] - p))
+
+    def squared(v, A):
+        return v @ A @ v
+
+    assert record.move == pytest.approx(
+        np.sqrt(squared(new.mean - posterior.mean, posterior.precision)), rel=1e-10
+    )
+    expected = squared(new.mean - full, precision) / squared(
+        posterior.mean - full, precision
+    )
+    assert record.full_step_distance == pytest.approx(expected, rel=1e-8)
+    # the divide-out computed beforehand (as during the selection) gives the same step
+    block = np.array(record.parameters)
+    again = block_newton_step(*args, block, divided=divide_out_rows(*args))
+    np.testing.assert_array_equal(again[0].mean, new.mean)
+    np.testing.assert_array_equal(again[0].precision, new.precision)
 
 
 def test_lcodec_beats_a_random_subset_of_the_same_size(fitted, digits_odd):

@@ -7,27 +7,44 @@ neighbour of ``i`` (Euclidean, excluding ``i``) among the ``X`` and among the
 ``(X, Z)`` values. FOCI, their forward selection, evaluates ``(X, Z_j)`` for every
 candidate column ``Z_j`` at each of its steps, so :func:`foci_scores` finds
 those neighbours for all candidates at once, exactly but without trying all
-``n`` rows: it tries the few rows nearest to ``i`` in ``X`` (found once per
-step), then walks outwards from ``i`` along sorted ``Z_j``, and stops as soon
-as the distance in ``X`` of the rows not tried, or ``(Z_ji - Z_jl)^2`` alone,
-reaches the best squared distance found: no further row can beat it.
+``n`` rows. Without ``X`` the neighbour in ``Z_j`` alone is one of the two
+adjacent in sorted order. With ``X``, two lists are walked at once (the
+threshold algorithm of Fagin, Lotem & Naor 2003, for the smallest sum of two
+terms each listed in increasing order): the rows nearest to ``i`` in ``X``
+(found once per step, shared by the candidates) and the rows outwards from
+``i`` along sorted ``Z_j``. A row not yet reached by either walk is at least
+as far in ``X`` as the next row of the first and at least as far along
+``Z_j`` as the next row of the second, so the search stops as soon as the
+sum of those two squared distances reaches the best squared distance found.
+
+Candidates are scored in parallel threads (the kernels release the GIL); each
+candidate's score is computed by one thread alone, so the result does not
+depend on the number of threads.
 
 Ties among distances go to the point found first, not to a random one as in
 Azadkia & Chatterjee: with continuous data they have probability zero.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 
 from ._config import jit
 
-__all__ = ["foci_scores", "nearest_neighbours", "rank_counts"]
+__all__ = ["candidate_orders", "foci_scores", "nearest_neighbours", "rank_counts"]
 
 STATUS_OK = 0
 STATUS_NOT_FINITE = 2
 
-# Rows nearest in the conditioning columns tried before the walk along a
-# candidate: enough to make the walk stop at once for most candidates.
-_BASE_NEIGHBOURS = 8
+# Rows nearest in the conditioning columns kept per row for the threshold
+# walk: past them, the walk along a candidate continues alone.
+_BASE_NEIGHBOURS = 16
+
+# Below this many (row, candidate) searches a second thread costs more than
+# it saves.
+PARALLEL_MIN_SEARCHES = 50_000
 
 
 @jit
@@ -78,113 +95,144 @@ def _nearest_neighbours_kernel(points, neighbour):
 
 
 @jit
-def _base_neighbours_kernel(base, neighbours, near_distances):
-    """The ``K`` nearest other rows of each row of ``base``, and the next distance.
+def _keep_nearest(distances, i, neighbours, near_distances):
+    """The ``K`` smallest ``distances`` other than ``i``, and the next one.
 
-    ``neighbours[i]`` (K,) in increasing squared distance ``near_distances[i,
-    :K]``; ``near_distances[i, K]`` is the (K + 1)-th smallest (inf when there
-    is none): no row outside ``neighbours[i]`` is closer in ``base``.
+    ``neighbours`` (K,) in increasing distance ``near_distances[:K]``, the
+    first index on ties; ``near_distances[K]`` is the (K + 1)-th smallest (inf
+    when there is none). Unfilled entries get index -1 and distance inf.
     """
-    n = base.shape[0]
-    n_kept = neighbours.shape[1] + 1
-    distances = np.empty(n_kept)
-    indices = np.empty(n_kept, dtype=np.int64)
-    for i in range(n):
-        size = 0
-        for j in range(n):
-            if j == i:
-                continue
-            distance = _squared_distance(base, i, j)
-            if size == n_kept and distance >= distances[size - 1]:
-                continue
-            # insertion into the sorted list of the n_kept nearest so far
-            position = size if size < n_kept else n_kept - 1
-            while position > 0 and distances[position - 1] > distance:
-                if position < n_kept:
-                    distances[position] = distances[position - 1]
-                    indices[position] = indices[position - 1]
-                position -= 1
-            distances[position] = distance
-            indices[position] = j
-            size = min(size + 1, n_kept)
-        for r in range(n_kept):
-            if r < neighbours.shape[1]:
-                neighbours[i, r] = indices[r] if r < size else -1
-            near_distances[i, r] = distances[r] if r < size else np.inf
+    n_kept = near_distances.shape[0]
+    near_distances[:] = np.inf
+    neighbours[:] = -1
+    for j in range(distances.shape[0]):
+        distance = distances[j]
+        if j == i or distance >= near_distances[n_kept - 1]:
+            continue
+        # insertion into the sorted list, after equal distances
+        position = n_kept - 1
+        while position > 0 and near_distances[position - 1] > distance:
+            near_distances[position] = near_distances[position - 1]
+            if position < n_kept - 1:
+                neighbours[position] = neighbours[position - 1]
+            position -= 1
+        near_distances[position] = distance
+        if position < n_kept - 1:
+            neighbours[position] = j
 
 
 @jit
-def _nearest_joint(base, near, near_distances, z, order, position, i):
-    """Nearest neighbour of ``i`` in ``(base, z)``.
+def _base_neighbours_kernel(columns, start, stop, neighbours, near_distances):
+    """Rows ``start:stop``: the ``K`` nearest other rows in the base, and the next distance.
 
-    First the rows nearest in ``base`` (``near``, in increasing distance
-    ``near_distances``), then an outward walk along sorted ``z``; both give
-    lower bounds on the distance of the rows not yet tried (the next distance
-    in ``base``, the gap in ``z``), and the search stops when either reaches
-    the best distance found.
+    ``columns`` (q, n) is the base by columns, so that a row's distances to
+    all others are one vectorised pass per column; see :func:`_keep_nearest`
+    for ``neighbours[i]`` (K,) and ``near_distances[i]`` (K + 1,).
+    """
+    q, n = columns.shape
+    distances = np.empty(n)
+    for i in range(start, stop):
+        distances[:] = 0.0
+        for c in range(q):
+            centre = columns[c, i]
+            for j in range(n):
+                difference = centre - columns[c, j]
+                distances[j] += difference * difference
+        _keep_nearest(distances, i, neighbours[i], near_distances[i])
+
+
+@jit
+def _nearest_joint(base, near, near_distances, z, sorted_z, order, start, i):
+    """Nearest neighbour of ``i`` in ``(base, z)`` by Fagin's threshold algorithm.
+
+    Two walks: down ``near`` (the rows nearest ``i`` in ``base``, in
+    increasing squared distance ``near_distances``) and outwards from
+    ``start``, the position of ``i`` in ``sorted_z = z[order]``. A row reached
+    by neither is at least ``near_distances[r]`` away in ``base`` and
+    ``gap^2`` along ``z`` (``r`` and ``gap`` the walks' next), so the search
+    stops when their sum reaches the best squared distance. The walk whose
+    term is larger goes next: that term dominates the distance, so its order
+    is closer to the joint one.
     """
     n = z.shape[0]
+    n_near = near.shape[0]
     best = np.inf
     best_index = -1
-    for r in range(near.shape[0]):
-        if near_distances[r] >= best:
+    r = 0
+    low = start - 1
+    high = start + 1
+    while True:
+        gap_low = z[i] - sorted_z[low] if low >= 0 else np.inf
+        gap_high = sorted_z[high] - z[i] if high < n else np.inf
+        gap = min(gap_low, gap_high)
+        squared_gap = gap * gap
+        if near_distances[r] + squared_gap >= best:
             return best_index
-        j = near[r]
-        if j < 0:
-            break
-        gap = z[i] - z[j]
-        distance = gap * gap + near_distances[r]
-        if distance < best:
-            best = distance
-            best_index = j
-    if near_distances[near.shape[0]] >= best:
-        return best_index
-    low = position[i] - 1
-    high = position[i] + 1
-    while low >= 0 or high < n:
-        gap_low = z[i] - z[order[low]] if low >= 0 else np.inf
-        gap_high = z[order[high]] - z[i] if high < n else np.inf
-        if gap_low <= gap_high:
-            j = order[low]
-            gap = gap_low
-            low -= 1
+        if r < n_near and near_distances[r] >= squared_gap:
+            j = near[r]
+            difference = z[i] - z[j]
+            distance = difference * difference + near_distances[r]
+            r += 1
         else:
-            j = order[high]
-            gap = gap_high
-            high += 1
-        # Every later row is at least this far along z alone.
-        if gap * gap >= best:
-            break
-        distance = gap * gap + _squared_distance(base, i, j)
+            if gap_low <= gap_high:
+                j = order[low]
+                low -= 1
+            else:
+                j = order[high]
+                high += 1
+            distance = squared_gap + _squared_distance(base, i, j)
         if distance < best:
             best = distance
             best_index = j
-    return best_index
 
 
 @jit
-def _foci_scores_kernel(
-    base, near, near_distances, candidates, orders, active, below, scores
+def _joint_scores_kernel(
+    base, near, near_distances, candidates, orders, rows, below, scores
 ):
-    """``scores[j] = sum_i min(R_i, R_N(i))``, ``N(i)`` the neighbour in ``(base, Z_j)``.
+    """``scores[a] = sum_i min(R_i, R_N(i))``, ``N(i)`` the neighbour in ``(base, Z_g)``.
 
-    ``candidates`` holds one candidate per row (G, n); ``orders`` sorts each;
-    ``near`` and ``near_distances`` are :func:`_base_neighbours_kernel`'s.
+    ``g = rows[a]`` indexes ``candidates`` (G, n), one candidate per row, and
+    ``orders``, which sorts each; ``near`` and ``near_distances`` are
+    :func:`_base_neighbours_kernel`'s.
     """
-    n_candidates, n = candidates.shape
+    n = candidates.shape[1]
     position = np.empty(n, dtype=np.int64)
-    for g in range(n_candidates):
-        if not active[g]:
-            continue
-        z = candidates[g]
-        order = orders[g]
+    sorted_z = np.empty(n)
+    for a in range(rows.shape[0]):
+        z = candidates[rows[a]]
+        order = orders[rows[a]]
         for t in range(n):
             position[order[t]] = t
+            sorted_z[t] = z[order[t]]
         total = 0
         for i in range(n):
-            j = _nearest_joint(base, near[i], near_distances[i], z, order, position, i)
+            j = _nearest_joint(
+                base, near[i], near_distances[i], z, sorted_z, order, position[i], i
+            )
             total += min(below[i], below[j])
-        scores[g] = total
+        scores[a] = total
+
+
+@jit
+def _marginal_scores_kernel(candidates, orders, rows, below, scores):
+    """``scores[a] = sum_i min(R_i, R_N(i))``, ``N(i)`` the neighbour in ``Z_g`` alone.
+
+    In one dimension the nearest other row is one of the two adjacent in
+    sorted order (the lower one on a tie).
+    """
+    n = candidates.shape[1]
+    for a in range(rows.shape[0]):
+        z = candidates[rows[a]]
+        order = orders[rows[a]]
+        total = 0
+        for t in range(n):
+            i = order[t]
+            gap_low = z[i] - z[order[t - 1]] if t > 0 else np.inf
+            gap_high = z[order[t + 1]] - z[i] if t + 1 < n else np.inf
+            j = order[t - 1] if gap_low <= gap_high else order[t + 1]
+            total += min(below[i], below[j])
+        scores[a] = total
 
 
 def _points(points, name):
@@ -194,6 +242,23 @@ def _points(points, name):
     if not np.all(np.isfinite(points)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return points
+
+
+def _threads(n_searches):
+    """Threads for ``n_searches`` neighbour searches: Numba's count above a floor."""
+    if n_searches < PARALLEL_MIN_SEARCHES:
+        return 1
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, os.cpu_count() or 1))
+
+
+def _in_threads(task, n_threads):
+    """``task(t, n_threads)`` for every ``t < n_threads``, in that many threads."""
+    if n_threads == 1:
+        task(0, 1)
+        return
+    with ThreadPoolExecutor(n_threads) as pool:
+        for future in [pool.submit(task, t, n_threads) for t in range(n_threads)]:
+            future.result()
 
 
 def rank_counts(y):
@@ -227,7 +292,34 @@ def nearest_neighbours(points):
     return neighbour
 
 
-def foci_scores(base, candidates, below, active=None, orders=None):
+def candidate_orders(candidates, n_threads=None):
+    """``np.argsort(candidates, axis=1)``, rows sorted in parallel threads.
+
+    Parameters
+    ----------
+    candidates : ndarray of shape (G, n)
+    n_threads : int, default=None
+        Threads to sort in (by default Numba's thread count, one for small
+        inputs).
+
+    Returns
+    -------
+    orders : ndarray of int64 of shape (G, n)
+    """
+    candidates = np.asarray(candidates)
+    orders = np.empty(candidates.shape, dtype=np.int64)
+    if n_threads is None:
+        n_threads = _threads(candidates.size)
+
+    def task(t, n_tasks):  # NumPy releases the GIL while it sorts
+        part = slice(t * len(orders) // n_tasks, (t + 1) * len(orders) // n_tasks)
+        orders[part] = np.argsort(candidates[part], axis=1)
+
+    _in_threads(task, n_threads)
+    return orders
+
+
+def foci_scores(base, candidates, below, active=None, orders=None, n_threads=None):
     """``sum_i min(R_i, R_N(i))`` per candidate, ``N(i)`` the neighbour in ``(base, Z_g)``.
 
     Parameters
@@ -242,6 +334,9 @@ def foci_scores(base, candidates, below, active=None, orders=None):
         Candidates to score (all by default); the others get -1.
     orders : ndarray of shape (G, n), default=None
         ``np.argsort(candidates, axis=1)``, when already known.
+    n_threads : int, default=None
+        Threads to score in (by default Numba's thread count, one for small
+        inputs); the scores do not depend on it.
 
     Returns
     -------
@@ -255,25 +350,42 @@ def foci_scores(base, candidates, below, active=None, orders=None):
             f"base has {base.shape[0]} rows and below {below.shape[0]} entries for "
             f"candidates of {n} observations (at least 2 needed)."
         )
-    if active is None:
-        active = np.ones(candidates.shape[0], dtype=np.bool_)
+    rows = np.arange(candidates.shape[0])
+    if active is not None:
+        rows = np.flatnonzero(active)
     if orders is None:
         orders = np.argsort(candidates, axis=1)
+    orders = np.ascontiguousarray(orders, dtype=np.int64)
+    below = np.ascontiguousarray(below, dtype=np.int64)
+    if n_threads is None:
+        n_threads = _threads(n * rows.shape[0])
+    # Interleaved shares: neighbouring candidates often cost alike.
+    shares = [rows[t::n_threads].copy() for t in range(n_threads)]
+    partial = [np.empty(share.shape[0], dtype=np.int64) for share in shares]
+    if base.shape[1] == 0:
+
+        def task(t, n_tasks):
+            _marginal_scores_kernel(candidates, orders, shares[t], below, partial[t])
+
+    else:
+        n_near = min(_BASE_NEIGHBOURS, n - 1)
+        near = np.empty((n, n_near), dtype=np.int64)
+        near_distances = np.empty((n, n_near + 1))
+        columns = np.ascontiguousarray(base.T)
+
+        def neighbours(t, n_tasks):
+            start, stop = t * n // n_tasks, (t + 1) * n // n_tasks
+            _base_neighbours_kernel(columns, start, stop, near, near_distances)
+
+        _in_threads(neighbours, n_threads)
+
+        def task(t, n_tasks):
+            _joint_scores_kernel(
+                base, near, near_distances, candidates, orders, shares[t], below, partial[t]
+            )
+
+    _in_threads(task, n_threads)
     scores = np.full(candidates.shape[0], -1, dtype=np.int64)
-    # Without conditioning columns every distance in base is 0: nothing to prune by.
-    n_near = min(_BASE_NEIGHBOURS, n - 1) if base.shape[1] else 0
-    near = np.empty((n, n_near), dtype=np.int64)
-    near_distances = np.zeros((n, n_near + 1))
-    if n_near:
-        _base_neighbours_kernel(base, near, near_distances)
-    _foci_scores_kernel(
-        base,
-        near,
-        near_distances,
-        candidates,
-        np.ascontiguousarray(orders, dtype=np.int64),
-        np.ascontiguousarray(active, dtype=np.bool_),
-        np.ascontiguousarray(below, dtype=np.int64),
-        scores,
-    )
+    for share, part in zip(shares, partial, strict=True):
+        scores[share] = part
     return scores

@@ -25,9 +25,10 @@ rows' whole curvature, as in ``'laplace'``: a rank-k downdate of the stored
 factor, ``O(k P^2)``, the same cost as removing only the block ``H_SS``,
 which would leave the rows' coupling of ``theta_S`` with the other
 parameters in the precision and can leave it below the prior. Both reduce to
-the ``'laplace'`` step when every group is selected. Mehta et al.'s code
-estimates the block's Hessian from two saved gradients; the model's own
-curvature block is used here instead.
+the ``'laplace'`` step when every group is selected. The downdate does not
+depend on the block, so it runs in a second thread during the selection.
+Mehta et al.'s code estimates the block's Hessian from two saved gradients;
+the model's own curvature block is used here instead.
 
 The step is checked against the full Newton step, whose mean the new
 factor gives in ``O(P^2)``: with the precision shared, the KL of either mean
@@ -46,14 +47,16 @@ step ends where the full step does on ``S``, so the block checks above cannot
 fail, and the step is checked by re-evaluating the rows at the new mean instead.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
 
 from .._diagonal_posterior import DiagonalGaussianPosterior
-from .._numba.foci import foci_scores, nearest_neighbours, rank_counts
+from .._numba.foci import candidate_orders, foci_scores, nearest_neighbours, rank_counts
 from ..exceptions import NotPositiveDefiniteError
 from ..posterior import GaussianPosterior
 from ._checks import (
@@ -65,9 +68,11 @@ from ._diagonal import diagonal_block_step
 
 __all__ = [
     "SCREENED_CANDIDATES",
+    "DividedOut",
     "LCodecDiagnostics",
     "block_newton_step",
     "conditional_dependence",
+    "divide_out_rows",
     "foci",
     "lcodec_forget",
 ]
@@ -216,15 +221,15 @@ def foci(y, candidates, max_features=None, screen=None):
     n = y.shape[0]
     below, total_below, sum_above_squared, spread = _dependence_sums(y)
     columns = np.ascontiguousarray(np.asarray(candidates, dtype=np.float64).T)
+    names = np.arange(columns.shape[0])  # the candidate in each row of columns
     active = np.ptp(columns, axis=1) > 0
-    orders = np.argsort(columns, axis=1)
+    orders = candidate_orders(columns)
     limit = columns.shape[0] if max_features is None else int(max_features)
-    selected, coefficients, base_score = [], [], None
+    selected, coefficients, base, base_score = [], [], [], None
     while spread > 0 and len(selected) < limit and active.any():
-        scores = foci_scores(columns[selected].T, columns, below, active, orders)
-        best = int(np.argmax(np.where(active, scores, -1)))
-        if base_score is None and screen is not None:
-            active &= _top(np.where(active, scores, -1), screen)
+        conditioning = np.array(base).T if base else np.empty((n, 0))
+        scores = foci_scores(conditioning, columns, below, active, orders)  # -1 if inactive
+        best = int(np.argmax(scores))
         if base_score is None:  # unconditional T_n(Y, Z_j)
             coefficient = (n * float(scores[best]) - sum_above_squared) / spread
         elif total_below > base_score:  # T_n(Y, Z_j | Z_S)
@@ -233,10 +238,16 @@ def foci(y, candidates, max_features=None, screen=None):
             break
         if not coefficient > 0:
             break
-        selected.append(best)
+        selected.append(int(names[best]))
         coefficients.append(float(coefficient))
-        active[best] = False
+        base.append(columns[best])
         base_score = float(scores[best])
+        active[best] = False
+        if screen is not None and len(selected) == 1:
+            # Later steps score only the screened candidates: copy them out once.
+            kept = np.flatnonzero(active & _top(scores, screen))
+            columns, orders, names = columns[kept], orders[kept], names[kept]
+            active = np.ones(kept.shape[0], dtype=bool)
     return selected, coefficients
 
 
@@ -258,7 +269,9 @@ def _selection(model, X, y, weights, theta, n_perturbations, scale, max_features
     if rows.shape[0] == 0:
         return [], []
     source = rows[np.arange(n_perturbations) % rows.shape[0]]
-    perturbed = X[source] + scale * rng.standard_normal((n_perturbations, X.shape[1]))
+    perturbed = rng.standard_normal((n_perturbations, X.shape[1]))
+    perturbed *= scale  # in place: the same numbers as X[source] + scale * eps
+    perturbed += X[source]
     f = model.predictor.value(perturbed, theta)
     loss = -model.likelihood.log_likelihood(f, y[source])
     values = model.predictor.candidate_values(perturbed, theta)
@@ -280,7 +293,49 @@ def _divided_out(posterior, model, J, curvature):
         return GaussianPosterior.from_precision(posterior.mean, precision), clipped
 
 
-def block_newton_step(posterior, model, X, y, weights, block, *, noise=None):
+class DividedOut(NamedTuple):
+    """The rows to forget at the mean ``m``, and the precision without them.
+
+    Everything of the block step that does not depend on the block.
+
+    Attributes
+    ----------
+    jacobian : ndarray of shape (k, P)
+        ``J``, the predictor's Jacobian at ``m``.
+    gradient : ndarray of shape (P,)
+        ``g = J' (w * d log p / d f)``, the rows' log-likelihood gradient.
+    curvature : ndarray of shape (k,)
+        ``w * c``, the rows' weighted curvature, ``H = J' diag(w c) J``.
+    posterior : GaussianPosterior
+        Mean ``m``, precision ``Lambda - H`` (floored at the prior when the
+        downdate fails).
+    clipped : float
+        The eigenvalue clipped by that floor (0.0 if none).
+    """
+
+    jacobian: np.ndarray
+    gradient: np.ndarray
+    curvature: np.ndarray
+    posterior: GaussianPosterior
+    clipped: float
+
+
+def divide_out_rows(posterior, model, X, y, weights):
+    """The rows' terms at the mean and the rank-k downdate of the precision (O(k P^2)).
+
+    Returns
+    -------
+    divided : DividedOut
+    """
+    m = posterior.mean
+    derivative, curvature = model.likelihood.row_terms(model.predictor.value(X, m), y)[1:]
+    curvature = weights * curvature
+    J = model.predictor.jacobian(X, m)  # (k, P): O(k P), never (P, P)
+    new, clipped = _divided_out(posterior, model, J, curvature)
+    return DividedOut(J, J.T @ (weights * derivative), curvature, new, clipped)
+
+
+def block_newton_step(posterior, model, X, y, weights, block, *, noise=None, divided=None):
     """The Newton removal step on the parameters ``block`` only (see :mod:`._lcodec`).
 
     Parameters
@@ -295,6 +350,8 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None):
         Indices into ``theta`` of the parameters to update.
     noise : ndarray of shape (len(block),), default=None
         ``b_S`` added to the block's gradient (certified removal).
+    divided : DividedOut, default=None
+        :func:`divide_out_rows` of the same arguments, when already computed.
 
     Returns
     -------
@@ -312,15 +369,12 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None):
         ``m_block`` the noise-free block step: above 1, the block step ends
         further from it than not moving (NaN when ``m_full = m``).
     """
+    if divided is None:
+        divided = divide_out_rows(posterior, model, X, y, weights)
+    J, gradient, curvature, new, clipped = divided
     m = posterior.mean
-    derivative, curvature = model.likelihood.row_terms(model.predictor.value(X, m), y)[1:]
-    curvature = weights * curvature
-    J = model.predictor.jacobian(X, m)  # (k, P): O(k P), never (P, P)
-    gradient = J.T @ (weights * derivative)
-    rows = J[:, block]
     # (Lambda - H)[:, S], O(k P s)
-    remaining = posterior.precision[:, block] - J.T @ (curvature[:, None] * rows)
-    new, clipped = _divided_out(posterior, model, J, curvature)
+    remaining = posterior.precision[:, block] - J.T @ (curvature[:, None] * J[:, block])
     block_precision = (
         remaining[block] if clipped == 0.0 else new.precision[np.ix_(block, block)]
     )
@@ -337,7 +391,8 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None):
     moved = np.zeros_like(m)
     moved[block] = step
     away = new.mahalanobis(m + moved + full_step) ** 2  # |m_block - m_full|^2
-    unmoved = new.mahalanobis(m + full_step) ** 2
+    # |m - m_full|^2 = full_step' Lambda_new full_step = g' full_step: no product with R.
+    unmoved = float(gradient @ full_step)
     distance = away / unmoved if unmoved > 0.0 else float("nan")
     norm = float(np.linalg.norm(gradient))
     return new.with_mean(mean), norm, predicted, shift, clipped, distance
@@ -425,51 +480,90 @@ def lcodec_forget(
     groups = model.predictor.candidate_indices(theta)
     # A generator seeded once from random_state: draws much faster than RandomState.
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
-    selected, dependence = _selection(
-        model,
-        X,
-        y,
-        weights,
-        theta,
-        int(lcodec_n_perturbations),
-        float(lcodec_scale),
-        lcodec_max_features,
-        rng,
-    )
-    block = _block(groups, selected, theta.shape[0])
     sigma = float(removal_noise or 0.0)
-    noise = rng.normal(0.0, sigma, size=block.shape[0]) if sigma > 0 else None
-    checked = {}
-    if isinstance(posterior, DiagonalGaussianPosterior):
-        step = diagonal_block_step(posterior, model, X, y, weights, block, noise=noise)
-        new, before, after, shift, clipped, distance = step[:6]
-        checked = {
-            "mean_relinearisation": step.mean_relinearisation,
-            "covariance_relinearisation": step.covariance_relinearisation,
-            "step_length": step.step_length,
-        }
-        messages = step.warnings  # the block checks below cannot fail on a diagonal
-    else:
-        new, before, after, shift, clipped, distance = block_newton_step(
-            posterior, model, X, y, weights, block, noise=noise
+
+    def select():
+        """FOCI's groups and coefficients, the block and its noise, drawn from rng."""
+        selected, dependence = _selection(
+            model,
+            X,
+            y,
+            weights,
+            theta,
+            int(lcodec_n_perturbations),
+            float(lcodec_scale),
+            lcodec_max_features,
+            rng,
         )
-        messages = _warnings(before, after, clipped, distance, len(selected))
+        block = _block(groups, selected, theta.shape[0])
+        noise = rng.normal(0.0, sigma, size=block.shape[0]) if sigma > 0 else None
+        return selected, dependence, block, noise
+
+    if isinstance(posterior, DiagonalGaussianPosterior):
+        selected, dependence, block, noise = select()
+        new, shift, fields = _diagonal_forget(posterior, model, X, y, weights, block, noise)
+    else:
+        new, (selected, dependence, block, noise), shift, fields = _full_forget(
+            posterior, model, X, y, weights, select
+        )
     return new, LCodecDiagnostics(
-        move=posterior.mahalanobis(new.mean),
-        clipped_eigenvalue=clipped,
-        warnings=messages,
         selected=tuple(int(g) for g in selected),
         dependence=tuple(dependence),
         parameters=tuple(int(i) for i in block),
         n_candidates=len(groups),
         n_perturbations=int(lcodec_n_perturbations),
-        gradient_norm=before,
-        predicted_residual=after,
         noise=sigma,
         noise_shift=tuple(float(v) for v in shift) if noise is not None else (),
-        full_step_distance=distance,
-        **checked,
+        **fields,
     )
+
+
+def _full_forget(posterior, model, X, y, weights, select):
+    """The block step of a full posterior, its divide-out computed during the selection.
+
+    ``select()`` returns ``(selected, dependence, block, noise)``. The rank-k
+    downdate does not depend on the block, so a second thread computes it
+    meanwhile (the kernels and BLAS release the GIL). Returns the new
+    posterior, the selection, the noise shift and the record's other fields.
+    """
+    precision = posterior.precision  # formed (once) here, so the downdate carries it
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(divide_out_rows, posterior, model, X, y, weights)
+        selection = select()
+        divided = future.result()
+    n_selected, block, noise = len(selection[0]), selection[2], selection[3]
+    new, before, after, shift, clipped, distance = block_newton_step(
+        posterior, model, X, y, weights, block, noise=noise, divided=divided
+    )
+    # Only the block moved: its distance needs Lambda_SS alone, O(s^2), not R.
+    delta = new.mean[block] - posterior.mean[block]
+    fields = {
+        "move": float(np.sqrt(delta @ precision[np.ix_(block, block)] @ delta)),
+        "clipped_eigenvalue": clipped,
+        "warnings": _warnings(before, after, clipped, distance, n_selected),
+        "gradient_norm": before,
+        "predicted_residual": after,
+        "full_step_distance": distance,
+    }
+    return new, selection, shift, fields
+
+
+def _diagonal_forget(posterior, model, X, y, weights, block, noise):
+    """The block step of a diagonal posterior: the new posterior, noise shift and fields."""
+    step = diagonal_block_step(posterior, model, X, y, weights, block, noise=noise)
+    new, before, after, shift, clipped, distance = step[:6]
+    fields = {
+        "move": posterior.mahalanobis(new.mean),
+        "clipped_eigenvalue": clipped,
+        "warnings": step.warnings,  # the full posterior's block checks cannot fail here
+        "gradient_norm": before,
+        "predicted_residual": after,
+        "full_step_distance": distance,
+        "mean_relinearisation": step.mean_relinearisation,
+        "covariance_relinearisation": step.covariance_relinearisation,
+        "step_length": step.step_length,
+    }
+    return new, shift, fields
 
 
 def _warnings(before, after, clipped, distance, n_selected):
