@@ -20,10 +20,13 @@ estimator, with the UnlearningWarnings it raised:
   ratio, held-out accuracy, correlation of the held-out predicted
   probability with the attribute (before, after, retrained).
 
-- ``sweep``: 'uib' with several ``(unlearning_beta, unlearning_stages)`` on
-  more draws of bc-clustered and sgpc-amplitude, subgroups by every attribute,
-  random 30% deletions and feature injection: the trade-off the defaults are
-  chosen from.
+- ``sweep``: 'uib' with several ``(unlearning_beta, unlearning_stages,
+  share_exponent)`` on more draws of bc-clustered and sgpc-amplitude,
+  subgroups by every attribute, random 30% deletions and feature injection:
+  the trade-off the defaults are chosen from;
+- ``held-out``: clustered 30-50% deletions from data sets the defaults were
+  not chosen on (wine, digits pairs), 'uib' at the previous and the current
+  defaults.
 
 The KL ratio is ``KL(forgotten || retrained) / KL(full || retrained)``
 (doing nothing is 1). "silent" counts results worse than doing nothing
@@ -36,13 +39,15 @@ more) next to the whole divide-out, interleaved.
 
 import argparse
 import copy
+import inspect
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.decomposition import PCA
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.gaussian_process.kernels import ConstantKernel as C
 from sklearn.preprocessing import StandardScaler
@@ -177,8 +182,27 @@ def failure_settings():
     }
 
 
-# (unlearning_beta, unlearning_stages) swept; they act through rho alone.
-SWEEP = ((1.0, 4), (1.5, 4), (3.0, 6), (2.0, 4), (2.0, 5), (3.0, 8), (2.0, 6))
+# (unlearning_beta, unlearning_stages, share_exponent) swept; beta and stages act
+# through rho alone; share_exponent inf is one bottleneck weight for every direction
+# (the previous defaults were (2, 4, inf)).
+SWEEP = (
+    (2.0, 4, np.inf),
+    (3.0, 4, np.inf),
+    (2.0, 4, 10.0),
+    (3.0, 4, 6.0),
+    (3.0, 4, 8.0),
+    (3.0, 4, 10.0),
+    (3.0, 4, 12.0),
+    (2.5, 4, 12.0),
+    (4.0, 5, 8.0),
+    (3.5, 4, 8.0),
+)
+# Medians over the first draws of a setting: the small tables' draw sets.
+SUBSETS = (
+    ("bc-clustered", 9, "bc-clustered table (9)"),
+    ("subgroup bc", 1, "subgroup bc 'mean radius'"),
+    ("random 30% bc", 5, "random 30% bc sequential (5)"),
+)
 
 
 def sweep_settings():
@@ -219,11 +243,12 @@ def sweep_settings():
 
 
 def sweep():
-    """Rows (beta, stages, rho, median KL ratio per setting, worst median, largest).
+    """Rows (beta, stages, p, rho, median KL ratio per setting and per small draw set,
+    worst median, largest draw).
 
     'uib' applied to the stored posterior of each draw (as ``partial_unfit``
-    does for one request) for each (beta, stages) of ``SWEEP``: the
-    trade-off the defaults are chosen from.
+    does for one request) for each (beta, stages, share_exponent) of
+    ``SWEEP``: the trade-off the defaults are chosen from.
     """
     fits = {
         setting: [
@@ -233,29 +258,94 @@ def sweep():
         for setting, draws in sweep_settings().items()
     }
     rows = []
-    for beta, stages in SWEEP:
-        ratios = [
-            [uib_ratio(*fit, beta, stages) for fit in draws] for draws in fits.values()
-        ]
-        medians = [np.median(r) for r in ratios]
+    for beta, stages, exponent in SWEEP:
+        ratios = {
+            setting: [uib_ratio(*fit, beta, stages, exponent)[0] for fit in draws]
+            for setting, draws in fits.items()
+        }
+        medians = [np.median(r) for r in ratios.values()]
+        medians += [np.median(ratios[setting][:n]) for setting, n, _ in SUBSETS]
         rows.append(
             (
                 beta,
                 stages,
+                f"{exponent:g}",
                 f"{forgotten_fraction(beta, stages):.3f}",
                 *(f"{m:.3f}" for m in medians),
                 f"{max(medians):.3f}",
-                f"{max(max(r) for r in ratios):.3g}",
+                f"{max(max(r) for r in ratios.values()):.3g}",
             )
         )
     names = tuple(f"{name} ({len(draws)})" for name, draws in fits.items())
-    return rows, names
+    return rows, names + tuple(name for _, _, name in SUBSETS)
 
 
-def uib_ratio(full, retrained, X, y, beta, stages):
-    """KL ratio of 'uib' with (beta, stages) from ``full``'s stored posterior."""
+def held_out_draws():
+    """{data: draws}: clustered 30-50% deletions, alpha 0.01-0.1, from data sets the
+    defaults were not chosen on (wine class 0 against the rest; digits pairs, PCA to
+    20 dimensions)."""
+    X, y = load_wine(return_X_y=True)
+    data = {"wine": (StandardScaler().fit_transform(X), (y == 0).astype(int))}
+    X, y = load_digits(return_X_y=True)
+    for a, b in ((3, 8), (4, 9), (1, 7), (5, 6)):
+        pair = (y == a) | (y == b)
+        Xp = PCA(20, random_state=0).fit_transform(X[pair])
+        data[f"digits {a}-{b}"] = (
+            StandardScaler().fit_transform(Xp),
+            (y[pair] == b).astype(int),
+        )
+    cells = [(a, f) for a in (0.01, 0.03, 0.1) for f in (0.3, 0.4, 0.5)]
+    draws = {}
+    for name, (X, y) in data.items():
+        draws[name] = []
+        for cell, (alpha, fraction) in enumerate(cells):
+            forget_rows, remain = clustered(X, fraction, cell)
+            make = BayesianLogisticRegression(alpha=alpha, random_state=0)
+            draws[name].append(
+                (
+                    make.fit(X, y),
+                    BayesianLogisticRegression(alpha=alpha).fit(X[remain], y[remain]),
+                    X[forget_rows],
+                    y[forget_rows],
+                )
+            )
+    return draws
+
+
+def held_out():
+    """Rows (data, defaults, median KL ratio, largest, warned, silently worse than doing
+    nothing): 'uib' at the previous
+    defaults (2, 4, inf) and the current ones (uib_forget's), on held-out data."""
+    current = inspect.signature(uib_forget).parameters
+    settings = {
+        "previous (2, 4, inf)": (2.0, 4, np.inf),
+        "current": tuple(
+            current[name].default
+            for name in ("unlearning_beta", "unlearning_stages", "share_exponent")
+        ),
+    }
+    rows = []
+    for name, draws in held_out_draws().items():
+        for label, params in settings.items():
+            ratios, warned = np.array([uib_ratio(*fit, *params) for fit in draws]).T
+            rows.append(
+                (
+                    name,
+                    label,
+                    f"{np.median(ratios):.3f}",
+                    f"{max(ratios):.3g}",
+                    f"{int(warned.sum())}/{len(draws)}",
+                    int(np.sum((ratios > 1.0) & (warned == 0))),
+                )
+            )
+    return rows
+
+
+def uib_ratio(full, retrained, X, y, beta, stages, exponent):
+    """KL ratio of 'uib' with (beta, stages, share_exponent) from ``full``'s stored
+    posterior, and whether it warned."""
     target = (y == full.classes_[1]).astype(np.float64)
-    new = uib_forget(
+    new, record = uib_forget(
         posterior(full),
         full.model_,
         X,
@@ -264,9 +354,11 @@ def uib_ratio(full, retrained, X, y, beta, stages):
         inference=full.inference,
         unlearning_beta=beta,
         unlearning_stages=stages,
-    )[0]
+        share_exponent=exponent,
+    )
     reference = posterior(retrained)
-    return new.kl_divergence(reference) / posterior(full).kl_divergence(reference)
+    ratio = new.kl_divergence(reference) / posterior(full).kl_divergence(reference)
+    return ratio, bool(record.warnings)
 
 
 def sequential():
@@ -434,6 +526,28 @@ def check_cost():
     return rows
 
 
+def uib_cost():
+    """Rows (d, rows, ms of 'uib' and of 'laplace', ratio): interleaved, best of 9."""
+    rows = []
+    for d, k in ((50, 100), (400, 100)):
+        rng = np.random.RandomState(0)
+        X = rng.randn(20_000, d)
+        y = (X @ rng.randn(d) / np.sqrt(d) + rng.logistic(size=20_000) > 0).astype(int)
+        est = BayesianLogisticRegression().fit(X, y)
+        args = (est.posterior_, est.model_, X[:k], y[:k].astype(float), np.ones(k))
+        times = {uib_forget: [], laplace_divide_out: []}
+        for _ in range(9):
+            for method, spent in times.items():
+                start = time.perf_counter()
+                method(*args)
+                spent.append(time.perf_counter() - start)
+        uib, laplace = min(times[uib_forget]), min(times[laplace_divide_out])
+        rows.append(
+            (d + 1, k, f"{uib * 1e3:.2f}", f"{laplace * 1e3:.2f}", f"{uib / laplace:.1f}")
+        )
+    return rows
+
+
 def summary(results):
     """Rows (setting, method, median ratio, max ratio, warned, silently worse)."""
     rows = []
@@ -490,11 +604,18 @@ def main():
         table(summary(results), ("setting", "method", "median", "max", "warned", "silent"))
     )
     sweep_rows, names = sweep()
-    print("\n'uib' defaults: median KL ratio per setting for (beta, stages)")
+    print("\n'uib' defaults: median KL ratio per setting for (beta, stages, p)")
     print(
         table(
             sweep_rows,
-            ("beta", "stages", "rho", *names, "worst median", "largest"),
+            ("beta", "stages", "p", "rho", *names, "worst median", "largest"),
+        )
+    )
+    print("\nHeld out: clustered 30-50% deletions, alpha 0.01-0.1 (9 draws each)")
+    print(
+        table(
+            held_out(),
+            ("data", "'uib' defaults", "median", "largest", "warned", "silent"),
         )
     )
     print("\nSequential: ten 3% requests, KL over one 30% request's (median of 5)")
@@ -534,6 +655,8 @@ def main():
             ("d", "rows", "move", "with check ms", "without ms", "ratio"),
         )
     )
+    print("\nCost of 'uib' next to 'laplace' (best of 9, interleaved)")
+    print(table(uib_cost(), ("d", "rows", "uib ms", "laplace ms", "ratio")))
     plot(results, args.plot)
 
 

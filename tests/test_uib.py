@@ -4,10 +4,13 @@ References are dense NumPy: the stage-by-stage minimisers of the bound, and
 the posterior retrained on the remaining rows.
 """
 
+import inspect
 import warnings
 
 import numpy as np
 import pytest
+from scipy import linalg
+from sklearn.datasets import load_wine
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.gaussian_process.kernels import ConstantKernel as C
 from sklearn.preprocessing import StandardScaler
@@ -25,27 +28,39 @@ from sklunlearn.unlearning import (
     register_method,
     uib_forget,
 )
+from sklunlearn.unlearning._uib import SHARE_EXPONENT, direction_fractions
 
 
-def _stagewise(posterior, terms, prior, beta, stages):
-    """Each stage's minimiser of E_q[log t_F] + KL(q || q_D) + beta KL(q || q_prev).
+def _stagewise(posterior, terms, prior, beta, stages, p=SHARE_EXPONENT):
+    """Each stage's minimiser of the bound with one bottleneck weight per direction.
 
-    Setting the derivatives in q's mean and covariance to zero:
-    ``(1 + beta) Lambda = Lambda_D - H + beta Lambda_prev`` and
-    ``(Lambda_D - H + beta Lambda_prev) mu = Lambda_D m - g - H m +
-    beta Lambda_prev mu_prev``.
+    ``E_q[log t_F] + KL(q || q_D) + sum_k beta_k KL(q_k || q_prev,k)``. In the
+    generalised eigenbasis ``H v = lambda Lambda_D v`` (``V' Lambda_D V = I``,
+    coordinates ``z = V^-1 (theta - m)``) q_D is N(0, I) and the site's
+    curvature diag(lambda), so each direction is a one-dimensional bound;
+    setting the derivatives in q_k's mean and precision to zero:
+    ``(1 + beta_k) a_s = 1 - lambda_k + beta_k a_{s-1}`` and
+    ``(1 - lambda_k + beta_k a_{s-1}) mu_s = -g_k + beta_k a_{s-1} mu_{s-1}``,
+    with ``beta_k / (1 + beta_k) = beta / (1 + beta) (1 - s_k^p)^(1/S)`` and
+    ``s_k = lambda_k / (1 - v_k' Lambda_0 v_k)``.
     """
     m, Lambda_D = posterior.mean, posterior.precision
-    g, H = terms.gradient, terms.hessian
-    mu, Lambda = m, Lambda_D
+    lam, V = linalg.eigh(terms.hessian, Lambda_D)
+    lam = np.clip(lam, 0.0, 1.0)
+    shares = np.clip(lam / (1.0 - np.diag(V.T @ prior.precision_matrix() @ V)), 0.0, 1.0)
+    g = V.T @ terms.gradient
+    keep = beta / (1.0 + beta) * (1.0 - shares**p) ** (1.0 / stages)
+    beta_k = keep / (1.0 - keep)
+    mu, a = np.zeros_like(m), np.ones_like(m)
     for _ in range(stages):
-        A = Lambda_D - H + beta * Lambda
-        mu = np.linalg.solve(A, Lambda_D @ m - g - H @ m + beta * Lambda @ mu)
-        Lambda = A / (1.0 + beta)
-    return mu, Lambda
+        A = 1.0 - lam + beta_k * a
+        mu = (-g + beta_k * a * mu) / A
+        a = A / (1.0 + beta_k)
+    V_inv = np.linalg.inv(V)
+    return m + V @ mu, V_inv.T @ (a[:, None] * V_inv)
 
 
-@pytest.mark.parametrize("beta, stages", [(2.0, 4), (0.5, 1), (1.0, 3)])
+@pytest.mark.parametrize("beta, stages", [(3.0, 4), (2.0, 4), (0.5, 1), (1.0, 3)])
 def test_uib_equals_the_stagewise_minimisers(beta, stages):
     X, y = _breast_cancer()
     est = BayesianLogisticRegression(alpha=1.0).fit(X, y)
@@ -71,9 +86,10 @@ def test_uib_equals_the_stagewise_minimisers(beta, stages):
 
 
 def test_beta_and_stages_act_through_the_forgotten_fraction():
-    """(beta, S) = (1, 2) and (1/3, 1) both divide out rho = 3/4 of the site.
+    """(beta, S) = (1, 2) and (1/3, 1) both have rho = 3/4.
 
-    The stage-by-stage minimisers agree, so the defaults are a choice of rho.
+    The stage-by-stage minimisers agree, so the defaults are a choice of rho
+    (and of the share exponent).
     """
     X, y = _breast_cancer()
     est = BayesianLogisticRegression(alpha=1.0).fit(X, y)
@@ -108,6 +124,39 @@ def test_uib_without_bottleneck_is_the_laplace_step():
     reference, _ = laplace_divide_out(est.posterior_, est.model_, X[:30], target, w)
     np.testing.assert_allclose(new.mean, reference.mean, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(new.precision, reference.precision, rtol=1e-9, atol=1e-9)
+
+
+def test_the_share_exponent_spans_the_scalar_bound_and_the_divide_out():
+    """p -> inf: the fraction rho in every direction; p = 0: all of the site."""
+    X, y = _breast_cancer()
+    est = BayesianLogisticRegression(alpha=0.03).fit(X, y)
+    model, posterior = est.model_, est.posterior_
+    forget, _ = _clustered(X, 0.3, 0)
+    w = np.ones(forget.shape[0])
+    target = y[forget].astype(float)
+    terms = model.terms(X[forget], target, w, posterior.mean)
+    rho = forgotten_fraction(3.0, 4)
+    scalar, _ = uib_forget(posterior, model, X[forget], target, w, share_exponent=np.inf)
+    precision = posterior.precision - rho * terms.hessian
+    mean = posterior.mean - rho * np.linalg.solve(precision, terms.gradient)
+    np.testing.assert_allclose(scalar.precision, precision, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(scalar.mean, mean, rtol=1e-7, atol=1e-9)
+    whole, _ = uib_forget(posterior, model, X[forget], target, w, share_exponent=0.0)
+    reference, _ = laplace_divide_out(posterior, model, X[forget], target, w)
+    np.testing.assert_allclose(whole.precision, reference.precision, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(whole.mean, reference.mean, rtol=1e-6, atol=1e-8)
+    shares = np.array([0.0, 0.5, 0.9, 1.0])
+    fractions = direction_fractions(rho, shares, 10.0)
+    np.testing.assert_allclose(fractions, rho + (1.0 - rho) * shares**10)
+    assert fractions[0] == pytest.approx(rho) and fractions[-1] == pytest.approx(1.0)
+
+
+def test_the_estimators_defaults_are_the_methods():
+    defaults = inspect.signature(uib_forget).parameters
+    for estimator in (BayesianLogisticRegression(), SparseGPClassifier()):
+        params = estimator.get_params()
+        assert params["unlearning_beta"] == defaults["unlearning_beta"].default
+        assert params["unlearning_stages"] == defaults["unlearning_stages"].default
 
 
 def _ratio(estimator, X, y, forget, remain):
@@ -175,12 +224,43 @@ def test_uib_median_on_clustered_deletions_is_within_half_of_doing_nothing():
             forget, remain = _clustered(X, fraction, cell + len(cells) * k)
             est = BayesianLogisticRegression(alpha=alpha, unlearning="uib")
             ratios.append(_ratio(est, X, y, forget, remain))
-    assert np.median(ratios) <= 0.5
+    assert np.median(ratios) <= 0.47
+    assert np.median(ratios[: len(cells)]) <= 0.47  # the benchmark table's nine draws
     assert max(ratios) < 1.0
 
 
 def test_uib_median_on_the_large_amplitude_sparse_gp_is_within_half_of_doing_nothing():
     ratios = [_sparse_gp_ratio(seed) for seed in range(10)]
+    assert np.median(ratios) <= 0.45
+    assert max(ratios) < 1.0
+
+
+def test_uib_median_on_random_30_percent_deletions_with_a_weak_prior():
+    """20 random 30% deletions (breast_cancer, alpha 0.03): the union of ten requests."""
+    X, y = _breast_cancer()
+    ratios = []
+    for seed in range(20):
+        forget = np.random.default_rng(seed).permutation(X.shape[0])[: int(0.3 * len(y))]
+        remain = np.setdiff1d(np.arange(X.shape[0]), forget)
+        est = BayesianLogisticRegression(alpha=0.03, unlearning="uib")
+        ratios.append(_ratio(est, X, y, np.sort(forget), remain))
+    assert np.median(ratios) <= 0.45
+    assert np.median(ratios[:5]) <= 0.47  # the benchmark's sequential draws
+    assert max(ratios) < 1.0
+
+
+def test_uib_on_clustered_deletions_from_data_the_defaults_were_not_chosen_on():
+    """wine (class 0 against the rest), 30-50% clustered, alpha 0.01-0.1."""
+    X, y = load_wine(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X), (y == 0).astype(int)
+    cells = [(a, f) for a in (0.01, 0.03, 0.1) for f in (0.3, 0.4, 0.5)]
+    ratios = []
+    for cell, (alpha, fraction) in enumerate(cells):
+        forget, remain = _clustered(X, fraction, cell)
+        est = BayesianLogisticRegression(alpha=alpha, unlearning="uib")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UnlearningWarning)
+            ratios.append(_ratio(est, X, y, forget, remain))
     assert np.median(ratios) <= 0.5
     assert max(ratios) < 1.0
 

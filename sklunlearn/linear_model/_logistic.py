@@ -75,12 +75,14 @@ class BayesianLogisticRegression(_GaussianClassifier):
         ``q(theta|D) > unlearning_lambda * max q(theta|D)`` ('eubo', 'rkl').
     n_samples : int, default=1000
         Monte Carlo samples ('rkl'; 'eubo' with ``unlearning_lambda > 0``).
-    unlearning_beta : float, default=2.0
+    unlearning_beta : float, default=3.0
         Weight ``beta`` of the bottleneck term of ``unlearning='uib'`` (Han et
         al. 2024): ``beta * KL(q || dynamic prior)``, the dynamic prior being
         the previous stage's estimate of the remaining-data posterior. The
         stages divide out the fraction ``1 - (beta / (1 + beta))^stages`` of
-        the forgotten rows' likelihood site; 0 divides out all of it (the
+        the forgotten rows' likelihood site along directions whose precision
+        the remaining rows hold, and more where the forgotten rows held it
+        (all of it where they held all of it); 0 divides out all of it (the
         'laplace' step).
     unlearning_stages : int, default=4
         Number of stages of ``unlearning='uib'``, each using the previous
@@ -302,7 +304,7 @@ class BayesianLogisticRegression(_GaussianClassifier):
         unlearning="laplace",
         unlearning_lambda=0.0,
         n_samples=1000,
-        unlearning_beta=2.0,
+        unlearning_beta=3.0,
         unlearning_stages=4,
         lcodec_n_perturbations=1000,
         lcodec_scale=0.1,

@@ -104,7 +104,8 @@ class UIBDiagnostics(Diagnostics):
     ----------
     forgotten_fraction : float
         ``rho = 1 - (beta / (1 + beta))^stages``: the fraction of the rows'
-        likelihood site divided out.
+        likelihood site divided out along directions whose precision the
+        remaining rows hold (more where the forgotten rows held it).
     stages : int
         Stages run.
     """
