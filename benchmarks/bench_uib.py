@@ -34,7 +34,10 @@ without an UnlearningWarning. Also the cost of the 'laplace' self-check (it
 runs when the step moves the mean by 0.1 posterior standard deviations or
 more) next to the whole divide-out, interleaved.
 
-    python benchmarks/bench_uib.py [--plot PATH]
+``--network`` prints only the network table: 'laplace' and 'uib' on
+BayesianMLPRegressor against the local retrain of ``bench_mlp.py``.
+
+    python benchmarks/bench_uib.py [--plot PATH] [--network]
 """
 
 import argparse
@@ -593,11 +596,76 @@ def plot(results, path):
     fig.savefig(path, dpi=110)
 
 
+def network():
+    """Rows (data, forget set, method, median KL ratio, largest, warned, silent) for
+    BayesianMLPRegressor (``curvature='ggn'``) against the local retrain, the network
+    benchmark's reference (``bench_mlp.py``): 'laplace' and 'uib' at the network's
+    default ``unlearning_beta`` (1) and at the classifiers' (3)."""
+    import bench_mlp
+
+    from sklunlearn.neural_network import BayesianMLPRegressor
+
+    methods = {
+        "laplace": {"unlearning": "laplace"},
+        "uib (beta 1)": {"unlearning": "uib", "unlearning_beta": 1.0},
+        "uib (beta 3)": {"unlearning": "uib", "unlearning_beta": 3.0},
+    }
+    data = {
+        "diabetes (5,)": (bench_mlp.diabetes(), (5,)),
+        "1-D (20,)": (bench_mlp.one_dimensional(), (20,)),
+    }
+    sets = [("random", 0.01), ("random", 0.1), ("random", 0.3), ("clustered", 0.1)]
+    rows = []
+    for name, ((X, y, _, _), hidden) in data.items():
+        for kind, fraction in sets:
+            found = {label: [] for label in methods}
+            for seed in (0,) if kind == "clustered" else (0, 1, 2):
+                est = BayesianMLPRegressor(
+                    hidden_layer_sizes=hidden, random_state=seed, **bench_mlp.TIGHT
+                ).fit(X, y)
+                forget_rows = bench_mlp.forget_set(X, kind, fraction, seed)
+                keep = np.setdiff1d(np.arange(X.shape[0]), forget_rows)
+                local, _ = bench_mlp.local_reference(est, X[keep], y[keep])
+                nothing = est.posterior_.kl_divergence(local.posterior_)
+                for label, params in methods.items():
+                    # Warnings other than the routine learned-noise one, as bench_mlp.
+                    forgotten, _, texts = bench_mlp.forget_with(
+                        est.set_params(**params),
+                        params["unlearning"],
+                        X[forget_rows],
+                        y[forget_rows],
+                    )
+                    ratio = forgotten.posterior_.kl_divergence(local.posterior_) / nothing
+                    found[label].append((ratio, bool(texts)))
+            for label, results in found.items():
+                ratios, warned = np.array(results).T
+                rows.append(
+                    (
+                        name,
+                        f"{kind} {fraction:.0%}",
+                        label,
+                        f"{np.median(ratios):.3f}",
+                        f"{max(ratios):.3g}",
+                        f"{int(warned.sum())}/{len(ratios)}",
+                        int(np.sum((ratios > 1.0) & (warned == 0))),
+                    )
+                )
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--plot", default=str(Path(__file__).with_name("uib.png")))
+    parser.add_argument(
+        "--network", action="store_true", help="only the network table ('uib' on a BNN)"
+    )
     args = parser.parse_args()
     print(environment())
+    if args.network:
+        print("\nNetwork: KL ratio to the local retrain (median over seeds)")
+        header = ("data", "forget set", "method", "median", "largest", "warned", "silent")
+        print(table(network(), header))
+        return
     results = failure_settings()
     print("\nFailure settings (KL ratio; 1 = doing nothing)")
     print(

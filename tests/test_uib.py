@@ -292,3 +292,48 @@ def test_a_method_needing_a_parameter_the_estimator_lacks_is_refused():
         est.partial_unfit(X[:5], y[:5])
     assert est.posterior_ is before
     assert est.n_samples_seen_ == X.shape[0]
+
+
+def _one_dimensional(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-3, 3, (n, 1))
+    return X, np.sin(2 * X[:, 0]) + 0.5 * X[:, 0] + 0.1 * rng.randn(n)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_uib_on_a_network_warns_where_it_is_worse_than_doing_nothing(seed):
+    """On a network the Gauss-Newton site moves with the mean: 10% random rows of the
+    one-dimensional example end further from the local retrain than doing nothing,
+    and the linearisation check at uib's mean says so."""
+    from sklunlearn.neural_network import BayesianMLPRegressor
+
+    X, y = _one_dimensional()
+    est = BayesianMLPRegressor(
+        hidden_layer_sizes=(20,), random_state=seed, max_iter=3000, tol=1e-8
+    ).fit(X, y)
+    forget = np.sort(np.random.RandomState(seed).choice(len(X), 30, replace=False))
+    keep = np.setdiff1d(np.arange(len(X)), forget)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = est._local_retrain(X[keep], y[keep], max_iter=3000, tol=1e-8)
+    nothing = est.posterior_.kl_divergence(local.posterior_)
+    est.set_params(unlearning="uib")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.partial_unfit(X[forget], y[forget])
+    ratio = est.posterior_.kl_divergence(local.posterior_) / nothing
+    record = est.forget_report_.diagnostics
+    assert np.isfinite(record["mean_relinearisation"])
+    assert ratio > 1.0  # the finding this guards: worse than doing nothing here
+    warned = [w for w in caught if w.category is UnlearningWarning]
+    assert any("re-evaluated" in str(w.message) for w in warned), [
+        str(w.message) for w in warned
+    ]
+
+
+def test_uib_on_a_linear_predictor_runs_no_linearisation_check():
+    X, y = _breast_cancer()
+    forget, _ = _clustered(X, 0.3, 0)
+    est = BayesianLogisticRegression(alpha=0.03, unlearning="uib").fit(X, y)
+    est.partial_unfit(X[forget], y[forget])
+    assert np.isnan(est.forget_report_.diagnostics["mean_relinearisation"])

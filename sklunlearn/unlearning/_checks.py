@@ -51,6 +51,19 @@ COVARIANCE_RELINEARISATION = 0.02
 _N_PROBES = 8
 
 
+_RELINEARISATION_MESSAGE = (
+    "{} is not supported by the forgotten rows' "
+    "likelihood: re-evaluated at the new mean, their gradient changed {:.2g} times "
+    "the step's Newton decrement (threshold {:g}) and their curvature {:.2g} times the "
+    "step's size (threshold {:g}). {}"
+)
+_LAPLACE_ADVICE = (
+    "Large or clustered deletions with a weak prior, or "
+    "a large-amplitude kernel, do this; the result may be worse than not forgetting. "
+    "Use unlearning='uib', or fit again on the remaining rows."
+)
+
+
 @lru_cache(maxsize=8)
 def _probes(n_features):
     probes = np.random.RandomState(0).choice([-1.0, 1.0], size=(n_features, _N_PROBES))
@@ -58,7 +71,19 @@ def _probes(n_features):
     return probes
 
 
-def linearisation_check(model, X, y, weights, before, after, terms, union=None):
+def linearisation_check(
+    model,
+    X,
+    y,
+    weights,
+    before,
+    after,
+    terms,
+    union=None,
+    *,
+    step="The one-step Laplace divide-out",
+    advice=_LAPLACE_ADVICE,
+):
     """Re-evaluate the forgotten rows at the divided-out mean; flag a bad linearisation.
 
     ``after`` is the divide-out of ``union`` (the rows' terms at
@@ -89,6 +114,8 @@ def linearisation_check(model, X, y, weights, before, after, terms, union=None):
 
     :func:`linearisation_bounds` certifies most small moves without that
     pass, with the same warnings.
+
+    ``step`` names the step in the warning and ``advice`` ends it.
 
     Returns
     -------
@@ -140,7 +167,12 @@ def linearisation_check(model, X, y, weights, before, after, terms, union=None):
     ):
         return float(mean_error), float(covariance_error), None
     message = _RELINEARISATION_MESSAGE.format(
-        mean_error, MEAN_RELINEARISATION, covariance_error, COVARIANCE_RELINEARISATION
+        step,
+        mean_error,
+        MEAN_RELINEARISATION,
+        covariance_error,
+        COVARIANCE_RELINEARISATION,
+        advice,
     )
     return float(mean_error), float(covariance_error), message
 
@@ -227,16 +259,6 @@ def linearisation_bounds(model, X, weights, before, after, union, eigenvalue_bou
         if not covariance <= limit:
             return None
     return float(mean), float(covariance), None
-
-
-_RELINEARISATION_MESSAGE = (
-    "The one-step Laplace divide-out is not supported by the forgotten rows' "
-    "likelihood: re-evaluated at the new mean, their gradient changed {:.2g} times "
-    "the step's Newton decrement (threshold {:g}) and their curvature {:.2g} times the "
-    "step's size (threshold {:g}). Large or clustered deletions with a weak prior, or "
-    "a large-amplitude kernel, do this; the result may be worse than not forgetting. "
-    "Use unlearning='uib', or fit again on the remaining rows."
-)
 
 
 def region_mahalanobis_radius(unlearning_lambda):

@@ -108,10 +108,16 @@ class UIBDiagnostics(Diagnostics):
         remaining rows hold (more where the forgotten rows held it).
     stages : int
         Stages run.
+    mean_relinearisation, covariance_relinearisation : float
+        The divide-out's linearisation check
+        (:class:`LaplaceDiagnostics`) at the new mean, for a predictor that
+        is not linear in the parameters; NaN when not run.
     """
 
     forgotten_fraction: float = 1.0
     stages: int = 1
+    mean_relinearisation: float = math.nan
+    covariance_relinearisation: float = math.nan
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,12 @@ The site is deliberately not re-linearised as ``q`` moves: neither the
 forgotten rows' curvature at each stage's mean nor their Gauss-Hermite
 expectations under each ``q_s`` are held by a Laplace ``q(theta|D)``, and
 dividing them out runs away (Nguyen et al.'s catastrophic unlearning;
-measured in docs/pattern_forgetting.md).
+measured in docs/pattern_forgetting.md). For a predictor that is not linear
+in ``theta`` (a network) the site is the rows' Gauss-Newton curvature, which
+changes with the mean, and the bound can end further from retraining than
+doing nothing: there the Laplace divide-out's linearisation check
+(:func:`~sklunlearn.unlearning._checks.linearisation_check`) re-evaluates the
+rows at the new mean and warns as it does for that step.
 
 References
 ----------
@@ -76,19 +81,29 @@ Q. P. Nguyen, B. K. H. Low, P. Jaillet, "Variational Bayesian Unlearning",
 NeurIPS 2020.
 """
 
+import math
+
 import numpy as np
 from scipy import linalg
 
 from ..posterior import GaussianPosterior
-from ._checks import OVERSHOOT_CLIP, overshoot_warning
+from ._checks import OVERSHOOT_CLIP, linearisation_check, overshoot_warning
 from ._diagnostics import UIBDiagnostics
-from ._laplace import site_terms
+from ._laplace import CHECKED_MOVE, site_terms
 
 __all__ = ["SHARE_EXPONENT", "direction_fractions", "forgotten_fraction", "uib_forget"]
 
 # ``p`` of the per-direction bottleneck (module docstring), chosen by measurement
 # (benchmarks/README.md, "Forgetting patterns (UIB)").
 SHARE_EXPONENT = 10.0
+
+
+_STEP = "The 'uib' step on a model nonlinear in its parameters"
+_ADVICE = (
+    "The rows' Gauss-Newton curvature moved with the mean, which the bound does not "
+    "follow; the result may be worse than not forgetting. Fit again on the remaining "
+    "rows."
+)
 
 
 def forgotten_fraction(unlearning_beta, unlearning_stages):
@@ -211,10 +226,26 @@ def uib_forget(
     precision, clipped = model.prior.floor(posterior.precision - hessian)
     factor = GaussianPosterior.from_precision(posterior.mean, precision)
     new = factor.with_mean(posterior.mean - factor.solve(gradient))
+    move = posterior.mahalanobis(new.mean)
+    messages = (overshoot_warning(clipped),) if clipped < -OVERSHOOT_CLIP else ()
+    mean_error = covariance_error = math.nan
+    if (
+        not model.predictor.linear_in_parameters
+        and inference != "vi"
+        and move >= CHECKED_MOVE
+    ):
+        # A network's Gauss-Newton site moves with the mean: the divide-out's check
+        # re-evaluates the rows at the new mean (module docstring).
+        mean_error, covariance_error, message = linearisation_check(
+            model, X, y, weights, posterior, new, terms, site, step=_STEP, advice=_ADVICE
+        )
+        messages = messages if message is None else (*messages, message)
     return new, UIBDiagnostics(
-        move=posterior.mahalanobis(new.mean),
+        move=move,
         clipped_eigenvalue=clipped,
-        warnings=(overshoot_warning(clipped),) if clipped < -OVERSHOOT_CLIP else (),
+        warnings=messages,
         forgotten_fraction=rho,
         stages=int(unlearning_stages),
+        mean_relinearisation=mean_error,
+        covariance_relinearisation=covariance_error,
     )
