@@ -6,8 +6,10 @@ variance 1, length scales 1, noise variance 1), L-BFGS-B for all three:
 
 - one collapsed bound + gradient evaluation (median of interleaved rounds),
 - the full hyperparameter optimisation, its final bound and held-out R^2 (ours
-  also with GPy's absolute jitter, ``relative_jitter=False, jitter=1e-8``, and
-  with L-BFGS-B in the peers' softplus coordinates, :class:`SoftplusLBFGS`),
+  with its default optimiser, which runs L-BFGS-B along two paths from the
+  start, log and softplus coordinates, and keeps the better end, each path's
+  end printed; ours also with GPy's absolute jitter, ``relative_jitter=False,
+  jitter=1e-8``, and each path alone, :class:`OnePath`),
 - the bound of the three at the same hyperparameters and the same absolute
   jitter on K_ZZ (the start, and GPflow's optimum),
 - ``partial_unfit`` of 1% of the rows against each library's refit on the
@@ -24,9 +26,9 @@ OpenMP and TensorFlow are limited to one thread everywhere.
 
 ``--draws 0 1 2`` instead fits ours only on those draws of the data
 (``make_data(n, d, random_state=seed)``) for every size, from the same start:
-the built-in L-BFGS-B against plain L-BFGS-B within the kernel's bounds
-(:func:`plain_lbfgsb`, what the built-in one runs first), final bound,
-evaluations, hyperparameters left at bounds and held-out R^2.
+the default optimiser (two paths) against its log path alone (the default
+before), final bound, evaluations, seconds, hyperparameters left at bounds and
+held-out R^2.
 """
 
 import argparse
@@ -315,92 +317,71 @@ def _our_evaluation(estimator, X, y, Z, variance, lengthscales, noise, absolute_
     return lambda: objective(theta)
 
 
-class SoftplusLBFGS:
-    """L-BFGS-B in the peers' coordinates, as an ``optimizer`` of SparseGPRegressor.
-
-    GPflow and GPy optimise ``x`` with each positive hyperparameter ``v =
-    softplus(x)`` and no bounds; the estimator's built-in L-BFGS-B works on
-    ``theta = log v`` within the kernel's bounds. Here ``v = lower +
-    softplus(x)``: the lower bounds are in the transform and only the upper
-    ones are L-BFGS-B's, so that its first step, as the peers', has unit
-    length instead of the raw gradient's (which all-sided bounds give).
-    ``evaluations`` counts the bound evaluations of the last run.
+class OnePath:
+    """One path of the built-in optimiser alone, as an ``optimizer`` of
+    SparseGPRegressor: ``"log"`` (log coordinates within the kernel's bounds,
+    with the repetition of :func:`minimize_within_bounds` when the run ends on
+    bounds it did not start at: the default before the two paths) or
+    ``"softplus"`` (the peers' coordinates, ``_softplus_lbfgsb``: each positive
+    hyperparameter ``v = lower + softplus(x)``, its lower bound in the
+    transform, only the upper one L-BFGS-B's). ``evaluations`` counts the bound
+    evaluations of the last run.
     """
 
-    def __init__(self):
-        self.evaluations = 0
+    def __init__(self, path, scale):
+        self.path, self.scale, self.evaluations = path, scale, 0
 
     def __call__(self, obj_func, initial_theta, bounds):
-        import scipy.optimize
-        from scipy.special import expit
-
-        lower, upper = np.exp(bounds[:, 0]), np.exp(bounds[:, 1])
-
-        def values(x):
-            return lower + np.logaddexp(0.0, x)
-
-        def objective(x):
-            self.evaluations += 1
-            v = values(x)
-            value, gradient = obj_func(np.log(v))
-            return value, gradient * expit(x) / v  # d log v / dx = sigmoid(x) / v
-
-        def inverse(v):
-            return v + np.log(-np.expm1(-v))
-
-        self.evaluations = 0
-        start = inverse(np.maximum(np.exp(initial_theta) - lower, 1e-300))
-        limits = [(None, inverse(u) if np.isfinite(u) else None) for u in upper - lower]
-        result = scipy.optimize.minimize(
-            objective, start, jac=True, method="L-BFGS-B", bounds=limits
+        from sklunlearn.gaussian_process._sgpr import (
+            _softplus_lbfgsb,
+            minimize_within_bounds,
         )
-        return np.log(values(result.x)), result.fun
 
-
-def plain_lbfgsb(obj_func, initial_theta, bounds):
-    """scipy's L-BFGS-B within ``bounds`` on the bound as it is, as an ``optimizer``:
-    the built-in optimiser's first run, without its repetition when that run ends
-    on bounds it did not start at."""
-    import scipy.optimize
-
-    result = scipy.optimize.minimize(
-        obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds
-    )
-    plain_lbfgsb.evaluations = result.nfev
-    return result.x, result.fun
+        if self.path == "log":
+            result = minimize_within_bounds(obj_func, initial_theta, bounds, self.scale)
+        else:
+            positive = np.ones(initial_theta.size, dtype=bool)
+            result = _softplus_lbfgsb(obj_func, initial_theta, bounds, positive)
+        self.evaluations = result.nfev
+        return result.x, result.fun
 
 
 def draws(sizes, seeds):
     """Final bounds of ours from the benchmark's start over draws of the data:
-    the built-in L-BFGS-B against :func:`plain_lbfgsb`."""
+    the default's two paths (each path's end read from its verbose output)
+    against the log path alone (:class:`OnePath`, the default before), timed
+    one after the other."""
     from sklearn.exceptions import ConvergenceWarning
 
     print(
-        "| rows (data seed) | optimiser | final bound | evaluations | "
-        "ConvergenceWarnings (at bounds) | held-out R^2 | seconds |"
+        "| rows (data seed) | log path alone (before): bound, evaluations, s | "
+        "log path / softplus path ends (evaluations) | default now: bound, "
+        "evaluations, s | at bounds | held-out R^2 before / now |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     start = dict(variance=1.0, lengthscales=np.ones(D).tolist(), noise=1.0)
     for n in sizes:
         for seed in seeds:
             X, y, X_test, y_test, _, _, _, estimator = _ours(n, None, random_state=seed)
-            for label, params in (
-                ("plain L-BFGS-B", {"optimizer": plain_lbfgsb}),
-                ("built-in", {}),
-            ):
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", ConvergenceWarning)
-                    _, run = _our_optimisation(
-                        estimator, X, y, X_test, y_test, start, **params
-                    )
-                run = run["sklunlearn"]
-                at_bounds = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-                print(
-                    f"| {n:,} ({seed}) | {label} | {run['bound']:,.2f} | "
-                    f"{run['evaluations']} | {at_bounds} | {run['r2']:.4f} | "
-                    f"{run['seconds']:.1f} |",
-                    flush=True,
-                )
+            before = _our_optimisation(
+                estimator, X, y, X_test, y_test, start, optimizer=OnePath("log", n)
+            )[1]["sklunlearn"]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                _, now = _our_optimisation(estimator, X, y, X_test, y_test, start)
+            now = now["sklunlearn"]
+            at_bounds = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+            paths = " / ".join(
+                f"{bound:,.2f} ({evaluations}{', stopped' * (how == 'stopped')})"
+                for bound, evaluations, how in now["paths"]
+            )
+            print(
+                f"| {n:,} ({seed}) | {before['bound']:,.2f}, {before['evaluations']}, "
+                f"{before['seconds']:.1f} | {paths} | {now['bound']:,.2f}, "
+                f"{now['evaluations']}, {now['seconds']:.1f} | {at_bounds} | "
+                f"{before['r2']:.4f} / {now['r2']:.4f} |",
+                flush=True,
+            )
 
 
 def _hyperparameters(fitted):
@@ -437,7 +418,10 @@ def compare(n, peers, directory, rounds):
         estimator, X, y, X_test, y_test, start, jitter=1e-8, relative_jitter=False
     )
     softplus, softplus_run = _our_optimisation(
-        estimator, X, y, X_test, y_test, start, optimizer=SoftplusLBFGS()
+        estimator, X, y, X_test, y_test, start, optimizer=OnePath("softplus", n)
+    )
+    log, log_run = _our_optimisation(
+        estimator, X, y, X_test, y_test, start, optimizer=OnePath("log", n)
     )
     for name in available:
         runs[name] = peers.ask("optimise", library=name)
@@ -458,11 +442,14 @@ def compare(n, peers, directory, rounds):
     for name, point in optima.items():
         bound = _our_evaluation(estimator, X, y, Z, **point, absolute_jitter=1e-6)
         runs[name]["common"] = -bound()[0]
-    absolute_run, softplus_run = absolute_run["sklunlearn"], softplus_run["sklunlearn"]
-    common, softplus_common = (
-        -_our_evaluation(estimator, X, y, Z, **point, absolute_jitter=1e-6)()[0]
-        for point in (_hyperparameters(absolute), _hyperparameters(softplus))
-    )
+    extra = {
+        "relative_jitter=False, jitter=1e-8 (both paths)": (absolute, absolute_run),
+        "the log path alone (the default before; OnePath('log'))": (log, log_run),
+        "the softplus path alone (the peers' coordinates; OnePath('softplus'))": (
+            softplus,
+            softplus_run,
+        ),
+    }
     agreement = {}
     for label, point in points.items():
         bound = -_our_evaluation(estimator, X, y, Z, **point, absolute_jitter=1e-6)()[0]
@@ -475,10 +462,15 @@ def compare(n, peers, directory, rounds):
         fitted, X, y, Z, forget, peers, available, 2 * rounds - 1
     )
     _print_table(n, evaluation, runs, agreement, unfit_seconds, refits, forget.sum())
-    for label, run, bound in (
-        ("relative_jitter=False, jitter=1e-8", absolute_run, common),
-        ("the peers' softplus coordinates (SoftplusLBFGS)", softplus_run, softplus_common),
-    ):
+    paths = " / ".join(
+        f"{b:.2f} ({e}{', stopped' * (how == 'stopped')})"
+        for b, e, how in runs["sklunlearn"]["paths"]
+    )
+    print(f"sklunlearn's two paths, log / softplus: final bound (evaluations) {paths}")
+    for label, (fitted_other, run) in extra.items():
+        run = run["sklunlearn"]
+        point = _hyperparameters(fitted_other)
+        bound = -_our_evaluation(estimator, X, y, Z, **point, absolute_jitter=1e-6)()[0]
         print(
             f"sklunlearn with {label}: {run['seconds']:.3f} s, {run['evaluations']} "
             f"evaluations, final bound {run['bound']:.2f} (own jitter), {bound:.2f} at "
@@ -534,9 +526,17 @@ def _our_optimisation(estimator, X, y, X_test, y_test, start, **params):
     with contextlib.redirect_stdout(progress):
         fitted = estimator(**start, verbose=int(optimizer is None), **params).fit(X, y)
     seconds = time.perf_counter() - began
+    lines = progress.getvalue().splitlines()
+    paths = []
     if optimizer is None:
         # "L-BFGS-B stopped after <iterations> iterations and <evaluations> evaluations: .."
-        evaluations = int(progress.getvalue().splitlines()[-1].split()[6])
+        evaluations = int(lines[-1].split()[6])
+        # "<Log|Softplus> path <ended|stopped> at <bound> after <evaluations> .."
+        paths = [
+            (float(words[4]), int(words[6]), words[2])
+            for words in (line.split() for line in lines)
+            if words[1:2] == ["path"] and words[2] in ("ended", "stopped")
+        ]
     else:
         evaluations = optimizer.evaluations
     row = {
@@ -544,6 +544,7 @@ def _our_optimisation(estimator, X, y, X_test, y_test, start, **params):
         "bound": fitted.log_marginal_likelihood_value_,
         "r2": r2(y_test, fitted.predict(X_test)),
         "evaluations": evaluations,
+        "paths": paths,
     }
     return fitted, {"sklunlearn": row}
 

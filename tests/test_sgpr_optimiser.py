@@ -16,10 +16,11 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.gaussian_process.kernels import ConstantKernel as C
+from threadpoolctl import threadpool_limits
 
 from sklunlearn.gaussian_process import SparseGPRegressor
 from sklunlearn.gaussian_process._inducing import select_inducing_points
-from sklunlearn.gaussian_process._sgpr import minimize_within_bounds
+from sklunlearn.gaussian_process._sgpr import _softplus_lbfgsb, minimize_within_bounds
 
 D = 8
 
@@ -168,3 +169,147 @@ def test_repeated_run_divides_by_the_total_row_weight(monkeypatch, factor):
         X, y > 0, sample_weight=weights
     )
     assert scales == [pytest.approx(weights.sum(), rel=1e-12)]
+
+
+def _softplus_reference(obj_func, initial_theta, bounds):
+    """scipy's L-BFGS-B in the peers' coordinates, written out: each
+    hyperparameter ``exp(theta) = lower + log(1 + e^x)``, the lower bound in the
+    transform and the upper one L-BFGS-B's."""
+    lower, upper = np.exp(bounds[:, 0]), np.exp(bounds[:, 1])
+
+    def theta_of(x):
+        return np.log(lower + np.logaddexp(0.0, x))
+
+    def objective(x):
+        value, gradient = obj_func(theta_of(x))
+        return value, gradient * expit(x) / np.exp(theta_of(x))
+
+    def x_of(softplus):
+        return softplus + np.log(-np.expm1(-softplus))
+
+    result = scipy.optimize.minimize(
+        objective,
+        x_of(np.exp(initial_theta) - lower),
+        method="L-BFGS-B",
+        jac=True,
+        bounds=[(None, x_of(gap)) for gap in upper - lower],
+    )
+    return theta_of(result.x), result.fun
+
+
+def _softplus_then_log(obj_func, initial_theta, bounds):
+    """The softplus path alone, continued by plain L-BFGS-B in log coordinates."""
+    end, _ = _softplus_reference(obj_func, initial_theta, bounds)
+    return _plain_lbfgsb(obj_func, end, bounds)
+
+
+def _both_paths_and_each_alone(n, seed, m):
+    """The default fit of a draw, its log path alone and its softplus path alone
+    (continued in log coordinates, as the default does with a softplus end).
+
+    With one BLAS thread: the round-off of a matrix product depends on the
+    number of threads, and so, over tens of iterations, does each path.
+    """
+    X, y, Z = _benchmark_rows(n, seed, m)
+    with threadpool_limits(1):
+        default, _ = _fit(X, y, Z)
+        log, _ = _fit(X, y, Z, optimizer=_plain_lbfgsb)
+        softplus, _ = _fit(X, y, Z, optimizer=_softplus_then_log)
+    return default, log, softplus
+
+
+def test_two_paths_keep_the_softplus_end_where_the_log_path_ends_lower():
+    default, log, softplus = _both_paths_and_each_alone(3000, 5, 50)
+    # another local optimum along each path: the softplus one 375 nats higher
+    assert (
+        softplus.log_marginal_likelihood_value_ > log.log_marginal_likelihood_value_ + 300
+    )
+    assert default.log_marginal_likelihood_value_ == pytest.approx(
+        softplus.log_marginal_likelihood_value_, rel=1e-7
+    )
+    # the same optimum (a long length scale is nearly free there: compare predictions)
+    X, _, _ = _benchmark_rows(3000, 5, 50)
+    np.testing.assert_allclose(default.predict(X), softplus.predict(X), atol=1e-4)
+
+
+def test_two_paths_keep_the_log_end_where_the_softplus_path_ends_lower():
+    default, log, softplus = _both_paths_and_each_alone(1000, 1, 50)
+    assert (
+        log.log_marginal_likelihood_value_ > softplus.log_marginal_likelihood_value_ + 200
+    )
+    # nothing ends at a bound: the log path is the plain run, to round-off
+    assert default.log_marginal_likelihood_value_ == pytest.approx(
+        log.log_marginal_likelihood_value_, rel=1e-12
+    )
+    np.testing.assert_allclose(default.kernel_.theta, log.kernel_.theta, rtol=1e-10)
+    np.testing.assert_allclose(default.noise_variance_, log.noise_variance_, rtol=1e-10)
+
+
+def test_verbose_reports_both_paths_and_the_end_kept(capsys):
+    X, y, Z = _benchmark_rows(3000, 5, 50)
+    with threadpool_limits(1):
+        fitted, _ = _fit(X, y, Z, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    log = [line for line in lines if line.startswith("Log path ended at")]
+    softplus = [line for line in lines if line.startswith("Softplus path ended at")]
+    assert len(log) == len(softplus) == 1
+    assert "second path: again from the start in softplus coordinates" in log[0]
+    assert softplus[0].endswith("higher: continued in log coordinates within the bounds")
+    log_bound, softplus_bound = (float(line.split()[4]) for line in (log[0], softplus[0]))
+    assert softplus_bound > log_bound + 300
+    # the continuation only gains
+    assert fitted.log_marginal_likelihood_value_ >= softplus_bound - 1e-4
+    # every evaluation is counted (two paths and the continuation), every
+    # iteration printed
+    log_evaluations, softplus_evaluations = (
+        int(line.split()[6]) for line in (log[0], softplus[0])
+    )
+    assert int(lines[-1].split()[6]) > log_evaluations + softplus_evaluations
+    iterations = [line for line in lines if line.startswith("Iteration")]
+    assert int(lines[-1].split()[3]) == len(iterations)
+
+
+def test_softplus_path_respects_the_bounds():
+    # a quadratic in theta with its minimum above the first variable's upper
+    # bound, below the second's lower bound, inside for the third; the fourth
+    # (not positive, say an inducing location) is moved as it is
+    target = np.array([3.0, -3.0, 0.5, -2.0])
+    bounds = np.array([[-1.0, 1.0], [-1.0, 1.0], [-1.0, 1.0], [-np.inf, np.inf]])
+    positive = np.array([True, True, True, False])
+
+    def objective(theta):
+        return float(np.sum((theta - target) ** 2)), 2.0 * (theta - target)
+
+    evaluated = []
+
+    def recorded(theta):
+        evaluated.append(theta.copy())
+        return objective(theta)
+
+    iterates = []
+    result = _softplus_lbfgsb(
+        recorded, np.zeros(4), bounds, positive, callback=lambda r: iterates.append(r.x)
+    )
+    assert result.x[0] == pytest.approx(1.0, abs=1e-12)  # on the upper bound
+    assert -1.0 < result.x[1] < -1.0 + 1e-4  # towards the lower one, inside
+    np.testing.assert_allclose(result.x[2:], target[2:], atol=1e-5)
+    assert result.fun == pytest.approx(objective(result.x)[0], rel=1e-12)
+    # every evaluation and every iterate reported is within the bounds, in theta
+    for theta in evaluated + iterates:
+        assert np.all(theta[:3] >= -1.0) and np.all(theta[:3] <= 1.0 + 1e-12)
+    assert len(iterates) == result.nit
+
+
+def test_minimize_within_bounds_with_positive_runs_the_second_path():
+    # two minima: the log path (whole gradient as its first step) lands near
+    # one, the softplus path (unit first step) near the other
+    objective, bounds = _plateau(1000.0), np.array([[-10.0, 10.0]])
+    notes = []
+    one = minimize_within_bounds(objective, np.zeros(1), bounds, 1.0)
+    two = minimize_within_bounds(
+        objective, np.zeros(1), bounds, 1.0, notify=notes.append, positive=np.ones(1, bool)
+    )
+    alone = _softplus_lbfgsb(objective, np.zeros(1), bounds, np.ones(1, bool))
+    assert two.fun <= min(one.fun, alone.fun)
+    assert two.nfev >= one.nfev + alone.nfev
+    assert len(notes) >= 2

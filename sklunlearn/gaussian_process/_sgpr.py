@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.optimize
 from scipy import linalg
+from scipy.special import expit
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import RBF, Kernel
@@ -44,6 +45,8 @@ from ._inducing import forgotten_inducing_points_message, resolve_inducing_point
 _NOISE_BOUNDS = (1e-8, 1e8)
 # L-BFGS-B's tolerance on the projected gradient (scipy's default).
 _GRADIENT_TOLERANCE = 1e-5
+# scipy.optimize.minimize's status of a run stopped by its callback.
+_STOPPED = 99
 
 
 def _inducing_posterior(mean_v, R_v, factor):
@@ -151,6 +154,11 @@ def _at_bounds(theta, bounds):
     )
 
 
+def _left(theta, initial, bounds):
+    """How many variables of ``theta`` are at bounds they were not at in ``initial``."""
+    return int(np.sum(_at_bounds(theta, bounds) & ~_at_bounds(initial, bounds)))
+
+
 def _lbfgsb(objective, initial, bounds, scale=1.0, callback=None):
     """scipy's L-BFGS-B on ``objective / scale`` with its default tolerances,
     the gradient's divided by ``scale`` so that it stops at the same gradient;
@@ -173,9 +181,132 @@ def _lbfgsb(objective, initial, bounds, scale=1.0, callback=None):
     return result
 
 
-def minimize_within_bounds(objective, initial, bounds, scale, callback=None, notify=None):
+class _Softplus:
+    """Softplus coordinates: each variable of ``positive``, the logarithm of
+    ``v = lower + softplus(x)`` with ``softplus(x) = log(1 + e^x)`` and
+    ``lower`` its lower bound, moved in ``x``; the other variables as they are.
+
+    Far from the lower bound a step in ``x`` changes ``v`` additively, not in
+    proportion as a step in ``log v`` does (GPflow's and GPy's coordinates).
+    """
+
+    def __init__(self, bounds, positive):
+        self.positive = positive
+        self.lower = np.exp(bounds[positive, 0])
+        with np.errstate(over="ignore"):
+            gap = np.exp(bounds[positive, 1]) - self.lower
+        limits = np.array(bounds, dtype=np.float64)
+        limits[positive, 0] = -np.inf
+        limits[positive, 1] = np.where(np.isfinite(gap), self._inverse(gap), np.inf)
+        # L-BFGS-B's box: only the upper bounds of the positive variables
+        self.bounds = [tuple(None if np.isinf(b) else b for b in row) for row in limits]
+
+    @staticmethod
+    def _inverse(softplus):
+        return softplus + np.log(-np.expm1(-softplus))
+
+    def theta(self, x):
+        theta = np.array(x, dtype=np.float64)
+        theta[self.positive] = np.log(self.lower + np.logaddexp(0.0, x[self.positive]))
+        return theta
+
+    def x(self, theta):
+        x = np.array(theta, dtype=np.float64)
+        gap = np.exp(x[self.positive]) - self.lower
+        x[self.positive] = self._inverse(np.maximum(gap, np.finfo(float).tiny))
+        return x
+
+    def gradient(self, x, theta, gradient):
+        """The gradient in ``x`` from the gradient in ``theta``."""
+        gradient = np.array(gradient, dtype=np.float64)
+        # d theta / dx = sigmoid(x) / v for theta = log(lower + softplus(x))
+        positive = self.positive
+        gradient[positive] *= expit(x[positive]) / np.exp(theta[positive])
+        return gradient
+
+
+def _softplus_lbfgsb(
+    objective, initial, bounds, positive, callback=None, budget=None, target=np.inf
+):
+    """scipy's L-BFGS-B from ``initial`` in :class:`_Softplus` coordinates.
+
+    Only the upper bounds of the ``positive`` variables are L-BFGS-B's, so
+    that no variable is boxed on both sides and the first trial step has
+    unit length (Zhu et al. 1997, subroutine ``lnsrlb``), as in GPflow and
+    GPy. ``objective`` and ``callback`` see ``theta``; so do the result's
+    ``x`` and ``fun``. With a ``budget``, the run stops after the iteration
+    that reaches ``budget`` evaluations if its value is not below
+    ``target`` then (a path that has not overtaken another by then).
+    """
+    coordinates = _Softplus(bounds, positive)
+    evaluations = 0
+
+    def transformed(x):
+        nonlocal evaluations
+        evaluations += 1
+        theta = coordinates.theta(x)
+        value, gradient = objective(theta)
+        return value, coordinates.gradient(x, theta, gradient)
+
+    def iteration(intermediate_result):
+        if callback is not None:
+            callback(
+                scipy.optimize.OptimizeResult(x=coordinates.theta(intermediate_result.x))
+            )
+        if (
+            budget is not None
+            and evaluations >= budget
+            and intermediate_result.fun >= target
+        ):
+            raise StopIteration
+
+    result = scipy.optimize.minimize(
+        transformed,
+        coordinates.x(initial),
+        method="L-BFGS-B",
+        jac=True,
+        bounds=coordinates.bounds,
+        callback=iteration,
+        options={"gtol": _GRADIENT_TOLERANCE},
+    )
+    result.x = coordinates.theta(result.x)
+    return result
+
+
+def _log_path(objective, initial, bounds, scale, callback, notify):
+    """L-BFGS-B in ``theta`` within ``bounds``, repeated on ``objective / scale``
+    when it ends at bounds it did not start at (see :func:`minimize_within_bounds`)."""
+    result = _lbfgsb(objective, initial, bounds, callback=callback)
+    left = _left(result.x, initial, bounds)
+    if not left or scale <= 1.0:
+        return result
+    if notify is not None:
+        notify(
+            f"L-BFGS-B ended at bounds of {left} variables that did not start "
+            f"there: again from the start on the objective / {scale:.6g}, then on "
+            "the objective from that end"
+        )
+    rescaled = _lbfgsb(objective, initial, bounds, scale, callback)
+    polished = _lbfgsb(objective, rescaled.x, bounds, callback=callback)
+    return _better_end((result, polished), (rescaled,))
+
+
+def _better_end(ends, others=()):
+    """The run of ``ends`` of lowest ``fun``, its ``nfev`` and ``nit`` summed
+    over ``ends`` and ``others`` (runs whose end is not a candidate)."""
+    runs = (*ends, *others)
+    best = min(ends, key=lambda run: run.fun)
+    best.nfev = sum(run.nfev for run in runs)
+    best.nit = sum(run.nit for run in runs)
+    return best
+
+
+def minimize_within_bounds(
+    objective, initial, bounds, scale, callback=None, notify=None, positive=None
+):
     """Minimise ``objective`` with L-BFGS-B within ``bounds``, checked for a
-    first step that ends the run on the bounds.
+    first step that ends the run on the bounds; with ``positive``, along two
+    paths from ``initial``, keeping the better end.
 
     With every variable bounded on both sides, the line search of L-BFGS-B's
     first iteration tries the whole projected gradient as its step (a step
@@ -190,6 +321,22 @@ def minimize_within_bounds(objective, initial, bounds, scale, callback=None, not
     end on ``objective`` itself, so that its stopping tests are the first
     run's; the better end is kept.
 
+    Which local optimum L-BFGS-B reaches depends on the coordinates it moves
+    in. With ``positive``, a second run from ``initial`` moves each of those
+    variables (logarithms of positive quantities) in softplus coordinates,
+    as GPflow and GPy do (see :func:`_softplus_lbfgsb`), and the lower of
+    the two ends is returned: neither path reaches the better optimum on
+    every problem. The second run gets the first's number of evaluations:
+    if it is not below the first end by then, it stops, so that the two
+    cost at most twice the first where the second does not win. Where it
+    ends below the first, L-BFGS-B continues from its end in ``theta``
+    within ``bounds``, so that the end kept passes the first path's
+    stopping tests (the gradient in ``theta``, and bounds reached exactly);
+    that end replaces the first path's unless it has more variables at
+    bounds they did not start at (a degenerate optimum, such as a
+    noise-free interpolation or a constant predictor, that a higher bound
+    does not make a better fit).
+
     Parameters
     ----------
     objective : callable
@@ -199,31 +346,56 @@ def minimize_within_bounds(objective, initial, bounds, scale, callback=None, not
     scale : float
         The total weight of the rows ``objective`` sums over.
     callback : callable, default=None
-        scipy.optimize.minimize's callback, after each iteration of each run.
+        scipy.optimize.minimize's callback, after each iteration of each run,
+        with the iterate in the coordinates of ``theta``.
     notify : callable, default=None
-        Called with a sentence before the runs that repeat the first.
+        Called with a sentence before the runs that repeat the first and
+        before the second path.
+    positive : ndarray of shape (n_variables,) of bool, default=None
+        The variables that are logarithms of positive quantities, moved in
+        softplus coordinates along the second path. None: one path only.
 
     Returns
     -------
     result : OptimizeResult
         The better end's result, ``nfev`` and ``nit`` summed over the runs.
     """
-    result = _lbfgsb(objective, initial, bounds, callback=callback)
-    left = _at_bounds(result.x, bounds) & ~_at_bounds(initial, bounds)
-    if not left.any() or scale <= 1.0:
+    result = _log_path(objective, initial, bounds, scale, callback, notify)
+    if positive is None:
         return result
     if notify is not None:
         notify(
-            f"L-BFGS-B ended at bounds of {left.sum()} variables that did not start "
-            f"there: again from the start on the objective / {scale:.6g}, then on "
-            "the objective from that end"
+            f"Log path ended at {-result.fun:.8g} after {result.nfev} evaluations; "
+            "second path: again from the start in softplus coordinates"
         )
-    rescaled = _lbfgsb(objective, initial, bounds, scale, callback)
-    polished = _lbfgsb(objective, rescaled.x, bounds, callback=callback)
-    best = min(result, polished, key=lambda run: run.fun)
-    best.nfev = result.nfev + rescaled.nfev + polished.nfev
-    best.nit = result.nit + rescaled.nit + polished.nit
-    return best
+    softplus = _softplus_lbfgsb(
+        objective, initial, bounds, positive, callback, result.nfev, result.fun
+    )
+    higher = softplus.fun < result.fun
+    if notify is not None:
+        how = "stopped" if softplus.status == _STOPPED else "ended"
+        then = (
+            "higher: continued in log coordinates within the bounds"
+            if higher
+            else "keeping the log path's end"
+        )
+        notify(
+            f"Softplus path {how} at {-softplus.fun:.8g} after {softplus.nfev} "
+            f"evaluations; {then}"
+        )
+    if not higher:
+        return _better_end((result, softplus))
+    # Softplus coordinates reach a lower bound only in the limit and test the
+    # gradient in x, not in theta: the first path's stopping tests end the run.
+    polished = _lbfgsb(objective, softplus.x, bounds, callback=callback)
+    if _left(polished.x, initial, bounds) > _left(result.x, initial, bounds):
+        if notify is not None:
+            notify(
+                f"Softplus path continued to {-polished.fun:.8g}, with more variables "
+                "at bounds they did not start at: keeping the log path's end"
+            )
+        return _better_end((result,), (softplus, polished))
+    return _better_end((result, polished), (softplus,))
 
 
 def _check_remaining(statistics, trusted):
@@ -307,10 +479,15 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         callable ``optimizer(obj_func, initial_theta, bounds)`` returning
         ``(theta_opt, func_min)``, where ``theta`` is ``kernel.theta`` followed
         by ``log(noise_variance)``. None keeps the kernel and noise as given.
-        'fmin_l_bfgs_b' moves in these log coordinates within the kernel's
-        bounds; GPflow and GPy move in softplus coordinates without bounds,
-        which from the same start can end at another local optimum, higher or
-        lower (a callable can move in any coordinates).
+        'fmin_l_bfgs_b' runs L-BFGS-B from the start along two paths and
+        keeps the higher bound: in these log coordinates within the kernel's
+        bounds, and in softplus coordinates (each hyperparameter its lower
+        bound plus the softplus of a free variable, as GPflow and GPy move;
+        see :func:`minimize_within_bounds`). Neither path reaches the
+        better local optimum on every data set; the second stops when it has
+        not overtaken the first after as many evaluations, so the two cost at
+        most about twice one where it does not win (a callable can move in
+        any coordinates).
     n_restarts_optimizer : int, default=0
         Extra optimiser runs from log-uniform random starting points within
         the bounds (which must then be finite).
@@ -1007,7 +1184,10 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"Maximising the collapsed bound over {initial.size} parameters "
                 f"({bound.n_rows} rows, {Z.shape[0]} inducing points)"
             )
-        runs = [self._run_optimizer(objective, initial, bounds, bound.weight_sum)]
+        # the hyperparameters are logarithms; the inducing locations are not
+        positive = np.arange(initial.size) <= n_theta
+        options = (bounds, bound.weight_sum, positive)
+        runs = [self._run_optimizer(objective, initial, *options)]
         if self.n_restarts_optimizer > 0:
             hyperparameters = bounds[: n_theta + 1]
             if not np.isfinite(hyperparameters).all():
@@ -1023,7 +1203,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 )
                 if self.verbose:
                     print(f"Restart {restart + 1} of {self.n_restarts_optimizer}")
-                runs.append(self._run_optimizer(objective, start, bounds, bound.weight_sum))
+                runs.append(self._run_optimizer(objective, start, *options))
         theta = min(runs, key=lambda run: run[1])[0]
         _warn_at_bounds(kernel, theta[: n_theta + 1], bounds[: n_theta + 1])
         inducing = theta[n_theta + 1 :].reshape(Z.shape) if self.optimize_inducing else Z
@@ -1033,7 +1213,10 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             inducing,
         )
 
-    def _run_optimizer(self, objective, initial, bounds, scale):
+    def _run_optimizer(self, objective, initial, bounds, scale, positive):
+        """``(theta, value)`` of one run from ``initial``: the built-in optimiser
+        along its two paths (``positive``: the variables that are logarithms,
+        see :func:`minimize_within_bounds`), or the callable ``optimizer``."""
         if self.optimizer == "fmin_l_bfgs_b":
             objective.iterations = 0  # counted per run, as L-BFGS-B's own nit
             result = minimize_within_bounds(
@@ -1043,6 +1226,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 scale,
                 callback=objective.iteration,
                 notify=objective.notify,
+                positive=positive,
             )
             _check_optimize_result("lbfgs", result)
             objective.finish(result)
