@@ -374,3 +374,23 @@ def test_verbose_prints_each_iteration_and_changes_nothing(solver, capsys):
     assert len(lines) == loud.n_iter_ >= 1
     assert lines[0].startswith("Iteration 1, loss = ")
     np.testing.assert_array_equal(loud.predict(X), quiet.predict(X))
+
+
+def test_a_fit_that_explains_nothing_warns():
+    """Unscaled diabetes targets (mean 152, standard deviation 77) under the prior
+    N(0, 1): the learned noise exceeds their variance, the network predicts them
+    worse than their mean, and fit says so; standardised, it does not."""
+    X, y = load_diabetes(return_X_y=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = BayesianMLPRegressor(random_state=0).fit(X, y)
+    assert est.noise_variance_ >= y.var()
+    assert est.score(X, y) < 0.0
+    assert any(
+        w.category is UserWarning and "explains none" in str(w.message) for w in caught
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = BayesianMLPRegressor(random_state=0).fit(X, (y - y.mean()) / y.std())
+    assert est.score(X, (y - y.mean()) / y.std()) > 0.3
+    assert not [w for w in caught if "explains none" in str(w.message)]

@@ -3,12 +3,15 @@ variational posterior of the reparameterised fit, against a direct call from the
 Laplace posterior, fresh draws of its ELBO, and forgetting against the local retrain."""
 
 import copy
+import functools
 import pickle
 import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_mlp import EXPECTED_FAILED_CHECKS, dense_tanh_jacobian
 from test_mlp_diagonal import objective_gradient, plane_data
@@ -28,7 +31,7 @@ N_ROWS = 150
 def network(**params):
     defaults = dict(
         hidden_layer_sizes=(6,), curvature="diag", inference="vi", noise_variance=0.1,
-        random_state=0, max_iter=5000, tol=1e-5,
+        random_state=0, max_iter=5000, vi_max_iter=5000, tol=1e-5,
     )  # fmt: skip
     return BayesianMLPRegressor(**(defaults | params))
 
@@ -42,7 +45,7 @@ def direct_fit(est, prior, start, X, y, **params):
     """:func:`reparameterised_vi` called as the estimator documents it."""
     options = dict(
         covariance="diagonal", n_samples=est.vi_n_samples, random_state=0,
-        max_iter=est.max_iter, tol=est.tol * X.shape[0],
+        max_iter=est.vi_max_iter, tol=est.tol * X.shape[0],
     )  # fmt: skip
     return reparameterised_vi(
         prior, est.model_, X, y, np.ones(X.shape[0]), start=start, **(options | params)
@@ -123,13 +126,27 @@ def test_the_same_fit_gives_the_same_posterior_and_none_means_seed_zero(fitted):
     assert np.max(np.abs(posteriors[3].mean - posteriors[0].mean)) > 1e-6
 
 
-def test_a_fit_that_stops_at_max_iter_warns(fitted):
+def warning_texts(fit):
+    """The ConvergenceWarning texts of ``fit()``."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fit()
+    return [str(w.message) for w in record if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_fit_that_stops_at_vi_max_iter_warns_and_max_iter_bounds_the_map(fitted):
     X, y, est, _ = fitted
-    est = copy.deepcopy(est).set_params(max_iter=5)
-    with pytest.warns(ConvergenceWarning) as record:
-        est.partial_fit(X[:40], y[:40])
-    messages = [str(warning.message) for warning in record]
-    assert any("variational fit did not converge in max_iter=5" in m for m in messages)
+    est = copy.deepcopy(est).set_params(vi_max_iter=5)
+    messages = warning_texts(lambda: est.partial_fit(X[:40], y[:40]))
+    assert len(messages) == 1
+    assert "variational fit did not converge in vi_max_iter=5" in messages[0]
+    assert "increase vi_max_iter" in messages[0]
+    # max_iter bounds the MAP stage only: its warning names it, the variational
+    # fit (with its own budget) converges and is silent
+    est = copy.deepcopy(fitted[2]).set_params(max_iter=5)
+    messages = warning_texts(lambda: est.partial_fit(X[:40], y[:40]))
+    assert len(messages) == 1
+    assert messages[0].startswith("lbfgs did not converge in max_iter=5")
 
 
 def test_a_converged_fit_does_not_warn(fitted):
@@ -137,6 +154,119 @@ def test_a_converged_fit_does_not_warn(fitted):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         network(hidden_layer_sizes=(3,)).fit(X[:60], y[:60])
+
+
+def standardised_plane(n):
+    X, y = plane_data(n)
+    return (X - X.mean(axis=0)) / X.std(axis=0), (y - y.mean()) / y.std()
+
+
+def spy_on(monkeypatch, name):
+    """Replace ``_mlp.<name>`` by a wrapper; the list of its ``(options, result)``."""
+    calls, original = [], getattr(_mlp, name)
+
+    def spy(*args, **options):
+        result = original(*args, **options)
+        calls.append((options, result))
+        return result
+
+    monkeypatch.setattr(_mlp, name, spy)
+    return calls
+
+
+def test_a_default_vi_fit_converges_where_the_map_budget_would_stop_it(monkeypatch):
+    X, y = standardised_plane(60)
+    params = dict(hidden_layer_sizes=(3,), curvature="diag", inference="vi", random_state=0)
+    calls = spy_on(monkeypatch, "reparameterised_vi")
+    est = BayesianMLPRegressor(**params)
+    assert warning_texts(lambda: est.fit(X, y)) == []  # nor the MAP's warning
+    ((options, result),) = calls
+    assert options["max_iter"] == est.vi_max_iter
+    # more iterations than max_iter, the budget that bounded it before
+    assert result.converged and est.max_iter < result.n_iter < est.vi_max_iter
+    # the budget only stops the fit: a larger one gives the same posterior
+    larger = BayesianMLPRegressor(vi_max_iter=10 * est.vi_max_iter, **params).fit(X, y)
+    assert_same_posterior(larger.posterior_, est.posterior_, rtol=0)
+    # with the old budget it stops, and the warning names the parameter to raise
+    old = BayesianMLPRegressor(vi_max_iter=est.max_iter, **params)
+    messages = warning_texts(lambda: old.fit(X, y))
+    assert len(messages) == 1
+    assert f"did not converge in vi_max_iter={est.max_iter} iterations" in messages[0]
+    assert "increase vi_max_iter" in messages[0]
+    assert not calls[-1][1].converged and calls[-1][1].n_iter == est.max_iter
+
+
+def fit_then_add(est, X, y, n_fit):
+    """``fit`` on the first ``n_fit`` rows, ``partial_fit`` on the others."""
+    return est.fit(X[:n_fit], y[:n_fit]).partial_fit(X[n_fit:], y[n_fit:])
+
+
+@pytest.mark.parametrize(
+    "curvature, inference",
+    [("ggn", "laplace"), ("diag", "laplace"), ("last_layer", "laplace"),
+     ("last_layer", "vi")],
+)  # fmt: skip
+def test_vi_max_iter_does_not_change_fits_without_a_variational_stage(curvature, inference):
+    X, y = standardised_plane(80)
+    params = dict(
+        hidden_layer_sizes=(3,), curvature=curvature, inference=inference,
+        random_state=0, max_iter=60,
+    )  # fmt: skip
+    fits, texts = [], []
+    for vi_max_iter in (None, 1):
+        est = BayesianMLPRegressor(**params)
+        if vi_max_iter is not None:
+            est.set_params(vi_max_iter=vi_max_iter)
+        texts.append(warning_texts(functools.partial(fit_then_add, est, X, y, 60)))
+        fits.append(est)
+    default, other = fits
+    assert texts[0] == texts[1]
+    assert not any("vi_max_iter" in text for text in texts[0])
+    for a, b in zip(
+        default.coefs_ + default.intercepts_, other.coefs_ + other.intercepts_, strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(default.posterior_.mean, other.posterior_.mean)
+    np.testing.assert_array_equal(default.posterior_.precision, other.posterior_.precision)
+    assert (default.noise_variance_, default.n_iter_, default.loss_) == (
+        other.noise_variance_, other.n_iter_, other.loss_,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "curvature, stage", [("diag", "reparameterised_vi"), ("ggn", "variational_update")]
+)
+def test_fit_and_partial_fit_give_vi_max_iter_to_the_variational_stage(
+    monkeypatch, curvature, stage
+):
+    X, y = standardised_plane(80)
+    calls = spy_on(monkeypatch, stage)
+    est = BayesianMLPRegressor(
+        hidden_layer_sizes=(3,), curvature=curvature, inference="vi", noise_variance=0.1,
+        random_state=0, max_iter=300, vi_max_iter=1234,
+    )  # fmt: skip
+    est.fit(X[:60], y[:60])
+    est.set_params(vi_max_iter=4321).partial_fit(X[60:], y[60:])
+    assert [options["max_iter"] for options, _ in calls] == [1234, 4321]
+    assert all(result.converged for _, result in calls)
+
+
+def test_vi_max_iter_round_trips_and_is_validated():
+    X, y = standardised_plane(20)
+    est = BayesianMLPRegressor(vi_max_iter=7)
+    assert est.get_params()["vi_max_iter"] == 7
+    assert clone(est).get_params() == est.get_params()
+    assert est.set_params(vi_max_iter=9).vi_max_iter == 9
+    assert clone(est).vi_max_iter == 9
+    default = BayesianMLPRegressor()
+    assert default.vi_max_iter > default.max_iter
+    for bad in (0, -3, 2.5, "many", None):
+        with pytest.raises(InvalidParameterError, match="vi_max_iter"):
+            BayesianMLPRegressor(vi_max_iter=bad).fit(X, y)
+    fitted = BayesianMLPRegressor(hidden_layer_sizes=(2,), max_iter=20)
+    warning_texts(lambda: fitted.fit(X, y))
+    with pytest.raises(InvalidParameterError, match="vi_max_iter"):
+        fitted.set_params(vi_max_iter=0).partial_fit(X, y)
 
 
 def test_vi_raises_the_elbo_on_fresh_draws_above_the_laplace_start(fitted):
@@ -207,7 +337,7 @@ def test_a_refused_method_leaves_the_vi_estimator_byte_identical(fitted):
     [
         BayesianMLPRegressor(
             hidden_layer_sizes=(3,), curvature="diag", inference="vi", max_iter=50,
-            random_state=0,
+            vi_max_iter=50, random_state=0,
         )
     ],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,

@@ -54,6 +54,17 @@ DIAGONAL_METHODS = ("laplace", "lcodec")
 # a network that interpolates its rows would otherwise drive it to zero and its
 # posterior precision beyond what float64 can factorise.
 _MIN_NOISE_FRACTION = 1e-6
+# A learned noise variance at least the targets' own: the fit predicts no better
+# than their mean, usually because the prior holds the weights far below the
+# scale the targets need.
+_EXPLAINS_NOTHING = (
+    "The fitted network explains none of the targets' variance: noise_variance_ "
+    "({:.3g}) is at least their variance ({:.3g}), so it predicts them no better than "
+    "their mean. The prior N(0, 1/alpha) on the weights (alpha={}) holds them far "
+    "below the scale of targets with mean {:.3g} and standard deviation {:.3g}: "
+    "standardise y before fitting and forgetting (and undo it on the predictions), "
+    "or lower alpha. Otherwise the features do not predict the targets."
+)
 
 
 def _covariance_trace(posterior):
@@ -95,9 +106,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     learning_rate_init : float, default=1e-3
         Step size of Adam.
     max_iter : int, default=200
-        Maximum L-BFGS iterations or Adam epochs per MAP fit, L-BFGS-B
-        iterations of the variational fit (which often needs a few hundred),
-        and the iteration budget passed to the forgetting method.
+        Maximum L-BFGS iterations or Adam epochs per MAP fit, and the
+        iteration budget passed to the forgetting method. The variational fit
+        of ``inference='vi'`` has its own, ``vi_max_iter``.
     tol : float, default=1e-4
         L-BFGS: largest gradient entry of the per-row objective at which it
         stops (or at a relative decrease below ``min(2.2e-9, 1e-4 tol)``).
@@ -170,6 +181,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         None), so the same fit gives the same posterior; more draws give an
         optimum closer to the exact ELBO's and less dependent on the seed, at
         a cost linear in their number.
+    vi_max_iter : int, default=10000
+        Maximum iterations of the variational fit of ``inference='vi'``
+        (L-BFGS-B iterations with ``curvature='diag'``, fixed-point iterations
+        with ``'ggn'``), after the MAP fit that ``max_iter`` bounds. A fit that
+        stops at it gives a :class:`~sklearn.exceptions.ConvergenceWarning`.
+        Not used by ``inference='laplace'`` nor by ``'last_layer'``.
     verbose : int, default=0
         Print the loss of each L-BFGS iteration or Adam epoch of the MAP
         fits, as :class:`~sklearn.neural_network.MLPRegressor` does.
@@ -292,6 +309,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "lcodec_scale": [Interval(Real, 0, None, closed="neither")],
         "lcodec_max_features": [None, Interval(Integral, 1, None, closed="left")],
         "vi_n_samples": [Interval(Integral, 1, None, closed="left")],
+        "vi_max_iter": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "ledger": ["boolean"],
     }
@@ -329,6 +347,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         lcodec_scale=0.1,
         lcodec_max_features=None,
         vi_n_samples=32,
+        vi_max_iter=10000,
         verbose=0,
         ledger=True,
     ):
@@ -353,6 +372,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.lcodec_scale = lcodec_scale
         self.lcodec_max_features = lcodec_max_features
         self.vi_n_samples = vi_n_samples
+        self.vi_max_iter = vi_max_iter
         self.verbose = verbose
         self.ledger = ledger
 
@@ -551,6 +571,14 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         beta = self._initial_noise_precision(rows)
         learn_noise = beta if self.noise_variance is None else 0.0
         self._train(predictor, rows, theta, beta, learn_noise, rng)
+        if learn_noise and self.noise_variance_ * learn_noise >= 1.0:
+            mean, variance = rows.target_moments()
+            self._warn_later(
+                _EXPLAINS_NOTHING.format(
+                    self.noise_variance_, variance, self.alpha, mean, np.sqrt(variance)
+                ),
+                UserWarning,
+            )
 
     def _train(self, predictor, rows, theta, beta, learn_noise, rng):
         """MAP from ``theta`` under the prior, then the posterior and fitted attributes.
@@ -589,14 +617,23 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self._set_posterior(self._refined(posterior, rows), theta)
 
     def _local_retrain(
-        self, X, y, sample_weight=None, *, max_iter=None, tol=None, relearn_noise=False
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        max_iter=None,
+        tol=None,
+        vi_max_iter=None,
+        relearn_noise=False,
     ):
         """A copy retrained on ``X, y`` from this fit's weights: the local reference.
 
         Same prior, noise variance and posterior approximation; the MAP starts
         at the current weights, so it converges to the mode near them (the
         reference that KL divergences to a forgotten posterior are measured
-        against). Without a ledger. ``relearn_noise=True`` (with
+        against). Without a ledger. ``max_iter``, ``tol`` and ``vi_max_iter``
+        replace the estimator's own (None keeps it). ``relearn_noise=True`` (with
         ``noise_variance=None``) alternates the MAP with MacKay's noise update
         from the fitted noise, as a fit does: the reference for asking how much
         of a forget's error is the noise it keeps.
@@ -608,6 +645,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         new.ledger = False
         new.max_iter = self.max_iter if max_iter is None else max_iter
         new.tol = self.tol if tol is None else tol
+        new.vi_max_iter = self.vi_max_iter if vi_max_iter is None else vi_max_iter
         X, y, _ = new._validate_rows(X, y, reset=False)
         weights = check_weights(sample_weight, X)
         beta = self.model_.likelihood.noise_precision
@@ -669,12 +707,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 prior = self.model_.prior.posterior()
             result = variational_update(
                 prior, self.model_, rows.X, rows.y, rows.weights, sign=1.0,
-                max_iter=self.max_iter, tol=self.tol, start=laplace,
+                max_iter=self.vi_max_iter, tol=self.tol, start=laplace,
             )  # fmt: skip
         if not result.converged:
             self._warn_later(
-                f"The variational fit did not converge in max_iter={self.max_iter} "
-                "iterations (the optimum was not reached); increase max_iter."
+                f"The variational fit did not converge in vi_max_iter={self.vi_max_iter} "
+                "iterations (the optimum was not reached); increase vi_max_iter."
             )
         self.n_iter_ += result.n_iter
         return result.posterior
@@ -693,7 +731,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         return reparameterised_vi(
             prior, self.model_, rows.X, rows.y, rows.weights, start=laplace,
             covariance="diagonal", n_samples=self.vi_n_samples, random_state=seed,
-            max_iter=self.max_iter, tol=self.tol * rows.weight,
+            max_iter=self.vi_max_iter, tol=self.tol * rows.weight,
         )  # fmt: skip
 
     def _initial_noise_precision(self, rows):
@@ -749,13 +787,13 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "and forgetting from it are off. Increase max_iter."
             )
 
-    def _warn_later(self, message):
-        """Queue a ConvergenceWarning, issued by the public method once it returns."""
-        self.__dict__.setdefault("_pending_warnings", []).append(message)
+    def _warn_later(self, message, category=ConvergenceWarning):
+        """Queue a warning, issued by the public method once it returns."""
+        self.__dict__.setdefault("_pending_warnings", []).append((message, category))
 
     def _issue_warnings(self, stacklevel=3):
-        for message in self.__dict__.pop("_pending_warnings", []):
-            warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
+        for message, category in self.__dict__.pop("_pending_warnings", []):
+            warnings.warn(message, category, stacklevel=stacklevel)
         return self
 
     def _set_posterior(self, posterior, theta):
