@@ -330,18 +330,20 @@ def held_out():
     rows = []
     for name, draws in held_out_draws().items():
         for label, params in settings.items():
-            ratios, warned = np.array([uib_ratio(*fit, *params) for fit in draws]).T
-            rows.append(
-                (
-                    name,
-                    label,
-                    f"{np.median(ratios):.3f}",
-                    f"{max(ratios):.3g}",
-                    f"{int(warned.sum())}/{len(draws)}",
-                    int(np.sum((ratios > 1.0) & (warned == 0))),
-                )
-            )
+            results = [uib_ratio(*fit, *params) for fit in draws]
+            rows.append((name, label, *_ratio_summary(results)))
     return rows
+
+
+def _ratio_summary(results):
+    """(median, largest, warned, silent) of ``(KL ratio, warned)`` pairs."""
+    ratios, warned = np.array(results, dtype=float).T
+    return (
+        f"{np.median(ratios):.3f}",
+        f"{max(ratios):.3g}",
+        f"{int(warned.sum())}/{len(ratios)}",
+        int(np.sum((ratios > 1.0) & (warned == 0))),
+    )
 
 
 def uib_ratio(full, retrained, X, y, beta, stages, exponent):
@@ -638,17 +640,8 @@ def network():
                     ratio = forgotten.posterior_.kl_divergence(local.posterior_) / nothing
                     found[label].append((ratio, bool(texts)))
             for label, results in found.items():
-                ratios, warned = np.array(results).T
                 rows.append(
-                    (
-                        name,
-                        f"{kind} {fraction:.0%}",
-                        label,
-                        f"{np.median(ratios):.3f}",
-                        f"{max(ratios):.3g}",
-                        f"{int(warned.sum())}/{len(ratios)}",
-                        int(np.sum((ratios > 1.0) & (warned == 0))),
-                    )
+                    (name, f"{kind} {fraction:.0%}", label, *_ratio_summary(results))
                 )
     return rows
 
