@@ -164,7 +164,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     n_samples : int, default=1000
         Monte Carlo samples ('rkl'; 'eubo' with ``unlearning_lambda > 0``).
     unlearning_beta : float, default=1.0
-        Weight of the information-bottleneck term of methods that have one.
+        Weight of the information-bottleneck term of methods that have one
+        (``'uib'``). Lower than the classifiers' 3: on a network the larger
+        weight left a forget worse than doing nothing without a warning
+        (benchmarks/README.md, "'uib' on a network").
     unlearning_stages : int, default=4
         Stages of methods that forget in steps.
     lcodec_n_perturbations : int, default=1000
