@@ -104,16 +104,23 @@ def test_default_fit_leaves_the_corner_of_the_bounds(capsys):
     assert old.kernel_.k1.constant_value == pytest.approx(1e-5)
     assert len(old_warnings) == D + 1
     assert old.log_marginal_likelihood_value_ < -3000
-    assert new_warnings == []
+    assert not [w for w in new_warnings if "bound" in str(w.message)]
     assert np.all(new.kernel_.k2.length_scale < 1e3)
     assert new.log_marginal_likelihood_value_ > old.log_marginal_likelihood_value_ + 5000
-    # the bound reported is the bound at the hyperparameters returned
+    # the bound reported is the bound at the hyperparameters returned (to the
+    # round-off of a sum over 3,500 rows whose log-determinants nearly cancel)
     theta = np.append(new.kernel_.theta, np.log(new.noise_variance_))
     np.testing.assert_allclose(
         new.log_marginal_likelihood(theta, X=X, y=y),
         new.log_marginal_likelihood_value_,
-        rtol=1e-10,
+        rtol=1e-9,
     )
+    _, gradient = new.log_marginal_likelihood(theta, eval_gradient=True, X=X, y=y)
+    # Round-off decides whether L-BFGS-B's last line search fails there (ABNORMAL,
+    # a ConvergenceWarning): the end is an optimum of the bound, a sum over 3,500
+    # rows whose gradient at the start is in the thousands, either way.
+    assert np.abs(gradient).max() < 0.1
+    assert all("ABNORMAL" in str(w.message) for w in new_warnings)
     assert new.score(X, y) > 0.8 > old.score(X, y) + 0.5
     # verbose: the repetition announced, the iterations of every run counted
     lines = capsys.readouterr().out.splitlines()

@@ -21,6 +21,7 @@ from ..unlearning import (
     InducingPointPredictor,
     Model,
 )
+from ..utils._blas import one_blas_thread
 from ._bound import inducing_cholesky
 from ._inducing import forgotten_inducing_points_message, resolve_inducing_points
 from ._sgpc_evidence import laplace_evidence
@@ -528,9 +529,11 @@ class SparseGPClassifier(_GaussianClassifier):
         warnings of a forget about what still carries the rows."""
         if reset:
             self._fit_labels = labels  # read and removed by _start, in the same call
-        outcome = super()._update(X, labels, weights, sign=sign, reset=reset)
-        if reset:
-            self._check_evidence(X, labels, weights)
+        # As SparseGPRegressor's: m-wide products between multi-threaded Numba kernels.
+        with one_blas_thread():
+            outcome = super()._update(X, labels, weights, sign=sign, reset=reset)
+            if reset:
+                self._check_evidence(X, labels, weights)
         if sign > 0:
             return outcome
         messages = [

@@ -28,6 +28,7 @@ from ..linear_model._sufficient_statistics import (
     round_off_warning,
 )
 from ..posterior import GaussianPosterior
+from ..utils._blas import one_blas_thread
 from ._bound import (
     SUPPORTED_KERNELS,
     AbsoluteJitters,
@@ -909,7 +910,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
         weights = check_weights(sample_weight, X)
         objective = self._objective(X, y, weights, self.inducing_points_, self.kernel_)
-        value, gradient = objective(theta)
+        with one_blas_thread():  # as the fit evaluates it (see _update)
+            value, gradient = objective(theta)
         if eval_gradient:
             return -value, -gradient
         return -value
@@ -940,6 +942,12 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _update(self, X, y, weights, *, sign, reset):
         """Add (``sign=+1``; from the prior and new hyperparameters when ``reset``)
         or subtract (``-1``) the rows' statistics, and re-solve q(u)."""
+        # The products are m columns wide, between Numba kernels that use the cores:
+        # a second BLAS thread gains little and, waiting on the others, costs much.
+        with one_blas_thread():
+            return self._update_rows(X, y, weights, sign=sign, reset=reset)
+
+    def _update_rows(self, X, y, weights, *, sign, reset):
         with np.errstate(over="ignore", invalid="ignore"):
             rows = LinearStatistics.from_data(X, y, weights)
         rows.check_magnitude("these rows")

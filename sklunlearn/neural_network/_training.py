@@ -10,14 +10,13 @@ minimised here divided by ``W = sum_i w_i`` (a per-row scale, as
 ``MLPRegressor``'s loss, so ``tol`` means the same at any ``n``).
 """
 
-import functools
 from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
-from threadpoolctl import ThreadpoolController
 
 from ..unlearning._diagonal import diagonal_gauss_newton
+from ..utils._blas import blas_threads, one_blas_thread
 from ._last_layer import feature_statistics
 
 __all__ = [
@@ -130,27 +129,6 @@ class TrainingRows:
             return statistics, None
         residual = y - predictor.value(X, theta)
         return statistics, float(weights @ residual**2)
-
-
-@functools.cache
-def _blas_controller():
-    # NumPy and SciPy load their BLAS on import, before any network is trained.
-    return ThreadpoolController()
-
-
-def blas_threads():
-    """How many threads NumPy's and SciPy's BLAS may use now (the largest)."""
-    libraries = _blas_controller().select(user_api="blas").lib_controllers
-    return max((library.num_threads for library in libraries), default=1)
-
-
-def one_blas_thread():
-    """A context that limits BLAS to one thread.
-
-    The loaded BLAS libraries are searched for once per process: a fresh search
-    costs milliseconds, as much as a forget's products.
-    """
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def glorot_weights(predictor, activation, random_state):
