@@ -16,6 +16,7 @@ process has (the default), and again with BLAS limited to one thread
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +64,11 @@ def cases():
     )
 
 
-def best_fit(make, X, y, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        est = make().fit(X, y)
-        times.append(time.perf_counter() - start)
-    return min(times), est
+def timed_fit(make, X, y):
+    """``(seconds, fitted estimator)`` of one fit of ``make()``."""
+    start = time.perf_counter()
+    est = make().fit(X, y)
+    return time.perf_counter() - start, est
 
 
 def main(rounds=5):
@@ -77,21 +76,15 @@ def main(rounds=5):
     rows = []
     for name, X, y, make_sklearn, make_ours, quality in cases():
         for threads in ("default", 1):
-            limit = threadpool_limits(1, "blas") if threads == 1 else None
+            limit = threadpool_limits(1, "blas") if threads == 1 else nullcontext()
             sk_times, our_times = [], []
-            with warnings.catch_warnings():
+            with limit, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if limit is not None:
-                    limit.__enter__()
-                try:
-                    for _ in range(rounds):  # interleaved, so both meet the same load
-                        t, sk = best_fit(make_sklearn, X, y, 1)
-                        sk_times.append(t)
-                        t, ours = best_fit(make_ours, X, y, 1)
-                        our_times.append(t)
-                finally:
-                    if limit is not None:
-                        limit.__exit__(None, None, None)
+                for _ in range(rounds):  # interleaved, so both meet the same load
+                    t, sk = timed_fit(make_sklearn, X, y)
+                    sk_times.append(t)
+                    t, ours = timed_fit(make_ours, X, y)
+                    our_times.append(t)
             sk_t, our_t = min(sk_times), min(our_times)
             rows.append(
                 (
