@@ -24,8 +24,8 @@ from ..neural_network._training import (
     TrainingRows,
     _objective,
     lbfgs_fit,
-    one_blas_thread,
 )
+from ..utils._blas import one_blas_thread
 
 __all__ = ["ChunkedRows", "mlp_update"]
 

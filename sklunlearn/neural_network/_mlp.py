@@ -28,6 +28,7 @@ from ..unlearning import (
     variational_update,
 )
 from ..unlearning._diagonal import diagonal_divide_out
+from ..utils._blas import one_blas_thread
 from ._last_layer import feature_statistics, features, output_posterior, relative_error
 from ._predictor import ACTIVATIONS, MLPPredictor
 from ._reparameterised import reparameterised_vi
@@ -36,7 +37,6 @@ from ._training import (
     TrainingRows,
     glorot_weights,
     mackay_noise,
-    one_blas_thread,
 )
 
 __all__ = ["BayesianMLPRegressor", "MAX_GGN_WEIGHTS"]

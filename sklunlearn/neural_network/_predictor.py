@@ -24,7 +24,7 @@ from .._numba.mlp import (
     scatter_kronecker_gram,
 )
 from ..unlearning import Predictor
-from ._training import blas_threads, one_blas_thread
+from ..utils._blas import blas_threads, one_blas_thread
 
 __all__ = ["ACTIVATIONS", "MLPPredictor"]
 

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import optimize
 
 from ..unlearning._diagonal import diagonal_gauss_newton
-from ..utils._blas import blas_threads, one_blas_thread
+from ..utils._blas import one_blas_thread
 from ._last_layer import feature_statistics
 
 __all__ = [
@@ -27,8 +27,6 @@ __all__ = [
     "lbfgs_fit",
     "map_fit",
     "mackay_noise",
-    "blas_threads",
-    "one_blas_thread",
 ]
 
 # Adam (Kingma & Ba 2015) constants, as scikit-learn's MLP uses them.
