@@ -441,3 +441,23 @@ def test_an_estimator_missing_from_the_installation_is_refused(files, capsys, mo
     out = tmp_path / "out.skops"
     argv = ["fit", "Absent", data, "--target", "class", "--output", out]
     assert "not available in this installation" in _refused(capsys, argv, out)
+
+
+def test_audit_takes_string_labels_and_matches_rows_with_their_label(
+    files, banknote, capsys
+):
+    tmp_path, _, _, _ = files
+    named = banknote.assign(
+        **{"class": np.where(banknote["class"] == 1, "forged", "genuine")}
+    )
+    data, rows, relabelled = (tmp_path / name for name in ("s.csv", "f.csv", "r.csv"))
+    named.to_csv(data, index=False)
+    named.iloc[:N_FORGET].to_csv(rows, index=False)
+    argv = ["audit", "BayesianLogisticRegression", data, "--target", "class", "--forget"]
+    assert main([str(a) for a in [*argv, rows]]) == 0
+    assert "forgotten vs" in capsys.readouterr().out
+    # The same features with the other label are not a learned row.
+    flipped = named.iloc[:1].assign(**{"class": lambda f: f["class"].map(
+        {"forged": "genuine", "genuine": "forged"})})  # fmt: skip
+    flipped.to_csv(relabelled, index=False)
+    assert "not a row of the data" in _refused(capsys, [*argv, relabelled])

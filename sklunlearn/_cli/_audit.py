@@ -13,14 +13,15 @@ from ._files import CommandError, one_line, read_table
 from ._progress import Progress
 
 
-def _without(frame, rows, path):
-    """``frame`` minus one occurrence of each row of ``rows`` (features and target)."""
-    remaining = frame.to_numpy(dtype=np.float64)
-    keep = np.ones(len(frame), dtype=bool)
+def _without(X, y, X_rows, y_rows, path):
+    """Mask of the rows of ``(X, y)`` kept when one occurrence of each row of
+    ``(X_rows, y_rows)`` is removed; the target is compared as it is (labels may be
+    strings), the numeric features as float64."""
+    keep = np.ones(len(X), dtype=bool)
     positions = {}
-    for index, row in enumerate(map(tuple, remaining)):
+    for index, row in enumerate(_keyed(X, y)):
         positions.setdefault(row, []).append(index)
-    for number, row in enumerate(map(tuple, rows.to_numpy(dtype=np.float64))):
+    for number, row in enumerate(_keyed(X_rows, y_rows)):
         if not positions.get(row):
             raise CommandError(
                 f"{path}: data row {number + 1} is not a row of the data (or is repeated "
@@ -28,6 +29,14 @@ def _without(frame, rows, path):
             )
         keep[positions[row].pop()] = False
     return keep
+
+
+def _keyed(X, y):
+    """Each row of ``(X, y)`` as a hashable tuple: its features, then its target."""
+    features = map(tuple, X.to_numpy(dtype=np.float64))
+    return (
+        features_row + (target,) for features_row, target in zip(features, y, strict=True)
+    )
 
 
 def _same_columns(frame, reference, path, reference_path):
@@ -55,8 +64,7 @@ def _split(args):
     X, y = read_table(args.data, args.target)
     X_forget, y_forget = read_table(args.forget, args.target)
     X_forget = _same_columns(X_forget, X, args.forget, args.data)
-    data = X.assign(**{args.target: y})
-    forgotten = ~_without(data, X_forget.assign(**{args.target: y_forget}), args.forget)
+    forgotten = ~_without(X, y, X_forget, y_forget, args.forget)
     if args.unseen is not None:
         X_unseen, y_unseen = read_table(args.unseen, args.target)
         X_unseen = _same_columns(X_unseen, X, args.unseen, args.data)
