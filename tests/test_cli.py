@@ -461,3 +461,12 @@ def test_audit_takes_string_labels_and_matches_rows_with_their_label(
         {"forged": "genuine", "genuine": "forged"})})  # fmt: skip
     flipped.to_csv(relabelled, index=False)
     assert "not a row of the data" in _refused(capsys, [*argv, relabelled])
+
+
+def test_audit_of_the_sparse_gp_classifier_retrains_at_its_learned_kernel(files, capsys):
+    tmp_path, data, rows, _ = files
+    argv = ["audit", "SparseGPClassifier", data, "--target", "class", "--forget", rows]
+    argv += ["--param", "inducing_points=20", "--param", "random_state=0"]
+    assert main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    assert "forgotten vs retrained" in out and "not forgotten vs retrained" in out

@@ -221,3 +221,26 @@ def test_a_failing_audit_leaves_the_previous_one_intact():
         audit.fit(X, y)
     audit.set_params(estimator=BayesianLinearRegression())
     assert pickle.dumps(audit) == before
+
+
+def test_audit_retrains_a_sparse_gp_over_the_same_variables(recwarn):
+    from sklunlearn.gaussian_process import SparseGPRegressor
+
+    X, y = regression_data(n=150)
+    sgpr = SparseGPRegressor(inducing_points=15, random_state=0)
+    audit = UnlearningAudit(sgpr, forget_size=0.2, random_state=0).fit(X, y)
+    full, retrained = audit.unlearned_estimator_, audit.retrained_estimator_
+    # A refit from scratch would choose its own inducing points and hyperparameters.
+    assert_allclose(retrained.inducing_points_, full.inducing_points_, rtol=0, atol=0)
+    assert retrained.kernel_ == full.kernel_ and retrained.optimizer is None
+    assert retrained.noise_variance_ == full.noise_variance_
+    mask = audit.forget_mask_
+    manual = SparseGPRegressor(
+        inducing_points=full.inducing_points_,
+        kernel=full.kernel_,
+        noise_variance=full.noise_variance_,
+        optimizer=None,
+    ).fit(X[~mask], y[~mask])
+    assert audit.kl_to_retrained_ < 1e-8 < audit.kl_do_nothing_
+    assert posterior_kl(full, manual) < 1e-8
+    assert not [w for w in recwarn if "different variables" in str(w.message)]

@@ -5,9 +5,9 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.base import clone
 
 from ..exceptions import UnlearningWarning
+from ..model_selection import retraining_clone
 from ._commands import _learn, _make_estimator, _rows_like_the_model
 from ._files import CommandError, one_line, read_table
 from ._progress import Progress
@@ -44,19 +44,6 @@ def _same_columns(frame, reference, path, reference_path):
     if sorted(map(str, frame.columns)) != sorted(map(str, reference.columns)):
         raise CommandError(f"{path}: its columns differ from those of {reference_path}")
     return frame[list(reference.columns)]
-
-
-def _retrainer(full):
-    """A clone of ``full`` that reuses what a sparse GP learned once (inducing points,
-    kernel), so that the two posteriors are over the same variables."""
-    retrained = clone(full)
-    if hasattr(full, "inducing_points_"):
-        retrained.set_params(inducing_points=full.inducing_points_)
-    if "optimizer" in full.get_params():
-        retrained.set_params(
-            kernel=full.kernel_, noise_variance=full.noise_variance_, optimizer=None
-        )
-    return retrained
 
 
 def _split(args):
@@ -103,7 +90,7 @@ def audit(args):
         forget_seconds = time.perf_counter() - start
     start = time.perf_counter()
     retrained = _learn(
-        _retrainer(full), X[~forgotten], y[~forgotten], args.data, quiet=args.quiet
+        retraining_clone(full), X[~forgotten], y[~forgotten], args.data, quiet=args.quiet
     )
     retrain_seconds = time.perf_counter() - start
     seconds = (fit_seconds, forget_seconds, retrain_seconds)
