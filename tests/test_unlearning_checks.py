@@ -1,5 +1,7 @@
 """The unlearning checks: every estimator of the package passes them, broken ones fail."""
 
+import warnings
+
 import numpy as np
 import pytest
 from _unlearning_toys import (
@@ -10,9 +12,11 @@ from _unlearning_toys import (
     ToyUnlearningClassifier,
     WeightIgnoringToy,
 )
+from sklearn.datasets import load_breast_cancer
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from sklunlearn.exceptions import UnlearningWarning
 from sklunlearn.gaussian_process import SparseGPClassifier, SparseGPRegressor
 from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
 from sklunlearn.pipeline import make_unlearning_pipeline
@@ -171,3 +175,58 @@ def test_expected_failures_are_strict_xfails():
     (mark,) = marked[0].marks
     assert mark.name == "xfail" and mark.kwargs["strict"] is True
     assert mark.kwargs["reason"] == "forgets 90% of each row"
+
+
+# ----------------------------------------------- the self-check's warning text
+def _self_check_warnings(est, X, y):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.partial_unfit(X, y)
+    return [
+        str(w.message)
+        for w in caught
+        if w.category is UnlearningWarning
+        and "re-evaluated at the new mean" in str(w.message)
+    ]
+
+
+def test_laplace_self_check_warning_starts_with_the_steps_name():
+    """Half of breast_cancer nearest one row, weak prior: the step is worse than doing
+    nothing (against the retrain here), and its warning says which step it is."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    centre = X[np.random.default_rng(0).integers(X.shape[0])]
+    order = np.argsort(((X - centre) ** 2).sum(axis=1))
+    forget, remain = np.sort(order[: X.shape[0] // 2]), np.sort(order[X.shape[0] // 2 :])
+    est = BayesianLogisticRegression(alpha=0.01).fit(X, y)
+    full = est.posterior_
+    retrained = BayesianLogisticRegression(alpha=0.01).fit(X[remain], y[remain])
+    (message,) = _self_check_warnings(est, X[forget], y[forget])
+    ratio = est.posterior_.kl_divergence(retrained.posterior_) / full.kl_divergence(
+        retrained.posterior_
+    )
+    assert ratio > 1.0
+    assert message.startswith(
+        "The one-step Laplace divide-out is not supported by the forgotten rows' likelihood"
+    ), message
+
+
+def test_uib_self_check_warning_on_a_network_starts_with_the_steps_name():
+    from sklunlearn.neural_network import BayesianMLPRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, (300, 1))
+    y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 0] + 0.1 * rng.randn(300)
+    est = BayesianMLPRegressor(
+        hidden_layer_sizes=(20,),
+        random_state=0,
+        max_iter=3000,
+        tol=1e-8,
+        unlearning="uib",
+    ).fit(X, y)
+    forget = np.sort(rng.choice(len(X), 30, replace=False))
+    messages = _self_check_warnings(est, X[forget], y[forget])
+    assert messages, "the 'uib' step on this network is re-evaluated and warns"
+    assert messages[0].startswith(
+        "The 'uib' step on a model nonlinear in its parameters is not supported"
+    ), messages[0]
