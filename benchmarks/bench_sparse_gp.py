@@ -9,7 +9,8 @@ variance 1, length scales 1, noise variance 1), L-BFGS-B for all three:
   with its default optimiser, which runs L-BFGS-B along two paths from the
   start, log and softplus coordinates, and keeps the better end, each path's
   end printed; ours also with GPy's absolute jitter, ``relative_jitter=False,
-  jitter=1e-8``, and each path alone, :class:`OnePath`),
+  jitter=1e-8``, with ``jitter='auto'`` (relative ``1e-12``, growing with the
+  signal-to-noise ratio) and each path alone, :class:`OnePath`),
 - the bound of the three at the same hyperparameters and the same absolute
   jitter on K_ZZ (the start, and GPflow's optimum),
 - ``partial_unfit`` of 1% of the rows against each library's refit on the
@@ -417,6 +418,9 @@ def compare(n, peers, directory, rounds):
     absolute, absolute_run = _our_optimisation(
         estimator, X, y, X_test, y_test, start, jitter=1e-8, relative_jitter=False
     )
+    auto, auto_run = _our_optimisation(
+        estimator, X, y, X_test, y_test, start, jitter="auto"
+    )
     softplus, softplus_run = _our_optimisation(
         estimator, X, y, X_test, y_test, start, optimizer=OnePath("softplus", n)
     )
@@ -444,6 +448,7 @@ def compare(n, peers, directory, rounds):
         runs[name]["common"] = -bound()[0]
     extra = {
         "relative_jitter=False, jitter=1e-8 (both paths)": (absolute, absolute_run),
+        "jitter='auto' (both paths)": (auto, auto_run),
         "the log path alone (the default before; OnePath('log'))": (log, log_run),
         "the softplus path alone (the peers' coordinates; OnePath('softplus'))": (
             softplus,

@@ -320,3 +320,28 @@ def test_minimize_within_bounds_with_positive_runs_the_second_path():
     assert two.fun <= min(one.fun, alone.fun)
     assert two.nfev >= one.nfev + alone.nfev
     assert len(notes) >= 2
+
+
+def test_auto_jitter_ends_as_high_as_an_absolute_one_in_any_unit():
+    """jitter='auto' costs little at the large signal variance of nearly
+    linear features, as the peers' absolute jitter does (a relative 1e-8 ends
+    lower), and is the same model for targets in any unit (an absolute one is not)."""
+    X, y, Z = _benchmark_rows(1000, 0, 50)
+    jitters = {
+        "auto": dict(jitter="auto"),
+        "relative 1e-8 (the default)": dict(jitter=1e-8),
+        "absolute 1e-8": dict(jitter=1e-8, relative_jitter=False),
+    }
+    bounds = {}
+    with threadpool_limits(1):
+        for scale in (1.0, 1e-3):
+            for name, params in jitters.items():
+                fitted, at_bounds = _fit(X, scale * y, Z, **params)
+                assert not at_bounds
+                bounds[scale, name] = fitted.log_marginal_likelihood_value_
+    # in the benchmark's unit the absolute jitter's optimum, 0.2 nats above 1e-8's
+    assert bounds[1.0, "auto"] >= bounds[1.0, "absolute 1e-8"] - 0.01
+    assert bounds[1.0, "auto"] > bounds[1.0, "relative 1e-8 (the default)"] + 0.1
+    # targets / 1000 without normalize_y: the absolute jitter ends 200 nats lower
+    assert bounds[1e-3, "auto"] > bounds[1e-3, "relative 1e-8 (the default)"]
+    assert bounds[1e-3, "auto"] > bounds[1e-3, "absolute 1e-8"] + 100

@@ -71,6 +71,12 @@ def fixed(est, **params):
     )
 
 
+def auto_jitter(mean_diagonal, noise_variance):
+    """The jitter ``jitter='auto'`` adds to the diagonal of ``K_ZZ``: ``1e-12`` of its
+    mean diagonal ``D``, times ``1 + (D / (1e6 s2))^2``."""
+    return 1e-12 * mean_diagonal * (1 + (mean_diagonal / (1e6 * noise_variance)) ** 2)
+
+
 def assert_same_model(a, b, X, atol=1e-6, same_count=True):
     mean_a, std_a = a.predict(X, return_std=True)
     mean_b, std_b = b.predict(X, return_std=True)
@@ -724,6 +730,52 @@ def test_absolute_jitter_is_added_as_it_is(rng):
     np.testing.assert_allclose(factor.cholesky @ factor.cholesky.T, Kuu, rtol=1e-12)
     expected = collapsed_bound_reference(Kuu, kernel(Z, X), kernel.diag(X), y, 0.01)
     np.testing.assert_allclose(est.log_marginal_likelihood_value_, expected, rtol=1e-10)
+
+
+def test_auto_jitter_grows_above_a_signal_to_noise_ratio_of_1e6():
+    """jitter='auto' adds 1e-12 D (1 + (D / (1e6 s2))^2) to K_ZZ's diagonal, D its
+    mean: the bound, its gradient (also through the jitter's dependence on D and
+    s2) and forgetting at a signal-to-noise ratio of 4e6, where it is 17x 1e-12 D."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(300, 2))
+    y = 20 * np.sin(0.6 * X).sum(axis=1) + 0.01 * rng.randn(300)
+    Z = rng.uniform(-2, 2, size=(15, 2))
+    kernel, noise_variance = C(400.0) * RBF([2.0, 3.0]), 1e-4
+    est = SparseGPRegressor(
+        kernel=kernel,
+        inducing_points=Z,
+        noise_variance=noise_variance,
+        optimizer=None,
+        jitter="auto",
+    ).fit(X, y)
+    assert est._inducing_factor.growth == pytest.approx(16.0)
+    Kuu = kernel(Z) + auto_jitter(400.0, noise_variance) * np.eye(15)
+    expected = collapsed_bound_reference(
+        Kuu, kernel(Z, X), kernel.diag(X), y, noise_variance
+    )
+    np.testing.assert_allclose(est.log_marginal_likelihood_value_, expected, rtol=1e-10)
+    theta, step = np.append(kernel.theta, np.log(noise_variance)), 1e-4
+    gradient = est.log_marginal_likelihood(theta, eval_gradient=True, X=X, y=y)[1]
+    numeric = [
+        (
+            est.log_marginal_likelihood(theta + e, X=X, y=y)
+            - est.log_marginal_likelihood(theta - e, X=X, y=y)
+        )
+        / (2 * step)
+        for e in step * np.eye(4)
+    ]
+    # the jitter's parts of the derivatives in log D and log s2 are about 6.5 (of
+    # about 1.6e6); finite differences agree to 0.2
+    np.testing.assert_allclose(gradient, numeric, rtol=0, atol=1.0)
+    est.partial_unfit(X[:30], y[:30])
+    refit = fixed(est, jitter="auto").fit(X[30:], y[30:])
+    assert_same_model(est, refit, X, atol=1e-9)
+
+
+def test_auto_jitter_is_relative():
+    X, y = np.random.RandomState(0).randn(20, 2), np.zeros(20)
+    with pytest.raises(ValueError, match="relative_jitter=False needs a number"):
+        SparseGPRegressor(inducing_points=5, jitter="auto", relative_jitter=False).fit(X, y)
 
 
 @pytest.mark.parametrize(

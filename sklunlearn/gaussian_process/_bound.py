@@ -64,6 +64,47 @@ class AbsoluteJitters(tuple):
     __slots__ = ()
 
 
+class GrowingJitters(tuple):
+    """Relative jitters tried in turn that grow with the signal-to-noise ratio.
+
+    Each ``j`` adds ``j D (1 + (D / (s2 S))^2)`` to the diagonal of ``K_uu``,
+    with ``D = mean(diag K_uu)``, ``s2`` the noise variance and ``S`` =
+    :data:`SIGNAL_TO_NOISE_SCALE`. A jitter ``j`` costs about ``j |K_uu^-1
+    k_i|^2 / (2 s2)`` nats per row: a relative one, ``D / s2`` times ``j``,
+    grows with the signal-to-noise ratio ``D / s2``. Up to ``S`` this one
+    costs what ``j`` relative costs; above it, the cost grows as ``(D /
+    s2)^3``, which keeps the bound from favouring an interpolation (a noise
+    variance at its lower bound) or an ever larger signal variance, as a
+    larger relative jitter would. Both ``D`` and ``s2`` are in the targets'
+    units squared, so the model is the same for targets in any unit.
+
+    Parameters
+    ----------
+    values : iterable of float
+        The relative jitters ``j``, increasing.
+    noise_variance : float or None
+        ``s2``; None until the noise variance is known (:func:`with_noise`).
+    """
+
+    def __new__(cls, values, noise_variance=None):
+        jitters = super().__new__(cls, values)
+        jitters.noise_variance = noise_variance
+        return jitters
+
+
+# Signal-to-noise ratio above which GrowingJitters grow, and the power they grow with.
+SIGNAL_TO_NOISE_SCALE = 1e6
+GROWTH_POWER = 2
+
+
+def with_noise(jitters, noise_variance):
+    """``jitters`` at the noise variance ``noise_variance`` (only
+    :class:`GrowingJitters` depend on it)."""
+    if isinstance(jitters, GrowingJitters):
+        return GrowingJitters(jitters, float(noise_variance))
+    return jitters
+
+
 class InducingFactor(NamedTuple):
     """Factors of the jittered inducing-point kernel matrix.
 
@@ -71,7 +112,8 @@ class InducingFactor(NamedTuple):
     ------
     cholesky : ndarray of shape (m, m)
         Lower ``L`` with ``L L' = K_uu + jitter * scale I``, ``scale`` being
-        ``mean(diag K_uu)`` when ``relative``, else 1.
+        ``mean(diag K_uu)`` when ``relative`` (times ``1 + growth`` for
+        :class:`GrowingJitters`), else 1.
     inverse : ndarray of shape (m, m)
         ``L^-1`` (lower). Whitening multiplies by it: a matrix product is as
         accurate here as a triangular solve, and much faster than a
@@ -84,6 +126,11 @@ class InducingFactor(NamedTuple):
         Computes ``K(X, Z)`` for the kernel and ``Z`` factorised (stateless),
         so that whitening rows does not inspect the kernel again; None
         means: from the kernel passed along with the factor.
+    growth : float
+        ``(D / (s2 S))^2`` of :class:`GrowingJitters`, else 0.
+    noise_derivative : float
+        Derivative of the jitter added in the noise variance ``s2``:
+        ``-2 jitter D growth / s2`` for :class:`GrowingJitters`, else 0.
     """
 
     cholesky: np.ndarray
@@ -91,37 +138,50 @@ class InducingFactor(NamedTuple):
     jitter: float
     relative: bool = True
     cross: object = None
+    growth: float = 0.0
+    noise_derivative: float = 0.0
 
     @property
     def moving_jitter(self):
-        """The jitter's factor on ``mean(diag K_uu)`` (0 for an absolute jitter):
-        the part of the jitter that moves with the kernel's hyperparameters."""
-        return self.jitter if self.relative else 0.0
+        """Derivative of the jitter added in ``mean(diag K_uu)`` (0 for an absolute
+        jitter): the part of the jitter that moves with the kernel's hyperparameters."""
+        if not self.relative:
+            return 0.0
+        return self.jitter * (1.0 + (GROWTH_POWER + 1) * self.growth)
 
 
 def inducing_cholesky(kernel, Z, jitters=JITTERS):
     """:class:`InducingFactor` of ``K_uu + jitter mean(diag K_uu) I``.
 
     ``jitter`` is the first of ``jitters`` (increasing) for which the
-    factorisation succeeds; it depends only on the kernel and ``Z``, so
-    forgetting and refitting use the same one. :class:`AbsoluteJitters` are
-    added without the factor ``mean(diag K_uu)``. The factor carries the
-    cross-covariance of ``kernel`` and ``Z`` (see :func:`whitened_features`).
+    factorisation succeeds; it depends only on the kernel and ``Z`` (and the
+    noise variance for :class:`GrowingJitters`), so forgetting and refitting
+    use the same one. :class:`AbsoluteJitters` are added without the factor
+    ``mean(diag K_uu)``. The factor carries the cross-covariance of ``kernel``
+    and ``Z`` (see :func:`whitened_features`).
     """
     Kuu = kernel(Z)
     diagonal = np.diag_indices_from(Kuu)
     relative = not isinstance(jitters, AbsoluteJitters)
     scale = np.mean(Kuu[diagonal]) if relative else 1.0
+    growth = 0.0
+    if isinstance(jitters, GrowingJitters):
+        growth = (scale / (jitters.noise_variance * SIGNAL_TO_NOISE_SCALE)) ** GROWTH_POWER
     for jitter in jitters:
         jittered = Kuu.copy()
-        jittered[diagonal] += jitter * scale
+        jittered[diagonal] += jitter * scale * (1.0 + growth)
         try:
             L = linalg.cholesky(jittered, lower=True)
         except linalg.LinAlgError:
             continue
         inverse = linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True)
         cross = _cross_covariance(kernel, Z, fast=True)
-        return InducingFactor(L, inverse, jitter, relative, cross)
+        noise_derivative = (
+            -GROWTH_POWER * jitter * scale * growth / jitters.noise_variance
+            if growth
+            else 0.0
+        )
+        return InducingFactor(L, inverse, jitter, relative, cross, growth, noise_derivative)
     kind = "relative" if relative else "absolute"
     raise NotPositiveDefiniteError(
         "The kernel matrix of the inducing points is not positive definite even "
@@ -766,9 +826,12 @@ def _partial_derivatives(aa, b, yy, kdiag, W, posterior, s2, factor):
         + 0.5 * kdiag / s2**2
         - 0.5 * np.trace(aa) / s2**2
     )
+    d_Kuu = L_inv.T @ M_K @ L_inv
+    # a jitter that depends on s2 (GrowingJitters) adds dF/dK_uu : I djitter/ds2
+    d_s2 += np.trace(d_Kuu) * factor.noise_derivative
     d_Psi_whitened = M_Psi @ L_inv
     return _Partials(
-        d_Kuu=L_inv.T @ M_K @ L_inv,
+        d_Kuu=d_Kuu,
         d_Psi=L_inv.T @ d_Psi_whitened,
         d_phi=L_inv.T @ beta / s2**2,
         d_s2=float(d_s2),

@@ -32,6 +32,7 @@ from ..utils._blas import one_blas_thread
 from ._bound import (
     SUPPORTED_KERNELS,
     AbsoluteJitters,
+    GrowingJitters,
     SparseStatistics,
     collapsed_bound,
     inducing_cholesky,
@@ -39,11 +40,16 @@ from ._bound import (
     supports_inducing_gradient,
     target_normalization,
     whitened_features,
+    with_noise,
 )
 from ._inducing import forgotten_inducing_points_message, resolve_inducing_points
 
 # Bounds of the noise variance while maximising the bound.
 _NOISE_BOUNDS = (1e-8, 1e8)
+# The relative jitter of jitter='auto' (GrowingJitters), and the largest the ladder of
+# a small one climbs to where K_ZZ does not factorise.
+_AUTO_JITTER = 1e-12
+_LARGEST_JITTER = 1e-4
 # L-BFGS-B's tolerance on the projected gradient (scipy's default).
 _GRADIENT_TOLERANCE = 1e-5
 # scipy.optimize.minimize's status of a run stopped by its callback.
@@ -510,19 +516,28 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         isotropic or ARD, optionally times a ConstantKernel and plus a
         WhiteKernel. The optimised locations are learned from all rows, like
         the hyperparameters.
-    jitter : float, default=1e-8
-        Relative jitter of the inducing points' kernel matrix: ``K_ZZ + jitter
-        mean(diag K_ZZ) I`` is factorised (100 and 10,000 times more when it
-        does not factorise; the optimiser keeps the one of its starting
-        point). The bound is that of inducing values observed with that
-        variance, a little below the jitter-free bound where ``K_ZZ`` is
-        ill-conditioned (long length scales, large signal variance); GPflow
-        and GPy add an absolute ``1e-6`` and ``1e-8``.
+    jitter : 'auto' or float, default=1e-8
+        Jitter of the inducing points' kernel matrix. A float ``j`` is
+        relative: ``K_ZZ + j D I`` is factorised, ``D = mean(diag K_ZZ)``.
+        ``'auto'`` adds ``1e-12 D (1 + (D / (1e6 s2))^2)``, ``s2`` the noise
+        variance: ``1e-12`` relative up to a signal-to-noise ratio ``D / s2`` of
+        ``1e6``, growing above it (``1e-8`` relative at ``1e8``). Where ``K_ZZ``
+        does not factorise, 100 times more in turn (up to ``1e-4``, and at
+        least twice); the optimiser keeps the one of its starting point. The
+        bound is that of inducing values observed with that variance: a jitter
+        ``J`` costs about ``J |K_ZZ^-1 k_i|^2 / (2 s2)`` nats per row, which
+        for a relative one grows with the signal variance, most where ``K_ZZ``
+        is ill-conditioned (long length scales, large signal variance).
+        ``'auto'`` costs little there up to a signal-to-noise ratio of about
+        ``1e6``, and its growth keeps the optimum away from an interpolation
+        (the noise variance at its lower bound) and from an ever larger signal
+        variance; it usually needs more optimiser evaluations. GPflow and GPy
+        add an absolute ``1e-6`` and ``1e-8``.
     relative_jitter : bool, default=True
-        Whether ``jitter`` multiplies ``mean(diag K_ZZ)``, which keeps the
-        model the same for targets in any unit. False adds ``jitter`` as it
-        is, as GPflow and GPy do: it then costs less where the optimum has a
-        large signal variance, but depends on the targets' scale.
+        Whether a float ``jitter`` multiplies ``mean(diag K_ZZ)``, which keeps
+        the model the same for targets in any unit (as ``'auto'`` does). False
+        adds ``jitter`` as it is, as GPflow and GPy do: the model then depends
+        on the targets' scale. False needs a float ``jitter``.
     verbose : int, default=0
         When positive, :meth:`fit` and :meth:`reoptimize` print the
         optimiser's progress: per iteration the bound and the norm of its
@@ -634,7 +649,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "normalize_y": ["boolean"],
         "random_state": ["random_state"],
         "optimize_inducing": ["boolean"],
-        "jitter": [Interval(Real, 0, 1e-2, closed="neither")],
+        "jitter": [StrOptions({"auto"}), Interval(Real, 0, 1e-2, closed="neither")],
         "relative_jitter": ["boolean"],
         "verbose": ["verbose"],
         "ledger": ["boolean"],
@@ -1031,7 +1046,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self.inducing_points_ = np.array(inducing_points, dtype=np.float64, copy=True)
         self.noise_variance_ = float(noise_variance)
         self._inducing_factor = inducing_cholesky(
-            kernel, self.inducing_points_, self._jitters()
+            kernel, self.inducing_points_, self._jitters(noise_variance=noise_variance)
         )
         self._warned_about_hyperparameters = False
 
@@ -1130,12 +1145,26 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             posterior.mean, posterior.precision_cholesky, self._inducing_factor
         )
 
-    def _jitters(self, values=None):
-        """Jitters of ``K_uu`` tried in turn, ``values`` or those of ``jitter``,
-        as a tuple (relative) or :class:`AbsoluteJitters` (see ``relative_jitter``)."""
+    def _jitters(self, values=None, noise_variance=None):
+        """Jitters of ``K_uu`` tried in turn, ``values`` or those of ``jitter``:
+        :class:`GrowingJitters` at ``noise_variance`` for ``'auto'``, else a
+        tuple (relative) or :class:`AbsoluteJitters` (see ``relative_jitter``)."""
+        auto = isinstance(self.jitter, str)
+        if auto and not self.relative_jitter:
+            raise ValueError(
+                "relative_jitter=False needs a number as jitter (GPflow adds 1e-6, "
+                "GPy 1e-8); jitter='auto' is relative."
+            )
         if values is None:
-            values = (self.jitter, 1e2 * self.jitter, 1e4 * self.jitter)
-        return tuple(values) if self.relative_jitter else AbsoluteJitters(values)
+            # From the smallest up by factors of 100, at least twice and up to
+            # _LARGEST_JITTER.
+            smallest = _AUTO_JITTER if auto else self.jitter
+            steps = int(np.ceil(np.log(_LARGEST_JITTER / smallest) / np.log(100.0) - 1e-9))
+            values = smallest * 100.0 ** np.arange(max(3, 1 + steps))
+        values = tuple(float(value) for value in values)
+        if auto:
+            return GrowingJitters(values, noise_variance)
+        return values if self.relative_jitter else AbsoluteJitters(values)
 
     def _objective(self, X, y, weights, Z, kernel, optimize_inducing=False, jitters=None):
         """``theta -> (-bound, -gradient)`` with ``theta = [kernel.theta, log s2]``,
@@ -1154,7 +1183,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             s2 = float(np.exp(theta[n_theta]))
             inducing = theta[n_theta + 1 :].reshape(Z.shape) if optimize_inducing else Z
             try:
-                evaluation = bound(candidate, inducing, s2, optimize_inducing, jitters)
+                evaluation = bound(
+                    candidate, inducing, s2, optimize_inducing, with_noise(jitters, s2)
+                )
             except np.linalg.LinAlgError:
                 return np.inf, np.zeros_like(theta)
             gradient = evaluation.gradient
@@ -1176,7 +1207,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
         # One jitter for the whole run: a larger one where K_uu needs it would
         # make the bound jump down there and stall the optimiser.
-        jitters = self._jitters([inducing_cholesky(kernel, Z, self._jitters()).jitter])
+        start = inducing_cholesky(kernel, Z, self._jitters(noise_variance=noise_variance))
+        jitters = self._jitters([start.jitter])
         objective = _Progress(
             self._bound_objective(bound, Z, kernel, self.optimize_inducing, jitters),
             self.verbose,
