@@ -494,7 +494,7 @@ def expected_logistic_terms(mean, variance, y, nodes, node_weights):
     y : array-like of shape (n,)
         Labels in {0, 1}.
     nodes, node_weights : array-like of shape (n_nodes,)
-        Probabilists' Gauss-Hermite rule (weights summing to 1).
+        A rule for ``E[h(z)]``, ``z ~ N(0, 1)`` (Gauss-Hermite or trapezoid).
 
     Returns
     -------

@@ -448,10 +448,17 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
     def _warn_unconverged(self, records):
         if all(record.converged for record in records):
             return
+        advice = "increase max_iter, or standardise the features"
+        if self.inference != "laplace":
+            # The variational fixed point converges linearly: say how far it got.
+            residual = max(getattr(record, "residual", 0.0) for record in records)
+            advice = (
+                f"its stationarity residual is {residual:.3g} against tol={self.tol:g}; "
+                + advice
+            )
         warnings.warn(
             f"{'Newton' if self.inference == 'laplace' else 'Variational'} fitting "
-            f"did not converge in max_iter={self.max_iter} iterations; increase "
-            "max_iter, or standardise the features.",
+            f"did not converge in max_iter={self.max_iter} iterations; {advice}.",
             ConvergenceWarning,
             stacklevel=4,
         )

@@ -1,5 +1,6 @@
 """Bayesian logistic regression that forgets (Laplace, EUBO, reverse KL, UIB)."""
 
+import contextlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,6 +14,7 @@ from ..unlearning import (
     LinearPredictor,
     Model,
 )
+from ..utils._blas import one_blas_thread
 from ._classifier import _GaussianClassifier
 
 __all__ = ["BayesianLogisticRegression"]
@@ -364,7 +366,8 @@ class BayesianLogisticRegression(_GaussianClassifier):
         self : object
             Fitted estimator.
         """
-        return self._learn(X, y, sample_weight, reset=True)
+        with self._fit_threads():
+            return self._learn(X, y, sample_weight, reset=True)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Add rows to the posterior (online update; fits if not fitted yet).
@@ -383,14 +386,15 @@ class BayesianLogisticRegression(_GaussianClassifier):
         self : object
         """
         self._validate_params()  # parameters may have been changed since the last call
-        return self._learn(
-            X,
-            y,
-            sample_weight,
-            reset="posterior_" not in self.__dict__,
-            classes=classes,
-            partial=True,
-        )
+        with self._fit_threads():
+            return self._learn(
+                X,
+                y,
+                sample_weight,
+                reset="posterior_" not in self.__dict__,
+                classes=classes,
+                partial=True,
+            )
 
     def partial_unfit(self, X, y, sample_weight=None):
         """Forget rows with the method chosen by ``unlearning``.
@@ -427,6 +431,17 @@ class BayesianLogisticRegression(_GaussianClassifier):
         return self._forget(X, y, sample_weight)
 
     # ------------------------------------------------------------ internals
+    def _fit_threads(self):
+        """The BLAS thread limit of a fit: one thread for the variational fit.
+
+        Its fixed-point iteration factorises and solves with the small
+        (d + 1) x (d + 1) precision a few times per state, between the Numba
+        kernels' passes over the rows: BLAS threads would wait for each other
+        more than they compute. The limit is set here, around all one-vs-rest
+        problems, because it is process-wide (not per joblib thread).
+        """
+        return one_blas_thread() if self.inference == "vi" else contextlib.nullcontext()
+
     def _start(self, X, weights):
         """The model, and the prior N(0, alpha^-1 I) for every one-vs-rest problem."""
         predictor = LinearPredictor(fit_intercept=self.fit_intercept)

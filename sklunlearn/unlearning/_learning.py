@@ -22,8 +22,9 @@ def learn(
 
     ``inference='laplace'`` runs Newton's method to the mode and takes the
     curvature there; ``'vi'`` fits a full-covariance Gaussian by maximising
-    the evidence lower bound, started from the Laplace approximation (near the
-    ELBO's maximum, so a few natural-gradient steps finish the fit).
+    the evidence lower bound, started from the Laplace approximation (the
+    natural-gradient fixed point of :func:`variational_update`; the iteration
+    counts of both stages are added in ``n_iter``, each stage has ``max_iter``).
     ``verbose`` prints each iteration's objective and convergence measure.
 
     Returns

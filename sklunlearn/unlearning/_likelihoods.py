@@ -7,6 +7,16 @@ the log-concave likelihoods here), and their expectations under a Gaussian
 the predictor (:mod:`._predictors`) turns these per-row numbers into gradients
 and curvature over the parameters. A new likelihood is one subclass of
 :class:`Likelihood` with :meth:`~Likelihood.row_terms`.
+
+Expectations use Gauss-Hermite quadrature where ``f`` spreads little, and the
+trapezoid rule where it spreads more than ``WIDE_SPREAD`` (nearly separable rows
+far from a boundary, under a weak prior). A Gauss-Hermite rule of fixed size
+loses accuracy as the spread grows past the distance of the integrand's nearest
+complex singularity from the real axis (``pi`` for the logistic's poles at
+``+-i pi``); the trapezoid rule's error for an integrand analytic in the strip
+``|Im f| < pi`` is ``O(exp(-2 pi^2 / step))`` whatever the spread (Trefethen &
+Weideman 2014, Sec. 5), so ``E[g]`` and ``E[c]`` stay the derivatives of
+``E[log p]`` (Stein's lemma) that a variational fixed point needs.
 """
 
 from functools import lru_cache
@@ -16,7 +26,23 @@ from scipy.special import expit, log_expit
 
 from .._numba import expected_logistic_terms, logistic_terms
 
-__all__ = ["BernoulliLogit", "GaussianNoise", "Likelihood", "gauss_hermite"]
+__all__ = [
+    "BernoulliLogit",
+    "GaussianNoise",
+    "Likelihood",
+    "gauss_hermite",
+    "trapezoid_rule",
+]
+
+# Rows whose f spreads more than WIDE_SPREAD use the trapezoid rule with this step in
+# f (discretisation error about exp(-2 pi^2 / step) for the logistic, below
+# rounding) out to this many standard deviations (the Gaussian's mass beyond is
+# below 1e-18).
+WIDE_SPREAD = 1.0
+TRAPEZOID_STEP = 0.5
+TRAPEZOID_HALF_WIDTH = 9.0
+# Row-by-node evaluations per block of the generic expectations (bounded temporaries).
+_BLOCK_EVALUATIONS = 1 << 18
 
 
 @lru_cache(maxsize=8)
@@ -27,6 +53,49 @@ def gauss_hermite(n_points):
     weights = weights / np.sqrt(2.0 * np.pi)
     weights.setflags(write=False)
     return nodes, weights
+
+
+@lru_cache(maxsize=16)
+def trapezoid_rule(octave):
+    """Trapezoid nodes and weights for ``E[h(z)]``, ``z ~ N(0, 1)``.
+
+    For the rows whose ``f`` spreads up to ``WIDE_SPREAD 2^octave``: the step in
+    ``z`` is ``TRAPEZOID_STEP / (WIDE_SPREAD 2^octave)``, at most
+    ``TRAPEZOID_STEP`` in ``f``, and the nodes reach ``+-TRAPEZOID_HALF_WIDTH``.
+    """
+    step = TRAPEZOID_STEP / WIDE_SPREAD / 2.0**octave
+    half = int(np.ceil(TRAPEZOID_HALF_WIDTH / step))
+    nodes = step * np.arange(-half, half + 1)
+    weights = step * np.exp(-0.5 * nodes * nodes) / np.sqrt(2.0 * np.pi)
+    nodes.setflags(write=False)
+    weights.setflags(write=False)
+    return nodes, weights
+
+
+def _by_spread(expect, mean, variance, y, n_quadrature):
+    """``expect(mean, variance, y, nodes, weights)`` with each row's rule.
+
+    Gauss-Hermite with ``n_quadrature`` points for rows whose ``f`` spreads at
+    most ``WIDE_SPREAD``, else :func:`trapezoid_rule` of the spread's octave.
+    """
+    spread = np.sqrt(np.maximum(variance, 0.0))
+    wide = spread > WIDE_SPREAD
+    if not wide.any():
+        return expect(mean, variance, y, *gauss_hermite(n_quadrature))
+    terms = np.empty((3, mean.shape[0]))
+    narrow = ~wide
+    if narrow.any():
+        terms[:, narrow] = expect(
+            mean[narrow], variance[narrow], y[narrow], *gauss_hermite(n_quadrature)
+        )
+    rows = np.flatnonzero(wide)
+    octaves = np.ceil(np.log2(spread[rows] / WIDE_SPREAD)).astype(np.intp)
+    for octave in np.unique(octaves):
+        chosen = rows[octaves == octave]
+        terms[:, chosen] = expect(
+            mean[chosen], variance[chosen], y[chosen], *trapezoid_rule(int(octave))
+        )
+    return terms[0], terms[1], terms[2]
 
 
 class Likelihood:
@@ -68,17 +137,28 @@ class Likelihood:
     def expected_terms(self, mean, variance, y):
         """Per-row ``E[log p]``, ``E[g]`` and ``E[c]`` for ``f ~ N(mean, variance)``.
 
-        Gauss-Hermite quadrature with ``n_quadrature`` points. By Stein's
-        lemma ``E[g]`` and ``E[c]`` are the derivatives of ``E[log p]`` in the
-        mean (and ``-2 x`` its derivative in the variance).
+        Gauss-Hermite quadrature with ``n_quadrature`` points, the trapezoid
+        rule for rows whose ``f`` spreads more than ``WIDE_SPREAD`` (see the
+        module). By Stein's lemma ``E[g]`` and ``E[c]`` are the derivatives of
+        ``E[log p]`` in the mean (and ``-2 x`` its derivative in the variance).
 
         Returns
         -------
         value, gradient, curvature : ndarrays of shape (n,)
         """
-        nodes, weights = gauss_hermite(self.n_quadrature)
-        f = mean[:, None] + np.sqrt(np.maximum(variance, 0.0))[:, None] * nodes
-        return tuple(term @ weights for term in self.row_terms(f, y[:, None]))
+        return _by_spread(self._expected_with, mean, variance, y, self.n_quadrature)
+
+    def _expected_with(self, mean, variance, y, nodes, weights):
+        """The expectations with the rule ``(nodes, weights)`` in ``z ~ N(0, 1)``."""
+        terms = np.empty((3, mean.shape[0]))
+        spread = np.sqrt(np.maximum(variance, 0.0))
+        block = max(1, _BLOCK_EVALUATIONS // nodes.shape[0])
+        for start in range(0, mean.shape[0], block):
+            rows = slice(start, start + block)
+            f = mean[rows, None] + spread[rows, None] * nodes
+            for k, term in enumerate(self.row_terms(f, y[rows, None])):
+                terms[k, rows] = term @ weights
+        return terms[0], terms[1], terms[2]
 
 
 class BernoulliLogit(Likelihood):
@@ -109,9 +189,8 @@ class BernoulliLogit(Likelihood):
         p = expit(f)
         return self.log_likelihood(f, y), y - p, p * (1.0 - p)
 
-    def expected_terms(self, mean, variance, y):
-        """Per-row ``E[log p]``, ``E[g]`` and ``E[c]`` for ``f ~ N(mean, variance)``."""
-        nodes, weights = gauss_hermite(self.n_quadrature)
+    def _expected_with(self, mean, variance, y, nodes, weights):
+        """The expectations with the rule ``(nodes, weights)``, by the Numba kernel."""
         return expected_logistic_terms(mean, variance, y, nodes, weights)
 
 

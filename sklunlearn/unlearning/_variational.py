@@ -31,8 +31,13 @@ of forgetting). The pathwise gradient in the covariance would add a boundary
 term of the region, which is ignored.
 
 Expectations: without a region each row's ``f_i`` is a one-dimensional
-Gaussian (linearised for a predictor nonlinear in ``theta``), so Gauss-Hermite
-quadrature gives them deterministically. With a region (``lambda > 0``) the
+Gaussian (linearised for a predictor nonlinear in ``theta``), so quadrature
+gives them deterministically (the likelihood's rule, :mod:`._likelihoods`). The
+fixed point is only the ELBO's stationary point when ``E[c]`` is the derivative
+of ``E[log p]`` in the variance to rounding, which a Gauss-Hermite rule of fixed
+size loses for rows whose ``f`` spreads widely: the likelihood then uses the
+trapezoid rule.
+With a region (``lambda > 0``) the
 indicator couples all coordinates, so they are fixed-seed Monte Carlo
 averages over draws ``theta_s = m + R^-1 eps_s`` with the same ``eps_s`` at
 every iteration (common random numbers: the fixed point is deterministic).
