@@ -394,3 +394,35 @@ def test_a_fit_that_explains_nothing_warns():
         est = BayesianMLPRegressor(random_state=0).fit(X, (y - y.mean()) / y.std())
     assert est.score(X, (y - y.mean()) / y.std()) > 0.3
     assert not [w for w in caught if "explains none" in str(w.message)]
+
+
+def test_a_clustered_forget_worse_than_doing_nothing_warns():
+    # The rows furthest along the first principal axis of standardised diabetes: the
+    # one-step divide-out ends further from the local retrain than doing nothing.
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    y = (y - y.mean()) / y.std()
+    order = np.random.RandomState(0).permutation(X.shape[0])
+    X, y = X[order[: int(0.8 * X.shape[0])]], y[order[: int(0.8 * X.shape[0])]]
+    est = BayesianMLPRegressor(
+        hidden_layer_sizes=(5,), random_state=0, max_iter=3000, tol=1e-8
+    ).fit(X, y)
+    centred = X - X.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    forget = np.argsort(centred @ axis)[-round(0.1 * X.shape[0]) :]
+    keep = np.setdiff1d(np.arange(X.shape[0]), forget)
+    local = est._local_retrain(X[keep], y[keep], max_iter=3000, tol=1e-8)
+    unlearned = copy.deepcopy(est)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnlearningWarning)
+        unlearned.partial_unfit(X[forget], y[forget])
+    ratio = unlearned.posterior_.kl_divergence(
+        local.posterior_
+    ) / est.posterior_.kl_divergence(local.posterior_)
+    assert ratio > 1.0
+    texts = [
+        str(w.message)
+        for w in caught
+        if "noise_variance_ was learned" not in str(w.message)
+    ]
+    assert any("not supported by the forgotten rows' likelihood" in t for t in texts), texts
