@@ -1,6 +1,10 @@
 """Plain NumPy reference implementations the fast code is tested against."""
 
+import warnings
+
 import numpy as np
+
+from sklunlearn.exceptions import UnlearningWarning
 
 
 def gaussian_kl(m0, S0, m1, S1):
@@ -60,3 +64,16 @@ def expected_logistic_terms(X, y, w, mean, covariance, n_points=64):
     g = (y[:, None] - p) @ weights
     c = (p * (1 - p)) @ weights
     return X.T @ (w * g), X.T @ np.diag(w * c) @ X
+
+
+def self_check_warnings(est, X, y):
+    """``est.partial_unfit(X, y)``; the texts of the Laplace self-check's warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.partial_unfit(X, y)
+    return [
+        str(w.message)
+        for w in caught
+        if w.category is UnlearningWarning
+        and "not supported by the forgotten rows' likelihood" in str(w.message)
+    ]

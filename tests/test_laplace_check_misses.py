@@ -2,33 +2,19 @@
 doing nothing that were silent, and warnings on good results; each against the
 posterior retrained on the remaining rows."""
 
-import warnings
-
 import numpy as np
 import pytest
+from _reference import self_check_warnings
 from sklearn.datasets import load_breast_cancer
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.gaussian_process.kernels import ConstantKernel as C
 from sklearn.preprocessing import StandardScaler
 
 from sklunlearn.datasets import load_banknote
-from sklunlearn.exceptions import UnlearningWarning
 from sklunlearn.gaussian_process import SparseGPClassifier
 from sklunlearn.linear_model import BayesianLogisticRegression
 
 _SELF_CHECK = "not supported by the forgotten rows' likelihood"
-
-
-def _forget(est, X, y):
-    """``partial_unfit``; the texts of the self-check's warnings."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est.partial_unfit(X, y)
-    return [
-        str(w.message)
-        for w in caught
-        if w.category is UnlearningWarning and _SELF_CHECK in str(w.message)
-    ]
 
 
 def _kl_ratio(forgotten, full, retrained):
@@ -51,7 +37,7 @@ def test_small_moves_of_a_large_amplitude_sparse_gp_are_checked(seed):
     retrained = SparseGPClassifier(kernel=kernel, inducing_points=Z).fit(
         X[remain], y[remain]
     )
-    alarms = _forget(est, X[forget], y[forget])
+    alarms = self_check_warnings(est, X[forget], y[forget])
     ratio = _kl_ratio(est.whitened_posterior_, full, retrained.whitened_posterior_)
     assert ratio > 1.0  # the finding: worse than doing nothing
     assert est.forget_report_.moved < 0.1  # a move the check used to skip
@@ -68,7 +54,7 @@ def test_a_good_random_forget_with_a_moderate_curvature_change_is_quiet():
     est = BayesianLogisticRegression().fit(X, y)
     full = est.posterior_
     retrained = BayesianLogisticRegression().fit(X[remain], y[remain])
-    alarms = _forget(est, X[forget], y[forget])
+    alarms = self_check_warnings(est, X[forget], y[forget])
     ratio = _kl_ratio(est.posterior_, full, retrained.posterior_)
     assert ratio < 0.2
     assert est.forget_report_.diagnostics.covariance_relinearisation > 0.02

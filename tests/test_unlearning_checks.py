@@ -1,9 +1,8 @@
 """The unlearning checks: every estimator of the package passes them, broken ones fail."""
 
-import warnings
-
 import numpy as np
 import pytest
+from _reference import self_check_warnings
 from _unlearning_toys import (
     AcceptsUnfittedToy,
     ClaimsExactToy,
@@ -16,7 +15,6 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from sklunlearn.exceptions import UnlearningWarning
 from sklunlearn.gaussian_process import SparseGPClassifier, SparseGPRegressor
 from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
 from sklunlearn.pipeline import make_unlearning_pipeline
@@ -178,18 +176,6 @@ def test_expected_failures_are_strict_xfails():
 
 
 # ----------------------------------------------- the self-check's warning text
-def _self_check_warnings(est, X, y):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est.partial_unfit(X, y)
-    return [
-        str(w.message)
-        for w in caught
-        if w.category is UnlearningWarning
-        and "re-evaluated at the new mean" in str(w.message)
-    ]
-
-
 def test_laplace_self_check_warning_starts_with_the_steps_name():
     """Half of breast_cancer nearest one row, weak prior: the step is worse than doing
     nothing (against the retrain here), and its warning says which step it is."""
@@ -201,7 +187,7 @@ def test_laplace_self_check_warning_starts_with_the_steps_name():
     est = BayesianLogisticRegression(alpha=0.01).fit(X, y)
     full = est.posterior_
     retrained = BayesianLogisticRegression(alpha=0.01).fit(X[remain], y[remain])
-    (message,) = _self_check_warnings(est, X[forget], y[forget])
+    (message,) = self_check_warnings(est, X[forget], y[forget])
     ratio = est.posterior_.kl_divergence(retrained.posterior_) / full.kl_divergence(
         retrained.posterior_
     )
@@ -225,7 +211,7 @@ def test_uib_self_check_warning_on_a_network_starts_with_the_steps_name():
         unlearning="uib",
     ).fit(X, y)
     forget = np.sort(rng.choice(len(X), 30, replace=False))
-    messages = _self_check_warnings(est, X[forget], y[forget])
+    messages = self_check_warnings(est, X[forget], y[forget])
     assert messages, "the 'uib' step on this network is re-evaluated and warns"
     assert messages[0].startswith(
         "The 'uib' step on a model nonlinear in its parameters is not supported"
