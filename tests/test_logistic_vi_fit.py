@@ -222,3 +222,26 @@ def test_vi_fit_runs_blas_on_one_thread_and_restores_the_count(monkeypatch):
         )
         assert seen == [1, 1]
         assert blas_threads() == before
+
+
+@pytest.mark.parametrize("method", ["eubo", "rkl"])
+def test_sampling_forgets_run_blas_on_one_thread_and_restore_the_count(method, monkeypatch):
+    from sklunlearn.unlearning import _registry
+
+    original = _registry.get_method(method)
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append(blas_threads())
+        return original.function(*args, **kwargs)
+
+    monkeypatch.setitem(_registry._METHODS, method, original._replace(function=recording))
+    X, y = _breast_cancer()
+    est = BayesianLogisticRegression(unlearning=method, random_state=0).fit(X, y)
+    with threadpool_limits(limits=2, user_api="blas"):  # more than one, if the BLAS can
+        before = blas_threads()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.partial_unfit(X[:10], y[:10])
+        assert blas_threads() == before
+    assert seen == [1]

@@ -428,7 +428,8 @@ class BayesianLogisticRegression(_GaussianClassifier):
         UnlearningWarning
             When the result is likely worse than not forgetting at all.
         """
-        return self._forget(X, y, sample_weight)
+        with self._forget_threads():
+            return self._forget(X, y, sample_weight)
 
     # ------------------------------------------------------------ internals
     def _fit_threads(self):
@@ -441,6 +442,16 @@ class BayesianLogisticRegression(_GaussianClassifier):
         problems, because it is process-wide (not per joblib thread).
         """
         return one_blas_thread() if self.inference == "vi" else contextlib.nullcontext()
+
+    def _forget_threads(self):
+        """The BLAS thread limit of a forget: one thread for the sampling methods.
+
+        'eubo' and 'rkl' iterate over (d + 1) x (d + 1) factorisations and
+        solves between passes over the rows and draws, as the variational fit
+        does (see :meth:`_fit_threads`).
+        """
+        sampling = self.unlearning in ("eubo", "rkl")
+        return one_blas_thread() if sampling else contextlib.nullcontext()
 
     def _start(self, X, weights):
         """The model, and the prior N(0, alpha^-1 I) for every one-vs-rest problem."""
