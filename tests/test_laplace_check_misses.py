@@ -14,8 +14,6 @@ from sklunlearn.datasets import load_banknote
 from sklunlearn.gaussian_process import SparseGPClassifier
 from sklunlearn.linear_model import BayesianLogisticRegression
 
-_SELF_CHECK = "not supported by the forgotten rows' likelihood"
-
 
 def _kl_ratio(forgotten, full, retrained):
     return forgotten.kl_divergence(retrained) / full.kl_divergence(retrained)
@@ -39,15 +37,15 @@ def test_small_moves_of_a_large_amplitude_sparse_gp_are_checked(seed):
     )
     alarms = self_check_warnings(est, X[forget], y[forget])
     ratio = _kl_ratio(est.whitened_posterior_, full, retrained.whitened_posterior_)
-    assert ratio > 1.0  # the finding: worse than doing nothing
-    assert est.forget_report_.moved < 0.1  # a move the check used to skip
+    assert ratio > 1.0  # worse than doing nothing
+    assert est.forget_report_.moved < 0.1  # a small move, checked all the same
     assert len(alarms) == 1, ratio
 
 
 def test_a_good_random_forget_with_a_moderate_curvature_change_is_quiet():
     """Unscaled breast_cancer, 56 random rows: the step is far better than doing
-    nothing; its curvature measure is above the old fixed level 0.02 but, for a move
-    of more than one standard deviation, no sign of a bad step."""
+    nothing; its curvature measure is above 0.02 but, for a move of more than one
+    standard deviation, no sign of a bad step."""
     X, y = load_breast_cancer(return_X_y=True)
     forget = np.sort(np.random.RandomState(1).choice(len(y), 56, replace=False))
     remain = np.setdiff1d(np.arange(len(y)), forget)
