@@ -28,6 +28,7 @@ from ..unlearning import (
     variational_update,
 )
 from ..unlearning._diagonal import diagonal_divide_out
+from ..unlearning._laplace import laplace_divide_out
 from ..utils._blas import one_blas_thread
 from ._last_layer import feature_statistics, features, output_posterior, relative_error
 from ._predictor import ACTIVATIONS, MLPPredictor
@@ -39,7 +40,7 @@ from ._training import (
     mackay_noise,
 )
 
-__all__ = ["BayesianMLPRegressor", "MAX_GGN_WEIGHTS"]
+__all__ = ["BayesianMLPRegressor", "MAX_GGN_WEIGHTS", "STEP_PRECISION_SHARE"]
 
 # A full-covariance posterior over more weights than this costs more than
 # 100 MB and seconds per factorisation: curvature='last_layer' is suggested.
@@ -48,6 +49,20 @@ MAX_GGN_WEIGHTS = 4000
 # once the noise precision changes by less than this relative amount.
 _MAX_NOISE_ROUNDS = 10
 _NOISE_RTOL = 1e-2
+# The Laplace divide-out's step is flagged when the forgotten rows held more than this
+# share of the posterior's precision along it: there they outweighed the remaining rows
+# and the prior together, so the result rests on the remaining rows' curvature at the
+# new weights, which a forget cannot evaluate (benchmarks/README.md, "Bayesian network
+# regressor"). Half is where the two sides weigh the same.
+STEP_PRECISION_SHARE = 0.5
+_STEP_SHARE_MESSAGE = (
+    "The one-step Laplace divide-out moved the weights along a direction in which the "
+    "forgotten rows held {:.0%} of the posterior's precision (threshold {:.0%}): there "
+    "the remaining rows and the prior are less informative than the forgotten rows "
+    "were, and the result depends on the remaining rows' curvature at the new weights, "
+    "which a forget cannot evaluate. It may be no better than not forgetting. Fit again "
+    "on the remaining rows; fewer hidden units or a larger alpha make this less likely."
+)
 # The forgetting methods that take a diagonal posterior (curvature='diag').
 DIAGONAL_METHODS = ("laplace", "lcodec")
 # A learned noise variance is kept above this fraction of the targets' variance:
@@ -247,7 +262,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     :class:`~sklunlearn.exceptions.UnlearningWarning`. With ``'ggn'`` the
     methods are approximate and report their own pitfalls (a floored
     precision; a Laplace step whose rows' gradient and curvature, re-evaluated
-    at the new mean, are far from their linearisation; a runaway EUBO).
+    at the new mean, are far from their linearisation; a Laplace step along
+    which the forgotten rows held more than ``STEP_PRECISION_SHARE`` of the
+    posterior's precision, where the result rests on the remaining rows'
+    curvature at the new weights; a runaway EUBO).
 
     With ``'diag'`` the Newton step of the divide-out uses the diagonal
     curvature, which ignores how the weights couple and overshoots; the step
@@ -860,7 +878,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             ) from exc
         self._set_posterior(new, new.mean)
         self.n_iter_ = int(getattr(record, "n_iter", 1))
-        messages = (*record.warnings, self._leftover_message())
+        share = self._step_share_message(function, before, new)
+        messages = (*record.warnings, share, self._leftover_message())
         return UpdateOutcome(
             method.name,
             False,
@@ -869,6 +888,36 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             tuple(message for message in messages if message is not None),
             self.n_iter_,
         )
+
+    def _step_share_message(self, function, before, after):
+        """The warning that the divide-out stepped where the forgotten rows held most
+        of the precision, or None.
+
+        With ``delta`` the step, ``Lambda`` the precision before the forget and ``P``
+        after it, ``share = 1 - delta' P delta / delta' Lambda delta``: the forgotten
+        rows' curvature along the step over the posterior's, ``delta' H delta /
+        delta' Lambda delta``, when the prior's floor did not raise ``P``. In one
+        dimension the divide-out's step is the full posterior's Newton step divided
+        by ``1 - share``, as a leave-one-out residual is the residual divided by one
+        minus the row's leverage (Cook & Weisberg 1982): past one half the rows
+        removed weigh more along the step than the remaining rows and the prior.
+        Two products with the stored triangular factors, ``O(p^2)``, and no rows.
+        Only the Laplace divide-out of a full-covariance Laplace posterior is
+        checked.
+        """
+        if (
+            function is not laplace_divide_out
+            or self.curvature != "ggn"
+            or self.inference != "laplace"
+        ):
+            return None
+        moved = before.mahalanobis(after.mean) ** 2
+        if not moved > 0.0:
+            return None
+        share = 1.0 - after.mahalanobis(before.mean) ** 2 / moved
+        if not share > STEP_PRECISION_SHARE:
+            return None
+        return _STEP_SHARE_MESSAGE.format(share, STEP_PRECISION_SHARE)
 
     def _diagonal_method(self, method):
         """The function that forgets from a diagonal posterior, or a refusal.
