@@ -6,11 +6,12 @@ variance 1, length scales 1, noise variance 1), L-BFGS-B for all three:
 
 - one collapsed bound + gradient evaluation (median of interleaved rounds),
 - the full hyperparameter optimisation, its final bound and held-out R^2 (ours
-  with its default optimiser, which runs L-BFGS-B along two paths from the
-  start, log and softplus coordinates, and keeps the better end, each path's
-  end printed; ours also with GPy's absolute jitter, ``relative_jitter=False,
-  jitter=1e-8``, with ``jitter='auto'`` (relative ``1e-12``, growing with the
-  signal-to-noise ratio) and each path alone, :class:`OnePath`),
+  with its defaults: ``jitter='auto'``, and L-BFGS-B with 30 curvature pairs
+  along two paths from the start, log and softplus coordinates, keeping the
+  better end, each path's end printed; ours also with GPy's absolute jitter,
+  ``relative_jitter=False, jitter=1e-8``, with the relative ``jitter=1e-8`` and
+  scipy's 10 pairs (the defaults before), with scipy's 10 pairs alone, and each
+  path alone, :class:`OnePath`; ``--no-variants`` skips these),
 - the bound of the three at the same hyperparameters and the same absolute
   jitter on K_ZZ (the start, and GPflow's optimum),
 - ``partial_unfit`` of 1% of the rows against each library's refit on the
@@ -27,9 +28,9 @@ OpenMP and TensorFlow are limited to one thread everywhere.
 
 ``--draws 0 1 2`` instead fits ours only on those draws of the data
 (``make_data(n, d, random_state=seed)``) for every size, from the same start:
-the default optimiser (two paths) against its log path alone (the default
-before), final bound, evaluations, seconds, hyperparameters left at bounds and
-held-out R^2.
+the defaults against the defaults before (the relative ``jitter=1e-8`` and
+scipy's 10 curvature pairs), final bound, evaluations, seconds,
+hyperparameters left at bounds and held-out R^2.
 """
 
 import argparse
@@ -325,37 +326,50 @@ class OnePath:
     bounds it did not start at: the default before the two paths) or
     ``"softplus"`` (the peers' coordinates, ``_softplus_lbfgsb``: each positive
     hyperparameter ``v = lower + softplus(x)``, its lower bound in the
-    transform, only the upper one L-BFGS-B's). ``evaluations`` counts the bound
+    transform, only the upper one L-BFGS-B's), or ``"both"`` (the built-in
+    optimiser's two paths), each keeping ``memory`` curvature pairs (the
+    built-in optimiser's 30 when None). ``evaluations`` counts the bound
     evaluations of the last run.
     """
 
-    def __init__(self, path, scale):
-        self.path, self.scale, self.evaluations = path, scale, 0
+    def __init__(self, path, scale, memory=None):
+        self.path, self.scale, self.memory, self.evaluations = path, scale, memory, 0
 
     def __call__(self, obj_func, initial_theta, bounds):
         from sklunlearn.gaussian_process._sgpr import (
+            _REGRESSION_MEMORY,
             _softplus_lbfgsb,
             minimize_within_bounds,
         )
 
-        if self.path == "log":
-            result = minimize_within_bounds(obj_func, initial_theta, bounds, self.scale)
+        memory = _REGRESSION_MEMORY if self.memory is None else self.memory
+        positive = np.ones(initial_theta.size, dtype=bool)
+        if self.path == "softplus":
+            result = _softplus_lbfgsb(
+                obj_func, initial_theta, bounds, positive, memory=memory
+            )
         else:
-            positive = np.ones(initial_theta.size, dtype=bool)
-            result = _softplus_lbfgsb(obj_func, initial_theta, bounds, positive)
+            result = minimize_within_bounds(
+                obj_func,
+                initial_theta,
+                bounds,
+                self.scale,
+                positive=positive if self.path == "both" else None,
+                memory=memory,
+            )
         self.evaluations = result.nfev
         return result.x, result.fun
 
 
 def draws(sizes, seeds):
     """Final bounds of ours from the benchmark's start over draws of the data:
-    the default's two paths (each path's end read from its verbose output)
-    against the log path alone (:class:`OnePath`, the default before), timed
-    one after the other."""
+    the defaults (each path's end read from the verbose output) against the
+    defaults before (``jitter=1e-8`` relative, scipy's 10 curvature pairs:
+    :class:`OnePath`), timed one after the other."""
     from sklearn.exceptions import ConvergenceWarning
 
     print(
-        "| rows (data seed) | log path alone (before): bound, evaluations, s | "
+        "| rows (data seed) | defaults before: bound, evaluations, s | "
         "log path / softplus path ends (evaluations) | default now: bound, "
         "evaluations, s | at bounds | held-out R^2 before / now |"
     )
@@ -365,7 +379,14 @@ def draws(sizes, seeds):
         for seed in seeds:
             X, y, X_test, y_test, _, _, _, estimator = _ours(n, None, random_state=seed)
             before = _our_optimisation(
-                estimator, X, y, X_test, y_test, start, optimizer=OnePath("log", n)
+                estimator,
+                X,
+                y,
+                X_test,
+                y_test,
+                start,
+                jitter=1e-8,
+                optimizer=OnePath("both", n, memory=10),
             )[1]["sklunlearn"]
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
@@ -393,7 +414,7 @@ def _hyperparameters(fitted):
     }
 
 
-def compare(n, peers, directory, rounds):
+def compare(n, peers, directory, rounds, with_variants=True):
     X, y, X_test, y_test, Z, forget, path, estimator = _ours(n, directory)
     loaded = peers.ask("load", path=path) if peers else {"available": [], "missing": []}
     available = loaded["available"]
@@ -415,18 +436,29 @@ def compare(n, peers, directory, rounds):
 
     # full optimisation from the same start
     fitted, runs = _our_optimisation(estimator, X, y, X_test, y_test, start)
-    absolute, absolute_run = _our_optimisation(
-        estimator, X, y, X_test, y_test, start, jitter=1e-8, relative_jitter=False
+    variants = (
+        {
+            "relative_jitter=False, jitter=1e-8 (GPy's jitter; both paths)": dict(
+                jitter=1e-8, relative_jitter=False
+            ),
+            "jitter=1e-8 and 10 curvature pairs (the defaults before)": dict(
+                jitter=1e-8, optimizer=OnePath("both", n, memory=10)
+            ),
+            "10 curvature pairs (scipy's; both paths)": dict(
+                optimizer=OnePath("both", n, memory=10)
+            ),
+            "the log path alone (OnePath('log'))": dict(optimizer=OnePath("log", n)),
+            "the softplus path alone (the peers' coordinates; OnePath('softplus'))": dict(
+                optimizer=OnePath("softplus", n)
+            ),
+        }
+        if with_variants
+        else {}
     )
-    auto, auto_run = _our_optimisation(
-        estimator, X, y, X_test, y_test, start, jitter="auto"
-    )
-    softplus, softplus_run = _our_optimisation(
-        estimator, X, y, X_test, y_test, start, optimizer=OnePath("softplus", n)
-    )
-    log, log_run = _our_optimisation(
-        estimator, X, y, X_test, y_test, start, optimizer=OnePath("log", n)
-    )
+    extra = {
+        label: _our_optimisation(estimator, X, y, X_test, y_test, start, **params)
+        for label, params in variants.items()
+    }
     for name in available:
         runs[name] = peers.ask("optimise", library=name)
 
@@ -446,15 +478,6 @@ def compare(n, peers, directory, rounds):
     for name, point in optima.items():
         bound = _our_evaluation(estimator, X, y, Z, **point, absolute_jitter=1e-6)
         runs[name]["common"] = -bound()[0]
-    extra = {
-        "relative_jitter=False, jitter=1e-8 (both paths)": (absolute, absolute_run),
-        "jitter='auto' (both paths)": (auto, auto_run),
-        "the log path alone (the default before; OnePath('log'))": (log, log_run),
-        "the softplus path alone (the peers' coordinates; OnePath('softplus'))": (
-            softplus,
-            softplus_run,
-        ),
-    }
     agreement = {}
     for label, point in points.items():
         bound = -_our_evaluation(estimator, X, y, Z, **point, absolute_jitter=1e-6)()[0]
@@ -600,6 +623,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-peers", action="store_true", help="sklunlearn only")
     parser.add_argument(
+        "--no-variants", action="store_true", help="our defaults only, no other settings"
+    )
+    parser.add_argument(
         "--draws", type=int, nargs="+", help="ours only, on these data seeds"
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -627,7 +653,7 @@ def main():
     try:
         with threadpool_limits(1), tempfile.TemporaryDirectory() as directory:
             for n in arguments.sizes:
-                compare(n, peers, directory, arguments.rounds)
+                compare(n, peers, directory, arguments.rounds, not arguments.no_variants)
     finally:
         if peers is not None:
             peers.close()

@@ -114,6 +114,7 @@ def test_bound_matches_dense_reference(rng, normalize_y):
         noise_variance=0.3,
         optimizer=None,
         normalize_y=normalize_y,
+        jitter=1e-8,
     ).fit(X, y, w)
     t = (y - est.y_train_mean_) / est.y_train_std_
     Kuu = kernel(Z) + np.eye(7) * 1e-8 * kernel.diag(Z).mean()

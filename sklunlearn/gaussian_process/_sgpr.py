@@ -52,6 +52,11 @@ _AUTO_JITTER = 1e-12
 _LARGEST_JITTER = 1e-4
 # L-BFGS-B's tolerance on the projected gradient (scipy's default).
 _GRADIENT_TOLERANCE = 1e-5
+# L-BFGS-B's memory: scipy's default, and the regressor's longer one, whose curvature
+# pairs span the ridge along which long length scales trade against a large signal
+# variance (benchmarks/README.md, "Sparse Gaussian processes").
+_MEMORY = 10
+_REGRESSION_MEMORY = 30
 # scipy.optimize.minimize's status of a run stopped by its callback.
 _STOPPED = 99
 
@@ -166,10 +171,11 @@ def _left(theta, initial, bounds):
     return int(np.sum(_at_bounds(theta, bounds) & ~_at_bounds(initial, bounds)))
 
 
-def _lbfgsb(objective, initial, bounds, scale=1.0, callback=None):
+def _lbfgsb(objective, initial, bounds, scale=1.0, callback=None, memory=_MEMORY):
     """scipy's L-BFGS-B on ``objective / scale`` with its default tolerances,
-    the gradient's divided by ``scale`` so that it stops at the same gradient;
-    the result's ``fun`` is in the units of ``objective``."""
+    the gradient's divided by ``scale`` so that it stops at the same gradient,
+    keeping ``memory`` curvature pairs; the result's ``fun`` is in the units
+    of ``objective``."""
 
     def scaled(theta):
         value, gradient = objective(theta)
@@ -182,7 +188,7 @@ def _lbfgsb(objective, initial, bounds, scale=1.0, callback=None):
         jac=True,
         bounds=bounds,
         callback=callback,
-        options={"gtol": _GRADIENT_TOLERANCE / scale},
+        options={"gtol": _GRADIENT_TOLERANCE / scale, "maxcor": memory},
     )
     result.fun = result.fun * scale
     return result
@@ -233,7 +239,14 @@ class _Softplus:
 
 
 def _softplus_lbfgsb(
-    objective, initial, bounds, positive, callback=None, budget=None, target=np.inf
+    objective,
+    initial,
+    bounds,
+    positive,
+    callback=None,
+    budget=None,
+    target=np.inf,
+    memory=_MEMORY,
 ):
     """scipy's L-BFGS-B from ``initial`` in :class:`_Softplus` coordinates.
 
@@ -244,6 +257,7 @@ def _softplus_lbfgsb(
     ``x`` and ``fun``. With a ``budget``, the run stops after the iteration
     that reaches ``budget`` evaluations if its value is not below
     ``target`` then (a path that has not overtaken another by then).
+    L-BFGS-B keeps ``memory`` curvature pairs.
     """
     coordinates = _Softplus(bounds, positive)
     evaluations = 0
@@ -274,16 +288,16 @@ def _softplus_lbfgsb(
         jac=True,
         bounds=coordinates.bounds,
         callback=iteration,
-        options={"gtol": _GRADIENT_TOLERANCE},
+        options={"gtol": _GRADIENT_TOLERANCE, "maxcor": memory},
     )
     result.x = coordinates.theta(result.x)
     return result
 
 
-def _log_path(objective, initial, bounds, scale, callback, notify):
+def _log_path(objective, initial, bounds, scale, callback, notify, memory):
     """L-BFGS-B in ``theta`` within ``bounds``, repeated on ``objective / scale``
     when it ends at bounds it did not start at (see :func:`minimize_within_bounds`)."""
-    result = _lbfgsb(objective, initial, bounds, callback=callback)
+    result = _lbfgsb(objective, initial, bounds, callback=callback, memory=memory)
     left = _left(result.x, initial, bounds)
     if not left or scale <= 1.0:
         return result
@@ -293,8 +307,8 @@ def _log_path(objective, initial, bounds, scale, callback, notify):
             f"there: again from the start on the objective / {scale:.6g}, then on "
             "the objective from that end"
         )
-    rescaled = _lbfgsb(objective, initial, bounds, scale, callback)
-    polished = _lbfgsb(objective, rescaled.x, bounds, callback=callback)
+    rescaled = _lbfgsb(objective, initial, bounds, scale, callback, memory)
+    polished = _lbfgsb(objective, rescaled.x, bounds, callback=callback, memory=memory)
     return _better_end((result, polished), (rescaled,))
 
 
@@ -309,7 +323,14 @@ def _better_end(ends, others=()):
 
 
 def minimize_within_bounds(
-    objective, initial, bounds, scale, callback=None, notify=None, positive=None
+    objective,
+    initial,
+    bounds,
+    scale,
+    callback=None,
+    notify=None,
+    positive=None,
+    memory=_MEMORY,
 ):
     """Minimise ``objective`` with L-BFGS-B within ``bounds``, checked for a
     first step that ends the run on the bounds; with ``positive``, along two
@@ -361,13 +382,15 @@ def minimize_within_bounds(
     positive : ndarray of shape (n_variables,) of bool, default=None
         The variables that are logarithms of positive quantities, moved in
         softplus coordinates along the second path. None: one path only.
+    memory : int, default=10
+        The number of curvature pairs L-BFGS-B keeps (scipy's ``maxcor``).
 
     Returns
     -------
     result : OptimizeResult
         The better end's result, ``nfev`` and ``nit`` summed over the runs.
     """
-    result = _log_path(objective, initial, bounds, scale, callback, notify)
+    result = _log_path(objective, initial, bounds, scale, callback, notify, memory)
     if positive is None:
         return result
     if notify is not None:
@@ -376,7 +399,7 @@ def minimize_within_bounds(
             "second path: again from the start in softplus coordinates"
         )
     softplus = _softplus_lbfgsb(
-        objective, initial, bounds, positive, callback, result.nfev, result.fun
+        objective, initial, bounds, positive, callback, result.nfev, result.fun, memory
     )
     higher = softplus.fun < result.fun
     if notify is not None:
@@ -394,7 +417,7 @@ def minimize_within_bounds(
         return _better_end((result, softplus))
     # Softplus coordinates reach a lower bound only in the limit and test the
     # gradient in x, not in theta: the first path's stopping tests end the run.
-    polished = _lbfgsb(objective, softplus.x, bounds, callback=callback)
+    polished = _lbfgsb(objective, softplus.x, bounds, callback=callback, memory=memory)
     if _left(polished.x, initial, bounds) > _left(result.x, initial, bounds):
         if notify is not None:
             notify(
@@ -516,7 +539,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         isotropic or ARD, optionally times a ConstantKernel and plus a
         WhiteKernel. The optimised locations are learned from all rows, like
         the hyperparameters.
-    jitter : 'auto' or float, default=1e-8
+    jitter : 'auto' or float, default='auto'
         Jitter of the inducing points' kernel matrix. A float ``j`` is
         relative: ``K_ZZ + j D I`` is factorised, ``D = mean(diag K_ZZ)``.
         ``'auto'`` adds ``1e-12 D (1 + (D / (1e6 s2))^2)``, ``s2`` the noise
@@ -531,8 +554,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         ``'auto'`` costs little there up to a signal-to-noise ratio of about
         ``1e6``, and its growth keeps the optimum away from an interpolation
         (the noise variance at its lower bound) and from an ever larger signal
-        variance; it usually needs more optimiser evaluations. GPflow and GPy
-        add an absolute ``1e-6`` and ``1e-8``.
+        variance. A relative ``1e-8`` (the default before ``'auto'``) holds
+        the signal variance down where the data support a larger one, and ends
+        lower. GPflow and GPy add an absolute ``1e-6`` and ``1e-8``.
     relative_jitter : bool, default=True
         Whether a float ``jitter`` multiplies ``mean(diag K_ZZ)``, which keeps
         the model the same for targets in any unit (as ``'auto'`` does). False
@@ -679,7 +703,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         normalize_y=False,
         random_state=None,
         optimize_inducing=False,
-        jitter=1e-8,
+        jitter="auto",
         relative_jitter=True,
         verbose=0,
         ledger=True,
@@ -1267,6 +1291,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 callback=objective.iteration,
                 notify=objective.notify,
                 positive=positive,
+                memory=_REGRESSION_MEMORY,
             )
             _check_optimize_result("lbfgs", result)
             objective.finish(result)
