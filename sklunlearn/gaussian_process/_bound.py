@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg
-from scipy.linalg import blas
+from scipy.linalg import blas, lapack
 from sklearn.gaussian_process.kernels import (
     RBF,
     ConstantKernel,
@@ -49,8 +49,10 @@ SUPPORTED_KERNELS = (
 # Memory budget (float64 entries) of one block's stacked kernel gradient.
 _GRADIENT_BLOCK_ENTRIES = 1_000_000
 _VALUE_BLOCK_ROWS = 2048
-# Cross-covariance entries one bound evaluation may keep between its two sweeps
-# (128 MiB of float64).
+# Entries (float64) of one row block's b x m arrays in the bound's sweeps: about
+# 1 MiB, so that a block stays in cache from one BLAS call on it to the next.
+_BOUND_BLOCK_ENTRIES = 2**17
+# Entries one bound evaluation may keep between its two sweeps (128 MiB of float64).
 _KEPT_ENTRIES = 2**24
 
 
@@ -469,9 +471,12 @@ class _StationaryCross:
         self.spec, self.Z, self.n_theta = spec, Z, n_theta
         self.inverse_length_scales = 1.0 / spec.length_scales
 
-    def matrix(self, X):
+    def matrix(self, X, out=None):
+        """``K(X, Z)``, written into ``out`` (C-contiguous (b, m)) when given."""
         spec = self.spec
-        return cross_kernel(X, self.Z, self.inverse_length_scales, spec.variance, spec.kind)
+        return cross_kernel(
+            X, self.Z, self.inverse_length_scales, spec.variance, spec.kind, out
+        )
 
     def diagonal_sum(self, X, weights):
         """``sum w_i k(x_i, x_i)`` over rows ``X``: the diagonal is constant."""
@@ -543,8 +548,11 @@ class _GeneralCross:
     def __init__(self, kernel, Z, n_theta):
         self.kernel, self.Z, self.n_theta = kernel, Z, n_theta
 
-    def matrix(self, X):
-        return self.kernel(X, self.Z)
+    def matrix(self, X, out=None):
+        if out is None:
+            return self.kernel(X, self.Z)
+        out[...] = self.kernel(X, self.Z)
+        return out
 
     def diagonal_sum(self, X, weights):
         return float(weights @ self.kernel.diag(X))
@@ -634,14 +642,19 @@ def collapsed_bound(
     evaluation : BoundEvaluation
     """
     setup = bound_setup(kernel, Z, with_inducing=with_inducing, jitters=jitters, fast=fast)
-    # The cross-covariance blocks of the first sweep are kept for the second
-    # when they fit in the budget: the exponentials are most of their cost.
-    keep = (
-        isinstance(setup.cross, _StationaryCross)
-        and X.shape[0] * Z.shape[0] <= _KEPT_ENTRIES
-    )
+    # The first sweep's blocks are kept for the second within the budget: the
+    # whitened features first (they save a triangular solve per block), then
+    # K(X_b, Z).
+    entries = X.shape[0] * Z.shape[0]
     aa, b, yy, kdiag, kept = _whitened_sums(
-        setup.cross, setup.factor, X, t, weights, setup.block, keep
+        setup.cross,
+        setup.factor,
+        X,
+        t,
+        weights,
+        setup.block,
+        keep_features=entries <= _KEPT_ENTRIES,
+        keep_matrix=2 * entries <= _KEPT_ENTRIES,
     )
     sums = BoundSums(aa, b, yy, kdiag, float(np.sum(weights)))
     posterior, partial, start = bound_partials(setup, sums, noise_variance)
@@ -681,7 +694,10 @@ def bound_setup(kernel, Z, *, with_inducing=False, jitters=JITTERS, fast=True):
             f"Inducing locations can only be optimised for {SUPPORTED_KERNELS}, "
             f"got {kernel}."
         )
-    block = cross.block_rows() if isinstance(cross, _GeneralCross) else _VALUE_BLOCK_ROWS
+    if isinstance(cross, _GeneralCross):
+        block = cross.block_rows()
+    else:
+        block = max(64, _BOUND_BLOCK_ENTRIES // Z.shape[0])
     return BoundSetup(cross, factor, block, with_inducing)
 
 
@@ -703,7 +719,7 @@ def bound_sums(setup, X, t, weights):
     chunks' sums add elementwise.
     """
     aa, b, yy, kdiag, _ = _whitened_sums(
-        setup.cross, setup.factor, X, t, weights, setup.block, False
+        setup.cross, setup.factor, X, t, weights, setup.block
     )
     return (aa, b, yy, kdiag, float(np.sum(weights)))
 
@@ -728,24 +744,33 @@ def gradient_sweep(setup, X, t, weights, partial, noise_variance, start, kept=No
     """The second sweep of :func:`collapsed_bound`: ``start`` plus the rows' parts.
 
     ``start`` is ``(theta, Z or None)`` (zeros for one chunk of a sum over
-    chunks); ``kept`` the first sweep's blocks ``K(X_b, Z)``, if kept.
+    chunks); ``kept`` what the first sweep kept (:class:`_Kept`), if anything.
     """
-    cross, with_inducing = setup.cross, setup.with_inducing
+    cross, factor, with_inducing = setup.cross, setup.factor, setup.with_inducing
     theta_gradient, Z_gradient = start
+    kept = _Kept(None, None) if kept is None else kept
     s2 = float(noise_variance)
     twice_whitened = 2.0 * partial.d_Psi_whitened
-    for index, rows in enumerate(_blocks(X.shape[0], setup.block)):
+    for rows in _blocks(X.shape[0], setup.block):
         w = weights[rows]
-        K = kept[index] if kept else cross.matrix(X[rows])
+        root = np.sqrt(w)
+        K = cross.matrix(X[rows]) if kept.matrix is None else kept.matrix[rows]
+        if kept.features is None:
+            features = _scaled_features(factor.cholesky, K, root)
+        else:
+            features = kept.features[:, rows]
         # Through the whitened features (L^-1 K')' as the bound has them: K (L^-T M L^-1)
         # loses the rows' part that cancels the K_uu part where K_uu is ill-conditioned.
-        whitened = blas.dtrsm(1.0, setup.factor.cholesky, K.T, lower=1)
+        # The same features as the first sweep's, to the last bit: the cancellation
+        # leaves only what the two sweeps agree on. With x_i = root_i a_i, the
+        # coefficient w_i (2 a_i' M L^-1 + t_i gamma') is root_i (x_i' 2 M L^-1
+        # + root_i t_i gamma').
         theta, d_Z = cross.gradient(
             X[rows],
             K,
-            whitened.T @ twice_whitened,
-            w,
-            t[rows],
+            features.T @ twice_whitened,
+            root,
+            root * t[rows],
             partial.d_phi,
             -0.5 / s2 * w,
             with_inducing,
@@ -756,27 +781,66 @@ def gradient_sweep(setup, X, t, weights, partial, noise_variance, start, kept=No
     return theta_gradient, Z_gradient
 
 
-def _whitened_sums(cross, factor, X, t, weights, block, keep):
+class _Kept(NamedTuple):
+    """What the first sweep of :func:`collapsed_bound` keeps for the second.
+
+    Each is one array for all rows, allocated at once: a large allocation gets
+    huge pages, where many block-sized ones would each fault in page by page of
+    4 KiB. A block is a contiguous slice of it.
+
+    Fields
+    ------
+    matrix : ndarray of shape (n, m) or None
+        ``K(X, Z)``, C-ordered; None when not kept.
+    features : ndarray of shape (m, n) or None
+        :func:`_scaled_features` of every block, Fortran-ordered; None when not kept.
+    """
+
+    matrix: np.ndarray | None
+    features: np.ndarray | None
+
+
+def _scaled_features(cholesky, K, root, out=None):
+    """``L^-1 (diag(root) K)'``, shape (m, b), Fortran-ordered: column i is
+    ``root_i a_i``, the whitened features scaled by the root of the weights, so
+    that ``sum w a a'`` is their symmetric rank-k update. Written into ``out``
+    (Fortran-ordered (m, b)) when given."""
+    scaled = np.multiply(K, root[:, None], out=None if out is None else out.T)
+    # scaled' is Fortran-ordered: the triangular solve overwrites it.
+    return blas.dtrsm(1.0, cholesky, scaled.T, lower=1, overwrite_b=1)
+
+
+def _whitened_sums(
+    cross, factor, X, t, weights, block, keep_features=False, keep_matrix=False
+):
     """``(A, b, yy, kdiag, kept)``: ``sum w a a'``, ``sum w t a``, ``sum w t^2`` and
-    ``sum w k_ii`` with ``a_i = L^-1 k(Z, x_i)``, one block at a time, and the
-    blocks ``K(X_b, Z)`` when ``keep`` (else an empty list)."""
-    m = factor.cholesky.shape[0]
-    aa, b = np.zeros((m, m)), np.zeros(m)
+    ``sum w k_ii`` with ``a_i = L^-1 k(Z, x_i)``, one block at a time, and
+    :class:`_Kept` (the features when ``keep_features``, ``K(X, Z)`` when
+    ``keep_matrix``)."""
+    n, m = X.shape[0], factor.cholesky.shape[0]
+    kept = _Kept(
+        np.empty((n, m)) if keep_matrix else None,
+        np.empty((m, n), order="F") if keep_features else None,
+    )
+    # Only the upper triangle is accumulated by the rank-k updates, in place.
+    aa, b = np.zeros((m, m), order="F"), np.zeros(m)
     yy = kdiag = 0.0
-    kept = []
-    for rows in _blocks(X.shape[0], block):
+    for rows in _blocks(n, block):
         w = weights[rows]
         root = np.sqrt(w)
-        K = cross.matrix(X[rows])
-        if keep:
-            kept.append(K)
-        # (K diag(root))' is Fortran-ordered: the triangular solve overwrites it.
-        A = blas.dtrsm(1.0, factor.cholesky, (K * root[:, None]).T, lower=1, overwrite_b=1)
-        aa += A @ A.T
-        b += A @ (root * t[rows])
+        K = cross.matrix(X[rows], None if kept.matrix is None else kept.matrix[rows])
+        features = _scaled_features(
+            factor.cholesky,
+            K,
+            root,
+            None if kept.features is None else kept.features[:, rows],
+        )
+        aa = blas.dsyrk(1.0, features, beta=1.0, c=aa, overwrite_c=1)
+        b += features @ (root * t[rows])
         yy += float(w @ t[rows] ** 2)
         kdiag += cross.diagonal_sum(X[rows], w)
-    return aa, b, yy, kdiag, kept
+    upper = np.triu(aa)
+    return upper + np.triu(upper, 1).T, b, yy, kdiag, kept
 
 
 class _Partials(NamedTuple):
@@ -786,8 +850,6 @@ class _Partials(NamedTuple):
     ------
     d_Kuu : ndarray of shape (m, m)
         ``dF/dK_uu = L^-T M_K L^-1``.
-    d_Psi : ndarray of shape (m, m)
-        ``dF/dPsi = L^-T M_Psi L^-1``.
     d_phi : ndarray of shape (m,)
         ``dF/dphi = L^-T beta / s2^2``.
     d_s2 : float
@@ -798,7 +860,6 @@ class _Partials(NamedTuple):
     """
 
     d_Kuu: np.ndarray
-    d_Psi: np.ndarray
     d_phi: np.ndarray
     d_s2: float
     d_Psi_whitened: np.ndarray
@@ -808,10 +869,9 @@ def _partial_derivatives(aa, b, yy, kdiag, W, posterior, s2, factor):
     """Partial derivatives of the bound in ``K_uu``, ``Psi``, ``phi`` and ``s2``."""
     m = aa.shape[0]
     beta = s2 * posterior.mean
-    R_inv = linalg.solve_triangular(
-        posterior.precision_cholesky, np.eye(m), lower=False, check_finite=False
-    )
-    P_inv = R_inv @ R_inv.T
+    # P^-1 = R^-1 R^-T from the factor (LAPACK's potri fills the upper triangle)
+    P_inv, _ = lapack.dpotri(posterior.precision_cholesky, lower=0)
+    P_inv = np.triu(P_inv) + np.triu(P_inv, 1).T
     identity = np.eye(m)
     outer = np.outer(beta, beta) / s2**2
     L_inv = factor.inverse
@@ -832,7 +892,6 @@ def _partial_derivatives(aa, b, yy, kdiag, W, posterior, s2, factor):
     d_Psi_whitened = M_Psi @ L_inv
     return _Partials(
         d_Kuu=d_Kuu,
-        d_Psi=L_inv.T @ d_Psi_whitened,
         d_phi=L_inv.T @ beta / s2**2,
         d_s2=float(d_s2),
         d_Psi_whitened=d_Psi_whitened,

@@ -26,7 +26,6 @@ coordinates of ``Z`` (m x m x m p numbers): they keep the two sweeps.
 """
 
 import numpy as np
-from scipy.linalg import blas
 
 from .._numba.sgpr_moments import length_scale_derivatives
 from ._bound import (
@@ -121,8 +120,8 @@ def bound_moments(setup, X, t, weights):
     block = _block_rows(setup)
     for rows in _blocks(X.shape[0], block):
         w, t_block = weights[rows], t[rows]
-        part_aa, part_b, part_yy, part_kdiag, (K,) = _whitened_sums(
-            cross, factor, X[rows], t_block, w, block, True
+        part_aa, part_b, part_yy, part_kdiag, (K, features) = _whitened_sums(
+            cross, factor, X[rows], t_block, w, block, keep_features=True, keep_matrix=True
         )
         aa += part_aa
         b += part_b
@@ -132,10 +131,10 @@ def bound_moments(setup, X, t, weights):
         # Rows (j, u) of dK' are dK[:, u]/dtheta_j: one product gives every D_j, taken
         # with the whitened features (L^-1 K')', as the bound has them: with K itself,
         # dF/dPsi's huge entries lose the part that cancels the K_uu part where K_uu
-        # is ill-conditioned.
+        # is ill-conditioned. The kept features are sqrt(w_i) a_i: w_i a_i is their
+        # columns times sqrt(w_i).
         dK = dK.reshape(K.shape[0], n_theta * m)
-        whitened = blas.dtrsm(1.0, factor.cholesky, K.T, lower=1)
-        D += dK.T @ (w[:, None] * whitened.T)
+        D += dK.T @ (np.sqrt(w)[:, None] * features.T)
         e += dK.T @ (w * t_block)
         c += part_c
     W = float(np.sum(weights))
