@@ -13,15 +13,18 @@ import numpy as np
 import pytest
 import scipy.optimize
 from scipy.special import expit
+from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import RBF
 from sklearn.gaussian_process.kernels import ConstantKernel as C
+from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from sklunlearn.gaussian_process import SparseGPRegressor
 from sklunlearn.gaussian_process._inducing import select_inducing_points
 from sklunlearn.gaussian_process._sgpr import (
     _REGRESSION_MEMORY,
+    _Interpolates,
     _softplus_lbfgsb,
     minimize_within_bounds,
 )
@@ -357,3 +360,57 @@ def test_auto_jitter_ends_as_high_as_an_absolute_one_in_any_unit():
     # targets / 1000 without normalize_y: the absolute jitter ends 200 nats lower
     assert bounds[1e-3, "auto"] > bounds[1e-3, "relative 1e-8 (the default)"]
     assert bounds[1e-3, "auto"] > bounds[1e-3, "absolute 1e-8"] + 100
+
+
+def test_two_paths_keep_a_higher_end_with_a_hyperparameter_at_its_upper_bound():
+    # breast_cancer's second feature from the others, raw targets (mean about 19):
+    # the log path ends at a constant predictor, the softplus path far higher with
+    # the signal variance at its upper bound, which such targets need
+    features = load_breast_cancer().data
+    X = StandardScaler().fit_transform(np.delete(features, 1, axis=1))
+    y = features[:, 1]
+    kernel = C(1.0) * RBF(1.0)
+    with threadpool_limits(1):
+        fits = {
+            name: SparseGPRegressor(
+                kernel=kernel, inducing_points=20, random_state=0, optimizer=optimizer
+            ).fit(X, y)
+            for name, optimizer in [
+                ("default", "fmin_l_bfgs_b"),
+                ("log", _plain_lbfgsb),
+                ("softplus", _softplus_then_log),
+            ]
+        }
+    bound = {name: fit.log_marginal_likelihood_value_ for name, fit in fits.items()}
+    assert bound["softplus"] > bound["log"] + 300
+    assert fits["softplus"].kernel_.k1.constant_value == pytest.approx(1e5)
+    assert fits["default"].kernel_.k1.constant_value == pytest.approx(1e5)
+    assert bound["default"] == pytest.approx(bound["softplus"], rel=1e-7)
+    assert fits["log"].score(X, y) < 0.01 < 0.8 < fits["default"].score(X, y)
+
+
+def test_two_paths_refuse_a_higher_end_that_is_degenerate():
+    # the plateau's two minima: the softplus path's end is the lower objective
+    objective, bounds = _plateau(1000.0), np.array([[-10.0, 10.0]])
+    positive = np.ones(1, bool)
+    one = minimize_within_bounds(objective, np.zeros(1), bounds, 1.0)
+    two = minimize_within_bounds(objective, np.zeros(1), bounds, 1.0, positive=positive)
+    assert two.fun < one.fun - 0.1
+    notes = []
+    refused = minimize_within_bounds(
+        objective,
+        np.zeros(1),
+        bounds,
+        1.0,
+        notify=notes.append,
+        positive=positive,
+        degenerate=lambda theta: bool(np.isclose(theta[0], two.x[0])),
+    )
+    np.testing.assert_allclose(refused.x, one.x)
+    assert refused.fun == one.fun
+    assert refused.nfev > one.nfev
+    assert notes[-1].endswith("a degenerate end: keeping the log path's end")
+    # the noise variance at its lower bound is SparseGPRegressor's degenerate end
+    interpolates = _Interpolates(np.log(1e-8), 2)
+    assert interpolates(np.array([0.3, 11.5, np.log(1e-8)]))
+    assert not interpolates(np.array([0.3, np.log(1e-8), np.log(2e-8)]))

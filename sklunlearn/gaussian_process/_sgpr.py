@@ -312,6 +312,18 @@ def _log_path(objective, initial, bounds, scale, callback, notify, memory):
     return _better_end((result, polished), (rescaled,))
 
 
+class _Interpolates:
+    """Whether ``theta`` has the log noise variance, its entry ``index``, at its
+    lower bound ``floor``: a fit that interpolates its rows, whose higher bound is
+    not a better fit (see :func:`minimize_within_bounds`)."""
+
+    def __init__(self, floor, index):
+        self.floor, self.index = floor, index
+
+    def __call__(self, theta):
+        return bool(np.isclose(theta[self.index], self.floor))
+
+
 def _better_end(ends, others=()):
     """The run of ``ends`` of lowest ``fun``, its ``nfev`` and ``nit`` summed
     over ``ends`` and ``others`` (runs whose end is not a candidate)."""
@@ -331,6 +343,7 @@ def minimize_within_bounds(
     notify=None,
     positive=None,
     memory=_MEMORY,
+    degenerate=None,
 ):
     """Minimise ``objective`` with L-BFGS-B within ``bounds``, checked for a
     first step that ends the run on the bounds; with ``positive``, along two
@@ -360,10 +373,12 @@ def minimize_within_bounds(
     ends below the first, L-BFGS-B continues from its end in ``theta``
     within ``bounds``, so that the end kept passes the first path's
     stopping tests (the gradient in ``theta``, and bounds reached exactly);
-    that end replaces the first path's unless it has more variables at
-    bounds they did not start at (a degenerate optimum, such as a
-    noise-free interpolation or a constant predictor, that a higher bound
-    does not make a better fit).
+    that end replaces the first path's unless ``degenerate`` says it is an
+    end that a higher objective does not make a better fit (a noise-free
+    interpolation) and the first path's is not. Other variables at their
+    bounds do not count against it: a kernel's signal variance at its upper
+    bound, or the length scale of a feature the target does not depend on,
+    can be the right end.
 
     Parameters
     ----------
@@ -384,6 +399,9 @@ def minimize_within_bounds(
         softplus coordinates along the second path. None: one path only.
     memory : int, default=10
         The number of curvature pairs L-BFGS-B keeps (scipy's ``maxcor``).
+    degenerate : callable, default=None
+        ``theta -> bool``: whether an end is degenerate, for the choice
+        between the two paths' ends. None: none is.
 
     Returns
     -------
@@ -418,11 +436,11 @@ def minimize_within_bounds(
     # Softplus coordinates reach a lower bound only in the limit and test the
     # gradient in x, not in theta: the first path's stopping tests end the run.
     polished = _lbfgsb(objective, softplus.x, bounds, callback=callback, memory=memory)
-    if _left(polished.x, initial, bounds) > _left(result.x, initial, bounds):
+    if degenerate is not None and degenerate(polished.x) and not degenerate(result.x):
         if notify is not None:
             notify(
-                f"Softplus path continued to {-polished.fun:.8g}, with more variables "
-                "at bounds they did not start at: keeping the log path's end"
+                f"Softplus path continued to {-polished.fun:.8g}, a degenerate end: "
+                "keeping the log path's end"
             )
         return _better_end((result,), (softplus, polished))
     return _better_end((result, polished), (softplus,))
@@ -1250,7 +1268,12 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
         # the hyperparameters are logarithms; the inducing locations are not
         positive = np.arange(initial.size) <= n_theta
-        options = (bounds, bound.weight_sum, positive)
+        options = (
+            bounds,
+            bound.weight_sum,
+            positive,
+            _Interpolates(bounds[n_theta, 0], n_theta),
+        )
         runs = [self._run_optimizer(objective, initial, *options)]
         if self.n_restarts_optimizer > 0:
             hyperparameters = bounds[: n_theta + 1]
@@ -1277,10 +1300,11 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             inducing,
         )
 
-    def _run_optimizer(self, objective, initial, bounds, scale, positive):
+    def _run_optimizer(self, objective, initial, bounds, scale, positive, degenerate):
         """``(theta, value)`` of one run from ``initial``: the built-in optimiser
-        along its two paths (``positive``: the variables that are logarithms,
-        see :func:`minimize_within_bounds`), or the callable ``optimizer``."""
+        along its two paths (``positive``: the variables that are logarithms;
+        ``degenerate``: ends not to prefer; see :func:`minimize_within_bounds`),
+        or the callable ``optimizer``."""
         if self.optimizer == "fmin_l_bfgs_b":
             objective.iterations = 0  # counted per run, as L-BFGS-B's own nit
             result = minimize_within_bounds(
@@ -1292,6 +1316,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 notify=objective.notify,
                 positive=positive,
                 memory=_REGRESSION_MEMORY,
+                degenerate=degenerate,
             )
             _check_optimize_result("lbfgs", result)
             objective.finish(result)
