@@ -26,6 +26,7 @@ from sklunlearn.gaussian_process._sgpr import (
     _REGRESSION_MEMORY,
     _Interpolates,
     _softplus_lbfgsb,
+    _warn_abnormal,
     minimize_within_bounds,
 )
 
@@ -414,3 +415,28 @@ def test_two_paths_refuse_a_higher_end_that_is_degenerate():
     interpolates = _Interpolates(np.log(1e-8), 2)
     assert interpolates(np.array([0.3, 11.5, np.log(1e-8)]))
     assert not interpolates(np.array([0.3, np.log(1e-8), np.log(2e-8)]))
+
+
+def test_a_failed_last_line_search_warns_where_it_stopped():
+    # a gradient off by a term the value lacks: the line search finds no decrease,
+    # with the second variable at its lower bound, its gradient pushing outwards
+    def objective(x):
+        value = (x[0] - 0.3) ** 2 + (x[1] + 1.0) ** 2 + 0.1 * x[0] ** 4
+        gradient = [2.0 * (x[0] - 0.3) + 0.4 * x[0] ** 3 + 0.5, 2.0 * (x[1] + 1.0)]
+        return float(value), np.array(gradient)
+
+    bounds = np.array([[-1.0, 2.0], [0.0, 1.0]])
+    result = scipy.optimize.minimize(
+        objective, np.array([1.0, 0.0]), method="L-BFGS-B", jac=True, bounds=bounds
+    )
+    assert "ABNORMAL" in result.message and result.x[1] == 0.0
+    with pytest.warns(ConvergenceWarning) as caught:
+        _warn_abnormal(result, bounds)
+    message = str(caught[0].message)
+    assert "ABNORMAL" in message
+    assert f"at log_marginal_likelihood_value_ {-result.fun:.10g}" in message
+    # the free variable's gradient, not that of the one at its limit (2)
+    assert f"entries up to {abs(result.jac[0]):.2g} where no limit is active" in message
+    # no "bound" in the text: the at-bounds warnings are told apart by it
+    assert "bound" not in message
+    assert abs(result.jac[1]) > abs(result.jac[0])

@@ -1318,7 +1318,10 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 memory=_REGRESSION_MEMORY,
                 degenerate=degenerate,
             )
-            _check_optimize_result("lbfgs", result)
+            if "ABNORMAL" in str(result.message):
+                _warn_abnormal(result, bounds)
+            else:
+                _check_optimize_result("lbfgs", result)
             objective.finish(result)
             return result.x, result.fun
 
@@ -1333,6 +1336,30 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _warn_abnormal(result, bounds):
+    """A ConvergenceWarning for an L-BFGS-B run whose last line search found no
+    decrease (``ABNORMAL``), which says where it stopped: the bound and the
+    largest gradient entry of the variables not at their ``bounds``.
+
+    Near an optimum of a bound summed over many rows, round-off in the bound
+    and its gradient leaves no decrease to find, and the end is as good as the
+    bound's precision allows; scikit-learn's generic advice to scale the data
+    then misleads.
+    """
+    free = ~_at_bounds(result.x, bounds)
+    largest = float(np.max(np.abs(result.jac[free]), initial=0.0))
+    warnings.warn(
+        f"L-BFGS-B stopped after {result.nit} iterations because its last line "
+        "search found no decrease (ABNORMAL), at log_marginal_likelihood_value_ "
+        f"{-result.fun:.10g} with gradient entries up to {largest:.2g} where no "
+        "limit is active. Near an optimum this is the round-off of the evidence, "
+        "a sum over the rows. If the fit is poor, scale the features, use "
+        "normalize_y=True, or restart from other points (n_restarts_optimizer).",
+        ConvergenceWarning,
+        stacklevel=5,
+    )
 
 
 def _warn_at_bounds(kernel, theta, bounds):
