@@ -338,6 +338,7 @@ class OnePath:
     def __call__(self, obj_func, initial_theta, bounds):
         from sklunlearn.gaussian_process._sgpr import (
             _REGRESSION_MEMORY,
+            _Interpolates,
             _softplus_lbfgsb,
             minimize_within_bounds,
         )
@@ -356,6 +357,8 @@ class OnePath:
                 self.scale,
                 positive=positive if self.path == "both" else None,
                 memory=memory,
+                # the noise variance, last, at its lower bound: as the built-in's
+                degenerate=_Interpolates(bounds[-1, 0], initial_theta.size - 1),
             )
         self.evaluations = result.nfev
         return result.x, result.fun
@@ -365,7 +368,8 @@ def draws(sizes, seeds):
     """Final bounds of ours from the benchmark's start over draws of the data:
     the defaults (each path's end read from the verbose output) against the
     defaults before (``jitter=1e-8`` relative, scipy's 10 curvature pairs:
-    :class:`OnePath`), timed one after the other."""
+    :class:`OnePath`, with the current choice between the two paths' ends),
+    timed one after the other."""
     from sklearn.exceptions import ConvergenceWarning
 
     print(
