@@ -1,7 +1,8 @@
 """BayesianMLPRegressor: forgetting against retraining, speed, and the 1-D figure.
 
 Run: ``python benchmarks/bench_mlp.py`` (a few minutes; ``--speed``: only the
-speed tables; ``--ggn-only``: only the Gauss-Newton table). Prints markdown tables
+speed tables; ``--ggn-only``: only the Gauss-Newton table; ``--evidence-only``: only
+the table of ``alpha=1`` against a learned ``alpha``). Prints markdown tables
 for benchmarks/README.md ("Bayesian network regressor") and saves
 benchmarks/mlp_interval.png.
 
@@ -34,7 +35,7 @@ TIGHT = {"max_iter": 3000, "tol": 1e-8}  # fits at the mode: the Laplace step as
 # Warnings every forget of a learned-noise fit gives once: not a sign of failure.
 # The hidden layers' warning of 'last_layer' is not routine: it says the result
 # may be no closer to a retrain, which moves the hidden layers too.
-ROUTINE = ("noise_variance_ was learned",)
+ROUTINE = ("noise_variance_ was learned", "alpha_ and noise_variance_ were learned")
 
 
 # ---------------------------------------------------------------- data
@@ -116,12 +117,17 @@ def kl_parts(q, reference):
     return mean, q.kl_divergence(reference) - mean
 
 
-def compare(data, hidden, curvature, methods, kind, fraction, seed):
+def compare(data, hidden, curvature, methods, kind, fraction, seed, settings=None):
     """One row per method: KL ratio and its mean part, predictive KL, held-out RMSE,
-    times, warnings; and the reference's predictive KL and convergence."""
+    times, warnings; and the reference's predictive KL and convergence.
+    ``settings``: further parameters of the estimator (e.g. ``alpha``)."""
     X, y, X_test, y_test = data
     est = BayesianMLPRegressor(
-        hidden_layer_sizes=hidden, curvature=curvature, random_state=seed, **TIGHT
+        hidden_layer_sizes=hidden,
+        curvature=curvature,
+        random_state=seed,
+        **TIGHT,
+        **(settings or {}),
     ).fit(X, y)
     forget = forget_set(X, kind, fraction, seed)
     keep = np.setdiff1d(np.arange(X.shape[0]), forget)
@@ -155,13 +161,13 @@ def compare(data, hidden, curvature, methods, kind, fraction, seed):
 ALL_METHODS = (("ggn", ("laplace", "eubo", "rkl")), ("last_layer", ("laplace",)))
 
 
-def experiment_table(name, data, hidden, seeds, sets, combos=ALL_METHODS):
+def experiment_table(name, data, hidden, seeds, sets, combos=ALL_METHODS, settings=None):
     """Markdown rows: the median over seeds of each (set, curvature, method)."""
     lines = []
     for kind, fraction in sets:
         for curvature, methods in combos:
             runs = [
-                compare(data, hidden, curvature, methods, kind, fraction, seed)
+                compare(data, hidden, curvature, methods, kind, fraction, seed, settings)
                 for seed in (seeds if kind == "random" else seeds[:1])
             ]
             for i in range(len(methods)):
@@ -511,8 +517,42 @@ def interval_figure(path):
     fig.savefig(path, dpi=110)
 
 
-def main(speed_only=False, ggn_only=False):
+def evidence_table(headers):
+    """The forgetting table's rows for the default ``alpha=1`` against ``alpha=None``
+    (learned by the evidence), on diabetes with (5,) and the default (50,) units."""
+    lines = []
+    sets = [("random", 0.01), ("random", 0.1)]
+    for hidden in [(5,), (50,)]:
+        for alpha in [1.0, None]:
+            name = f"diabetes {hidden}, alpha={alpha}"
+            lines += experiment_table(
+                name, diabetes(), hidden, (0, 1, 2), sets, (("ggn", ("laplace",)),),
+                {"alpha": alpha},
+            )  # fmt: skip
+    learned = [
+        BayesianMLPRegressor(hidden_layer_sizes=h, alpha=None, random_state=s, **TIGHT)
+        .fit(*diabetes()[:2])
+        .alpha_
+        for h in [(5,), (50,)]
+        for s in (0, 1, 2)
+    ]
+    print(table(lines, headers))
+    print("\nalpha_ learned, (5,) seeds 0-2 then (50,) seeds 0-2:", np.round(learned, 2))
+
+
+FORGET_HEADERS = [
+    "data", "forget set", "curvature", "method", "KL ratio", "its mean part",
+    "pred. KL forgotten", "(nothing)", "held-out RMSE", "forget", "local retrain",
+    "warned", "ref. converged", "",
+]  # fmt: skip
+
+
+def main(speed_only=False, ggn_only=False, evidence_only=False):
     print(environment())
+    if evidence_only:
+        print("\n### The prior precision: alpha=1 against learned (alpha=None)\n")
+        evidence_table(FORGET_HEADERS)
+        return
     if ggn_only:
         print(f"\n### Gauss-Newton accumulation (load average {os.getloadavg()[0]:.1f})\n")
         print(table(gauss_newton_speed(ggn_estimator()), GGN_HEADERS))
@@ -537,11 +577,9 @@ def main(speed_only=False, ggn_only=False):
     print(table(gauss_newton_speed(est), GGN_HEADERS))
     if speed_only:
         return
-    headers = [
-        "data", "forget set", "curvature", "method", "KL ratio", "its mean part",
-        "pred. KL forgotten", "(nothing)", "held-out RMSE", "forget", "local retrain",
-        "warned", "ref. converged", "",
-    ]  # fmt: skip
+    headers = FORGET_HEADERS
+    print("\n### The prior precision: alpha=1 against learned (alpha=None)\n", flush=True)
+    evidence_table(headers)
     sets = [("random", 0.01), ("random", 0.1), ("random", 0.3), ("clustered", 0.1)]
     print("\n### Forgetting against the local retrain\n", flush=True)
     lines = experiment_table("diabetes (5,)", diabetes(), (5,), (0, 1, 2), sets)
@@ -592,4 +630,8 @@ def main(speed_only=False, ggn_only=False):
 if __name__ == "__main__":
     import sys
 
-    main(speed_only="--speed" in sys.argv[1:], ggn_only="--ggn-only" in sys.argv[1:])
+    main(
+        speed_only="--speed" in sys.argv[1:],
+        ggn_only="--ggn-only" in sys.argv[1:],
+        evidence_only="--evidence-only" in sys.argv[1:],
+    )

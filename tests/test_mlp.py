@@ -347,7 +347,12 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [BayesianMLPRegressor(hidden_layer_sizes=(3,), max_iter=50, random_state=0)],
+    [
+        BayesianMLPRegressor(hidden_layer_sizes=(3,), max_iter=50, random_state=0),
+        BayesianMLPRegressor(
+            hidden_layer_sizes=(3,), max_iter=50, alpha=None, random_state=0
+        ),
+    ],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible(estimator, check):

@@ -37,6 +37,7 @@ from ._training import (
     StartingPoint,
     TrainingRows,
     glorot_weights,
+    mackay_alpha,
     mackay_noise,
 )
 
@@ -49,6 +50,9 @@ MAX_GGN_WEIGHTS = 4000
 # once the noise precision changes by less than this relative amount.
 _MAX_NOISE_ROUNDS = 10
 _NOISE_RTOL = 1e-2
+# A learned alpha moves the MAP further between rounds than the noise does, so its
+# fixed point gets more rounds; one that has not settled by then warns.
+_MAX_EVIDENCE_ROUNDS = 30
 # The Laplace divide-out's step is flagged when the forgotten rows held more than this
 # share of the posterior's precision along it: there they outweighed the remaining rows
 # and the prior together, so the result rests on the remaining rows' curvature at the
@@ -135,12 +139,16 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Seed of the initial weights, Adam's minibatches, the forgetting
         methods' Monte Carlo draws and the draws of the diagonal variational
         fit (for which None means 0).
-    alpha : float, default=1.0
+    alpha : float or None, default=1.0
         Precision of the Gaussian prior of every weight and bias. The MAP
         minimises ``sum_i (y_i - f_i)^2 / 2 + alpha noise_variance ||theta||^2
         / 2``, which is :class:`~sklearn.neural_network.MLPRegressor`'s
         objective (times ``n``) with its ``alpha`` equal to ``alpha *
-        noise_variance`` (MLPRegressor does not penalise the biases).
+        noise_variance`` (MLPRegressor does not penalise the biases). None
+        learns it by maximising the Laplace evidence, with the noise when
+        that is learned too: MAP fits alternate with MacKay's fixed point
+        ``alpha = gamma / ||theta||^2`` from 1.0 (``curvature='ggn'`` or
+        ``'diag'``: the update needs a posterior over every weight).
     noise_variance : float or None, default=None
         Variance of the Gaussian noise. None learns it by maximising the
         Laplace evidence (MacKay's fixed point, alternated with MAP fits).
@@ -227,6 +235,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     noise_variance_ : float
         Noise variance (learned at fit when ``noise_variance`` is None, then
         kept by :meth:`partial_fit` and :meth:`partial_unfit`).
+    alpha_ : float
+        Prior precision of the weights: ``alpha``, or the one learned at fit
+        when ``alpha`` is None (then kept by :meth:`partial_fit` and
+        :meth:`partial_unfit`).
     n_iter_ : int
         Iterations of the last MAP fit (summed over the noise updates) or
         forgetting method.
@@ -316,7 +328,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [None, Interval(Real, 0, None, closed="neither")],
         "noise_variance": [None, Interval(Real, 0, None, closed="neither")],
         "inference": [StrOptions({"laplace", "vi"})],
         "curvature": [StrOptions({"ggn", "diag", "last_layer"})],
@@ -585,42 +597,71 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"{MAX_GGN_WEIGHTS} weights it is meant for. Use "
                 "curvature='diag' or 'last_layer', or fewer hidden units."
             )
+        if self.alpha is None and self.curvature == "last_layer":
+            raise ValueError(
+                "alpha=None learns the prior precision from the posterior over every "
+                "weight, which curvature='last_layer' does not keep (it covers the "
+                "output layer only). Pass a float alpha, or curvature='ggn' or 'diag'."
+            )
         rng = check_random_state(self.random_state)
         theta = glorot_weights(predictor, self.activation, rng)
-        self._alpha = float(self.alpha)
+        self._alpha = 1.0 if self.alpha is None else float(self.alpha)
         self._warned_about_leftovers = False
         beta = self._initial_noise_precision(rows)
         learn_noise = beta if self.noise_variance is None else 0.0
-        self._train(predictor, rows, theta, beta, learn_noise, rng)
+        self._train(
+            predictor, rows, theta, beta, learn_noise, rng, learn_alpha=self.alpha is None
+        )
         if learn_noise and self.noise_variance_ * learn_noise >= 1.0:
             mean, variance = rows.target_moments()
             self._warn_later(
                 _EXPLAINS_NOTHING.format(
-                    self.noise_variance_, variance, self.alpha, mean, np.sqrt(variance)
+                    self.noise_variance_, variance, self._alpha, mean, np.sqrt(variance)
                 ),
                 UserWarning,
             )
 
-    def _train(self, predictor, rows, theta, beta, learn_noise, rng):
+    def _train(self, predictor, rows, theta, beta, learn_noise, rng, learn_alpha=False):
         """MAP from ``theta`` under the prior, then the posterior and fitted attributes.
 
         ``learn_noise``: 0 keeps the noise precision ``beta``; otherwise the
         inverse variance of the targets, and the MAP alternates with MacKay's
         noise update (capped at ``learn_noise / _MIN_NOISE_FRACTION``).
+        ``learn_alpha``: the MAP alternates with MacKay's update of the prior
+        precision ``self._alpha`` too.
         """
-        prior = StartingPoint(np.zeros(predictor.n_weights), self._alpha)
-        n_iter, posterior = 0, None
-        for round_ in range(_MAX_NOISE_ROUNDS):
+        rounds = _MAX_EVIDENCE_ROUNDS if learn_alpha else _MAX_NOISE_ROUNDS
+        n_iter, posterior, settled = 0, None, True
+        for round_ in range(rounds):
+            prior = StartingPoint(np.zeros(predictor.n_weights), self._alpha)
             result = self._map(predictor, rows, beta, prior, theta, rng)
             theta, n_iter = result.theta, n_iter + result.n_iter
-            if not learn_noise:
+            if not (learn_noise or learn_alpha):
                 break
-            # the posterior at (theta, beta) is the fitted one when beta is kept
-            new_beta, posterior = self._noise_update(predictor, rows, theta, beta)
-            new_beta = min(new_beta, learn_noise / _MIN_NOISE_FRACTION)
-            if abs(new_beta / beta - 1.0) < _NOISE_RTOL or round_ == _MAX_NOISE_ROUNDS - 1:
+            # the posterior at (theta, beta, alpha) is the fitted one when both are kept
+            new_beta, new_alpha, posterior = self._evidence_update(
+                predictor, rows, theta, beta
+            )
+            new_beta = (
+                min(new_beta, learn_noise / _MIN_NOISE_FRACTION) if learn_noise else beta
+            )
+            new_alpha = new_alpha if learn_alpha else self._alpha
+            settled = (
+                abs(new_beta / beta - 1.0) < _NOISE_RTOL
+                and abs(new_alpha / self._alpha - 1.0) < _NOISE_RTOL
+            )
+            if settled or round_ == rounds - 1:
                 break
-            beta, posterior = new_beta, None
+            beta, self._alpha, posterior = new_beta, new_alpha, None
+        if learn_alpha and not settled:
+            self._warn_later(
+                f"The evidence's fixed point for alpha did not settle in {rounds} "
+                f"rounds of MAP fits (alpha_={self._alpha:.4g}, "
+                f"noise_variance_={1.0 / beta:.4g}): the MAP moves between modes as the "
+                "prior changes. Pass a float alpha near alpha_ to fix it.",
+                ConvergenceWarning,
+            )
+        self.alpha_ = self._alpha
         self.model_ = Model(
             predictor, GaussianNoise(beta), self._prior(predictor.n_weights)
         )
@@ -767,9 +808,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         _, variance = rows.target_moments()
         return 1.0 / variance if variance > 0 else 1.0
 
-    def _noise_update(self, predictor, rows, theta, beta):
-        """MacKay's noise precision given the MAP ``theta`` at precision ``beta``, and
-        the posterior at ``(theta, beta)`` it was computed from."""
+    def _evidence_update(self, predictor, rows, theta, beta):
+        """MacKay's noise and prior precisions given the MAP ``theta`` at precision
+        ``beta`` and ``self._alpha``, and the posterior they were computed from."""
         curvature, squared_error = rows.curvature(
             predictor, theta, beta, kind=self.curvature, with_error=True
         )
@@ -779,7 +820,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             posterior = self._laplace(theta, self._plus_prior(curvature))
         # gamma = p - alpha tr(Sigma), the well-determined parameters (MacKay 1992)
         gamma = posterior.n_features - self._alpha * _covariance_trace(posterior)
-        return mackay_noise(squared_error, rows.weight, gamma), posterior
+        return (
+            mackay_noise(squared_error, rows.weight, gamma),
+            mackay_alpha(theta, gamma),
+            posterior,
+        )
 
     def _prior(self, n_weights):
         """``N(0, alpha^-1 I)`` over the weights."""
@@ -968,6 +1013,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         parts = []
         if self.curvature == "last_layer":
             parts.append("The hidden layers' weights (kept at their MAP)")
+        if self.alpha is None:
+            parts.append("alpha_")
         if self.noise_variance is None:
             parts.append("noise_variance_")
         if not parts:

@@ -26,6 +26,7 @@ __all__ = [
     "glorot_weights",
     "lbfgs_fit",
     "map_fit",
+    "mackay_alpha",
     "mackay_noise",
 ]
 
@@ -271,6 +272,17 @@ def _batch_objective(predictor, X, y, weights, beta, prior, theta, total):
         value / batch_weight + penalty / total,
         gradient / batch_weight + penalty_gradient / total,
     )
+
+
+def mackay_alpha(theta, n_effective):
+    """MacKay's evidence fixed point for the prior precision (MacKay 1992, section 4).
+
+    ``alpha = gamma / ||theta||^2`` at the MAP ``theta``, ``gamma`` the effective
+    number of well-determined parameters; both are kept off zero, so weights the
+    rows do not determine give a large precision rather than a division by zero.
+    """
+    tiny = np.finfo(float).tiny
+    return max(n_effective, tiny) / max(float(theta @ theta), tiny)
 
 
 def mackay_noise(squared_error, total, n_effective):
