@@ -26,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._dask import is_dask_collection
 from .exceptions import UnlearningWarning
+from .unlearning._diagnostics import _plain as plain_scalar
 
 __all__ = [
     "ForgetReport",
@@ -76,10 +77,8 @@ def _plain(value):
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+        return _plain(value.tolist())
+    return plain_scalar(value)
 
 
 def _frozen(diagnostics):
@@ -96,7 +95,8 @@ class ForgetReport:
     """What one :meth:`partial_unfit` did, set as ``forget_report_``.
 
     Immutable; :meth:`to_dict` gives plain Python objects that ``json.dumps``
-    accepts, for a deletion service's audit log.
+    accepts, for a deletion service's audit log (a NaN, such as a check that was not
+    run, or an infinity is None there, so that the log is strict JSON).
 
     Attributes
     ----------
@@ -149,9 +149,11 @@ class ForgetReport:
             "n_rows": int(self.n_rows),
             "weight": float(self.weight),
             "seconds": float(self.seconds),
-            "moved": float(self.moved),
+            "moved": plain_scalar(float(self.moved)),
             "estimated_error": (
-                None if self.estimated_error is None else float(self.estimated_error)
+                None
+                if self.estimated_error is None
+                else plain_scalar(float(self.estimated_error))
             ),
             "diagnostics": _plain(self.diagnostics),
             "warnings": list(self.warnings),
@@ -159,7 +161,7 @@ class ForgetReport:
 
     def to_json(self):
         """:meth:`to_dict` as a JSON string."""
-        return json.dumps(self.to_dict())
+        return json.dumps(self.to_dict(), allow_nan=False)
 
 
 def _same_value(a, b):
@@ -326,6 +328,12 @@ class UnlearningMixin:
                 n_rows, weight = int(np.count_nonzero(weights)), float(weights.sum())
             moved = 0.0
             for old, new in zip(before, self._posterior_list(), strict=True):
+                # A method's NaN would be committed silently: refuse it, rolled back.
+                if not np.all(np.isfinite(new.mean)):
+                    raise FloatingPointError(
+                        f"The forgetting method {outcome.method!r} returned a posterior "
+                        "mean with NaN or infinite entries. Nothing was changed."
+                    )
                 moved = max(moved, old.mahalanobis(new.mean))
             messages = tuple(dict.fromkeys(outcome.warnings))  # once each, in order
             for message in messages:

@@ -15,10 +15,14 @@ __all__ = [
 
 
 def _plain(value):
+    """``value`` as plain Python values; a NaN (a check not run) or an infinity is None,
+    which strict JSON parsers accept where they reject ``NaN`` and ``Infinity``."""
     if isinstance(value, tuple | list):
         return [_plain(item) for item in value]
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 

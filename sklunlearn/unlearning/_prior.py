@@ -102,6 +102,13 @@ class GaussianPrior:
         """
         return _scaling(self.precision, self.n_features)
 
+    def __getstate__(self):
+        # The floor's cache is rebuilt on demand: a pickle holds only what defines the
+        # prior, so that a forget that built it and was then refused pickles as before.
+        state = self.__dict__.copy()
+        state.pop("_scaling", None)
+        return state
+
     def precision_matrix(self):
         """``Lambda0`` as a (d, d) array."""
         if isinstance(self.precision, float):
