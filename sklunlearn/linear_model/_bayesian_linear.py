@@ -287,7 +287,12 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         Posterior over the coefficients, ``N(coef_, sigma_)``.
     scores_ : ndarray of shape (n_iter_ + 1,)
         Log marginal likelihood at each iteration and at the end; empty unless
-        ``compute_score`` is True.
+        ``compute_score`` is True. The last entry is the evidence at the final
+        ``alpha_``, ``lambda_`` and their coefficients;
+        :class:`~sklearn.linear_model.BayesianRidge`'s last entry takes the prior
+        term from the previous iteration's coefficients (its residuals from the
+        final ones), so the two differ there by up to the last update's change (the
+        other entries agree to round-off).
     n_iter_ : int
         Iterations of the last evidence optimisation.
     X_offset_ : ndarray of shape (n_features,)
