@@ -30,3 +30,15 @@ def client():
     yield client
     client.close()
     cluster.close()
+
+
+@pytest.fixture(scope="session")
+def banknote():
+    """The bundled banknote data as a DataFrame with its target column 'class'."""
+    pd = pytest.importorskip("pandas")
+    from sklunlearn.datasets import load_banknote
+
+    bunch = load_banknote()
+    frame = pd.DataFrame(bunch.data, columns=bunch.feature_names)
+    frame["class"] = bunch.target
+    return frame

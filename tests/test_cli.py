@@ -15,7 +15,6 @@ from sklunlearn._cli import _audit, _progress
 from sklunlearn._cli._files import sha256
 from sklunlearn._cli._progress import Progress
 from sklunlearn.cli import main
-from sklunlearn.datasets import load_banknote
 from sklunlearn.exceptions import UnlearningWarning
 from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
 
@@ -27,14 +26,6 @@ N_FORGET = 30
 
 class Stranger:
     """A class from outside the package: its model files must not load."""
-
-
-@pytest.fixture(scope="module")
-def banknote():
-    bunch = load_banknote()
-    frame = pd.DataFrame(bunch.data, columns=bunch.feature_names)
-    frame["class"] = bunch.target
-    return frame
 
 
 @pytest.fixture

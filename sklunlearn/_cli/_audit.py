@@ -12,6 +12,9 @@ from ._commands import _learn, _make_estimator, _rows_like_the_model
 from ._files import CommandError, one_line, read_table
 from ._progress import Progress
 
+# Row numbers listed in a refusal before "...".
+MAX_ROWS_SHOWN = 10
+
 
 def _without(X, y, X_rows, y_rows, path):
     """Mask of the rows of ``(X, y)`` kept when one occurrence of each row of
@@ -73,6 +76,9 @@ def audit(args):
     start = time.perf_counter()
     full = _learn(estimator, X, y, args.data, quiet=args.quiet)
     fit_seconds = time.perf_counter() - start
+    unseen_checked = args.unseen is None or _check_unseen(
+        full, X_unseen, y_unseen, args.unseen
+    )
     unlearned = copy.deepcopy(full)
     X_forget, y_forget = X[forgotten], y[forgotten]
     rows = _rows_like_the_model(full, X_forget, args.forget)
@@ -100,11 +106,52 @@ def audit(args):
         )
     except (ValueError, TypeError) as exc:
         raise CommandError(f"{args.unseen or args.data}: {one_line(exc)}") from None
-    _print_audit(args, full, unlearned, forgotten, X, X_unseen, auc, kl, seconds)
+    unseen = _describe_unseen(args, len(X_unseen), unseen_checked)
+    _print_audit(full, unlearned, forgotten, X, unseen, auc, kl, seconds)
     if args.plot:
         _plot(auc, args.plot)
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _describe_unseen(args, n_rows, checked):
+    """Which rows the membership-inference test takes as unseen, for the report."""
+    if args.unseen is None:
+        source = f"held out of {args.data}"
+    elif checked:
+        source = f"from {args.unseen}, none of them learned"
+    else:
+        source = (
+            f"from {args.unseen}; the model keeps no ledger, so they could not be "
+            "checked to be rows it never learned"
+        )
+    return f"{n_rows} unseen rows for the membership-inference test ({source})"
+
+
+def _check_unseen(model, X_unseen, y_unseen, path):
+    """Refuse unseen rows that ``model`` learned; False when it keeps no ledger.
+
+    An unseen row that was learned (forgotten later or not) is on both sides of
+    the membership-inference test, which then measures nothing.
+    """
+    ledger = getattr(model, "ledger_", None)
+    if ledger is None:
+        return False
+    rows = _rows_like_the_model(model, X_unseen, path)
+    try:
+        # The rows as the estimator's ledger took them (class indices for labels).
+        X, _, y_key = model._validate_rows(rows, y_unseen, reset=False)
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"{path}: {one_line(exc)}") from None
+    learned = np.flatnonzero(ledger.contains(np.asarray(X, dtype=np.float64), y_key))
+    if learned.size:
+        shown = ", ".join(str(i + 1) for i in learned[:MAX_ROWS_SHOWN])
+        raise CommandError(
+            f"{path}: {learned.size} of its {len(y_unseen)} rows were learned by the "
+            f"model (data rows {shown}{', ...' if learned.size > MAX_ROWS_SHOWN else ''})"
+            "; --unseen must hold rows it never learned"
+        )
+    return True
 
 
 def _measure(full, unlearned, retrained, X_forget, y_forget, X_unseen, y_unseen):
@@ -128,13 +175,12 @@ def _measure(full, unlearned, retrained, X_forget, y_forget, X_unseen, y_unseen)
     return auc, kl
 
 
-def _print_audit(args, full, unlearned, forgotten, X, X_unseen, auc, kl, seconds):
-    """The audit's report on stdout."""
+def _print_audit(full, unlearned, forgotten, X, unseen, auc, kl, seconds):
+    """The audit's report on stdout; ``unseen`` says which rows the attack compares."""
     fit_seconds, forget_seconds, retrain_seconds = seconds
     print(
         f"{type(full).__name__}: learned {len(X)} rows, forgot {int(forgotten.sum())} "
-        f"({unlearned.forget_report_.method}), {len(X_unseen)} unseen rows for the "
-        "membership-inference test" + ("" if args.unseen else f" (held out of {args.data})")
+        f"({unlearned.forget_report_.method}), {unseen}"
     )
     print(f"  time: fit {fit_seconds:.3f} s, forget {forget_seconds:.3f} s, "
           f"retrain {retrain_seconds:.3f} s")  # fmt: skip

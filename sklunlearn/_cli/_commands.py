@@ -21,8 +21,8 @@ from ._files import (
     parse_param,
     read_table,
     sha256,
-    temporary_beside,
     writable_path,
+    write_beside,
 )
 from ._progress import Progress
 
@@ -61,9 +61,55 @@ def _learn(estimator, X, y, what, *, quiet=False):
     return _run(lambda: estimator.fit(X, y), message, what, quiet=quiet)
 
 
-def _save(estimator, path):
-    """Write ``estimator`` to ``path`` atomically (nothing is left behind on failure)."""
-    os.replace(dump_model(estimator, path), path)
+def _reason(exc):
+    """What an OSError says, without the file name the message adds anyway."""
+    return exc.strerror or one_line(exc)
+
+
+class _Staged:
+    """Files written beside their destinations, then renamed into place together.
+
+    :meth:`commit` renames them in the order they were added; leaving the
+    ``with`` block removes any that were not renamed.
+    """
+
+    def __init__(self):
+        self._files = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        for temporary, _ in self._files:
+            temporary.unlink(missing_ok=True)
+
+    def add(self, destination, write):
+        """Write a file for ``destination`` with ``write(file)``; return that file."""
+        try:
+            temporary = write_beside(destination, write)
+        except OSError as exc:
+            raise CommandError(f"cannot write {destination}: {_reason(exc)}") from None
+        self._files.append((temporary, destination))
+        return temporary
+
+    def commit(self):
+        """Rename the files into place; a failure names the files already in place."""
+        written = []
+        for temporary, destination in self._files:
+            try:
+                os.replace(temporary, destination)
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot write {destination}: {_reason(exc)}"
+                    + "".join(f"; {path} was written" for path in written)
+                    + ("" if written else "; nothing was written")
+                ) from None
+            written.append(destination)
+
+
+def _model_writer(estimator, destination):
+    """``write(file)`` for :meth:`_Staged.add`: the model in ``destination``'s format."""
+    return lambda file: dump_model(estimator, file, destination.suffix)
 
 
 def fit(args):
@@ -74,7 +120,9 @@ def fit(args):
     start = time.perf_counter()
     _learn(estimator, X, y, args.data, quiet=args.quiet)
     seconds = time.perf_counter() - start
-    _save(estimator, output)
+    with _Staged() as staged:
+        staged.add(output, _model_writer(estimator, output))
+        staged.commit()
     print(
         f"fitted {type(estimator).__name__} on {estimator.n_samples_seen_} rows of "
         f"{args.data} in {seconds:.2f} s; saved to {output}"
@@ -106,40 +154,55 @@ def _forget_rows(estimator, X, y, path, *, quiet=False):
          quiet=quiet)  # fmt: skip
 
 
+def _destinations(args):
+    """The model and report files ``forget`` writes, checked before any work."""
+    output = writable_path(args.output, MODEL_SUFFIXES)
+    if args.report is None:
+        return output, None
+    report = writable_path(args.report)
+    if report.resolve() == output.resolve():
+        raise CommandError(f"{report}: --report and --output name the same file")
+    return output, report
+
+
+def _forget_record(args, estimator, output, model_file, hash_before):
+    """The ``--report`` of a forget, whose model is written in ``model_file``."""
+    report = estimator.forget_report_
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "sklunlearn_version": __version__,
+        "estimator": type(estimator).__name__,
+        "model_before": {"path": str(args.model), "sha256": hash_before},
+        "model_after": {"path": str(output), "sha256": sha256(model_file)},
+        "rows_file": {"path": str(args.rows), "sha256": sha256(args.rows)},
+        "n_rows": report.n_rows,
+        "weight": report.weight,
+        "n_samples_seen_after": int(estimator.n_samples_seen_),
+        "forget_report": report.to_dict(),
+    }
+
+
 def forget(args):
     """``sklunlearn forget MODEL ROWS --target COLUMN --output MODEL [--report FILE]``."""
-    output = writable_path(args.output, MODEL_SUFFIXES)
-    report_path = None if args.report is None else writable_path(args.report)
+    output, report_path = _destinations(args)
     estimator = load_model(args.model)
     hash_before = sha256(args.model)
     X, y = read_table(args.rows, args.target)
     rows = _rows_like_the_model(estimator, X, args.rows)
     _forget_rows(estimator, rows, y, args.rows, quiet=args.quiet)
     report = estimator.forget_report_
-    # Both files are written beside their targets first, so a failure writes nothing.
-    model_file = dump_model(estimator, output)
-    try:
-        record = {
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
-            "sklunlearn_version": __version__,
-            "estimator": type(estimator).__name__,
-            "model_before": {"path": str(args.model), "sha256": hash_before},
-            "model_after": {"path": str(output), "sha256": sha256(model_file)},
-            "rows_file": {"path": str(args.rows), "sha256": sha256(args.rows)},
-            "n_rows": report.n_rows,
-            "weight": report.weight,
-            "n_samples_seen_after": int(estimator.n_samples_seen_),
-            "forget_report": report.to_dict(),
-        }
+    # Both files are written beside their targets first, so a failure writes nothing;
+    # the model is renamed first, so a report never describes a model not written.
+    with _Staged() as staged:
+        model_file = staged.add(output, _model_writer(estimator, output))
         if report_path is not None:
-            report_file = temporary_beside(report_path)
-            report_file.write_text(json.dumps(record, indent=2) + "\n")
-            os.replace(report_file, report_path)
-        os.replace(model_file, output)
-    finally:
-        model_file.unlink(missing_ok=True)
+            text = json.dumps(
+                _forget_record(args, estimator, output, model_file, hash_before), indent=2
+            )
+            staged.add(report_path, lambda file: file.write_text(text + "\n"))
+        staged.commit()
     print(
         f"forgot {report.n_rows} rows (weight {report.weight:g}, method {report.method}, "
         f"exact={report.exact}); {estimator.n_samples_seen_} rows left; saved to {output}"

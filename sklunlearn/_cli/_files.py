@@ -4,6 +4,7 @@ import ast
 import hashlib
 import importlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -49,8 +50,10 @@ def existing_file(path):
 
 
 def writable_path(path, suffixes=None):
-    """``Path(path)``, refused when its folder is missing or its suffix unknown."""
+    """``Path(path)``, refused when it is a folder, or its folder or suffix is wrong."""
     path = Path(path)
+    if path.is_dir():
+        raise CommandError(f"{path}: is a folder; name a file to write")
     if not path.parent.is_dir():
         raise CommandError(f"{path}: folder {path.parent} does not exist")
     if suffixes is not None and path.suffix.lower() not in suffixes:
@@ -80,6 +83,9 @@ def read_table(path, target):
         raise CommandError(
             f"{path}: no column {target!r} (columns: {', '.join(map(str, frame.columns))})"
         )
+    if len(frame) == 0:
+        # Checked before the dtypes: a header-only CSV file reads as columns of text.
+        raise CommandError(f"{path} has no rows")
     missing = frame.isna().to_numpy()
     if missing.any():
         row, column = np.argwhere(missing)[0]
@@ -88,6 +94,8 @@ def read_table(path, target):
             f"{frame.columns[column]!r} of data row {row + 1}"
         )
     X = frame.drop(columns=[target])
+    if X.columns.empty:
+        raise CommandError(f"{path} has no feature columns besides the target {target!r}")
     for column in X.columns:
         if not pd.api.types.is_numeric_dtype(X[column]):
             raise CommandError(f"{path}: column {column!r} is not numeric")
@@ -126,27 +134,46 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def temporary_beside(path):
-    """A new empty file in ``path``'s folder, so that ``os.replace`` onto it is atomic."""
+def new_file_mode(path):
+    """The mode ``open(path, "w")`` would leave: the replaced file's, else 0o666 less
+    the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        pass
+    # The umask can only be read by setting it; the command line runs one thread.
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_beside(path, write):
+    """A new file beside ``path``, filled by ``write(file)``; removed if that fails.
+
+    It gets the mode of a plain write to ``path`` and, being in ``path``'s
+    folder, can be renamed onto it atomically.
+    """
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
-    return Path(name)
-
-
-def dump_model(estimator, path):
-    """Write ``estimator`` to a temporary file beside ``path``; return that file."""
-    temporary = temporary_beside(path)
+    temporary = Path(name)
     try:
-        if path.suffix.lower() in PICKLE_SUFFIXES:
-            import joblib
-
-            joblib.dump(estimator, temporary)
-        else:
-            optional_import("skops.io").dump(estimator, temporary)
+        write(temporary)
+        # mkstemp makes the file readable by its owner only, whatever the umask.
+        os.chmod(temporary, new_file_mode(path))
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return temporary
+
+
+def dump_model(estimator, path, suffix):
+    """Write ``estimator`` to ``path`` in the format of files ending with ``suffix``."""
+    if suffix.lower() in PICKLE_SUFFIXES:
+        import joblib
+
+        joblib.dump(estimator, path)
+    else:
+        optional_import("skops.io").dump(estimator, path)
 
 
 def _trusted(type_name):
