@@ -70,11 +70,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, table  # noqa: E402
 from bench_lcodec_mlp import (  # noqa: E402
     NOISE,
-    forget_all,
+    beats_random,
     forget_sets,
     make_data,
-    measure,
     objective_gradient,
+    one_set,
     report,
 )
 from bench_lcodec_mlp_blocks import (  # noqa: E402
@@ -235,25 +235,16 @@ def full_comparison(est, X, y, X_test, y_test, retrain_iter):
     for kind in ("random", "clustered"):
         totals, sizes, wins, ratios = {}, [], [], []
         for seed in range(N_FULL_SEEDS):
-            forget = forget_sets(X, seed)[kind]
-            keep = np.setdiff1d(np.arange(X.shape[0]), forget)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                results, record = forget_all(est, X, y, forget, keep, seed, retrain_iter)
-            sizes.append(len(record.parameters))
-            rows = measure(results, X, y, X_test, y_test, forget, keep, tilt)
+            data = (X, y, X_test, y_test)
+            rows, size = one_set(est, data, kind, seed, retrain_iter, tilt)
+            sizes.append(size)
             for method, row in rows.items():
                 totals.setdefault(method, []).append(row)
             random = rows["random subset"]
             ratios.append(
                 f"{rows['lcodec'][1] / random[1]:.3f}, {rows['lcodec'][2] / random[2]:.4f}"
             )
-            wins.append(
-                tuple(
-                    bool(rows[m][1] < random[1] and rows[m][2] < random[2])
-                    for m in ("lcodec", "greedy predicted residual")
-                )
-            )
+            wins.append(beats_random(rows))
         report(kind, totals, sizes, wins, n_weights)
         print(f"L-CODEC / random subset (residual, pred. KL) per seed: {ratios}")
 
