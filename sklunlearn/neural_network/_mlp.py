@@ -53,6 +53,10 @@ _NOISE_RTOL = 1e-2
 # A learned alpha moves the MAP further between rounds than the noise does, so its
 # fixed point gets more rounds; one that has not settled by then warns.
 _MAX_EVIDENCE_ROUNDS = 30
+# With alpha learned, the first rounds' MAP fits get this many iterations, doubling
+# each round, so that the evidence raises alpha before the network has fitted the
+# noise (MacKay re-estimated the hyperparameters during training, not after it).
+_EARLY_ITER = 10
 # The Laplace divide-out's step is flagged when the forgotten rows held more than this
 # share of the posterior's precision along it: there they outweighed the remaining rows
 # and the prior together, so the result rests on the remaining rows' curvature at the
@@ -628,13 +632,16 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         inverse variance of the targets, and the MAP alternates with MacKay's
         noise update (capped at ``learn_noise / _MIN_NOISE_FRACTION``).
         ``learn_alpha``: the MAP alternates with MacKay's update of the prior
-        precision ``self._alpha`` too.
+        precision ``self._alpha`` too, from short MAP fits (``_EARLY_ITER``); the
+        fixed point counts as settled only after a MAP fit that converged or had
+        the whole ``max_iter``.
         """
         rounds = _MAX_EVIDENCE_ROUNDS if learn_alpha else _MAX_NOISE_ROUNDS
         n_iter, posterior, settled = 0, None, True
         for round_ in range(rounds):
             prior = StartingPoint(np.zeros(predictor.n_weights), self._alpha)
-            result = self._map(predictor, rows, beta, prior, theta, rng)
+            budget = min(self.max_iter, _EARLY_ITER * 2**round_) if learn_alpha else None
+            result = self._map(predictor, rows, beta, prior, theta, rng, budget)
             theta, n_iter = result.theta, n_iter + result.n_iter
             if not (learn_noise or learn_alpha):
                 break
@@ -647,7 +654,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
             new_alpha = new_alpha if learn_alpha else self._alpha
             settled = (
-                abs(new_beta / beta - 1.0) < _NOISE_RTOL
+                (budget is None or budget >= self.max_iter or result.converged)
+                and abs(new_beta / beta - 1.0) < _NOISE_RTOL
                 and abs(new_alpha / self._alpha - 1.0) < _NOISE_RTOL
             )
             if settled or round_ == rounds - 1:
@@ -741,9 +749,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         laplace = self._laplace(result.theta, posterior.precision + curvature)
         self._set_posterior(self._refined(laplace, rows, posterior), result.theta)
 
-    def _map(self, predictor, rows, beta, prior, theta, rng):
+    def _map(self, predictor, rows, beta, prior, theta, rng, max_iter=None):
         options = {
-            "max_iter": self.max_iter,
+            "max_iter": self.max_iter if max_iter is None else max_iter,
             "tol": self.tol,
             "batch_size": self.batch_size,
             "learning_rate_init": self.learning_rate_init,
