@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._dask import is_dask_collection
 from ..base import UnlearningMixin, UpdateOutcome
-from ..exceptions import NotPositiveDefiniteError
+from ..exceptions import NotPositiveDefiniteError, UnlearningWarning
 from ..unlearning import (
     CertifiedDiagnostics,
     RemovalState,
@@ -61,9 +61,22 @@ _SPARSE_METHODS = ("laplace", "eubo", "rkl", "uib")
 # Forgetting methods whose step is the Newton removal step the certificate bounds.
 _CERTIFIED_METHODS = ("laplace", "lcodec")
 
+# The end of every reason that voids a certificate which was valid; the budget's
+# reason (sklunlearn.unlearning._certified) ends the same way.
+_RESTORE = "refit from the remaining rows to restore the guarantee."
 _PARTIAL_FIT_REASON = (
     "Rows were added by partial_fit after the fit: the online update is not the "
-    "minimiser of the perturbed objective on all rows. Fit again to certify removals."
+    "minimiser of the perturbed objective on all rows, so the removal certificate "
+    f"no longer holds; {_RESTORE}"
+)
+_METHOD_REASON = (
+    "unlearning={!r} is not a Newton removal step ('laplace' or 'lcodec'), the only "
+    f"steps the removal certificate covers, so it no longer holds; {_RESTORE}"
+)
+_FLOORED_REASON = (
+    "The forgotten precision was floored at the prior's, so the step was not the "
+    "Newton step on the remaining rows and the removal certificate no longer holds; "
+    f"{_RESTORE}"
 )
 _VI_REASON = (
     "inference='vi': the fitted mean is not the minimiser of the perturbed objective "
@@ -182,7 +195,12 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         )
         if sign > 0:
             if certified:
+                was_valid = not reset and self.certificate_.valid
                 self._certify_learned(X, targets, weights, records, reset and before)
+                if was_valid and not self.certificate_.valid:
+                    # The shared learning path issues no estimator warnings, so the
+                    # partial_fit that voids the certificate says so here.
+                    warnings.warn(self.certificate_.reason, UnlearningWarning, stacklevel=4)
             self._warn_unconverged(records)
             return outcome
         if not certified:
@@ -240,7 +258,12 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         return float(np.linalg.norm(gradient))
 
     def _certify_forgotten(self, X, weights, name, before, records):
-        """Add the Newton steps' residual bounds; whether the budget was just exceeded."""
+        """Add the Newton steps' residual bounds; whether this forget voided the guarantee.
+
+        Any reason counts (a method the certificate does not cover, a floored
+        precision, the budget): the forget that turns a valid certificate
+        invalid is the one that must say so.
+        """
         was_valid = self.certificate_.valid
         gram, _ = design_statistics(self.model_.predictor, X, weights, before[0].mean)
         steps = [
@@ -253,26 +276,16 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         left = [float(getattr(record, "predicted_residual", 0.0)) for record in records]
         reason = None
         if name not in _CERTIFIED_METHODS:
-            reason = (
-                f"unlearning={name!r} is not a Newton removal step ('laplace' or "
-                "'lcodec') that the certificate covers. Fit again to certify removals."
-            )
+            reason = _METHOD_REASON.format(name)
         elif any(record.clipped_eigenvalue < 0.0 for record in records):
-            reason = (
-                "The forgotten precision was floored at the prior's, so the step was "
-                "not the Newton step on the remaining rows. Fit again to certify removals."
-            )
+            reason = _FLOORED_REASON
         self._set_removal_state(
             self._removal_state.forgot(gram, steps, left=left, reason=reason)
         )
-        return (
-            was_valid
-            and self.certificate_.reason is not None
-            and (self._removal_state.invalid is None)
-        )
+        return was_valid and not self.certificate_.valid
 
     def _with_certificate(self, outcome, crossed):
-        """The outcome with ``certificate_`` in its diagnostics and the budget's warning."""
+        """The outcome with ``certificate_`` in its diagnostics and, if voided, why."""
         certificate = self.certificate_
         if isinstance(outcome.diagnostics, tuple):
             diagnostics = tuple(
@@ -280,6 +293,7 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             )
         else:
             diagnostics = CertifiedDiagnostics(outcome.diagnostics, certificate)
+        # Every reason ends with how to restore the guarantee (see _RESTORE).
         messages = (*outcome.warnings, certificate.reason) if crossed else outcome.warnings
         return outcome._replace(diagnostics=diagnostics, warnings=messages)
 

@@ -33,7 +33,12 @@ the model's own curvature block is used here instead.
 The step is checked against the full Newton step, whose mean the new
 factor gives in ``O(P^2)``: with the precision shared, the KL of either mean
 to it is its Mahalanobis distance, and a block step that ends further from it
-than the unmoved mean is reported as likely worse than not forgetting.
+than the unmoved mean is reported as likely worse than not forgetting. Both
+that check and the step trust the quadratic model at the full-data mean, so
+the forgotten rows are also re-evaluated at the block step's own mean
+(:func:`~sklunlearn.unlearning._checks.linearisation_check`, as the
+``'laplace'`` divide-out does at its mean): one more pass over the forgotten
+rows, none over the remaining ones.
 
 With ``removal_noise = sigma > 0``, the step solves for ``g_S + b_S``,
 ``b_S ~ N(0, sigma^2 I)``: Guo et al.'s random linear term restricted to the
@@ -61,6 +66,8 @@ from ..exceptions import NotPositiveDefiniteError
 from ..posterior import GaussianPosterior
 from ._checks import (
     OVERSHOOT_CLIP,
+    linearisation_bounds,
+    linearisation_check,
     overshoot_warning,
 )
 from ._diagnostics import Diagnostics
@@ -120,9 +127,12 @@ class LCodecDiagnostics(Diagnostics):
         that of the unmoved mean, in the new precision (see
         :func:`block_newton_step`).
     mean_relinearisation, covariance_relinearisation : float
-        A diagonal posterior's check of the step (see
-        :func:`diagonal_linearisation_check`); NaN when not run (a full
-        posterior, or a move below ``CHECKED_MOVE``).
+        The re-linearisation check of the step: for a full posterior
+        :func:`linearisation_check` at the block step's noise-free mean (or
+        the bounds of :func:`linearisation_bounds` that certify it), NaN when
+        the mean did not move; for a diagonal one
+        :func:`diagonal_linearisation_check`, NaN for a move below
+        ``CHECKED_MOVE``.
     step_length : float
         A diagonal posterior's fraction of the Newton step taken (see
         :func:`diagonal_block_step`); 1.0 for a full posterior.
@@ -537,15 +547,86 @@ def _full_forget(posterior, model, X, y, weights, select):
     )
     # Only the block moved: its distance needs Lambda_SS alone, O(s^2), not R.
     delta = new.mean[block] - posterior.mean[block]
+    mean_error, covariance_error, message = _relinearisation(
+        posterior, model, X, y, weights, new, divided, block, shift
+    )
+    messages = _warnings(before, after, clipped, distance, n_selected)
     fields = {
         "move": float(np.sqrt(delta @ precision[np.ix_(block, block)] @ delta)),
         "clipped_eigenvalue": clipped,
-        "warnings": _warnings(before, after, clipped, distance, n_selected),
+        "warnings": messages if message is None else (*messages, message),
         "gradient_norm": before,
         "predicted_residual": after,
         "full_step_distance": distance,
+        "mean_relinearisation": mean_error,
+        "covariance_relinearisation": covariance_error,
     }
     return new, selection, shift, fields
+
+
+class _RowCurvature:
+    """``H = J' diag(c) J`` of the forgotten rows as a product, never formed (O(k P) each).
+
+    Stands for the ``hessian`` of :class:`~sklunlearn.unlearning.LikelihoodTerms`
+    in :func:`linearisation_check`, which only multiplies it by vectors: forming
+    it would cost ``O(k P^2)`` on top of the downdate.
+    """
+
+    def __init__(self, jacobian, curvature):
+        self.jacobian = jacobian
+        self.curvature = curvature
+
+    def __matmul__(self, vectors):
+        along = self.jacobian @ vectors
+        along *= self.curvature if along.ndim == 1 else self.curvature[:, None]
+        return self.jacobian.T @ along
+
+
+class _RowTerms(NamedTuple):
+    """The forgotten rows' gradient and curvature at the old mean, for the check."""
+
+    gradient: np.ndarray
+    hessian: _RowCurvature
+
+
+_RELINEARISATION_ADVICE = (
+    "Large or clustered deletions with a weak prior, or a large-amplitude kernel, do "
+    "this; the result may be worse than not forgetting. Fit again on the remaining rows."
+)
+
+
+def _relinearisation(posterior, model, X, y, weights, new, divided, block, shift):
+    """The block step's re-linearisation check: ``(mean, covariance, warning or None)``.
+
+    The forgotten rows are re-evaluated at the block step's own noise-free
+    mean, as :func:`laplace_divide_out` re-evaluates them at the full step's
+    (unless :func:`linearisation_bounds` certifies the check from the rows'
+    moves alone): one pass over the forgotten rows, none over the remaining
+    ones, and four solves with the downdated factor.
+    """
+    # At the block step's own mean: its result rests on the quadratic picture only
+    # along the move it makes, and the full step's check also flags moves it never makes.
+    mean = new.mean.copy()
+    mean[block] -= shift  # the certificate's noise is deliberate, not the step's
+    after = new.with_mean(mean)
+    if np.array_equal(mean, posterior.mean):
+        return float("nan"), float("nan"), None
+    terms = _RowTerms(divided.gradient, _RowCurvature(divided.jacobian, divided.curvature))
+    bound = new.eigenvalue_bound if divided.clipped == 0.0 else 0.0
+    checked = linearisation_bounds(model, X, weights, posterior, after, terms, bound)
+    if checked is None:
+        checked = linearisation_check(
+            model,
+            X,
+            y,
+            weights,
+            posterior,
+            after,
+            terms,
+            step="The L-CODEC block step",
+            advice=_RELINEARISATION_ADVICE,
+        )
+    return checked
 
 
 def _diagonal_forget(posterior, model, X, y, weights, block, noise):
