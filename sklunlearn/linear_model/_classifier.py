@@ -78,6 +78,14 @@ _FLOORED_REASON = (
     "Newton step on the remaining rows and the removal certificate no longer holds; "
     f"{_RESTORE}"
 )
+# A refit on the remaining rows would not know a class none of them has; the
+# forgotten model still lists it and predicts it from what is left of its problem.
+_EMPTIED_CLASSES = (
+    "Every learned row of class(es) {} has now been forgotten. The model still has "
+    "them in classes_ and predicts them from what is left of their one-vs-rest "
+    "problems (the prior where nothing is left); a refit on the remaining rows would "
+    "not know them. Fit again on the remaining rows to drop them."
+)
 _VI_REASON = (
     "inference='vi': the fitted mean is not the minimiser of the perturbed objective "
     "that the certificate is about. Use inference='laplace'."
@@ -434,6 +442,7 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             self._pending_forgets = pending
         records = tuple(diagnostics for _, diagnostics in results)
         self.n_iter_ = max(record.n_iter for record in records)
+        held = self.class_count_ > 0
         self.class_count_ = np.maximum(self.class_count_ + sign * class_weight, 0.0)
         self.n_samples_seen_ = self.n_samples_seen_ + int(sign) * n_rows
         if sign > 0:
@@ -448,6 +457,9 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 for message in record.warnings
             )
             diagnostics = records
+        emptied = self.classes_[held & (self.class_count_ <= 0)].tolist()
+        if emptied:
+            messages = (*messages, _EMPTIED_CLASSES.format(emptied))
         self.unlearning_region_mass_ = (
             1.0
             if self.unlearning_lambda <= 0
