@@ -23,6 +23,26 @@ def _frozen(values, name, n_features=None):
     return array
 
 
+def _point(theta, n_features):
+    """``theta`` as one float64 point of ``n_features`` coordinates, or a ValueError."""
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (n_features,):
+        raise ValueError(
+            f"theta must be a vector of {n_features} coordinates, got shape {theta.shape}."
+        )
+    return theta
+
+
+def _points(theta, n_features):
+    """``theta`` as rows of ``n_features`` coordinates (one row from a vector)."""
+    theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+    if theta.ndim != 2 or theta.shape[1] != n_features:
+        raise ValueError(
+            f"theta must have {n_features} coordinates per row, got shape {theta.shape}."
+        )
+    return theta
+
+
 class DiagonalGaussianPosterior:
     """Multivariate normal ``N(mean, diag(precision)^-1)``: independent coordinates.
 
@@ -111,7 +131,7 @@ class DiagonalGaussianPosterior:
 
     def mahalanobis(self, theta):
         """``sqrt(sum_j precision_j (theta_j - mean_j)^2)``, in standard deviations."""
-        d = np.asarray(theta, dtype=np.float64) - self.mean
+        d = _point(theta, self.n_features) - self.mean
         return float(np.sqrt(d @ (self._precision * d)))
 
     def solve(self, b):
@@ -147,8 +167,7 @@ class DiagonalGaussianPosterior:
 
     def log_pdf(self, theta):
         """Log-density at the rows of ``theta`` (shape (n, n_features) or (n_features,))."""
-        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
-        d = theta - self.mean
+        d = _points(theta, self.n_features) - self.mean
         return (
             -0.5 * (d * d) @ self._precision
             - 0.5 * self.n_features * np.log(2 * np.pi)

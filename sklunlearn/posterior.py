@@ -7,7 +7,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
 
-from ._diagonal_posterior import DiagonalGaussianPosterior
+from ._diagonal_posterior import DiagonalGaussianPosterior, _point, _points
 from ._numba import CholeskyUpdateError, cholesky_rank_k_update
 from .exceptions import NotPositiveDefiniteError
 
@@ -20,7 +20,28 @@ __all__ = ["DiagonalGaussianPosterior", "GaussianPosterior"]
 _DENSE_UPDATE_RATIO = 60
 
 
+# A matrix more asymmetric than this, relative to its largest entry, is refused: the
+# factorisation would read its upper triangle only. Round-off asymmetry is far below it.
+_ASYMMETRY_TOLERANCE = 1e-6
+# Rows compared at a time by the symmetry check (a (block, d) temporary, not (d, d)).
+_SYMMETRY_BLOCK_ROWS = 256
+
+
 def _upper_cholesky(matrix, what):
+    """The upper Cholesky factor of a symmetric positive definite ``matrix``."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1]:
+        # LAPACK reads the upper triangle only: an asymmetric matrix is refused here.
+        scale, worst = np.max(np.abs(matrix), initial=0.0), 0.0
+        for start in range(0, matrix.shape[0], _SYMMETRY_BLOCK_ROWS):
+            rows = matrix[start : start + _SYMMETRY_BLOCK_ROWS]
+            columns = matrix[:, start : start + _SYMMETRY_BLOCK_ROWS].T
+            worst = max(worst, np.max(np.abs(rows - columns), initial=0.0))
+        if not worst <= _ASYMMETRY_TOLERANCE * scale:  # NaN fails too
+            raise ValueError(
+                f"The {what} is not symmetric: entries differ from their transposes by "
+                f"up to {worst:.3g}, against a largest entry of {scale:.3g}."
+            )
     try:
         return linalg.cholesky(matrix, lower=False, check_finite=True)
     except linalg.LinAlgError as exc:
@@ -110,6 +131,8 @@ class GaussianPosterior:
                 "eigenvalue_bound must be finite and non-negative, got "
                 f"{eigenvalue_bound!r}."
             )
+        # Read-only, as every array a posterior hands out: instances never change.
+        mean.flags.writeable = False
         self.mean = mean
         self.eigenvalue_bound = float(eigenvalue_bound)
         # A new C-contiguous array (the row-wise kernels need it): the caller's is not
@@ -137,7 +160,8 @@ class GaussianPosterior:
         return {"mean": self.mean, "_R": self._R, "eigenvalue_bound": self.eigenvalue_bound}
 
     def __setstate__(self, state):
-        self.mean, self._R = state["mean"], state["_R"]
+        self.mean, self._R = np.array(state["mean"], dtype=np.float64), state["_R"]
+        self.mean.flags.writeable = False
         self.eigenvalue_bound = state.get("eigenvalue_bound", 0.0)  # older pickles
         self._precision = None
 
@@ -225,13 +249,14 @@ class GaussianPosterior:
         mean = np.array(mean, dtype=np.float64, copy=True).reshape(-1)
         if mean.shape != self.mean.shape or not np.isfinite(mean).all():
             raise ValueError(f"mean must be {self.n_features} finite numbers.")
+        mean.flags.writeable = False
         new = copy.copy(self)  # shares the factor and precision, which never change
         new.mean = mean
         return new
 
     def mahalanobis(self, theta):
         """``||R (theta - mean)||``: the distance of ``theta`` in standard deviations."""
-        r = self._R @ (np.asarray(theta, dtype=np.float64) - self.mean)
+        r = self._R @ (_point(theta, self.n_features) - self.mean)
         return float(np.sqrt(r @ r))
 
     def solve(self, b):
@@ -268,7 +293,7 @@ class GaussianPosterior:
 
     def log_pdf(self, theta):
         """Log-density at the rows of ``theta`` (shape (n, n_features) or (n_features,))."""
-        theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+        theta = _points(theta, self.n_features)
         Z = self._R @ (theta - self.mean).T
         d = self.n_features
         return (
@@ -294,9 +319,13 @@ class GaussianPosterior:
         ``0.5 * (tr(P_o S_s) + (m_o - m_s)' P_o (m_o - m_s) - d + log|S_o| - log|S_s|)``
         with ``tr(P_o S_s) = ||R_o R_s^-1||_F^2``.
         """
+        if isinstance(other, DiagonalGaussianPosterior):
+            # As a full posterior: the factor of a diagonal precision is its square root.
+            other = GaussianPosterior(other.mean, np.diag(np.sqrt(other.precision)))
         if not isinstance(other, GaussianPosterior):
             raise TypeError(
-                f"other must be a GaussianPosterior, got {type(other).__name__}."
+                "other must be a GaussianPosterior or a DiagonalGaussianPosterior, got "
+                f"{type(other).__name__}."
             )
         if other.n_features != self.n_features:
             raise ValueError(

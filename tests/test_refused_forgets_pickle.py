@@ -43,9 +43,10 @@ def test_a_method_that_returns_a_nan_mean_is_refused(cancer):
 
     def nan_mean(posterior, model, X, y, weights):
         new, record = laplace(posterior, model, X, y, weights)
-        # the posterior refuses a NaN mean at construction; a faulty method can still
-        # write one into its own copy
+        # the posterior refuses a NaN mean at construction and hands its mean out
+        # read-only; a faulty method can still unlock its own copy and write one
         new = pickle.loads(pickle.dumps(new))
+        new.mean.flags.writeable = True
         new.mean[:] = np.nan
         return new, record
 

@@ -68,10 +68,13 @@ _RELINEARISATION_MESSAGE = (
     "the step's Newton decrement (threshold {:g}) and their curvature {:.2g} times the "
     "step's size (threshold {:g}). {}"
 )
+# 'uib' can end further from the retrain than a warned step, so the advice offers it
+# as a candidate to compare, not as the remedy.
 _LAPLACE_ADVICE = (
     "Large or clustered deletions with a weak prior, or "
     "a large-amplitude kernel, do this; the result may be worse than not forgetting. "
-    "Use unlearning='uib', or fit again on the remaining rows."
+    "Fit again on the remaining rows (for a systematic group, unlearning='uib' may do "
+    "better or worse: compare them with sklunlearn.model_selection.UnlearningAudit)."
 )
 
 
