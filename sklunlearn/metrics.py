@@ -14,7 +14,11 @@ from scipy.special import rel_entr
 from sklearn.base import is_classifier
 from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import HasMethods, validate_params
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+)
 
 from ._diagonal_posterior import DiagonalGaussianPosterior, kl_from_trace
 from .exceptions import UnlearningWarning
@@ -292,7 +296,8 @@ def predictive_kl(est_a, est_b, X, *, sample_weight=None):
     X : array-like of shape (n_samples, n_features)
         Inputs at which to compare the predictions.
     sample_weight : array-like of shape (n_samples,), default=None
-        Weights of the rows in the mean.
+        Weights of the rows in the mean: finite, non-negative and not all
+        zero.
 
     Returns
     -------
@@ -322,6 +327,11 @@ def predictive_kl(est_a, est_b, X, *, sample_weight=None):
         )
     check_is_fitted(est_a)
     check_is_fitted(est_b)
+    if sample_weight is not None:
+        # Checked before predicting, so bad weights fail fast and clearly.
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
     if is_classifier(est_a):
         _check_same_classes(est_a, est_b)
         divergences = _categorical_kl(est_a.predict_proba(X), est_b.predict_proba(X))
@@ -329,8 +339,6 @@ def predictive_kl(est_a, est_b, X, *, sample_weight=None):
         mean_a, std_a = _predict_with_std(est_a, X, "est_a")
         mean_b, std_b = _predict_with_std(est_b, X, "est_b")
         divergences = _normal_kl(mean_a, std_a, mean_b, std_b)
-    if sample_weight is not None:
-        check_consistent_length(divergences, sample_weight)
     return _non_negative(np.average(divergences, weights=sample_weight))
 
 

@@ -83,6 +83,14 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
     2020, as a model-selection criterion). In a cross-validation each
     training fold is audited; the test fold is not used by the score.
 
+    The score compares forgetting methods for one model: it must not be
+    used to choose the model's own hyperparameters (``alpha``,
+    ``fit_intercept``, the kernel, ...). A model that ignores its data, such
+    as one with a very strong prior, forgets perfectly and would win. Choose
+    those first by the model's own score (a plain
+    :class:`~sklearn.model_selection.GridSearchCV` on the estimator), then
+    audit the forgetting of the chosen model.
+
     Read more in the :ref:`User Guide <model_selection>`.
 
     Parameters
@@ -168,9 +176,14 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
     ...                         random_state=0).fit(X, y)
     >>> audit.kl_to_retrained_ < 1e-8 < audit.kl_do_nothing_
     True
-    >>> search = GridSearchCV(audit, {"estimator__fit_intercept": [True, False]}, cv=3)
-    >>> bool(search.fit(X, y).best_score_ <= 0)
-    True
+    >>> from sklunlearn.linear_model import BayesianLogisticRegression
+    >>> labels = (y > 0).astype(int)
+    >>> audit = UnlearningAudit(BayesianLogisticRegression(random_state=0),
+    ...                         forget_size=0.2, random_state=0)
+    >>> grid = {"estimator__unlearning": ["laplace", "rkl"]}
+    >>> search = GridSearchCV(audit, grid, cv=3).fit(X, labels)
+    >>> search.best_params_
+    {'estimator__unlearning': 'laplace'}
     """
 
     _parameter_constraints: dict = {
@@ -188,25 +201,42 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
         self.forget_size = forget_size
         self.random_state = random_state
 
+    def _mask_from_callable(self, X, y, n_samples):
+        """The rows ``forget_size(X, y)`` chose, as a boolean mask (validated)."""
+        chosen = np.asarray(self.forget_size(X, y))
+        mask = np.zeros(n_samples, dtype=bool)
+        if chosen.dtype == bool:
+            if chosen.shape != (n_samples,):
+                raise ValueError(
+                    f"forget_size returned a boolean mask of shape {chosen.shape}; "
+                    f"expected ({n_samples},)."
+                )
+            return chosen.copy()
+        # An empty list comes back as a float array: it selects no rows, which
+        # the caller reports as an empty forget set.
+        if chosen.size == 0:
+            return mask
+        if not np.issubdtype(chosen.dtype, np.integer):
+            raise ValueError(
+                "forget_size must return a boolean mask or integer row indices; got "
+                f"an array of dtype {chosen.dtype}."
+            )
+        chosen = chosen.reshape(-1)
+        # Negative indices would silently wrap around to other rows.
+        bad = chosen[(chosen < 0) | (chosen >= n_samples)]
+        if bad.size:
+            raise ValueError(
+                f"forget_size returned row indices {bad[:5].tolist()} outside "
+                f"[0, {n_samples}); row indices must be non-negative and below "
+                "n_samples."
+            )
+        mask[chosen] = True
+        return mask
+
     def _forget_mask(self, X, y):
         n_samples = _num_samples(X)
         if callable(self.forget_size):
-            chosen = np.asarray(self.forget_size(X, y))
-            mask = np.zeros(n_samples, dtype=bool)
-            if chosen.dtype == bool:
-                if chosen.shape != (n_samples,):
-                    raise ValueError(
-                        f"forget_size returned a boolean mask of shape {chosen.shape}; "
-                        f"expected ({n_samples},)."
-                    )
-                mask = chosen.copy()
-            elif chosen.size and not np.issubdtype(chosen.dtype, np.integer):
-                raise ValueError(
-                    "forget_size must return a boolean mask or integer row indices; got "
-                    f"an array of dtype {chosen.dtype}."
-                )
-            else:
-                mask[chosen.reshape(-1)] = True
+            mask = self._mask_from_callable(X, y, n_samples)
         else:
             if isinstance(self.forget_size, Integral):
                 n_forget = int(self.forget_size)

@@ -1,5 +1,6 @@
 """Pipelines that forward ``partial_fit`` and ``partial_unfit`` to their final step."""
 
+import dataclasses
 import warnings
 
 from sklearn import get_config
@@ -280,8 +281,12 @@ class UnlearningPipeline(Pipeline):
 
     @property
     def forget_report_(self):
-        """The final estimator's ``forget_report_``."""
-        return self._final_estimator.forget_report_
+        """The final estimator's ``forget_report_``; ``exact`` only when the whole
+        pipeline forgets exactly (a fitted-statistics step still carries the rows)."""
+        report = self._final_estimator.forget_report_
+        if report.exact and not self._unlearning_is_exact:
+            return dataclasses.replace(report, exact=False)
+        return report
 
     @property
     def ledger_(self):

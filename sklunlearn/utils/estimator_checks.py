@@ -15,7 +15,8 @@ as approximate, and the checks ask that it beats doing nothing instead of
 matching the refit.
 
 How models are compared: exact forgetting must reproduce ``posterior_``
-(mean and covariance) when the estimator has one and the predictions on the
+(mean and covariance, or variances of a diagonal posterior; each posterior
+of a one-vs-rest list) when the estimator has one and the predictions on the
 training inputs (``predict_proba`` for classifiers, ``predict(X,
 return_std=True)`` or ``predict`` for regressors) to a relative 1e-6;
 approximate forgetting must lower the mean predictive KL divergence to the
@@ -32,6 +33,7 @@ from numpy.testing import assert_allclose
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 
+from .._diagonal_posterior import DiagonalGaussianPosterior
 from ..metrics import predictive_kl
 from ..posterior import GaussianPosterior
 
@@ -83,13 +85,28 @@ def _split(n_samples, n_forget=_N_FORGET, random_state=0):
     return np.sort(order[:n_forget]), np.sort(order[n_forget:])
 
 
+def _posterior_outputs(posterior):
+    """Mean and covariance (full or diagonal) of ``posterior_``, a posterior or a list.
+
+    A list holds one posterior per class (one-vs-rest); anything else is not
+    a posterior this module knows how to compare, and gives nothing.
+    """
+    posteriors = posterior if isinstance(posterior, list) else [posterior]
+    outputs = {}
+    for index, part in enumerate(posteriors):
+        name = f"posterior_[{index}]" if isinstance(posterior, list) else "posterior_"
+        if isinstance(part, GaussianPosterior):
+            outputs[f"{name}.mean"] = part.mean
+            outputs[f"{name}.covariance"] = part.covariance
+        elif isinstance(part, DiagonalGaussianPosterior):
+            outputs[f"{name}.mean"] = part.mean
+            outputs[f"{name}.variance"] = part.variance
+    return outputs
+
+
 def _outputs(estimator, X):
     """Everything a user can observe of a fitted model, as named arrays."""
-    outputs = {}
-    posterior = getattr(estimator, "posterior_", None)
-    if isinstance(posterior, GaussianPosterior):
-        outputs["posterior_.mean"] = posterior.mean
-        outputs["posterior_.covariance"] = posterior.covariance
+    outputs = _posterior_outputs(getattr(estimator, "posterior_", None))
     if is_classifier(estimator):
         outputs["predict_proba"] = estimator.predict_proba(X)
     else:
@@ -104,7 +121,12 @@ def _outputs(estimator, X):
 
 def _assert_same_model(actual, desired, X, what):
     desired_outputs = _outputs(desired, X)
-    for key, value in _outputs(actual, X).items():
+    actual_outputs = _outputs(actual, X)
+    assert actual_outputs.keys() == desired_outputs.keys(), (
+        f"{what}: the models expose different outputs, {sorted(actual_outputs)} and "
+        f"{sorted(desired_outputs)} (posterior_ of another shape or kind)."
+    )
+    for key, value in actual_outputs.items():
         assert_allclose(
             value,
             desired_outputs[key],
@@ -318,8 +340,18 @@ def check_rejected_calls_leave_state_unchanged(name, estimator_orig):
         )
 
 
+def _final_step(estimator):
+    """The estimator that learns the rows: the last step of a pipeline, else itself."""
+    steps = getattr(estimator, "steps", None)
+    return steps[-1][1] if steps else estimator
+
+
 def _has_ledger(estimator):
-    return bool(estimator.get_params().get("ledger", False))
+    """Whether the estimator (a pipeline: its final step) keeps a ledger of its rows."""
+    final = _final_step(estimator)
+    return hasattr(final, "get_params") and bool(
+        final.get_params(deep=False).get("ledger", False)
+    )
 
 
 def check_ledger_refuses_rows_not_learned(name, estimator_orig):
@@ -349,9 +381,11 @@ def check_ledger_refuses_rows_not_learned(name, estimator_orig):
             f"{name}.partial_unfit refused {description} but changed the estimator."
         )
     estimator.partial_unfit(X[:1], y[:1])
-    assert estimator.n_samples_seen_ == n - 1 == len(estimator.ledger_), (
+    # A pipeline's row count is its final step's.
+    n_seen = _final_step(estimator).n_samples_seen_
+    assert n_seen == n - 1 == len(estimator.ledger_), (
         f"{name}: after forgetting one of {n} rows, n_samples_seen_ is "
-        f"{estimator.n_samples_seen_} and the ledger holds {len(estimator.ledger_)} rows."
+        f"{n_seen} and the ledger holds {len(estimator.ledger_)} rows."
     )
     try:
         estimator.partial_unfit(X[:1], y[:1])
@@ -361,7 +395,12 @@ def check_ledger_refuses_rows_not_learned(name, estimator_orig):
 
 
 def check_forget_report(name, estimator_orig):
-    """Every ``partial_unfit`` sets ``forget_report_`` with what was forgotten."""
+    """Every ``partial_unfit`` sets ``forget_report_`` with what was forgotten.
+
+    ``forget_report_.exact`` must equal the declared exactness of the
+    estimator that made the report (a pipeline's final step, when the
+    pipeline passes that step's report on unchanged).
+    """
     import json
 
     from ..base import ForgetReport
@@ -378,9 +417,14 @@ def check_forget_report(name, estimator_orig):
         f"{name}.forget_report_ says {report.n_rows} rows, weight {report.weight}; "
         f"{len(forget)} rows of weight 1 were forgotten."
     )
-    assert report.exact == is_exact_unlearner(estimator), (
+    # A pipeline that passes on its final step's report is held to that step's
+    # declaration; a report of its own, to the pipeline's.
+    final = _final_step(estimator)
+    passed_on = final is not estimator and report is getattr(final, "forget_report_", None)
+    declared = is_exact_unlearner(final if passed_on else estimator)
+    assert report.exact == declared, (
         f"{name}.forget_report_.exact is {report.exact}, but the estimator declares "
-        f"exact forgetting {is_exact_unlearner(estimator)}."
+        f"exact forgetting {declared}."
     )
     json.dumps(report.to_dict())
 
