@@ -6,7 +6,7 @@ prior over its weights and a Laplace (or Gaussian variational) posterior;
 (:mod:`sklunlearn.unlearning`), for methods that work on any predictor.
 """
 
-from ._mlp import MAX_GGN_WEIGHTS, BayesianMLPRegressor
+from ._mlp import ALPHA_RANGE, MAX_GGN_WEIGHTS, BayesianMLPRegressor
 from ._predictor import MLPPredictor
 
-__all__ = ["MAX_GGN_WEIGHTS", "BayesianMLPRegressor", "MLPPredictor"]
+__all__ = ["ALPHA_RANGE", "MAX_GGN_WEIGHTS", "BayesianMLPRegressor", "MLPPredictor"]

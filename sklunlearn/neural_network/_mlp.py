@@ -41,7 +41,7 @@ from ._training import (
     mackay_noise,
 )
 
-__all__ = ["BayesianMLPRegressor", "MAX_GGN_WEIGHTS", "STEP_PRECISION_SHARE"]
+__all__ = ["ALPHA_RANGE", "BayesianMLPRegressor", "MAX_GGN_WEIGHTS", "STEP_PRECISION_SHARE"]
 
 # A full-covariance posterior over more weights than this costs more than
 # 100 MB and seconds per factorisation: curvature='last_layer' is suggested.
@@ -57,6 +57,9 @@ _MAX_EVIDENCE_ROUNDS = 30
 # each round, so that the evidence raises alpha before the network has fitted the
 # noise (MacKay re-estimated the hyperparameters during training, not after it).
 _EARLY_ITER = 10
+# alpha=None keeps alpha in this range: beyond it the weights' precision and the
+# network's Gauss-Newton curvature differ by more than float64 can factorise.
+ALPHA_RANGE = (1e-8, 1e8)
 # The Laplace divide-out's step is flagged when the forgotten rows held more than this
 # share of the posterior's precision along it: there they outweighed the remaining rows
 # and the prior together, so the result rests on the remaining rows' curvature at the
@@ -151,8 +154,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         noise_variance`` (MLPRegressor does not penalise the biases). None
         learns it by maximising the Laplace evidence, with the noise when
         that is learned too: MAP fits alternate with MacKay's fixed point
-        ``alpha = gamma / ||theta||^2`` from 1.0 (``curvature='ggn'`` or
-        ``'diag'``: the update needs a posterior over every weight).
+        ``alpha = gamma / ||theta||^2`` from 1.0, kept within ``ALPHA_RANGE``
+        (``curvature='ggn'`` only: the update needs the full-covariance
+        posterior over every weight).
     noise_variance : float or None, default=None
         Variance of the Gaussian noise. None learns it by maximising the
         Laplace evidence (MacKay's fixed point, alternated with MAP fits).
@@ -601,11 +605,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"{MAX_GGN_WEIGHTS} weights it is meant for. Use "
                 "curvature='diag' or 'last_layer', or fewer hidden units."
             )
-        if self.alpha is None and self.curvature == "last_layer":
+        if self.alpha is None and self.curvature != "ggn":
             raise ValueError(
-                "alpha=None learns the prior precision from the posterior over every "
-                "weight, which curvature='last_layer' does not keep (it covers the "
-                "output layer only). Pass a float alpha, or curvature='ggn' or 'diag'."
+                "alpha=None learns the prior precision from the full-covariance "
+                "posterior over every weight (curvature='ggn'). 'last_layer' covers the "
+                "output layer only, and 'diag' understates the posterior variances, "
+                "which sends MacKay's update for alpha out of range. Pass a float alpha."
             )
         rng = check_random_state(self.random_state)
         theta = glorot_weights(predictor, self.activation, rng)
@@ -661,7 +666,21 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             if settled or round_ == rounds - 1:
                 break
             beta, self._alpha, posterior = new_beta, new_alpha, None
-        if learn_alpha and not settled:
+        if learn_alpha and self._alpha in ALPHA_RANGE:
+            self._warn_later(
+                f"The evidence sends alpha to the end of its range, alpha_={self._alpha:g} "
+                f"(alpha=None keeps it within [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}]): "
+                + (
+                    "the rows determine almost none of the weights, and the network "
+                    "predicts little more than their mean. Check that the features "
+                    "predict the targets, or pass a float alpha."
+                    if self._alpha == ALPHA_RANGE[1]
+                    else "the prior holds almost nothing. Standardise X and y, or pass "
+                    "a float alpha."
+                ),
+                UserWarning,
+            )
+        elif learn_alpha and not settled:
             self._warn_later(
                 f"The evidence's fixed point for alpha did not settle in {rounds} "
                 f"rounds of MAP fits (alpha_={self._alpha:.4g}, "
@@ -830,7 +849,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         gamma = posterior.n_features - self._alpha * _covariance_trace(posterior)
         return (
             mackay_noise(squared_error, rows.weight, gamma),
-            mackay_alpha(theta, gamma),
+            float(np.clip(mackay_alpha(theta, gamma), *ALPHA_RANGE)),
             posterior,
         )
 

@@ -278,11 +278,14 @@ def mackay_alpha(theta, n_effective):
     """MacKay's evidence fixed point for the prior precision (MacKay 1992, section 4).
 
     ``alpha = gamma / ||theta||^2`` at the MAP ``theta``, ``gamma`` the effective
-    number of well-determined parameters; both are kept off zero, so weights the
-    rows do not determine give a large precision rather than a division by zero.
+    number of well-determined parameters. A ``gamma`` at or below zero (no weight
+    determined; round-off can take it below) or weights at zero give ``inf``: the
+    caller bounds the precision.
     """
-    tiny = np.finfo(float).tiny
-    return max(n_effective, tiny) / max(float(theta @ theta), tiny)
+    norm = float(theta @ theta)
+    if n_effective <= 0.0 or norm == 0.0:
+        return np.inf
+    return n_effective / norm
 
 
 def mackay_noise(squared_error, total, n_effective):
