@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -112,3 +113,18 @@ def test_an_unsettled_fixed_point_warns(monkeypatch):
     with pytest.warns(ConvergenceWarning, match="fixed point for alpha did not settle"):
         est.fit(X, y)
     assert est.alpha_ == 1.0  # one round: the MAP at the starting alpha
+
+
+@pytest.mark.parametrize("alpha", [1.0, None])
+def test_constant_targets_fit_with_a_learned_noise(alpha):
+    # the targets' variance is round-off here: its inverse started the noise precision
+    # near 1e35 and the first posterior failed to factorise
+    X, y = load_diabetes(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+    X, y = np.repeat(X[:1], 50, axis=0), np.repeat(y[:1], 50)
+    assert 0.0 < np.var(y) < 1e-30
+    est = BayesianMLPRegressor(hidden_layer_sizes=(5,), alpha=alpha, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        est.fit(X, y)
+    np.testing.assert_allclose(est.predict(X[:1]), y[:1], atol=1e-3)

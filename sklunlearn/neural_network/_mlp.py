@@ -80,6 +80,9 @@ DIAGONAL_METHODS = ("laplace", "lcodec")
 # a network that interpolates its rows would otherwise drive it to zero and its
 # posterior precision beyond what float64 can factorise.
 _MIN_NOISE_FRACTION = 1e-6
+# Targets whose spread is within this many units in the last place of their mean are
+# constant: their variance is round-off.
+_ROUND_OFF_SPREAD = 1e3
 # A learned noise variance at least the targets' own: the fit predicts no better
 # than their mean, usually because the prior holds the weights far below the
 # scale the targets need.
@@ -832,8 +835,15 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "more than 1 sample (n_samples=1 with a non-zero weight). Pass "
                 "noise_variance, or more rows."
             )
-        _, variance = rows.target_moments()
-        return 1.0 / variance if variance > 0 else 1.0
+        mean, variance = rows.target_moments()
+        # Constant targets leave a round-off variance, whose inverse would start the
+        # noise precision beyond what the posterior's factorisation can hold.
+        if (
+            variance <= (_ROUND_OFF_SPREAD * np.finfo(float).eps * mean) ** 2
+            or not variance
+        ):
+            return 1.0
+        return 1.0 / variance
 
     def _evidence_update(self, predictor, rows, theta, beta):
         """MacKay's noise and prior precisions given the MAP ``theta`` at precision
