@@ -669,28 +669,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             if settled or round_ == rounds - 1:
                 break
             beta, self._alpha, posterior = new_beta, new_alpha, None
-        if learn_alpha and self._alpha in ALPHA_RANGE:
-            self._warn_later(
-                f"The evidence sends alpha to the end of its range, alpha_={self._alpha:g} "
-                f"(alpha=None keeps it within [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}]): "
-                + (
-                    "the rows determine almost none of the weights, and the network "
-                    "predicts little more than their mean. Check that the features "
-                    "predict the targets, or pass a float alpha."
-                    if self._alpha == ALPHA_RANGE[1]
-                    else "the prior holds almost nothing. Standardise X and y, or pass "
-                    "a float alpha."
-                ),
-                UserWarning,
-            )
-        elif learn_alpha and not settled:
-            self._warn_later(
-                f"The evidence's fixed point for alpha did not settle in {rounds} "
-                f"rounds of MAP fits (alpha_={self._alpha:.4g}, "
-                f"noise_variance_={1.0 / beta:.4g}): the MAP moves between modes as the "
-                "prior changes. Pass a float alpha near alpha_ to fix it.",
-                ConvergenceWarning,
-            )
+        if learn_alpha:
+            self._warn_about_alpha(settled, rounds, beta)
         self.alpha_ = self._alpha
         self.model_ = Model(
             predictor, GaussianNoise(beta), self._prior(predictor.n_weights)
@@ -707,6 +687,31 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             curvature, _ = rows.curvature(predictor, theta, beta, kind=self.curvature)
             posterior = self._laplace(theta, self._plus_prior(curvature))
         self._set_posterior(self._refined(posterior, rows), theta)
+
+    def _warn_about_alpha(self, settled, rounds, beta):
+        """The warning of a learned ``alpha`` at an end of its range, or unsettled."""
+        if self._alpha in ALPHA_RANGE:
+            self._warn_later(
+                f"The evidence sends alpha to the end of its range, alpha_={self._alpha:g} "
+                f"(alpha=None keeps it within [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}]): "
+                + (
+                    "the rows determine almost none of the weights, and the network "
+                    "predicts little more than their mean. Check that the features "
+                    "predict the targets, or pass a float alpha."
+                    if self._alpha == ALPHA_RANGE[1]
+                    else "the prior holds almost nothing. Standardise X and y, or pass "
+                    "a float alpha."
+                ),
+                UserWarning,
+            )
+        elif not settled:
+            self._warn_later(
+                f"The evidence's fixed point for alpha did not settle in {rounds} "
+                f"rounds of MAP fits (alpha_={self._alpha:.4g}, "
+                f"noise_variance_={1.0 / beta:.4g}): the MAP moves between modes as the "
+                "prior changes. Pass a float alpha near alpha_ to fix it.",
+                ConvergenceWarning,
+            )
 
     def _local_retrain(
         self,
