@@ -197,6 +197,8 @@ def _start_classes(estimator, rows):
             estimator._check_classes(estimator.classes_)
         return
     classes = rows.unique_targets()
+    if classes.size == 0:  # no rows: the in-memory message, not one about classes
+        rows._refuse_empty()
     check_classification_targets(classes)
     estimator._check_classes(classes)
     estimator.classes_ = classes

@@ -22,8 +22,14 @@ def _shipped_copy(estimator):
     return light
 
 
-def _predict_block(X, estimator, method, kwargs, n_outputs):
-    """The in-memory method on one chunk; several outputs stacked as columns."""
+def _predict_block(X, estimator, method, kwargs, n_outputs, empty):
+    """The in-memory method on one chunk; several outputs stacked as columns.
+
+    ``empty`` is the result of a chunk without rows, which the method's validation
+    would refuse (a filtered array or dataframe has such chunks).
+    """
+    if X.shape[0] == 0:
+        return empty
     result = getattr(estimator, method)(X, **kwargs)
     if n_outputs == 1:
         return result
@@ -74,11 +80,12 @@ def predict_rows(estimator, X, method, **kwargs):
     trailing = outputs[0].shape[1:] if single else (n_outputs,)
     out_dtype = np.result_type(*(out.dtype for out in outputs))
     model = dask.delayed(light, pure=False, traverse=False)
+    empty = np.empty((0, *trailing), dtype=out_dtype)
     if _is_frame(X):
         task = dask.delayed(_predict_block, pure=True)
         blocks = [
             da.from_delayed(
-                task(part, model, method, kwargs, n_outputs),
+                task(part, model, method, kwargs, n_outputs, empty),
                 shape=(np.nan, *trailing),
                 dtype=out_dtype,
             )
@@ -93,6 +100,7 @@ def predict_rows(estimator, X, method, **kwargs):
             method,
             kwargs,
             n_outputs,
+            empty,
             dtype=out_dtype,
             chunks=(X.chunks[0], *((n,) for n in trailing)),
             drop_axis=1 if not trailing else None,
