@@ -260,3 +260,18 @@ def _expected_failed_checks(estimator):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "first, exact", [(FunctionTransformer(np.log1p), True), (StandardScaler(), False)]
+)
+def test_forget_report_is_exact_only_when_the_pipeline_is(data, first, exact):
+    X, y = data
+    pipe = make_unlearning_pipeline(first, BayesianLinearRegression()).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)  # the scaler keeps the rows
+        pipe.partial_unfit(X[:5], y[:5])
+    # the final step's own report says exact: the scaler's statistics are not
+    assert pipe[-1].forget_report_.exact
+    assert pipe.forget_report_.exact is exact
+    assert pipe.forget_report_.n_rows == 5

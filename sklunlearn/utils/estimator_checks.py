@@ -395,12 +395,8 @@ def check_ledger_refuses_rows_not_learned(name, estimator_orig):
 
 
 def check_forget_report(name, estimator_orig):
-    """Every ``partial_unfit`` sets ``forget_report_`` with what was forgotten.
-
-    ``forget_report_.exact`` must equal the declared exactness of the
-    estimator that made the report (a pipeline's final step, when the
-    pipeline passes that step's report on unchanged).
-    """
+    """Every ``partial_unfit`` sets ``forget_report_`` with what was forgotten, and
+    its ``exact`` is the estimator's declared exactness (a pipeline's own)."""
     import json
 
     from ..base import ForgetReport
@@ -417,11 +413,7 @@ def check_forget_report(name, estimator_orig):
         f"{name}.forget_report_ says {report.n_rows} rows, weight {report.weight}; "
         f"{len(forget)} rows of weight 1 were forgotten."
     )
-    # A pipeline that passes on its final step's report is held to that step's
-    # declaration; a report of its own, to the pipeline's.
-    final = _final_step(estimator)
-    passed_on = final is not estimator and report is getattr(final, "forget_report_", None)
-    declared = is_exact_unlearner(final if passed_on else estimator)
+    declared = is_exact_unlearner(estimator)
     assert report.exact == declared, (
         f"{name}.forget_report_.exact is {report.exact}, but the estimator declares "
         f"exact forgetting {declared}."
