@@ -81,6 +81,15 @@ def _plain(value):
     return plain_scalar(value)
 
 
+def _issue(outcome, *, stacklevel):
+    """Issue an update's warnings as UnlearningWarnings, once each, in order; return
+    their texts. ``stacklevel`` counts from this function to the user's call."""
+    messages = tuple(dict.fromkeys(getattr(outcome, "warnings", None) or ()))
+    for message in messages:
+        warnings.warn(message, UnlearningWarning, stacklevel=stacklevel)
+    return messages
+
+
 def _frozen(diagnostics):
     """Read-only view of the diagnostics kept by a :class:`ForgetReport`."""
     if isinstance(diagnostics, list | tuple):
@@ -282,7 +291,8 @@ class UnlearningMixin:
                 return self._learn_dask(X, y, sample_weight, reset=reset, **kwargs)
             X, y_model, y_key = self._validate_rows(X, y, reset=reset, **kwargs)
             weights = check_weights(sample_weight, X)
-            self._update(X, y_model, weights, sign=1.0, reset=reset)
+            outcome = self._update(X, y_model, weights, sign=1.0, reset=reset)
+            _issue(outcome, stacklevel=4)  # before the ledger: an error still rolls back
             if not self._learned(reset):
                 return self
             if reset or "ledger_" not in self.__dict__:
@@ -335,9 +345,7 @@ class UnlearningMixin:
                         "mean with NaN or infinite entries. Nothing was changed."
                     )
                 moved = max(moved, old.mahalanobis(new.mean))
-            messages = tuple(dict.fromkeys(outcome.warnings))  # once each, in order
-            for message in messages:
-                warnings.warn(message, UnlearningWarning, stacklevel=3)
+            messages = _issue(outcome, stacklevel=4)
             if plan is not None:
                 self.ledger_.apply(plan)
                 self.n_samples_seen_ = self.ledger_.n_rows
@@ -375,7 +383,8 @@ class UnlearningMixin:
             from .ledger import Ledger
 
             rows.record_into(self.ledger_ if extend else Ledger(rows.n_features))
-        self._update_dask(rows, sign=1.0, reset=reset)
+        outcome = self._update_dask(rows, sign=1.0, reset=reset)
+        _issue(outcome, stacklevel=5)
         if not self._learned(reset):
             return self
         learned = rows.learned_ledger()

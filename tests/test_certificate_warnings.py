@@ -7,6 +7,7 @@ and a forget's is also in ``forget_report_.warnings``.
 """
 
 import copy
+import pickle
 import warnings
 
 import pytest
@@ -145,3 +146,16 @@ def test_partial_fit_after_removals(digits_3_8):
     assert files == [__file__]  # points at the caller
     messages, _ = _call(est.partial_fit, X[310:320], y[310:320])
     assert messages == []
+
+
+def test_a_partial_fit_refused_by_its_warning_leaves_the_estimator_as_it_was(digits_3_8):
+    X, y = digits_3_8
+    est = _logistic(removal_epsilon=1e6).fit(X[:300], y[:300])
+    est.partial_unfit(X[:2], y[:2])
+    before = pickle.dumps({k: v for k, v in vars(est).items() if k != "_lock"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        with pytest.raises(UnlearningWarning, match="partial_fit"):
+            est.partial_fit(X[300:310], y[300:310])
+    assert pickle.dumps({k: v for k, v in vars(est).items() if k != "_lock"}) == before
+    assert est.certificate_.valid

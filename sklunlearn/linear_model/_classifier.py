@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._dask import is_dask_collection
 from ..base import UnlearningMixin, UpdateOutcome
-from ..exceptions import NotPositiveDefiniteError, UnlearningWarning
+from ..exceptions import NotPositiveDefiniteError
 from ..unlearning import (
     CertifiedDiagnostics,
     RemovalState,
@@ -206,9 +206,9 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 was_valid = not reset and self.certificate_.valid
                 self._certify_learned(X, targets, weights, records, reset and before)
                 if was_valid and not self.certificate_.valid:
-                    # The shared learning path issues no estimator warnings, so the
-                    # partial_fit that voids the certificate says so here.
-                    warnings.warn(self.certificate_.reason, UnlearningWarning, stacklevel=4)
+                    outcome = outcome._replace(
+                        warnings=(*outcome.warnings, self.certificate_.reason)
+                    )
             self._warn_unconverged(records)
             return outcome
         if not certified:
