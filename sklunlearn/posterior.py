@@ -32,12 +32,13 @@ def _upper_cholesky(matrix, what):
     matrix = np.asarray(matrix)
     if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1]:
         # LAPACK reads the upper triangle only: an asymmetric matrix is refused here.
-        scale, worst = np.max(np.abs(matrix), initial=0.0), 0.0
+        scale = worst = 0.0
         for start in range(0, matrix.shape[0], _SYMMETRY_BLOCK_ROWS):
             rows = matrix[start : start + _SYMMETRY_BLOCK_ROWS]
             columns = matrix[:, start : start + _SYMMETRY_BLOCK_ROWS].T
+            scale = max(scale, np.max(np.abs(rows), initial=0.0))
             worst = max(worst, np.max(np.abs(rows - columns), initial=0.0))
-        if not worst <= _ASYMMETRY_TOLERANCE * scale:  # NaN fails too
+        if worst > _ASYMMETRY_TOLERANCE * scale:  # NaN is left to check_finite below
             raise ValueError(
                 f"The {what} is not symmetric: entries differ from their transposes by "
                 f"up to {worst:.3g}, against a largest entry of {scale:.3g}."
