@@ -501,6 +501,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         """
         return self._forget(X, y, sample_weight)
 
+    @property
+    def alpha_(self):
+        """The prior precision the fit used (see the Attributes)."""
+        check_is_fitted(self, "posterior_")
+        return self._alpha
+
     def predict(self, X, return_std=False):
         """Posterior-mean network output, and the linearised predictive std.
 
@@ -671,7 +677,6 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             beta, self._alpha, posterior = new_beta, new_alpha, None
         if learn_alpha:
             self._warn_about_alpha(settled, rounds, beta)
-        self.alpha_ = self._alpha
         self.model_ = Model(
             predictor, GaussianNoise(beta), self._prior(predictor.n_weights)
         )
