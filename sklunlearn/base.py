@@ -81,6 +81,92 @@ def _plain(value):
     return plain_scalar(value)
 
 
+# The request a meta-estimator forwards to one of its steps (see ``forwarded``).
+_FORWARDED = threading.local()
+
+
+class _Forwarded(NamedTuple):
+    estimator: object
+    rows: object
+    warnings: tuple
+
+
+@contextmanager
+def forwarded(estimator, rows=None, messages=()):
+    """Within: ``estimator``'s learn or forget is one a meta-estimator forwarded.
+
+    ``rows`` (when not None) key its ledger instead of the rows it receives:
+    a pipeline passes the rows its caller gave, because transformed rows
+    depend in their last bits on the batch they were transformed in (a
+    projection's BLAS product does), so the rows a deletion request
+    transforms to need not match those learned bit for bit. ``messages`` are
+    UnlearningWarnings of the meta-estimator, issued (and reported) with the
+    estimator's own before anything is committed, so that one turned into an
+    error rolls the whole request back. A request already forwarded keeps
+    its outer context (a pipeline inside a pipeline).
+    """
+    if getattr(_FORWARDED, "request", None) is not None:
+        yield
+        return
+    _FORWARDED.request = _Forwarded(estimator, rows, tuple(messages))
+    try:
+        yield
+    finally:
+        _FORWARDED.request = None
+
+
+def _forwarded_to(estimator):
+    """The forwarded request for ``estimator`` in this thread, or None."""
+    request = getattr(_FORWARDED, "request", None)
+    return request if request is not None and request.estimator is estimator else None
+
+
+def _keys(estimator, X):
+    """The rows ``estimator``'s ledger keys this request by (see :func:`forwarded`)."""
+    request = _forwarded_to(estimator)
+    if request is None or request.rows is None:
+        return _ledger_rows(X)
+    if request.rows.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"{request.rows.shape[0]} rows were given and {X.shape[0]} reached the "
+            "final estimator: a step that adds or drops rows cannot forward a "
+            "deletion request. Nothing was changed."
+        )
+    return request.rows
+
+
+def _with_forwarded_warnings(estimator, outcome):
+    """``outcome`` with the forwarding meta-estimator's warnings after its own."""
+    request = _forwarded_to(estimator)
+    if request is None or not request.warnings:
+        return outcome
+    return outcome._replace(warnings=(*(outcome.warnings or ()), *request.warnings))
+
+
+# A mean that moved less than this many standard deviations, under a precision within
+# _UNCHANGED_KL nats, is the posterior the forget started from.
+_UNMOVED = 1e-9
+_UNCHANGED_KL = 1e-12
+
+
+def _did_nothing(outcome, before, after, moved):
+    """Whether an approximate method that warned returned the posterior it was given.
+
+    A method that gives up (VBU's adjusted likelihood with a region holding none
+    of the posterior, say) says so in a warning; recording its rows as forgotten
+    would then refuse the retry with another method. A forget that leaves the
+    posterior as it was without warning is legitimate (rows the model was
+    already certain about carry no curvature), and exact updates change the
+    statistics even when the posterior stays.
+    """
+    if outcome.exact or not outcome.warnings or moved > _UNMOVED:
+        return False
+    return all(
+        old is new or old.kl_divergence(new) <= _UNCHANGED_KL
+        for old, new in zip(before, after, strict=True)
+    )
+
+
 def _issue(outcome, *, stacklevel):
     """Issue an update's warnings as UnlearningWarnings, once each, in order; return
     their texts. ``stacklevel`` counts from this function to the user's call."""
@@ -290,18 +376,20 @@ class UnlearningMixin:
             if is_dask_collection(X):  # before validation, which would compute it here
                 return self._learn_dask(X, y, sample_weight, reset=reset, **kwargs)
             X, y_model, y_key = self._validate_rows(X, y, reset=reset, **kwargs)
+            keys = _keys(self, X)
             weights = check_weights(sample_weight, X)
             outcome = self._update(X, y_model, weights, sign=1.0, reset=reset)
-            _issue(outcome, stacklevel=4)  # before the ledger: an error still rolls back
+            # Before the ledger: an error still rolls back.
+            _issue(_with_forwarded_warnings(self, outcome), stacklevel=4)
             if not self._learned(reset):
                 return self
             if reset or "ledger_" not in self.__dict__:
                 from .ledger import Ledger  # its kernels compile on first use
 
-                self.ledger_ = Ledger(X.shape[1])
+                self.ledger_ = Ledger(keys.shape[1])
             # In place, once the update has succeeded (nothing can fail after it):
             # copying a ledger of every learned row on each call would cost O(n).
-            self.ledger_.add(_ledger_rows(X), y_key, weights)
+            self.ledger_.add(keys, y_key, weights)
             self.n_samples_seen_ = self.ledger_.n_rows
         return self
 
@@ -332,7 +420,7 @@ class UnlearningMixin:
                     weights = check_weights(sample_weight, X, allow_all_zero=True)
                 plan = None
                 if self.ledger:
-                    plan = self.ledger_.plan_forget(_ledger_rows(X), y_key, weights)
+                    plan = self.ledger_.plan_forget(_keys(self, X), y_key, weights)
                 before = self._posterior_list()
                 outcome = self._update(X, y_model, weights, sign=-1.0, reset=False)
                 n_rows, weight = int(np.count_nonzero(weights)), float(weights.sum())
@@ -345,7 +433,14 @@ class UnlearningMixin:
                         "mean with NaN or infinite entries. Nothing was changed."
                     )
                 moved = max(moved, old.mahalanobis(new.mean))
-            messages = _issue(outcome, stacklevel=4)
+            if weight > 0 and _did_nothing(outcome, before, self._posterior_list(), moved):
+                raise ValueError(
+                    f"The forgetting method {outcome.method!r} left the posterior as it "
+                    f"was, and warned: {' '.join(outcome.warnings)} The rows were not "
+                    "forgotten, so they stay learned. Nothing was changed: use another "
+                    "forgetting method, or fit again on the remaining rows."
+                )
+            messages = _issue(_with_forwarded_warnings(self, outcome), stacklevel=4)
             if plan is not None:
                 self.ledger_.apply(plan)
                 self.n_samples_seen_ = self.ledger_.n_rows
@@ -384,7 +479,7 @@ class UnlearningMixin:
 
             rows.record_into(self.ledger_ if extend else Ledger(rows.n_features))
         outcome = self._update_dask(rows, sign=1.0, reset=reset)
-        _issue(outcome, stacklevel=5)
+        _issue(_with_forwarded_warnings(self, outcome), stacklevel=5)
         if not self._learned(reset):
             return self
         learned = rows.learned_ledger()

@@ -3,6 +3,8 @@
 import dataclasses
 import warnings
 
+import numpy as np
+from scipy import sparse
 from sklearn import get_config
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -12,6 +14,8 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _is_fitted, check_is_fitted
 
+from ._dask import is_dask_collection
+from .base import UnlearningMixin, forwarded
 from .exceptions import UnlearningWarning
 
 __all__ = ["UnlearningPipeline", "make_unlearning_pipeline", "is_stateless"]
@@ -30,6 +34,24 @@ def _final_estimator_has(attribute):
         return True
 
     return check
+
+
+def _input_rows(X):
+    """The pipeline's input rows as ledger keys: float64 (sparse stays sparse), or None.
+
+    None for input that is not a table of numbers (text, mixed types) or is a
+    dask collection: the final estimator then keys its ledger by the
+    transformed rows.
+    """
+    if is_dask_collection(X):
+        return None
+    if sparse.issparse(X):
+        return sparse.csr_matrix(X, dtype=np.float64)
+    try:
+        rows = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return rows if rows.ndim == 2 else None
 
 
 def is_stateless(transformer):
@@ -88,14 +110,17 @@ class UnlearningPipeline(Pipeline):
     or use stateless steps.
 
     The final estimator's ledger (``ledger_``, see
-    :class:`~sklunlearn.ledger.Ledger`) fingerprints the rows it learned, that
-    is the *transformed* rows. A deletion request must therefore give the rows
-    as they were given to :meth:`fit` (untransformed): the fitted steps
-    reproduce the same transformed rows bit for bit, and the ledger recognises
-    them. A row that was never learned transforms to a row the ledger does not
-    know and is refused. Two different input rows that transform to the same
-    row (a step that drops a column, say) share one entry, with their weights
-    added.
+    :class:`~sklunlearn.ledger.Ledger`) fingerprints the rows *as they were
+    given to the pipeline* when they are a table of numbers (an array, a
+    sparse matrix, a numeric data frame): transformed rows would not do, since
+    a step's output depends in its last bits on the batch it transformed (a
+    projection such as ``PCA`` computes each row with BLAS kernels chosen by
+    the batch's size), so a row forgotten alone would not match the row
+    learned among many. A deletion request must give the rows as they were
+    given to :meth:`fit` or :meth:`partial_fit`; a row that was never learned
+    is refused. Input that is not a table of numbers (text, mixed types) and
+    dask collections are keyed by the transformed rows instead, which then
+    must match bit for bit.
 
     Read more in the :ref:`User Guide <unlearning_pipeline>`.
 
@@ -121,7 +146,8 @@ class UnlearningPipeline(Pipeline):
     forget_report_ : ForgetReport
         The final estimator's report of the last :meth:`partial_unfit`.
     ledger_ : Ledger
-        The final estimator's ledger of the (transformed) rows it learned.
+        The final estimator's ledger of the rows it learned, as they were given
+        to the pipeline (see above).
     classes_ : ndarray of shape (n_classes,)
         The classes labels (only for classifiers).
     n_features_in_ : int
@@ -177,7 +203,28 @@ class UnlearningPipeline(Pipeline):
                 params["sample_weight"] = sample_weight
             else:
                 params[f"{self.steps[-1][0]}__sample_weight"] = sample_weight
-        return super().fit(X, y, **params)
+        rows = _input_rows(X)
+        with forwarded(self._final_estimator, rows):
+            super().fit(X, y, **params)
+        self._keyed_by_input = rows is not None
+        return self
+
+    def _forwarded(self, X, messages=(), keyed=None):
+        """The context forwarding a request for ``X`` to the final estimator.
+
+        ``keyed``: whether the final estimator's ledger is keyed by the input
+        rows (None: as the fitted pipeline's is).
+        """
+        rows = _input_rows(X)
+        if keyed is None:
+            keyed = self.__dict__.get("_keyed_by_input", False)
+        if rows is None and keyed:
+            raise ValueError(
+                "This pipeline's ledger holds the rows as they were given to fit, a "
+                f"table of numbers; got {type(X).__name__} rows that are not one. Give "
+                "them in memory as they were learned. Nothing was changed."
+            )
+        return forwarded(self._final_estimator, rows if keyed else None, messages)
 
     def _transform_through_fitted_steps(self, X):
         Xt = X
@@ -210,6 +257,9 @@ class UnlearningPipeline(Pipeline):
         self : UnlearningPipeline
         """
         first_call = not _is_fitted(self._final_estimator)
+        forward = self._forwarded(
+            X, keyed=(_input_rows(X) is not None) if first_call else None
+        )
         Xt = X
         newly_fitted = {}
         for index, name, transformer in self._iter(with_final=False):
@@ -224,9 +274,12 @@ class UnlearningPipeline(Pipeline):
                 newly_fitted[index] = (name, fitted)
         # Steps are replaced only once the final step accepted the batch, so
         # a rejected batch leaves the pipeline as it was.
-        self._final_estimator.partial_fit(Xt, y, **params)
+        with forward:
+            self._final_estimator.partial_fit(Xt, y, **params)
         for index, step in newly_fitted.items():
             self.steps[index] = step
+        if first_call:
+            self._keyed_by_input = _input_rows(X) is not None
         return self
 
     @available_if(_final_estimator_has("partial_unfit"))
@@ -253,25 +306,31 @@ class UnlearningPipeline(Pipeline):
         self : UnlearningPipeline
         """
         check_is_fitted(self)
-        Xt = self._transform_through_fitted_steps(X)
-        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
-        self._final_estimator.partial_unfit(Xt, y, **kwargs)
         stateful = [
             f"'{name}' ({type(transformer).__name__})"
             for _, name, transformer in self._iter(with_final=False)
             if not is_stateless(transformer)
         ]
+        messages = ()
         if stateful:
-            warnings.warn(
+            messages = (
                 f"The final step forgot the rows, but the fitted step(s) "
                 f"{', '.join(stateful)} may still hold statistics of them (means, "
                 "scales, components, ...) and keep transforming new data with those. "
                 "To forget them there too, refit the pipeline on the remaining rows; "
                 "or fit these steps on data that never needs forgetting and ignore this "
                 "UnlearningWarning; or use stateless steps (FunctionTransformer).",
-                UnlearningWarning,
-                stacklevel=2,
             )
+        final = self._final_estimator
+        # An estimator of this package issues the pipeline's warning with its own,
+        # before it commits: a warning turned into an error then changes nothing.
+        forward = self._forwarded(X, messages if isinstance(final, UnlearningMixin) else ())
+        Xt = self._transform_through_fitted_steps(X)
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        with forward:
+            final.partial_unfit(Xt, y, **kwargs)
+        if messages and not isinstance(final, UnlearningMixin):
+            warnings.warn(messages[0], UnlearningWarning, stacklevel=2)
         return self
 
     @property
@@ -290,7 +349,7 @@ class UnlearningPipeline(Pipeline):
 
     @property
     def ledger_(self):
-        """The final estimator's ``ledger_`` (fingerprints of the transformed rows)."""
+        """The final estimator's ``ledger_`` (fingerprints of the pipeline's input rows)."""
         return self._final_estimator.ledger_
 
     @property

@@ -275,3 +275,85 @@ def test_forget_report_is_exact_only_when_the_pipeline_is(data, first, exact):
     assert pipe[-1].forget_report_.exact
     assert pipe.forget_report_.exact is exact
     assert pipe.forget_report_.n_rows == 5
+
+
+_PROJECTION = np.linspace(-1.0, 1.0, 64 * 20).reshape(64, 20)
+
+
+def _project(Z):
+    return Z @ _PROJECTION
+
+
+def _projection_pipeline(first, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        return make_unlearning_pipeline(first, BayesianLinearRegression()).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        PCA(20, random_state=0),
+        FunctionTransformer(_project),
+    ],
+    ids=["pca", "matmul"],
+)
+def test_rows_learned_in_a_batch_are_forgotten_one_by_one(first):
+    # A projection's rows differ in their last bits with the batch they are computed
+    # in, so a ledger of transformed rows would not know a row forgotten alone.
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400], y[:400].astype(float)
+    pipe = _projection_pipeline(first, X, y)
+    step = pipe[0]
+    batch, alone = (
+        step.transform(X)[:30],
+        np.vstack([step.transform(X[i : i + 1]) for i in range(30)]),
+    )
+    assert not np.array_equal(batch, alone)  # the hazard is real here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        for i in range(30):
+            pipe.partial_unfit(X[i : i + 1], y[i : i + 1])
+        pipe.partial_unfit(X[30:33], y[30:33])
+    assert pipe.ledger_.n_rows == 400 - 33
+    assert not pipe.ledger_.contains(X[:33], y[:33]).any()
+    before = pickle.dumps(pipe)
+    with pytest.raises(ValueError, match="never learned or already forgotten"):
+        pipe.partial_unfit(X[:1], y[:1])
+    assert pickle.dumps(pipe) == before
+
+
+def test_stateful_step_warning_as_error_leaves_the_pipeline_unchanged(data):
+    X, y = data
+    pipe = _projection_pipeline(StandardScaler(), X, y)
+    before = pickle.dumps(pipe)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        with pytest.raises(UnlearningWarning, match="may still hold statistics"):
+            pipe.partial_unfit(X[:3], y[:3])
+    assert pickle.dumps(pipe) == before
+    with pytest.warns(UnlearningWarning, match="may still hold statistics"):
+        pipe.partial_unfit(X[:3], y[:3])  # the retry is not refused
+    assert pipe.ledger_.n_rows == X.shape[0] - 3
+    assert any("may still hold statistics" in m for m in pipe.forget_report_.warnings)
+
+
+def test_input_that_is_not_a_table_of_numbers_keys_the_transformed_rows():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    def pipeline():
+        return make_unlearning_pipeline(
+            HashingVectorizer(n_features=32, alternate_sign=False),
+            FunctionTransformer(lambda Z: Z.toarray(), accept_sparse=True),
+            BayesianLinearRegression(),
+        )
+
+    texts = [f"row {i} word{i % 7} token{i % 3}" for i in range(60)]
+    y = np.arange(60, dtype=float) % 5
+    pipe, refit = pipeline().fit(texts, y), pipeline().fit(texts[5:], y[5:])
+    pipe.partial_unfit(texts[:5], y[:5])
+    assert_allclose(pipe.predict(texts), refit.predict(texts), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="never learned or already forgotten"):
+        pipe.partial_unfit(texts[:1], y[:1])

@@ -238,7 +238,7 @@ def test_threads_lose_no_deletion(name):
     np.testing.assert_allclose(a.mean, b.mean, rtol=rtol, atol=rtol)
 
 
-def test_pipeline_ledger_sees_the_transformed_rows():
+def test_pipeline_ledger_keys_the_input_rows():
     from sklearn.preprocessing import FunctionTransformer
 
     from sklunlearn.pipeline import make_unlearning_pipeline
@@ -247,11 +247,46 @@ def test_pipeline_ledger_sees_the_transformed_rows():
     pipe = make_unlearning_pipeline(
         FunctionTransformer(np.log1p), BayesianLinearRegression()
     ).fit(X_pos, y_reg)
-    assert pipe.ledger_.contains(np.log1p(X_pos[:3]), y_reg[:3]).all()
-    assert not pipe.ledger_.contains(X_pos[:3], y_reg[:3]).any()
+    assert pipe.ledger_.contains(X_pos[:3], y_reg[:3]).all()
+    assert not pipe.ledger_.contains(np.log1p(X_pos[:3]), y_reg[:3]).any()
     pipe.partial_unfit(X_pos[:3], y_reg[:3])  # the rows as they were fitted
     assert pipe.forget_report_.n_rows == 3
     before = pickle.dumps(pipe)
     with pytest.raises(ValueError, match="Cannot forget"):
         pipe.partial_unfit(X_pos[:3], y_reg[:3])
     assert pickle.dumps(pipe) == before
+
+
+@pytest.mark.parametrize("method", ["eubo", "rkl"])
+def test_a_method_that_gives_up_is_refused_and_the_retry_accepted(method):
+    # With unlearning_lambda near 1 the adjusted likelihood's region holds none of the
+    # posterior, so VBU returns it as it was (and warns): recording the rows as
+    # forgotten would refuse the retry with a method that forgets them.
+    from sklearn.datasets import load_breast_cancer
+
+    X_bc, y_bc = load_breast_cancer(return_X_y=True)
+    X_bc = (X_bc - X_bc.mean(axis=0)) / X_bc.std(axis=0)
+    est = BayesianLogisticRegression(unlearning=method, unlearning_lambda=0.999)
+    est.fit(X_bc, y_bc)
+    before = pickle.dumps(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        with pytest.raises(ValueError, match="left the posterior as it was"):
+            est.partial_unfit(X_bc[:6], y_bc[:6])
+    assert pickle.dumps(est) == before
+    est.set_params(unlearning="laplace").partial_unfit(X_bc[:6], y_bc[:6])
+    assert est.forget_report_.moved > 0.01
+    assert est.n_samples_seen_ == X_bc.shape[0] - 6
+
+
+def test_a_forget_that_changes_nothing_without_a_warning_is_accepted():
+    # Rows the model is certain about carry no gradient and no curvature: dividing
+    # them out leaves the posterior as it was, which is what a refit gives too.
+    X_sep = np.vstack([np.full((20, 1), -1.0), np.full((20, 1), 1.0), [[60.0]]])
+    y_sep = np.array([0] * 20 + [1] * 21)
+    est = BayesianLogisticRegression(alpha=1e-3).fit(X_sep, y_sep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        est.partial_unfit(X_sep[-1:], y_sep[-1:])
+    assert est.forget_report_.moved < 1e-9
+    assert est.n_samples_seen_ == 40
