@@ -103,7 +103,7 @@ class SparseGPClassifier(_GaussianClassifier):
     lcodec_n_perturbations : int, default=1000
         Parameter of ``unlearning='lcodec'`` (L-CODEC, Mehta et al. 2022):
         number of perturbed copies of the forgotten rows used to estimate
-        the conditional dependence of the loss on each parameter.
+        the conditional dependence of the loss on each parameter (at least 2).
     lcodec_scale : float, default=0.1
         Parameter of ``unlearning='lcodec'`` (L-CODEC, Mehta et al. 2022):
         standard deviation of the Gaussian perturbation of the rows.
@@ -252,7 +252,7 @@ class SparseGPClassifier(_GaussianClassifier):
         "n_samples": [Interval(Integral, 2, None, closed="left")],
         "unlearning_beta": [Interval(Real, 0, None, closed="left")],
         "unlearning_stages": [Interval(Integral, 1, None, closed="left")],
-        "lcodec_n_perturbations": [Interval(Integral, 1, None, closed="left")],
+        "lcodec_n_perturbations": [Interval(Integral, 2, None, closed="left")],
         "lcodec_scale": [Interval(Real, 0, None, closed="neither")],
         "lcodec_max_features": [None, Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],

@@ -109,19 +109,6 @@ def _by_rows(X):
     return X.tocsr() if sparse.issparse(X) and X.format != "csr" else X
 
 
-def _noise_free_step(old, new, record):
-    """The mean's move without a method's own removal noise (``noise_shift``).
-
-    Guo et al.'s residual bound is about the Newton step; the noise added to
-    it is the certificate's, not part of the step.
-    """
-    step = new.mean - old.mean
-    shift = getattr(record, "noise_shift", ())
-    if len(shift):
-        step[np.asarray(record.parameters)] -= shift
-    return step
-
-
 class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
     """Base of the Bernoulli-logit classifiers with a Gaussian posterior.
 
@@ -275,10 +262,8 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         was_valid = self.certificate_.valid
         gram, _ = design_statistics(self.model_.predictor, X, weights, before[0].mean)
         steps = [
-            _noise_free_step(old, new, record)
-            for old, new, record in zip(
-                before, self._posterior_list(), records, strict=True
-            )
+            new.mean - old.mean
+            for old, new in zip(before, self._posterior_list(), strict=True)
         ]
         # What a block step leaves of the gradient outside its block (0 for 'laplace').
         left = [float(getattr(record, "predicted_residual", 0.0)) for record in records]

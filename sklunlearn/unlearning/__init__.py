@@ -132,7 +132,7 @@ register_method(
         "lcodec_scale",
         "lcodec_max_features",
         "random_state",
-        "removal_noise",
+        "inference",
     ),
 )
 register_method(

@@ -92,6 +92,30 @@ def _probes(n_features):
     return probes
 
 
+def _prior_matrix(model):
+    """The prior precision as a matrix, or as a column (diagonal); whether a matrix."""
+    prior = np.asarray(model.prior.precision)  # a scalar, a diagonal or a matrix
+    return (prior[:, None] if prior.ndim == 1 else prior), prior.ndim == 2
+
+
+def probe_solves(model, after, union):
+    """The solves of :func:`linearisation_check` that do not depend on the new mean.
+
+    ``(P^-1 [V, H V], W)`` with ``V`` the probes, ``H`` the curvature of
+    ``union`` and ``W = P^-1 V - P^-1 Lambda0 P^-1 V``, ``P`` the precision
+    of ``after``.
+    """
+    prior, full = _prior_matrix(model)
+    probes = _probes(after.n_features)
+    k = probes.shape[1]
+    inverse = after.solve(np.column_stack([probes, union.hessian @ probes]))
+    # W = P^-1 S' V = P^-1 V - P^-1 Lambda0 P^-1 V, so that C' V = (H0 - H1) W below.
+    spread = inverse[:, :k] - after.solve(
+        prior @ inverse[:, :k] if full else prior * inverse[:, :k]
+    )
+    return inverse, spread
+
+
 def linearisation_check(
     model,
     X,
@@ -104,6 +128,8 @@ def linearisation_check(
     *,
     step="The one-step Laplace divide-out",
     advice=_LAPLACE_ADVICE,
+    judge_mean=True,
+    solves=None,
 ):
     """Re-evaluate the forgotten rows at the divided-out mean; flag a bad linearisation.
 
@@ -139,7 +165,12 @@ def linearisation_check(
     :func:`linearisation_bounds` certifies most small moves without that
     pass, with the same warnings.
 
-    ``step`` names the step in the warning and ``advice`` ends it.
+    ``step`` names the step in the warning and ``advice`` ends it. With
+    ``judge_mean=False`` only the covariance measure can warn (a step that
+    does not move the mean to ``after.mean`` asks this check about the
+    precision alone). ``solves``: :func:`probe_solves` of the same
+    ``model``, precision of ``after`` and ``union``, when already computed
+    (they do not depend on ``after.mean``).
 
     Returns
     -------
@@ -149,17 +180,12 @@ def linearisation_check(
     """
     union = terms if union is None else union
     delta = after.mean - before.mean
-    prior = np.asarray(model.prior.precision)  # a scalar, a diagonal or a matrix
-    full = prior.ndim == 2
-    if prior.ndim == 1:
-        prior = prior[:, None]
+    prior, full = _prior_matrix(model)
     probes = _probes(delta.shape[0])
     k = probes.shape[1]
-    inverse = after.solve(np.column_stack([probes, union.hessian @ probes]))
-    # W = P^-1 S' V = P^-1 V - P^-1 Lambda0 P^-1 V, so that C' V = (H0 - H1) W below.
-    spread = inverse[:, :k] - after.solve(
-        prior @ inverse[:, :k] if full else prior * inverse[:, :k]
-    )
+    if solves is None:
+        solves = probe_solves(model, after, union)
+    inverse, spread = solves
     # The rows' curvature at the new mean only along V and W: O(k d s), not formed.
     at_new = model.terms(
         X, y, weights, after.mean, with_value=False, vectors=np.hstack([probes, spread])
@@ -186,7 +212,8 @@ def linearisation_check(
     moved = max(delta @ before.precision @ delta, 0.0)
     covariance_error = changed / max(removed + 2.0 * moved, tiny)
     level = _covariance_level(model, moved)
-    if mean_error <= MEAN_RELINEARISATION and covariance_error <= level:
+    mean_judged = mean_error if judge_mean else 0.0
+    if mean_judged <= MEAN_RELINEARISATION and covariance_error <= level:
         return float(mean_error), float(covariance_error), None
     message = _RELINEARISATION_MESSAGE.format(
         step, mean_error, MEAN_RELINEARISATION, covariance_error, level, advice

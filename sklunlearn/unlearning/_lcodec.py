@@ -35,15 +35,23 @@ factor gives in ``O(P^2)``: with the precision shared, the KL of either mean
 to it is its Mahalanobis distance, and a block step that ends further from it
 than the unmoved mean is reported as likely worse than not forgetting. Both
 that check and the step trust the quadratic model at the full-data mean, so
-the forgotten rows are also re-evaluated at the block step's own mean
+the forgotten rows are also re-evaluated
 (:func:`~sklunlearn.unlearning._checks.linearisation_check`, as the
-``'laplace'`` divide-out does at its mean): one more pass over the forgotten
-rows, none over the remaining ones.
+``'laplace'`` divide-out does at its mean): at the block step's own mean for
+its mean, and at the full step's for the precision the two steps share. Two
+more passes over the forgotten rows, none over the remaining ones.
 
-With ``removal_noise = sigma > 0``, the step solves for ``g_S + b_S``,
-``b_S ~ N(0, sigma^2 I)``: Guo et al.'s random linear term restricted to the
-block, which shifts the mean by ``-(Lambda_SS - H_SS)^-1 b_S`` (reported as
-``noise_shift`` so that a certificate can keep the deterministic step apart).
+Certified removal adds no noise here: as for ``'laplace'``, the fit's random
+linear term ``b`` (Guo et al.'s objective perturbation) masks the gradient
+residual the steps leave, which the estimator's certificate bounds, counting
+what a block step leaves outside its block (``predicted_residual``). Noise
+drawn afresh at every forget would stay in the mean as a random walk that no
+later step (which never sees the remaining rows) could undo.
+
+With ``inference='vi'`` the rows' gradient and curvature are averaged under
+the posterior, as the ``'laplace'`` divide-out does for a variational
+posterior (whose precision holds the rows' expected curvature), and the
+re-linearisation check is not run.
 
 A :class:`~sklunlearn._diagonal_posterior.DiagonalGaussianPosterior` takes the
 same block step with the diagonal curvature and a step length
@@ -69,6 +77,7 @@ from ._checks import (
     linearisation_bounds,
     linearisation_check,
     overshoot_warning,
+    probe_solves,
 )
 from ._diagnostics import Diagnostics
 from ._diagonal import diagonal_block_step
@@ -113,24 +122,19 @@ class LCodecDiagnostics(Diagnostics):
         ``||g||``: the remaining rows' log-posterior gradient at the old mean,
         the residual of doing nothing.
     predicted_residual : float
-        That gradient after the (noise-free) block step under the quadratic
+        That gradient after the block step under the quadratic
         model, ``||g + (Lambda - H)[:, S] delta_S||``: what the step leaves
         outside the block (a diagonal posterior: ``||g + t H_r d||``, see
         :func:`diagonal_block_step`).
-    noise : float
-        ``removal_noise`` used (0.0 when none).
-    noise_shift : tuple of float
-        The part of the move of ``parameters`` due to the noise,
-        ``-(Lambda_SS - H_SS)^-1 b_S`` (empty without noise).
     full_step_distance : float
         Squared distance of the block step's mean from the full step's over
         that of the unmoved mean, in the new precision (see
         :func:`block_newton_step`).
     mean_relinearisation, covariance_relinearisation : float
         The re-linearisation check of the step: for a full posterior
-        :func:`linearisation_check` at the block step's noise-free mean (or
-        the bounds of :func:`linearisation_bounds` that certify it), NaN when
-        the mean did not move; for a diagonal one
+        :func:`linearisation_check` at the block step's mean (or the bounds
+        of :func:`linearisation_bounds` that certify it), NaN when the mean
+        did not move or with ``inference='vi'``; for a diagonal one
         :func:`diagonal_linearisation_check`, NaN for a move below
         ``CHECKED_MOVE``.
     step_length : float
@@ -145,8 +149,6 @@ class LCodecDiagnostics(Diagnostics):
     n_perturbations: int = 0
     gradient_norm: float = 0.0
     predicted_residual: float = 0.0
-    noise: float = 0.0
-    noise_shift: tuple = ()
     full_step_distance: float = float("nan")
     mean_relinearisation: float = float("nan")
     covariance_relinearisation: float = float("nan")
@@ -330,22 +332,30 @@ class DividedOut(NamedTuple):
     clipped: float
 
 
-def divide_out_rows(posterior, model, X, y, weights):
+def divide_out_rows(posterior, model, X, y, weights, inference="laplace"):
     """The rows' terms at the mean and the rank-k downdate of the precision (O(k P^2)).
+
+    With ``inference='vi'`` the terms are averaged under ``posterior`` (see
+    :meth:`Model.expected_terms`), with ``J`` at its mean.
 
     Returns
     -------
     divided : DividedOut
     """
     m = posterior.mean
-    derivative, curvature = model.likelihood.row_terms(model.predictor.value(X, m), y)[1:]
+    if inference == "vi":
+        f_mean, f_variance = model.predictor.moments(X, posterior)
+        derivative, curvature = model.likelihood.expected_terms(f_mean, f_variance, y)[1:]
+    else:
+        f = model.predictor.value(X, m)
+        derivative, curvature = model.likelihood.row_terms(f, y)[1:]
     curvature = weights * curvature
     J = model.predictor.jacobian(X, m)  # (k, P): O(k P), never (P, P)
     new, clipped = _divided_out(posterior, model, J, curvature)
     return DividedOut(J, J.T @ (weights * derivative), curvature, new, clipped)
 
 
-def block_newton_step(posterior, model, X, y, weights, block, *, noise=None, divided=None):
+def block_newton_step(posterior, model, X, y, weights, block, *, divided=None):
     """The Newton removal step on the parameters ``block`` only (see :mod:`._lcodec`).
 
     Parameters
@@ -358,8 +368,6 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None, div
         Rows to forget, their targets and weights.
     block : ndarray of int
         Indices into ``theta`` of the parameters to update.
-    noise : ndarray of shape (len(block),), default=None
-        ``b_S`` added to the block's gradient (certified removal).
     divided : DividedOut, default=None
         :func:`divide_out_rows` of the same arguments, when already computed.
 
@@ -368,15 +376,13 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None, div
     posterior : GaussianPosterior
     gradient_norm, predicted_residual : float
         ``||g||`` before and ``||g + (Lambda - H)[:, S] delta_S||`` after the
-        noise-free step.
-    noise_shift : ndarray of shape (len(block),)
-        The mean's shift due to ``noise`` (zeros without it).
+        step.
     clipped : float
         The eigenvalue clipped when flooring the precision (0.0 if none).
     full_step_distance : float
         ``||m_block - m_full||^2 / ||m - m_full||^2`` in the new precision,
         ``m_full = m - (Lambda - H)^-1 g`` the full Newton step and
-        ``m_block`` the noise-free block step: above 1, the block step ends
+        ``m_block`` the block step: above 1, the block step ends
         further from it than not moving (NaN when ``m_full = m``).
     """
     if divided is None:
@@ -390,11 +396,8 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None, div
     )
     factor = linalg.cho_factor(block_precision, lower=False)
     step = -linalg.cho_solve(factor, gradient[block])
-    shift = np.zeros(block.shape[0])
-    if noise is not None:
-        shift = -linalg.cho_solve(factor, noise)
     mean = m.copy()
-    mean[block] += step + shift
+    mean[block] += step
     predicted = float(np.linalg.norm(gradient + remaining @ step))
     # Guo et al.'s full step with the same factor: where the block step should head.
     full_step = new.solve(gradient)
@@ -405,7 +408,7 @@ def block_newton_step(posterior, model, X, y, weights, block, *, noise=None, div
     unmoved = float(gradient @ full_step)
     distance = away / unmoved if unmoved > 0.0 else float("nan")
     norm = float(np.linalg.norm(gradient))
-    return new.with_mean(mean), norm, predicted, shift, clipped, distance
+    return new.with_mean(mean), norm, predicted, clipped, distance
 
 
 def _block(groups, selected, n_parameters):
@@ -430,7 +433,7 @@ def lcodec_forget(
     lcodec_scale=0.1,
     lcodec_max_features=None,
     random_state=None,
-    removal_noise=None,
+    inference="laplace",
 ):
     """Forget rows with L-CODEC: select parameters by FOCI, Newton step on them only.
 
@@ -460,10 +463,11 @@ def lcodec_forget(
         Largest number of groups selected; None stops only when FOCI's
         coefficient is no longer positive.
     random_state : int, RandomState instance or None, default=None
-        Seeds the perturbations and the noise.
-    removal_noise : float, default=None
-        ``sigma`` of the certified-removal term ``b_S ~ N(0, sigma^2 I)``
-        added to the block's gradient; None or 0 adds none.
+        Seeds the perturbations.
+    inference : {'laplace', 'vi'}, default='laplace'
+        How ``posterior`` was obtained. For ``'vi'`` the rows' gradient and
+        curvature are averaged under it, and the re-linearisation check is
+        not run (as for ``'laplace'``).
 
     Returns
     -------
@@ -490,10 +494,9 @@ def lcodec_forget(
     groups = model.predictor.candidate_indices(theta)
     # A generator seeded once from random_state: draws much faster than RandomState.
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
-    sigma = float(removal_noise or 0.0)
 
     def select():
-        """FOCI's groups and coefficients, the block and its noise, drawn from rng."""
+        """FOCI's groups and coefficients and the block, drawn from rng."""
         selected, dependence = _selection(
             model,
             X,
@@ -505,16 +508,14 @@ def lcodec_forget(
             lcodec_max_features,
             rng,
         )
-        block = _block(groups, selected, theta.shape[0])
-        noise = rng.normal(0.0, sigma, size=block.shape[0]) if sigma > 0 else None
-        return selected, dependence, block, noise
+        return selected, dependence, _block(groups, selected, theta.shape[0])
 
     if isinstance(posterior, DiagonalGaussianPosterior):
-        selected, dependence, block, noise = select()
-        new, shift, fields = _diagonal_forget(posterior, model, X, y, weights, block, noise)
+        selected, dependence, block = select()
+        new, fields = _diagonal_forget(posterior, model, X, y, weights, block)
     else:
-        new, (selected, dependence, block, noise), shift, fields = _full_forget(
-            posterior, model, X, y, weights, select
+        new, (selected, dependence, block), fields = _full_forget(
+            posterior, model, X, y, weights, select, inference
         )
     return new, LCodecDiagnostics(
         selected=tuple(int(g) for g in selected),
@@ -522,34 +523,35 @@ def lcodec_forget(
         parameters=tuple(int(i) for i in block),
         n_candidates=len(groups),
         n_perturbations=int(lcodec_n_perturbations),
-        noise=sigma,
-        noise_shift=tuple(float(v) for v in shift) if noise is not None else (),
         **fields,
     )
 
 
-def _full_forget(posterior, model, X, y, weights, select):
+def _full_forget(posterior, model, X, y, weights, select, inference):
     """The block step of a full posterior, its divide-out computed during the selection.
 
-    ``select()`` returns ``(selected, dependence, block, noise)``. The rank-k
+    ``select()`` returns ``(selected, dependence, block)``. The rank-k
     downdate does not depend on the block, so a second thread computes it
     meanwhile (the kernels and BLAS release the GIL). Returns the new
-    posterior, the selection, the noise shift and the record's other fields.
+    posterior, the selection and the record's other fields.
     """
     precision = posterior.precision  # formed (once) here, so the downdate carries it
     with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(divide_out_rows, posterior, model, X, y, weights)
+        future = pool.submit(divide_out_rows, posterior, model, X, y, weights, inference)
         selection = select()
         divided = future.result()
-    n_selected, block, noise = len(selection[0]), selection[2], selection[3]
-    new, before, after, shift, clipped, distance = block_newton_step(
-        posterior, model, X, y, weights, block, noise=noise, divided=divided
+    n_selected, block = len(selection[0]), selection[2]
+    new, before, after, clipped, distance = block_newton_step(
+        posterior, model, X, y, weights, block, divided=divided
     )
     # Only the block moved: its distance needs Lambda_SS alone, O(s^2), not R.
     delta = new.mean[block] - posterior.mean[block]
-    mean_error, covariance_error, message = _relinearisation(
-        posterior, model, X, y, weights, new, divided, block, shift
-    )
+    mean_error = covariance_error = float("nan")
+    message = None
+    if inference != "vi":
+        mean_error, covariance_error, message = _relinearisation(
+            posterior, model, X, y, weights, new, divided
+        )
     messages = _warnings(before, after, clipped, distance, n_selected)
     fields = {
         "move": float(np.sqrt(delta @ precision[np.ix_(block, block)] @ delta)),
@@ -561,7 +563,7 @@ def _full_forget(posterior, model, X, y, weights, select):
         "mean_relinearisation": mean_error,
         "covariance_relinearisation": covariance_error,
     }
-    return new, selection, shift, fields
+    return new, selection, fields
 
 
 class _RowCurvature:
@@ -595,27 +597,42 @@ _RELINEARISATION_ADVICE = (
 )
 
 
-def _relinearisation(posterior, model, X, y, weights, new, divided, block, shift):
+# The covariance check's name for the precision the block step shares with the full step.
+_SHARED_PRECISION = (
+    "The precision of the L-CODEC block step (the full Newton step's, the rows' "
+    "curvature at the old mean removed)"
+)
+
+
+def _relinearisation(posterior, model, X, y, weights, new, divided):
     """The block step's re-linearisation check: ``(mean, covariance, warning or None)``.
 
-    The forgotten rows are re-evaluated at the block step's own noise-free
-    mean, as :func:`laplace_divide_out` re-evaluates them at the full step's
-    (unless :func:`linearisation_bounds` certifies the check from the rows'
-    moves alone): one pass over the forgotten rows, none over the remaining
-    ones, and four solves with the downdated factor.
+    The forgotten rows are re-evaluated twice, as :func:`laplace_divide_out`
+    re-evaluates them at the full step's mean (unless
+    :func:`linearisation_bounds` certifies the check from the rows' moves
+    alone): for the mean measure at the block step's own mean, since its mean
+    rests on the quadratic picture only along the move it makes; for the
+    covariance measure at the full Newton step's mean, near which the
+    retrained posterior's precision is evaluated, since the block step's
+    precision is the full step's (the rows' whole curvature at the old mean
+    removed) however little its own mean moves. Each is one pass over the
+    forgotten rows, none over the remaining ones, and a few solves with the
+    downdated factor.
     """
-    # At the block step's own mean: its result rests on the quadratic picture only
-    # along the move it makes, and the full step's check also flags moves it never makes.
-    mean = new.mean.copy()
-    mean[block] -= shift  # the certificate's noise is deliberate, not the step's
-    after = new.with_mean(mean)
-    if np.array_equal(mean, posterior.mean):
-        return float("nan"), float("nan"), None
     terms = _RowTerms(divided.gradient, _RowCurvature(divided.jacobian, divided.curvature))
-    bound = new.eigenvalue_bound if divided.clipped == 0.0 else 0.0
-    checked = linearisation_bounds(model, X, weights, posterior, after, terms, bound)
-    if checked is None:
-        checked = linearisation_check(
+    solves = []  # the checks' solves that do not depend on the mean, once
+
+    def checked(after, step):
+        """The check at ``after.mean`` as ``step`` (shared precision: covariance only)."""
+        if np.array_equal(after.mean, posterior.mean):
+            return float("nan"), float("nan"), None
+        bound = after.eigenvalue_bound if divided.clipped == 0.0 else 0.0
+        certified = linearisation_bounds(model, X, weights, posterior, after, terms, bound)
+        if certified is not None:
+            return certified
+        if not solves:
+            solves.append(probe_solves(model, after, terms))
+        return linearisation_check(
             model,
             X,
             y,
@@ -623,16 +640,22 @@ def _relinearisation(posterior, model, X, y, weights, new, divided, block, shift
             posterior,
             after,
             terms,
-            step="The L-CODEC block step",
+            step=step,
             advice=_RELINEARISATION_ADVICE,
+            judge_mean=step != _SHARED_PRECISION,
+            solves=solves[0],
         )
-    return checked
+
+    mean_error, _, mean_message = checked(new, "The L-CODEC block step")
+    full = new.with_mean(posterior.mean - new.solve(divided.gradient))
+    _, covariance_error, covariance_message = checked(full, _SHARED_PRECISION)
+    return mean_error, covariance_error, mean_message or covariance_message
 
 
-def _diagonal_forget(posterior, model, X, y, weights, block, noise):
-    """The block step of a diagonal posterior: the new posterior, noise shift and fields."""
-    step = diagonal_block_step(posterior, model, X, y, weights, block, noise=noise)
-    new, before, after, shift, clipped, distance = step[:6]
+def _diagonal_forget(posterior, model, X, y, weights, block):
+    """The block step of a diagonal posterior: the new posterior and the record's fields."""
+    step = diagonal_block_step(posterior, model, X, y, weights, block)
+    new, before, after, _, clipped, distance = step[:6]
     fields = {
         "move": posterior.mahalanobis(new.mean),
         "clipped_eigenvalue": clipped,
@@ -644,7 +667,7 @@ def _diagonal_forget(posterior, model, X, y, weights, block, noise):
         "covariance_relinearisation": step.covariance_relinearisation,
         "step_length": step.step_length,
     }
-    return new, shift, fields
+    return new, fields
 
 
 def _warnings(before, after, clipped, distance, n_selected):
