@@ -12,7 +12,7 @@ import sys
 import time
 
 from ._cli import _commands
-from ._cli._files import ESTIMATORS, CommandError, writable_path
+from ._cli._files import ESTIMATORS, CommandError, refuse_overlaps, writable_path
 from ._cli._progress import Progress
 
 
@@ -45,30 +45,41 @@ def _fraction(text):
     return value
 
 
-def _require_matplotlib(path):
-    """Refuse ``--plot`` before any work: matplotlib missing, or no folder to write to."""
+def _plot_destination(path, inputs=()):
+    """Refuse ``--plot`` before any work: matplotlib missing, no folder to write to, a
+    file the command reads, or an extension matplotlib cannot write."""
     if path is None:
         return
-    writable_path(path)
+    path = writable_path(path)
+    refuse_overlaps([("--plot", path)], inputs)
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib.figure
     except ImportError:
         raise CommandError(
             "--plot needs matplotlib: pip install 'sklunlearn[plot]'"
         ) from None
+    formats = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+    # matplotlib reads the format from the extension, and appends its default to a
+    # name without one: the file written would not be the file named.
+    if path.suffix[1:].lower() not in formats:
+        raise CommandError(
+            f"{path}: a plot file ends with the extension of a format matplotlib "
+            f"writes: {', '.join('.' + name for name in sorted(formats))}"
+        )
 
 
 def _audit(args):
     from ._cli._audit import audit
 
-    _require_matplotlib(args.plot)
+    inputs = [("DATA", args.data), ("--forget", args.forget), ("--unseen", args.unseen)]
+    _plot_destination(args.plot, inputs)
     return audit(args)
 
 
 def _demo(args):
     from . import _demo
 
-    _require_matplotlib(args.plot)
+    _plot_destination(args.plot)
     start = time.perf_counter()
     with Progress("running the demo", quiet=args.quiet):
         results = _demo.run_demo(random_state=args.seed)

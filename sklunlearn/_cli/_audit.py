@@ -55,18 +55,36 @@ def _split(args):
     X_forget, y_forget = read_table(args.forget, args.target)
     X_forget = _same_columns(X_forget, X, args.forget, args.data)
     forgotten = ~_without(X, y, X_forget, y_forget, args.forget)
+    _check_rows_kept(args, forgotten)
     if args.unseen is not None:
         X_unseen, y_unseen = read_table(args.unseen, args.target)
         X_unseen = _same_columns(X_unseen, X, args.unseen, args.data)
         return X, y, forgotten, X_unseen, y_unseen
     rng = np.random.RandomState(args.seed)
     candidates = np.flatnonzero(~forgotten)
+    # With two candidates or more and holdout < 1, one is held out and one is kept.
     held = rng.choice(
         candidates, size=max(1, int(args.holdout * candidates.size)), replace=False
     )
     train = np.ones(len(X), dtype=bool)
     train[held] = False
     return X[train], y[train], forgotten[train], X.iloc[held], y.iloc[held]
+
+
+def _check_rows_kept(args, forgotten):
+    """Refuse a DATA without the rows of it not forgotten that the audit needs: one to
+    retrain on, and without ``--unseen`` another to hold out as unseen."""
+    kept = int(np.count_nonzero(~forgotten))
+    needed = 1 if args.unseen is not None else 2
+    uses = "to retrain on"
+    if args.unseen is None:
+        uses = "one to retrain on and one to hold out as unseen (or give --unseen)"
+    if kept < needed:
+        raise CommandError(
+            f"{args.forget} holds {forgotten.size - kept} of the {forgotten.size} rows of "
+            f"{args.data}, leaving {kept}; the audit needs at least {needed} rows of DATA "
+            f"not in --forget: {uses}"
+        )
 
 
 def audit(args):

@@ -20,6 +20,7 @@ from ._files import (
     one_line,
     parse_param,
     read_table,
+    refuse_overlaps,
     sha256,
     writable_path,
     write_beside,
@@ -115,6 +116,7 @@ def _model_writer(estimator, destination):
 def fit(args):
     """``sklunlearn fit ESTIMATOR DATA --target COLUMN --output MODEL``."""
     output = writable_path(args.output, MODEL_SUFFIXES)
+    refuse_overlaps([("--output", output)], [("DATA", args.data)])
     estimator = _make_estimator(args.estimator, args.param)
     X, y = read_table(args.data, args.target)
     start = time.perf_counter()
@@ -157,11 +159,13 @@ def _forget_rows(estimator, X, y, path, *, quiet=False):
 def _destinations(args):
     """The model and report files ``forget`` writes, checked before any work."""
     output = writable_path(args.output, MODEL_SUFFIXES)
-    if args.report is None:
-        return output, None
-    report = writable_path(args.report)
-    if report.resolve() == output.resolve():
-        raise CommandError(f"{report}: --report and --output name the same file")
+    report = None if args.report is None else writable_path(args.report)
+    # Rewriting the model in place is documented; overwriting any other input is not.
+    refuse_overlaps(
+        [("--output", output), ("--report", report)],
+        [("MODEL", args.model), ("ROWS", args.rows)],
+        allowed={("--output", "MODEL")},
+    )
     return output, report
 
 

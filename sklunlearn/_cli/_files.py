@@ -64,6 +64,38 @@ def writable_path(path, suffixes=None):
     return path
 
 
+def same_file(first, second):
+    """Whether two paths name one file: the same real path (symlinks, ``..`` and
+    relative parts resolved), or hard links to one file."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # either does not exist yet
+        return False
+
+
+def refuse_overlaps(destinations, inputs, *, allowed=()):
+    """Refuse a destination that is the same file as an input or another destination.
+
+    Parameters
+    ----------
+    destinations, inputs : iterable of (str, path or None)
+        The files a command writes and reads, each with the argument naming it;
+        ``None`` paths (options not given) are skipped.
+    allowed : collection of (str, str), default=()
+        Pairs ``(destination, input)`` of argument names that may name one file.
+    """
+    destinations = [(name, path) for name, path in destinations if path is not None]
+    inputs = [(name, path) for name, path in inputs if path is not None]
+    for index, (name, path) in enumerate(destinations):
+        for other, other_path in destinations[:index] + inputs:
+            if (name, other) not in allowed and same_file(path, other_path):
+                raise CommandError(
+                    f"{path}: {name} and {other} name the same file; choose another {name}"
+                )
+
+
 def read_table(path, target):
     """Read a CSV or Parquet file into ``(X, y)``: a DataFrame and the target Series."""
     pd = optional_import("pandas")
