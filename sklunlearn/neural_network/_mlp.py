@@ -2,6 +2,7 @@
 
 import copy
 import inspect
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -17,7 +18,11 @@ from .._dask import is_dask_collection
 from .._diagonal_posterior import DiagonalGaussianPosterior
 from ..base import UnlearningMixin, UpdateOutcome, check_weights
 from ..exceptions import NotPositiveDefiniteError
-from ..linear_model._sufficient_statistics import round_off_warning
+from ..linear_model._sufficient_statistics import (
+    _remaining_rows,
+    check_remaining_weight,
+    round_off_warning,
+)
 from ..posterior import GaussianPosterior
 from ..unlearning import (
     METHOD_NAMES,
@@ -41,7 +46,13 @@ from ._training import (
     mackay_noise,
 )
 
-__all__ = ["ALPHA_RANGE", "BayesianMLPRegressor", "MAX_GGN_WEIGHTS", "STEP_PRECISION_SHARE"]
+__all__ = [
+    "ALPHA_RANGE",
+    "BayesianMLPRegressor",
+    "MAX_GGN_WEIGHTS",
+    "MODE_DISTANCE",
+    "STEP_PRECISION_SHARE",
+]
 
 # A full-covariance posterior over more weights than this costs more than
 # 100 MB and seconds per factorisation: curvature='last_layer' is suggested.
@@ -73,6 +84,39 @@ _STEP_SHARE_MESSAGE = (
     "were, and the result depends on the remaining rows' curvature at the new weights, "
     "which a forget cannot evaluate. It may be no better than not forgetting. Fit again "
     "on the remaining rows; fewer hidden units or a larger alpha make this less likely."
+)
+# A fit whose weights are more than this many posterior standard deviations from the
+# mode (the length of one Newton step in the posterior's metric) warns: the Laplace
+# posterior, and every forget, is then off by more than its own spread. A smooth
+# network's L-BFGS fit that reached its tolerance ends far inside it
+# (docs/neural_network.md, "The pitfalls").
+MODE_DISTANCE = 1.0
+_OFF_MODE = (
+    "The {} fit met its stopping rule {:.3g} posterior standard deviations from the "
+    "mode of its objective (the length of one Newton step from its weights, which "
+    "underestimates the distance far from the mode; threshold {:g}): the Laplace "
+    "posterior and every forget assume the weights are at the mode, so both are off. "
+    "Increase max_iter, lower tol, or use solver='lbfgs'."
+)
+# Fewer residual degrees of freedom than this (total weight minus the well-determined
+# weights) do not determine a learned noise variance.
+_MIN_NOISE_DEGREES = 1.0
+_NOISE_UNDETERMINED = (
+    "noise_variance_={:.3g} was learned from rows whose total sample weight W={:.3g} "
+    "leaves W - gamma={:.3g} residual degrees of freedom (fewer than {:g}) after the "
+    "gamma={:.3g} well-determined weights: the weighted likelihood counts W "
+    "observations, too few to determine the noise, and the estimate is unreliable "
+    "(W - gamma is raised to min(W, 1), which keeps it at most the weighted mean "
+    "squared error). Pass a fixed noise_variance, or give sample weights that count "
+    "rows (a weight of 1 per row)."
+)
+# A weight total this many units in the last place of the weights ever learned and
+# forgotten (the round-off of their sums) counts as zero.
+_WEIGHT_ROUND_OFF = 16.0
+_NOT_FINITE = (
+    "The fit did not stay within float64: {} NaN or infinite ({!r}). The targets or "
+    "features are too large for the network's objective: standardise X and y (and undo "
+    "the scaling of y on the predictions). Nothing was changed."
 )
 # The forgetting methods that take a diagonal posterior (curvature='diag').
 DIAGONAL_METHODS = ("laplace", "lcodec")
@@ -256,11 +300,29 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     loss_ : float
         The minimised objective: negative log joint without constants,
         divided by the total sample weight.
+    mode_distance_ : float
+        How far the last :meth:`fit` or :meth:`partial_fit` ended from the mode
+        its Laplace posterior assumes, in posterior standard deviations: the
+        Newton decrement ``sqrt(g' Lambda^-1 g)``, ``g`` the gradient of the
+        negative log joint at the fitted weights and ``Lambda`` the Laplace
+        precision (its diagonal with ``'diag'``). Beyond ``MODE_DISTANCE`` (one
+        standard deviation) a :class:`~sklearn.exceptions.ConvergenceWarning`
+        says so, except after an L-BFGS fit of ``activation='relu'`` that met
+        its stopping rule: at the kinks of a ReLU network's objective the
+        gradient does not vanish at the mode, and the decrement overstates the
+        distance. Far from the mode it understates it. NaN with
+        ``curvature='last_layer'``, whose output-layer posterior is solved at
+        its mode given the hidden features.
     model_ : Model
         The network's :class:`~sklunlearn.unlearning.Model` over all weights
         (:class:`MLPPredictor`, GaussianNoise, the prior).
     n_samples_seen_ : int
-        Rows with non-zero weight learned and not forgotten.
+        Number of rows with weight left. With the ledger, exact (a row
+        forgotten in halves stays counted until its weight is gone); without
+        it, rows learned minus rows forgotten (with a positive weight), never
+        below one while weight remains: without the ledger the estimator
+        cannot tell a row forgotten in part from one forgotten in full, and it
+        refuses a forget on the total weight learned instead.
     forget_report_ : ForgetReport
         What the last :meth:`partial_unfit` did.
     ledger_ : Ledger
@@ -495,7 +557,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Warns
         -----
         UnlearningWarning
-            When the result is likely worse than not forgetting, and on the
+            When the method's checks find the result likely worse than not
+            forgetting (they miss some such results: docs/neural_network.md,
+            "The pitfalls, and how they are reported"), and on the
             first forget of a fit with ``'last_layer'`` (the hidden layers
             still carry the rows) or a learned ``noise_variance_``.
         """
@@ -555,11 +619,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if sign > 0:
             return self._learn_rows(TrainingRows(X, y, weights), reset)
         n_rows = int(np.count_nonzero(weights))
-        if not self.ledger and n_rows > self.n_samples_seen_:
-            raise ValueError(
-                f"Cannot forget {n_rows} rows: only {self.n_samples_seen_} rows with "
-                "non-zero weight were learned."
-            )
+        forgotten = float(weights.sum())
+        learned, gross = self._weight_seen
+        if not self.ledger:
+            # The ledger refuses rows never learned; without it only the weight can.
+            tolerance = _WEIGHT_ROUND_OFF * np.finfo(float).eps * (gross + forgotten)
+            check_remaining_weight(learned, forgotten, self.n_samples_seen_, tolerance)
         try:
             # A forget's products and factorisations are of at most MAX_GGN_WEIGHTS
             # weights and few rows: one BLAS thread loses little on an idle machine,
@@ -574,7 +639,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 f"The update is not finite ({exc}): standardise X and y and keep the "
                 "weights moderate. Nothing was changed."
             ) from exc
-        self.n_samples_seen_ -= n_rows
+        self._weight_seen = (learned - forgotten, gross + forgotten)
+        self.n_samples_seen_ = _remaining_rows(
+            self.n_samples_seen_, n_rows, -1, learned - forgotten
+        )
         return outcome
 
     def _update_dask(self, rows, *, sign, reset):
@@ -590,13 +658,39 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------ learning
     def _learn_rows(self, rows, reset):
         """Fit (``reset``) or add the rows (a :class:`TrainingRows` or its dask twin)."""
+        # Overflow on the way is refused below, by the finiteness of the result.
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                if reset:
+                    self._start(rows)
+                else:
+                    self._add(rows)
+        except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:
+            raise ValueError(_NOT_FINITE.format("a step went", str(exc))) from exc
+        self._check_finite_fit()
+        weight = rows.weight
         if reset:
-            self._start(rows)
             self.n_samples_seen_ = rows.n_rows
+            self._weight_seen = (weight, weight)
         else:
-            self._add(rows)
             self.n_samples_seen_ += rows.n_rows
+            learned, gross = self._weight_seen
+            self._weight_seen = (learned + weight, gross + weight)
         return UpdateOutcome(self.inference, False, n_iter=self.n_iter_)
+
+    def _check_finite_fit(self):
+        """Refuse a fit whose objective, noise, weights or posterior are not finite."""
+        posterior = self.posterior_
+        values = {
+            "loss_": self.loss_,
+            "noise_variance_": self.noise_variance_,
+            "the weights": self._theta,
+            "posterior_.mean": posterior.mean,
+            "posterior_.precision": posterior.precision,
+        }
+        bad = [name for name, value in values.items() if not np.all(np.isfinite(value))]
+        if bad:
+            raise ValueError(_NOT_FINITE.format(f"{', '.join(bad)} ended", self.loss_))
 
     def _start(self, rows):
         """Train from the prior: the predictor, the initial weights, then :meth:`_train`."""
@@ -627,10 +721,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self._warned_about_leftovers = False
         beta = self._initial_noise_precision(rows)
         learn_noise = beta if self.noise_variance is None else 0.0
-        self._train(
+        undetermined = self._train(
             predictor, rows, theta, beta, learn_noise, rng, learn_alpha=self.alpha is None
         )
-        if learn_noise and self.noise_variance_ * learn_noise >= 1.0:
+        # An undetermined noise has its own warning: the targets' scale is not the cause.
+        if learn_noise and self.noise_variance_ * learn_noise >= 1.0 and not undetermined:
             mean, variance = rows.target_moments()
             self._warn_later(
                 _EXPLAINS_NOTHING.format(
@@ -648,10 +743,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         ``learn_alpha``: the MAP alternates with MacKay's update of the prior
         precision ``self._alpha`` too, from short MAP fits (``_EARLY_ITER``); the
         fixed point counts as settled only after a MAP fit that converged or had
-        the whole ``max_iter``.
+        the whole ``max_iter``. Returns whether the learned noise was warned
+        about as undetermined by the rows.
         """
         rounds = _MAX_EVIDENCE_ROUNDS if learn_alpha else _MAX_NOISE_ROUNDS
-        n_iter, posterior, settled = 0, None, True
+        n_iter, posterior, settled, degrees = 0, None, True, (np.inf, 0.0)
         for round_ in range(rounds):
             prior = StartingPoint(np.zeros(predictor.n_weights), self._alpha)
             budget = min(self.max_iter, _EARLY_ITER * 2**round_) if learn_alpha else None
@@ -660,9 +756,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             if not (learn_noise or learn_alpha):
                 break
             # the posterior at (theta, beta, alpha) is the fitted one when both are kept
-            new_beta, new_alpha, posterior = self._evidence_update(
+            new_beta, new_alpha, posterior, gamma = self._evidence_update(
                 predictor, rows, theta, beta
             )
+            degrees = (rows.weight - gamma, gamma)
             new_beta = (
                 min(new_beta, learn_noise / _MIN_NOISE_FRACTION) if learn_noise else beta
             )
@@ -681,17 +778,20 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             predictor, GaussianNoise(beta), self._prior(predictor.n_weights)
         )
         self.noise_variance_ = 1.0 / beta
-        self._set_fit(result, n_iter, result.converged)
+        undetermined = bool(learn_noise) and self._warn_about_noise(*degrees)
         if self.curvature == "last_layer":
+            self._set_fit(result, n_iter, result.converged)
             self._statistics, _ = rows.curvature(predictor, theta, beta, kind="last_layer")
             self._set_posterior(
                 output_posterior(self._statistics, self._alpha, beta), theta
             )
-            return
+            return undetermined
         if posterior is None:
             curvature, _ = rows.curvature(predictor, theta, beta, kind=self.curvature)
             posterior = self._laplace(theta, self._plus_prior(curvature))
+        self._set_fit(result, n_iter, result.converged, posterior, rows.weight)
         self._set_posterior(self._refined(posterior, rows), theta)
+        return undetermined
 
     def _warn_about_alpha(self, settled, rounds, beta):
         """The warning of a learned ``alpha`` at an end of its range, or unsettled."""
@@ -758,6 +858,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             learn_noise = new._initial_noise_precision(rows)
         new._train(self.model_.predictor, rows, self._theta, beta, learn_noise, rng)
         new.n_samples_seen_ = int(np.count_nonzero(weights))
+        new._weight_seen = (float(weights.sum()),) * 2
         return new._issue_warnings()
 
     def _add(self, rows):
@@ -770,15 +871,15 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             self._set_posterior(
                 output_posterior(self._statistics, self._alpha, beta), theta
             )
-            self.n_iter_ = 0
+            self.n_iter_, self.mode_distance_ = 0, math.nan
             return
         posterior = self.posterior_
         prior = StartingPoint(posterior.mean, np.array(posterior.precision))
         rng = check_random_state(self.random_state)
         result = self._map(predictor, rows, beta, prior, theta, rng)
-        self._set_fit(result, result.n_iter, result.converged)
         curvature, _ = rows.curvature(predictor, result.theta, beta, kind=self.curvature)
         laplace = self._laplace(result.theta, posterior.precision + curvature)
+        self._set_fit(result, result.n_iter, result.converged, laplace, rows.weight)
         self._set_posterior(self._refined(laplace, rows, posterior), result.theta)
 
     def _map(self, predictor, rows, beta, prior, theta, rng, max_iter=None):
@@ -846,6 +947,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "noise_variance, or more rows."
             )
         mean, variance = rows.target_moments()
+        if not np.isfinite(variance):
+            raise ValueError(_NOT_FINITE.format("the targets' variance is", variance))
         # Constant targets leave a round-off variance, whose inverse would start the
         # noise precision beyond what the posterior's factorisation can hold.
         if (
@@ -857,7 +960,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
     def _evidence_update(self, predictor, rows, theta, beta):
         """MacKay's noise and prior precisions given the MAP ``theta`` at precision
-        ``beta`` and ``self._alpha``, and the posterior they were computed from."""
+        ``beta`` and ``self._alpha``, the posterior they were computed from, and
+        ``gamma``, the number of well-determined weights."""
         curvature, squared_error = rows.curvature(
             predictor, theta, beta, kind=self.curvature, with_error=True
         )
@@ -871,6 +975,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             mackay_noise(squared_error, rows.weight, gamma),
             float(np.clip(mackay_alpha(theta, gamma), *ALPHA_RANGE)),
             posterior,
+            gamma,
         )
 
     def _prior(self, n_weights):
@@ -890,15 +995,54 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             return DiagonalGaussianPosterior(theta, precision)
         return GaussianPosterior.from_precision(theta, precision)
 
-    def _set_fit(self, result, n_iter, converged):
+    def _set_fit(self, result, n_iter, converged, laplace=None, weight=None):
+        """Record a MAP fit; warn when it stopped early or away from the mode.
+
+        ``laplace``: the Laplace posterior at ``result.theta`` (None for
+        ``'last_layer'``), ``weight`` the rows' total weight ``W``, which turns
+        the gradient of ``E / W`` into that of ``E``.
+        """
         self.n_iter_ = int(n_iter)
         self.loss_ = float(result.loss)
+        distance = math.nan
+        if laplace is not None and result.gradient is not None:
+            gradient = weight * np.asarray(result.gradient, dtype=np.float64)
+            # Newton decrement: the Newton step -Lambda^-1 g is sqrt(g' Lambda^-1 g)
+            # standard deviations long in the posterior's metric (Boyd &
+            # Vandenberghe 2004, sec. 9.5.1).
+            distance = float(np.sqrt(laplace.predictive_variance(gradient[None, :])[0]))
+        self.mode_distance_ = distance
         if not converged:
             self._warn_later(
                 f"{self.solver} did not converge in max_iter={self.max_iter} "
                 "iterations: the weights are not at the MAP, so the Laplace posterior "
                 "and forgetting from it are off. Increase max_iter."
+                + (
+                    f" They are {distance:.3g} posterior standard deviations from it "
+                    "(one Newton step)."
+                    if np.isfinite(distance)
+                    else ""
+                )
             )
+        elif distance > MODE_DISTANCE and not (
+            # ReLU's objective has kinks, where a converged L-BFGS stops with a
+            # one-sided gradient that does not vanish: the decrement overstates.
+            self.activation == "relu" and self.solver == "lbfgs"
+        ):
+            self._warn_later(_OFF_MODE.format(self.solver, distance, MODE_DISTANCE))
+
+    def _warn_about_noise(self, degrees, gamma):
+        """The warning of a learned noise that the rows' total weight cannot determine;
+        whether it was given."""
+        if not degrees < _MIN_NOISE_DEGREES:
+            return False
+        self._warn_later(
+            _NOISE_UNDETERMINED.format(
+                self.noise_variance_, degrees + gamma, degrees, _MIN_NOISE_DEGREES, gamma
+            ),
+            UserWarning,
+        )
+        return True
 
     def _warn_later(self, message, category=ConvergenceWarning):
         """Queue a warning, issued by the public method once it returns."""
@@ -936,9 +1080,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         advice = "fit again on the remaining rows."
         round_off = round_off_warning(error, refit_error, advice)
         messages = [round_off, self._leftover_message()]
+        # The output layer's update is exact, but the hidden layers were trained on
+        # these rows too, so the model is not a refit's (as the sparse GP's learned
+        # hyperparameters make its forget inexact).
         return UpdateOutcome(
             "exact",
-            round_off is None,  # digits lost: not known to equal a refit
+            False,
             error,
             None,
             tuple(message for message in messages if message is not None),

@@ -56,12 +56,14 @@ class StartingPoint(NamedTuple):
 
 
 class MAPResult(NamedTuple):
-    """A MAP fit: ``theta``, ``loss`` (``E / W`` at it), ``n_iter``, ``converged``."""
+    """A MAP fit: ``theta``, ``loss`` (``E / W`` at it), ``n_iter``, ``converged``,
+    and ``gradient``, that of ``E / W`` at ``theta`` (None when not evaluated)."""
 
     theta: np.ndarray
     loss: float
     n_iter: int
     converged: bool
+    gradient: np.ndarray = None
 
 
 class TrainingRows:
@@ -207,7 +209,9 @@ def lbfgs_fit(objective, theta, options):
         },
     )
     # status 1: the iteration or evaluation budget ran out
-    return MAPResult(result.x, float(result.fun), int(result.nit), result.status != 1)
+    return MAPResult(
+        result.x, float(result.fun), int(result.nit), result.status != 1, result.jac
+    )
 
 
 def _lbfgs_report():
@@ -258,8 +262,8 @@ def _adam(predictor, X, y, weights, beta, prior, theta, options, rng):
             print(f"Iteration {epochs}, loss = {epoch_loss:.8g}")
         best = min(best, epoch_loss)
         converged = stale >= _N_ITER_NO_CHANGE
-    loss = _objective(predictor, X, y, weights, beta, prior, 1.0 / total)(theta)[0]
-    return MAPResult(theta, float(loss), epochs, converged)
+    loss, gradient = _objective(predictor, X, y, weights, beta, prior, 1.0 / total)(theta)
+    return MAPResult(theta, float(loss), epochs, converged, gradient)
 
 
 def _batch_objective(predictor, X, y, weights, beta, prior, theta, total):
@@ -292,7 +296,13 @@ def mackay_noise(squared_error, total, n_effective):
     """MacKay's evidence fixed point for the noise precision (MacKay 1992, eq. 4.22).
 
     ``beta = (W - gamma) / sum_i w_i r_i^2`` from the weighted squared error
-    ``sum_i w_i r_i^2``, the total weight ``W`` and ``gamma = p - tr(Lambda0
-    Sigma)``, the effective number of well-determined parameters.
+    ``sum_i w_i r_i^2``, the total weight ``W`` (the weighted likelihood's count
+    of observations) and ``gamma = p - tr(Lambda0 Sigma)``, the effective number
+    of well-determined parameters. ``W - gamma`` below one residual degree of
+    freedom is raised to one, or to ``W`` when ``W`` is below one: the noise is
+    then at most the weighted mean squared error ``sum_i w_i r_i^2 / W``, its
+    maximum-likelihood estimate, whatever the scale of the weights. The rows do
+    not determine it then, and the caller warns.
     """
-    return max(total - n_effective, 1.0) / max(squared_error, np.finfo(float).tiny)
+    residual_count = max(total - n_effective, min(total, 1.0))
+    return residual_count / max(squared_error, np.finfo(float).tiny)

@@ -47,7 +47,9 @@ from ._laplace import CHECKED_MOVE
 from ._prior import FLOOR_SLACK
 
 __all__ = [
+    "LEFT_OUT_DISTANCE",
     "RESIDUAL_GROWTH",
+    "SHORT_STEP",
     "DiagonalLaplaceDiagnostics",
     "DiagonalStep",
     "diagonal_block_step",
@@ -60,6 +62,14 @@ __all__ = [
 # times larger than not moving is reported as likely worse than not forgetting;
 # below it, the prediction is within its own error (benchmarks/README.md).
 RESIDUAL_GROWTH = 1.25
+
+# A line search that keeps less than this fraction of the diagonal Newton step, and
+# leaves out more than LEFT_OUT_DISTANCE posterior standard deviations of it, is
+# reported: most of the rows' pull on the mean stays, beyond the posterior's own
+# spread. Short steps whose left-out part is within that spread are ordinary
+# (docs/neural_network.md, "The pitfalls").
+SHORT_STEP = 0.5
+LEFT_OUT_DISTANCE = 2.0
 
 # Entries of a Jacobian block read by diagonal_gauss_newton (16 MiB): the rows per
 # block shrink as the network grows, so no (n, p) array is ever formed.
@@ -131,10 +141,8 @@ class DiagonalStep(NamedTuple):
         ``||g||``, the remaining rows' log-posterior gradient before the step:
         the residual of doing nothing.
     predicted_residual : float
-        ``||g + t H_r d||``, that gradient after the (noise-free) step under
-        the quadratic model with the estimated curvature ``H_r d``.
-    noise_shift : ndarray of shape (len(block),)
-        The mean's shift due to the noise (zeros without it).
+        ``||g + t H_r d||``, that gradient after the step under the
+        quadratic model with the estimated curvature ``H_r d``.
     clipped : float
         The most negative ``(p - h - p0) / p0`` floored (0.0 if none).
     full_step_distance : float
@@ -151,7 +159,6 @@ class DiagonalStep(NamedTuple):
     posterior: object
     gradient_norm: float
     predicted_residual: float
-    noise_shift: np.ndarray
     clipped: float
     full_step_distance: float
     step_length: float
@@ -160,16 +167,14 @@ class DiagonalStep(NamedTuple):
     warnings: tuple
 
 
-def diagonal_block_step(
-    posterior, model, X, y, weights, block=None, *, noise=None, line_search=True
-):
+def diagonal_block_step(posterior, model, X, y, weights, block=None, *, line_search=True):
     """Divide the rows out of a diagonal posterior; Newton step on ``block`` only.
 
     With ``g``, ``h`` the rows' log-likelihood gradient and diagonal
     Gauss-Newton curvature at the mean ``m``, ``p`` the precision and ``p0``
     the prior's:
 
-        p_r = max(p - h, p0),   d_S = -g_S / p_r,S,   m_r,S = m_S + t d_S - b_S / p_r,S.
+        p_r = max(p - h, p0),   d_S = -g_S / p_r,S,   m_r,S = m_S + t d_S.
 
     The precision is Rawat et al. (2022, Sec. 3)'s divide-out with the
     diagonal curvature, floored at the prior (no posterior of the model has
@@ -195,7 +200,11 @@ def diagonal_block_step(
     exceeds ``RESIDUAL_GROWTH`` times ``||g||`` (only a full step can), when
     the floor clipped more than ``OVERSHOOT_CLIP``, or when
     :func:`diagonal_linearisation_check` (run on moves of ``CHECKED_MOVE``
-    standard deviations or more) flags it.
+    standard deviations or more) flags it. A line search that keeps less than
+    ``SHORT_STEP`` of the step and leaves out more than ``LEFT_OUT_DISTANCE``
+    of its length ``sqrt(d_S' diag(p_r,S) d_S)`` (the remaining rows'
+    Newton decrement on the block, in standard deviations) is reported as
+    leaving most of the rows' influence in place.
 
     Parameters
     ----------
@@ -207,8 +216,6 @@ def diagonal_block_step(
         Rows to forget, their targets and weights.
     block : ndarray of int, default=None
         Indices of the parameters to move (all by default).
-    noise : ndarray of shape (len(block),), default=None
-        ``b_S`` added to the block's gradient (certified removal).
     line_search : bool, default=True
         Choose ``t`` as above; False takes the full step ``t = 1``.
 
@@ -232,11 +239,8 @@ def diagonal_block_step(
     if line_search:
         reduction, size = -float(gradient @ estimated), float(estimated @ estimated)
         length = min(max(reduction / size, 0.0), 1.0) if size > 0.0 else 0.0
-    shift = np.zeros(block.shape[0]) if noise is None else -noise / remaining[block]
     step = length * direction
-    new = DiagonalGaussianPosterior(
-        m + step + np.bincount(block, shift, m.shape[0]), remaining
-    )
+    new = DiagonalGaussianPosterior(m + step, remaining)
     before = float(np.linalg.norm(gradient))
     after = float(np.linalg.norm(gradient + length * estimated))
     full = gradient * gradient / remaining
@@ -244,16 +248,17 @@ def diagonal_block_step(
     checked = (math.nan, math.nan, None)
     if posterior.mahalanobis(m + step) >= CHECKED_MOVE:
         checked = diagonal_linearisation_check(
-            model, X, y, weights, posterior, new.with_mean(m + step), gradient,
+            model, X, y, weights, posterior, new, gradient,
             curvature, length * along[:, 0],
         )  # fmt: skip
     messages = (
         overshoot_warning(clipped),
         _growth_warning(before, after, block.shape[0], m.shape[0]),
+        _short_step_warning(length, math.sqrt(full[block].sum())),
         checked[2],
     )
     return DiagonalStep(
-        new, before, after, shift, clipped, distance, float(length), *checked[:2],
+        new, before, after, clipped, distance, float(length), *checked[:2],
         tuple(message for message in messages if message is not None),
     )  # fmt: skip
 
@@ -281,6 +286,26 @@ def _growth_warning(before, after, n_moved, n_parameters):
         "as large as not moving (their curvature along the step estimated from the "
         "forgotten rows): it is likely worse than not forgetting. Forget fewer rows "
         "at a time, or fit again on the remaining rows."
+    )
+
+
+def _short_step_warning(length, full_distance):
+    """The warning for a step shortened so much that most of the rows' pull remains.
+
+    ``full_distance``: the diagonal Newton step's length ``sqrt(d' diag(p_r) d)``
+    in the new posterior's standard deviations; ``1 - length`` of it is left out.
+    """
+    left_out = (1.0 - length) * full_distance
+    if not (length < SHORT_STEP and left_out > LEFT_OUT_DISTANCE):
+        return None
+    return (
+        f"The diagonal Laplace step had to be shortened to {length:.2g} of its length "
+        "(the diagonal curvature ignores how the weights couple, and the full step "
+        f"would overshoot): {left_out:.3g} posterior standard deviations of it were "
+        f"left out (threshold {LEFT_OUT_DISTANCE:g}), so most of the forgotten rows' "
+        "influence on the mean remains and the result is close to not forgetting. Fit "
+        "again on the remaining rows, or use curvature='ggn', whose step uses the full "
+        "curvature."
     )
 
 

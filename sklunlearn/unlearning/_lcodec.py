@@ -655,7 +655,7 @@ def _relinearisation(posterior, model, X, y, weights, new, divided):
 def _diagonal_forget(posterior, model, X, y, weights, block):
     """The block step of a diagonal posterior: the new posterior and the record's fields."""
     step = diagonal_block_step(posterior, model, X, y, weights, block)
-    new, before, after, _, clipped, distance = step[:6]
+    new, before, after, clipped, distance = step[:5]
     fields = {
         "move": posterior.mahalanobis(new.mean),
         "clipped_eigenvalue": clipped,
