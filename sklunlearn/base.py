@@ -263,11 +263,17 @@ def _same_value(a, b):
     """Whether a parameter value equals the one recorded at fit."""
     if a is b:
         return True
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+    # Arrays, and what converts to one (a data frame's == is elementwise, and its
+    # truth value ambiguous), compare by their values.
+    if any(isinstance(v, np.ndarray) or hasattr(v, "__array__") for v in (a, b)):
         try:
-            return np.array_equal(np.asarray(a), np.asarray(b))
+            a, b = np.asarray(a), np.asarray(b)
         except (TypeError, ValueError):
             return False
+        try:
+            return np.array_equal(a, b, equal_nan=True)
+        except TypeError:  # values without NaN (strings, objects)
+            return np.array_equal(a, b)
     try:
         return bool(a == b)
     except (TypeError, ValueError):  # e.g. an elementwise comparison of lists of arrays

@@ -18,6 +18,7 @@ from sklearn.utils.validation import (
     _check_sample_weight,
     check_consistent_length,
     check_is_fitted,
+    column_or_1d,
 )
 
 from ._diagonal_posterior import DiagonalGaussianPosterior, kl_from_trace
@@ -376,7 +377,9 @@ def per_sample_loss(estimator, X, y):
         Loss of each row; lower means the model fits the row better.
     """
     check_is_fitted(estimator)
-    y = np.asarray(y)
+    # A column vector (a one-column frame, say) is raveled with scikit-learn's
+    # DataConversionWarning; a 2-D y would broadcast against the predictions.
+    y = column_or_1d(y, warn=True)
     check_consistent_length(X, y)
     if is_classifier(estimator):
         classes = np.asarray(estimator.classes_)

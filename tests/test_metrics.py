@@ -318,3 +318,20 @@ def test_posterior_kl_warns_when_inducing_points_differ(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert posterior_kl(sgpr(Z).fit(X, y), sgpr(Z).fit(X[:20], y[:20])) > 0
+
+
+def test_per_sample_loss_ravels_a_column_target_with_sklearns_warning(rng):
+    from sklearn.exceptions import DataConversionWarning
+
+    from sklunlearn.linear_model import BayesianLogisticRegression
+
+    X = rng.randn(40, 2)
+    y = X @ [1.0, -1.0] + 0.1 * rng.randn(40)
+    labels = (y > 0).astype(int)
+    for estimator, target in (
+        (BayesianLinearRegression().fit(X, y), y),
+        (BayesianLogisticRegression().fit(X, labels), labels),
+    ):
+        with pytest.warns(DataConversionWarning, match="column-vector y"):
+            loss = per_sample_loss(estimator, X, target[:, None])
+        assert_allclose(loss, per_sample_loss(estimator, X, target))

@@ -23,7 +23,11 @@ from ..unlearning import (
 )
 from ..utils._blas import one_blas_thread
 from ._bound import inducing_cholesky
-from ._inducing import forgotten_inducing_points_message, resolve_inducing_points
+from ._inducing import (
+    coinciding_inducing_points,
+    forgotten_inducing_points_message,
+    resolve_inducing_points,
+)
 from ._sgpc_evidence import laplace_evidence
 from ._sgpr import _inducing_posterior, minimize_within_bounds
 
@@ -547,6 +551,28 @@ class SparseGPClassifier(_GaussianClassifier):
         messages = tuple(message for message in messages if message is not None)
         return outcome._replace(warnings=(*outcome.warnings, *messages))
 
+    def _update_dask(self, rows, *, sign, reset):
+        """:meth:`_update` for rows on a cluster, with a forget's warnings about
+        what still carries the rows (one more pass: which inducing points are
+        forgotten rows). A forget that gathers its rows runs :meth:`_update`."""
+        from .._dask._newton import _forgets_on_the_cluster
+
+        outcome = super()._update_dask(rows, sign=sign, reset=reset)
+        if sign > 0 or not _forgets_on_the_cluster(self):
+            return outcome
+        Z = self.inducing_points_
+        hits = rows.reduce(_chunk_forgotten_inducing_points, Z)
+        messages = [
+            forgotten_inducing_points_message(
+                Z[np.asarray(hits) > 0],
+                Z,
+                "Fit again on the remaining rows with other inducing_points.",
+            ),
+            *self._learned_from_forgotten_rows(),
+        ]
+        messages = tuple(message for message in messages if message is not None)
+        return outcome._replace(warnings=(*outcome.warnings, *messages))
+
     def _learned_from_forgotten_rows(self):
         """Texts of the warnings about what fit learned from all rows, once per fit."""
         if self._warned_about_hyperparameters:
@@ -621,3 +647,10 @@ _CHOSEN_INDUCING_POINTS = (
     "rows and still carry information about them (q(u) does not). Fit again on the "
     "remaining rows to choose new ones."
 )
+
+
+def _chunk_forgotten_inducing_points(X, labels, weights, Z):
+    """Which inducing points equal one of the chunk's rows with weight (0 or 1 each)."""
+    hits = np.zeros(Z.shape[0], dtype=np.int64)
+    hits[coinciding_inducing_points(X[weights > 0], Z)] = 1
+    return hits

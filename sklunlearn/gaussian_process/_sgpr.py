@@ -952,6 +952,13 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "This estimator keeps no training rows: pass X and y to evaluate the "
                 "bound at other hyperparameters or with its gradient."
             )
+        if any(is_dask_collection(a) for a in (X, y, sample_weight)):
+            # Validation would compute every chunk into this process.
+            raise ValueError(
+                "log_marginal_likelihood evaluates the bound in memory: pass NumPy "
+                "arrays (e.g. X.compute()), or use reoptimize on a dask collection to "
+                "learn the hyperparameters on the cluster."
+            )
         if theta is None:
             theta = np.append(self.kernel_.theta, np.log(self.noise_variance_))
         theta = np.asarray(theta, dtype=np.float64)
