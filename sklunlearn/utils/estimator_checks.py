@@ -22,8 +22,18 @@ return_std=True)`` or ``predict`` for regressors) to a relative 1e-6;
 approximate forgetting must lower the mean predictive KL divergence to the
 target model (:func:`~sklunlearn.metrics.predictive_kl`), so regressors need
 ``predict(X, return_std=True)``.
+
+Two checks hold approximate forgetting to more than beating doing nothing,
+on a small request from a large problem, where a sound approximation is
+close to exact: :func:`check_forget_counts_every_row` (forgetting a whole
+request beats forgetting its first row alone, or all but its last row, by a
+clear margin) and :func:`check_forget_honours_weights` (forgetting weight
+``w`` lands nearest the model that learned the rows with weight ``1 - w``).
+Their targets learn the request last by ``partial_fit``, instead of being
+refitted, so that they keep the structure of the model that forgets.
 """
 
+import copy
 import pickle
 import re
 from functools import partial
@@ -38,7 +48,9 @@ from ..metrics import predictive_kl
 from ..posterior import GaussianPosterior
 
 __all__ = [
+    "check_forget_counts_every_row",
     "check_forget_equals_refit",
+    "check_forget_honours_weights",
     "check_forget_improves_on_doing_nothing",
     "check_forget_report",
     "check_ledger_refuses_rows_not_learned",
@@ -60,6 +72,18 @@ _EXACT_RTOL = 1e-6
 _EXACT_ATOL = 1e-8
 _N_SAMPLES = 60
 _N_FORGET = 10
+# A small request from a large problem: every method of the package is then
+# close to exact, so a request forgotten only in part stands out.
+_N_LARGE = 300
+_N_REQUEST = 4
+# Forgetting the whole request must bring the predictive KL to the target
+# below this fraction of what forgetting part of it leaves.
+_PART_GAP_RATIO = 0.75
+# Weights are checked where learning a request with weight 1/2 instead of 1
+# lands 1/2 +- this of the way to not learning it (the model is locally
+# linear in the weights), and forgetting weight 1/2 must then move the
+# posterior mean as far as learning does, +- this.
+_HALF_STEP_TOL = 0.1
 
 
 def is_exact_unlearner(estimator):
@@ -262,6 +286,125 @@ def check_weighted_forgetting(name, estimator_orig):
         _assert_closer(unlearned, full, target, X, what)
 
 
+def _request_learned_last(estimator_orig):
+    """A large problem whose last-learned batch is a small deletion request.
+
+    Returns ``X, y``, the ``request`` rows, ``base`` (fitted on the other
+    rows) and the model that then learned the request by ``partial_fit``,
+    every row with weight 1. Targets are built the same way,
+    not refitted: a refit may choose other inducing points or another
+    network optimum, which moves it further than one row does.
+    """
+    X, y = _make_data(estimator_orig, n_samples=_N_LARGE)
+    request, rest = _split(X.shape[0], n_forget=_N_REQUEST, random_state=2)
+    base = clone(estimator_orig).fit(X[rest], y[rest])
+    learned = _learned(base, X, y, request, 1.0)
+    assert predictive_kl(learned, base, X) > 0, "partial_fit of a batch changed nothing."
+    return X, y, request, base, learned
+
+
+def _learned(model, X, y, rows, weight):
+    """A copy of ``model`` that also learned ``rows``, each with weight ``weight``."""
+    weights = np.full(len(rows), weight)
+    return copy.deepcopy(model).partial_fit(X[rows], y[rows], sample_weight=weights)
+
+
+def _forgotten(model, X, y, rows, weight=1.0):
+    """A copy of ``model`` that forgot ``rows``, each with weight ``weight``."""
+    weights = np.full(len(rows), weight)
+    return copy.deepcopy(model).partial_unfit(X[rows], y[rows], sample_weight=weights)
+
+
+def check_forget_counts_every_row(name, estimator_orig):
+    """Every row of a request is forgotten, not only some of them.
+
+    A large problem learns a small request last (``fit`` on the other rows,
+    then ``partial_fit`` of the request); the target is the model before the
+    request. Forgetting the whole request must bring the predictive KL to
+    the target below a fraction (``_PART_GAP_RATIO``) of what forgetting
+    its first row alone, or all but its last row, leaves.
+    """
+    X, y, request, base, learned = _request_learned_last(estimator_orig)
+    gap = predictive_kl(_forgotten(learned, X, y, request), base, X)
+    parts = [("its first row alone", request[:1]), ("all but its last row", request[:-1])]
+    for description, rows in parts:
+        partial_gap = predictive_kl(_forgotten(learned, X, y, rows), base, X)
+        assert gap < _PART_GAP_RATIO * partial_gap, (
+            f"{name}: forgetting a request of {len(request)} rows leaves a predictive KL "
+            f"to the model without them of {gap:.3g}; forgetting {description} leaves "
+            f"{partial_gap:.3g}. Every row of the request must be forgotten."
+        )
+
+
+def _posterior_means(estimator):
+    """The posterior mean(s) of ``estimator`` (a pipeline: its final step), or None."""
+    posterior = getattr(_final_step(estimator), "posterior_", None)
+    parts = posterior if isinstance(posterior, list) else [posterior]
+    kinds = (GaussianPosterior, DiagonalGaussianPosterior)
+    if not all(isinstance(part, kinds) for part in parts):
+        return None
+    return parts
+
+
+def _mean_step(posteriors, moved):
+    """How far ``moved``'s posterior mean(s) lie from ``posteriors``, in their metric."""
+    pairs = zip(posteriors, _posterior_means(moved), strict=True)
+    steps = [before.mahalanobis(after.mean) for before, after in pairs]
+    return float(np.sqrt(np.sum(np.square(steps))))
+
+
+def check_forget_honours_weights(name, estimator_orig):
+    """Forgetting weight ``w`` of each row removes weight ``w``, no more, no less.
+
+    A large problem learns a small request last, every row with weight 1
+    (as in :func:`check_forget_counts_every_row`); references learn it with
+    weight 0, 1/2 and 3/4 instead. Forgetting weight 1/2 of each row must
+    land closer (predictive KL) to the weight-1/2 reference than to the
+    weight-0 and weight-3/4 ones, forgetting weight 1 closer to the weight-0
+    reference than to the weight-1/2 one. With a Gaussian ``posterior_``,
+    forgetting weight 1/2 must also move its mean the fraction of the way
+    forgetting weight 1 does that learning with weight 1/2 instead of 1 does
+    (distances in the metric of the posterior before forgetting).
+
+    Each comparison is made only where the model is locally linear in the
+    weights: the weight-1/2 reference lies about halfway (predictive KL a
+    quarter of the weight-1 model's; posterior mean half as far). A network
+    whose ``partial_fit`` saturates on a small batch is not, and passes.
+    """
+    X, y, request, base, learned = _request_learned_last(estimator_orig)
+    references = {w: _learned(base, X, y, request, w) for w in (0.5, 0.75)}
+    references[0.0] = base
+    # Near a model the predictive KL grows as the square of the step.
+    halfway = np.sqrt(
+        predictive_kl(references[0.5], base, X) / predictive_kl(learned, base, X)
+    )
+    if abs(halfway - 0.5) > _HALF_STEP_TOL:
+        return
+    moved = {w: _forgotten(learned, X, y, request, w) for w in (0.5, 1.0)}
+    for forgotten_weight, others in [(0.5, (0.0, 0.75)), (1.0, (0.5,))]:
+        left = 1.0 - forgotten_weight
+        gap = predictive_kl(moved[forgotten_weight], references[left], X)
+        for other in others:
+            other_gap = predictive_kl(moved[forgotten_weight], references[other], X)
+            assert gap < other_gap, (
+                f"{name}: after forgetting weight {forgotten_weight} of rows learned with "
+                f"weight 1, the predictive KL to the model that learned them with weight "
+                f"{left} is {gap:.3g}, not below {other_gap:.3g}, that to weight {other}."
+            )
+    posteriors = _posterior_means(learned)
+    if posteriors is None:
+        return
+    learning = _mean_step(posteriors, references[0.5]) / _mean_step(posteriors, base)
+    if abs(learning - 0.5) > _HALF_STEP_TOL:
+        return
+    forgetting = _mean_step(posteriors, moved[0.5]) / _mean_step(posteriors, moved[1.0])
+    assert abs(forgetting - learning) <= _HALF_STEP_TOL, (
+        f"{name}: forgetting weight 0.5 of each row moves the posterior mean "
+        f"{forgetting:.3g} of the way forgetting weight 1 does; learning the rows with "
+        f"weight 0.5 instead of 1 moves it {learning:.3g} of the way to not learning them."
+    )
+
+
 def check_zero_weight_forgetting_is_no_op(name, estimator_orig):
     """Forgetting rows with zero weight leaves the model as it was."""
     X, y = _make_data(estimator_orig)
@@ -430,6 +573,9 @@ def yield_unlearning_checks(estimator):
     yield check_forget_improves_on_doing_nothing
     yield check_partial_fit_partial_unfit_identity
     yield check_weighted_forgetting
+    if not is_exact_unlearner(estimator):
+        yield check_forget_counts_every_row
+        yield check_forget_honours_weights
     yield check_zero_weight_forgetting_is_no_op
     yield check_rejected_calls_leave_state_unchanged
     if _has_ledger(estimator):
