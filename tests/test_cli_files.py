@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from _cli_helpers import refused
 
 from sklunlearn import _demo
 from sklunlearn._cli import _commands
@@ -29,15 +30,6 @@ def model(tmp_path, banknote):
     argv = ["fit", "BayesianLinearRegression", data, "--target", "class", "--output", path]
     assert main([str(a) for a in argv]) == 0
     return data, rows, path
-
-
-def _refused(capsys, argv):
-    """Run ``argv``: exit code 2 and one line on stderr; return that line."""
-    capsys.readouterr()
-    assert main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "error:" in err, err
-    return err
 
 
 def _listing(folder):
@@ -63,7 +55,7 @@ def test_a_destination_that_is_a_folder_is_refused_and_nothing_is_written(
         argv = ["forget", path, rows, "--target", "class", "--output", output]
         argv += ["--report", folder]
     before = _listing(path.parent)
-    assert "is a folder" in _refused(capsys, argv)
+    assert "is a folder" in refused(capsys, argv)
     # No report, no model, no temporary file beside either.
     assert _listing(path.parent) == before
 
@@ -86,7 +78,7 @@ def test_a_report_never_describes_a_model_that_was_not_written(model, capsys, mo
     monkeypatch.setattr(_commands.os, "replace", _failing_replace(output.name))
     before = _listing(path.parent)
     argv = ["forget", path, rows, "--target", "class", "--output", output]
-    err = _refused(capsys, [*argv, "--report", report])
+    err = refused(capsys, [*argv, "--report", report])
     assert "Permission denied" in err and str(output) in err
     assert _listing(path.parent) == before
 
@@ -96,7 +88,7 @@ def test_a_report_that_cannot_be_written_is_an_error(model, capsys, monkeypatch)
     output, report = path.parent / "after.skops", path.parent / "report.json"
     monkeypatch.setattr(_commands.os, "replace", _failing_replace(report.name))
     argv = ["forget", path, rows, "--target", "class", "--output", output]
-    err = _refused(capsys, [*argv, "--report", report])
+    err = refused(capsys, [*argv, "--report", report])
     # The model is saved; the message says so, and no temporary file is left.
     assert "Permission denied" in err and f"{output} was written" in err
     assert not report.exists() and output.exists()
@@ -146,12 +138,12 @@ def test_audit_refuses_unseen_rows_the_model_learned(model, banknote, capsys):
     argv = ["audit", "BayesianLinearRegression", data, "--target", "class"]
     argv += ["--forget", rows, "--quiet", "--unseen"]
     # The learned data itself, then unseen rows of which two were learned.
-    err = _refused(capsys, [*argv, data])
+    err = refused(capsys, [*argv, data])
     assert f"{data}: 1372 of its 1372 rows were learned" in err
     mixed = data.parent / "mixed.csv"
     fresh = banknote.iloc[:5].assign(variance=lambda f: f["variance"] + 1000.0)
     pd.concat([fresh, banknote.iloc[[7, 600]]]).to_csv(mixed, index=False)
-    err = _refused(capsys, [*argv, mixed])
+    err = refused(capsys, [*argv, mixed])
     assert "2 of its 7 rows" in err and "(data rows 6, 7)" in err
     # Rows never learned pass, and the output says they were checked.
     fresh.to_csv(mixed, index=False)
@@ -192,7 +184,7 @@ def test_a_file_without_rows_or_features_is_refused_by_name(
         else:
             argv = ["audit", "BayesianLinearRegression", data, "--target", "class"]
             argv += ["--forget", table]
-        assert message in _refused(capsys, argv)
+        assert message in refused(capsys, argv)
     assert not (data.parent / "out.skops").exists()
 
 

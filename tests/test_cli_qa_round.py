@@ -6,6 +6,7 @@ import os
 import stat
 
 import pytest
+from _cli_helpers import refused
 
 from sklunlearn import _demo
 from sklunlearn._cli import _audit, _commands
@@ -33,15 +34,6 @@ def files(tmp_path, banknote, monkeypatch):
 def _listing(folder):
     """Names in ``folder`` with their SHA-256 (the target's, for a symlink)."""
     return {path.name: sha256(path) for path in folder.iterdir()}
-
-
-def _refused(capsys, argv):
-    """Run ``argv``: exit code 2 and one line on stderr; return that line."""
-    capsys.readouterr()
-    assert main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "error:" in err, err
-    return err
 
 
 def _refuse_to_run(*args, **kwargs):
@@ -109,7 +101,7 @@ CLOBBERS = {
 
 
 @pytest.mark.parametrize("case", list(CLOBBERS))
-def test_a_destination_that_is_an_input_or_another_destination_is_refused(
+def test_a_destination_that_is_an_input_or_another_destination_isrefused(
     files, banknote, capsys, monkeypatch, case
 ):
     argv, link, (written, read) = CLOBBERS[case]
@@ -127,7 +119,7 @@ def test_a_destination_that_is_an_input_or_another_destination_is_refused(
     if "--plot" in argv:
         pytest.importorskip("matplotlib")
     before = _listing(files)
-    err = _refused(capsys, argv)
+    err = refused(capsys, argv)
     assert f"{written} and {read} name the same file" in err
     assert _listing(files) == before
 
@@ -159,7 +151,7 @@ def test_an_audit_without_rows_to_retrain_on_or_hold_out_says_what_it_needs(
     if unseen:
         banknote.iloc[-5:].to_csv("unseen.csv", index=False)
         argv += ["--unseen", "unseen.csv"]
-    err = _refused(capsys, argv)
+    err = refused(capsys, argv)
     assert f"gone.csv holds {n_forget} of the {N_SMALL} rows of small.csv" in err
     assert f"the audit needs at least {needed} rows of DATA not in --forget" in err
 
@@ -184,7 +176,7 @@ def test_a_plot_file_matplotlib_cannot_write_as_named_is_refused_before_any_work
     monkeypatch.setattr(_audit, "audit", _refuse_to_run)
     argv = AUDIT if command == "audit" else ["demo", "--quiet"]
     before = _listing(files)
-    err = _refused(capsys, [*argv, "--plot", name])
+    err = refused(capsys, [*argv, "--plot", name])
     assert "a plot file ends with" in err and ".png" in err and ".svg" in err
     assert _listing(files) == before
 
@@ -198,10 +190,10 @@ def test_the_plot_is_written_to_the_file_named(files, capsys, name):
     assert set(_listing(files)) - before == {name}
 
 
-def test_a_report_that_is_a_hard_link_to_the_rows_is_refused(files, capsys, monkeypatch):
+def test_a_report_that_is_a_hard_link_to_the_rows_isrefused(files, capsys, monkeypatch):
     os.link("rows.csv", "report.json")
     monkeypatch.setattr(_commands, "load_model", _refuse_to_run)
     before = _listing(files)
-    err = _refused(capsys, [*FORGET, "--output", "out.skops", "--report", "report.json"])
+    err = refused(capsys, [*FORGET, "--output", "out.skops", "--report", "report.json"])
     assert "--report and ROWS name the same file" in err
     assert _listing(files) == before
