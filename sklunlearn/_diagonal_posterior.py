@@ -225,12 +225,14 @@ def kl_from_trace(p, q, trace):
 
     ``0.5 (tr(Sigma_p Lambda_q) + (m_q - m_p)' Lambda_q (m_q - m_p) - d +
     log|Sigma_q| - log|Sigma_p|)``: the trace is the one term whose cheap form
-    depends on which of the two is diagonal.
+    depends on which of the two is diagonal. Round-off below zero is returned
+    as 0.0.
     """
-    return 0.5 * (
+    kl = 0.5 * (
         trace
         + q.mahalanobis(p.mean) ** 2
         - p.n_features
         + q.log_det_covariance()
         - p.log_det_covariance()
     )
+    return max(float(kl), 0.0)

@@ -440,11 +440,12 @@ class UnlearningMixin:
                     )
                 moved = max(moved, old.mahalanobis(new.mean))
             if weight > 0 and _did_nothing(outcome, before, self._posterior_list(), moved):
+                quoted = " ".join(f"[{message}]" for message in outcome.warnings)
                 raise ValueError(
-                    f"The forgetting method {outcome.method!r} left the posterior as it "
-                    f"was, and warned: {' '.join(outcome.warnings)} The rows were not "
-                    "forgotten, so they stay learned. Nothing was changed: use another "
-                    "forgetting method, or fit again on the remaining rows."
+                    f"The forgetting method {outcome.method!r} left the posterior "
+                    "exactly as it was, so the request was refused: the rows stay "
+                    "learned and nothing was changed. Use another forgetting method, or "
+                    f"fit again on the remaining rows. The method's warnings: {quoted}"
                 )
             messages = _issue(_with_forwarded_warnings(self, outcome), stacklevel=4)
             if plan is not None:

@@ -318,7 +318,9 @@ class GaussianPosterior:
         """KL(self || other) in nats, from the two Cholesky factors.
 
         ``0.5 * (tr(P_o S_s) + (m_o - m_s)' P_o (m_o - m_s) - d + log|S_o| - log|S_s|)``
-        with ``tr(P_o S_s) = ||R_o R_s^-1||_F^2``.
+        with ``tr(P_o S_s) = ||R_o R_s^-1||_F^2``; the round-off below zero of
+        nearly equal posteriors (about -1e-15) is returned as 0.0, so that ratios
+        of divergences keep their sign.
         """
         if isinstance(other, DiagonalGaussianPosterior):
             # As a full posterior: the factor of a diagonal precision is its square root.
@@ -339,7 +341,7 @@ class GaussianPosterior:
         r = other._R @ (other.mean - self.mean)
         mahalanobis = r @ r
         log_det_ratio = other.log_det_covariance() - self.log_det_covariance()
-        return 0.5 * (trace + mahalanobis - self.n_features + log_det_ratio)
+        return max(0.5 * (trace + mahalanobis - self.n_features + log_det_ratio), 0.0)
 
     def copy(self):
         """Return an independent copy."""

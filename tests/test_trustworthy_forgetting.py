@@ -271,7 +271,7 @@ def test_a_method_that_gives_up_is_refused_and_the_retry_accepted(method):
     before = pickle.dumps(est)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnlearningWarning)
-        with pytest.raises(ValueError, match="left the posterior as it was"):
+        with pytest.raises(ValueError, match="left the posterior exactly as it was"):
             est.partial_unfit(X_bc[:6], y_bc[:6])
     assert pickle.dumps(est) == before
     est.set_params(unlearning="laplace").partial_unfit(X_bc[:6], y_bc[:6])

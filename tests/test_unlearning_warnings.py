@@ -173,7 +173,7 @@ def test_stalled_eubo_is_refused_where_it_began():
     X, y, erased = vbu_banknote_split()
     params = dict(VBU, unlearning="eubo", unlearning_lambda=1e-9)
     est = BayesianLogisticRegression(**params).fit(X, y)
-    with pytest.raises(ValueError, match="left the posterior as it was") as refused:
+    with pytest.raises(ValueError, match="left the posterior exactly as it was") as refused:
         est.partial_unfit(X[erased], y[erased])
     assert "stalled after" in str(refused.value)
     est.set_params(unlearning="laplace").partial_unfit(X[erased], y[erased])

@@ -354,7 +354,9 @@ class SparseGPClassifier(_GaussianClassifier):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
-            All classes, required on the first call, ignored afterwards.
+            All classes, required on the first call; a later call may pass
+            them again, and a ValueError is raised when they differ from
+            ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns

@@ -137,6 +137,9 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         if reset and partial:
             if _check_partial_fit_first_call(self, classes):
                 self._check_classes(self.classes_)
+        elif partial and classes is not None:
+            # scikit-learn's convention: later calls may repeat classes, not change them.
+            _check_partial_fit_first_call(self, classes)
         elif reset:
             self._check_classes(np.unique(y))
             self.classes_ = np.unique(y)
@@ -445,11 +448,6 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         emptied = self.classes_[held & (self.class_count_ <= 0)].tolist()
         if emptied:
             messages = (*messages, _EMPTIED_CLASSES.format(emptied))
-        self.unlearning_region_mass_ = (
-            1.0
-            if self.unlearning_lambda <= 0
-            else region_mass(self.unlearning_lambda, self.model_.prior.n_features)
-        )
         estimates = [getattr(record, "kl_estimate", None) for record in records]
         estimate = None if None in estimates else float(sum(estimates))
         return records, UpdateOutcome(
@@ -513,8 +511,25 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             )
 
     # ------------------------------------------------------------ predictions
+    @property
+    def unlearning_region_mass_(self):
+        """Mass of ``q(theta|D)`` inside VBU's adjusted-likelihood region.
+
+        For the current ``unlearning_lambda`` (1.0 when it is 0), from the
+        fit on: a value near 0 means the forgotten rows' likelihood would be
+        ignored almost everywhere, so little would be forgotten.
+        """
+        check_is_fitted(self, "model_")
+        if self.unlearning_lambda <= 0:
+            return 1.0
+        return region_mass(self.unlearning_lambda, self.model_.prior.n_features)
+
     def decision_function(self, X, moderated=True):
-        """Logit of :meth:`predict_proba` (the moderated one by default).
+        """Logit of each problem's probability (the moderated one by default).
+
+        Binary: the logit of :meth:`predict_proba`. Multiclass: the logit of
+        each one-vs-rest problem's probability, before :meth:`predict_proba`
+        normalises those probabilities to sum to one.
 
         Parameters
         ----------

@@ -378,7 +378,8 @@ class BayesianLogisticRegression(_GaussianClassifier):
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             All classes, required on the first call (as in scikit-learn's
-            online classifiers), ignored afterwards.
+            online classifiers); a later call may pass them again, and a
+            ValueError is raised when they differ from ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -421,7 +422,9 @@ class BayesianLogisticRegression(_GaussianClassifier):
             On NaN/inf, a wrong number of features or different feature
             names, a label not in ``classes_``, more rows or more weight (per
             class) than were learned, or values so large that the update
-            overflows.
+            overflows; and when the method left the posterior exactly as it
+            was and warned (a stalled ``'eubo'``, a region holding none of the
+            posterior): the rows stay learned, for another method to forget.
 
         Warns
         -----
