@@ -102,17 +102,24 @@ def forwarded(estimator, rows=None, messages=()):
     transforms to need not match those learned bit for bit. ``messages`` are
     UnlearningWarnings of the meta-estimator, issued (and reported) with the
     estimator's own before anything is committed, so that one turned into an
-    error rolls the whole request back. A request already forwarded keeps
-    its outer context (a pipeline inside a pipeline).
+    error rolls the whole request back. A meta-estimator that receives a
+    forwarded request passes it on (:func:`forwarded_to`): a pipeline inside a
+    pipeline keys its final estimator by the outer rows.
     """
-    if getattr(_FORWARDED, "request", None) is not None:
-        yield
-        return
+    previous = getattr(_FORWARDED, "request", None)
     _FORWARDED.request = _Forwarded(estimator, rows, tuple(messages))
     try:
         yield
     finally:
-        _FORWARDED.request = None
+        _FORWARDED.request = previous
+
+
+def forwarded_to(estimator):
+    """The request forwarded to ``estimator`` in this thread, or None.
+
+    Has ``rows`` (the ledger keys, or None) and ``warnings`` (a tuple of texts).
+    """
+    return _forwarded_to(estimator)
 
 
 def _forwarded_to(estimator):

@@ -1,10 +1,12 @@
 """Pipelines that forward ``partial_fit`` and ``partial_unfit`` to their final step."""
 
+import copy
 import dataclasses
+import math
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
-from scipy import sparse
 from sklearn import get_config
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -14,8 +16,8 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _is_fitted, check_is_fitted
 
-from ._dask import is_dask_collection
-from .base import UnlearningMixin, forwarded
+from ._row_keys import input_row_keys
+from .base import UnlearningMixin, forwarded, forwarded_to
 from .exceptions import UnlearningWarning
 
 __all__ = ["UnlearningPipeline", "make_unlearning_pipeline", "is_stateless"]
@@ -36,22 +38,44 @@ def _final_estimator_has(attribute):
     return check
 
 
-def _input_rows(X):
-    """The pipeline's input rows as ledger keys: float64 (sparse stays sparse), or None.
+def _step_parameters(value):
+    """A parameter value in a form that compares with ``==``.
 
-    None for input that is not a table of numbers (text, mixed types) or is a
-    dask collection: the final estimator then keys its ledger by the
-    transformed rows.
+    Estimators are named by type only (their own parameters have their own
+    ``name__param`` entries, and an estimator compares by identity, which a
+    copy never passes); random states by type (they change as they are used);
+    arrays by their bytes; containers item by item.
     """
-    if is_dask_collection(X):
-        return None
-    if sparse.issparse(X):
-        return sparse.csr_matrix(X, dtype=np.float64)
+    if hasattr(value, "get_params"):
+        return ("estimator", type(value).__qualname__)
+    if isinstance(value, np.random.RandomState | np.random.Generator):
+        return ("random state", type(value).__qualname__)
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            return ("array", value.shape, _step_parameters(value.tolist()))
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, dict):
+        return {key: _step_parameters(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_step_parameters(item) for item in value)
+    return value
+
+
+def _equal(a, b):
+    """``a == b`` for :func:`_step_parameters` values, item by item, with NaN equal
+    to NaN (a common ``missing_values``, and unequal to itself)."""
+    if a is b:
+        return True
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[key], b[key]) for key in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_equal, a, b))
     try:
-        rows = np.asarray(X, dtype=np.float64)
+        return bool(a == b)
     except (TypeError, ValueError):
-        return None
-    return rows if rows.ndim == 2 else None
+        return False
 
 
 def is_stateless(transformer):
@@ -111,16 +135,19 @@ class UnlearningPipeline(Pipeline):
 
     The final estimator's ledger (``ledger_``, see
     :class:`~sklunlearn.ledger.Ledger`) fingerprints the rows *as they were
-    given to the pipeline* when they are a table of numbers (an array, a
-    sparse matrix, a numeric data frame): transformed rows would not do, since
-    a step's output depends in its last bits on the batch it transformed (a
-    projection such as ``PCA`` computes each row with BLAS kernels chosen by
-    the batch's size), so a row forgotten alone would not match the row
-    learned among many. A deletion request must give the rows as they were
-    given to :meth:`fit` or :meth:`partial_fit`; a row that was never learned
-    is refused. Input that is not a table of numbers (text, mixed types) and
-    dask collections are keyed by the transformed rows instead, which then
-    must match bit for bit.
+    given to the pipeline*, not as the steps transform them: a step's output
+    depends in its last bits on the batch it transformed (a projection such as
+    ``PCA`` computes each row with BLAS kernels chosen by the batch's size),
+    and an encoder may give a value it never saw the code of one it did. A
+    data frame's columns are read by name (in the order seen at fit), text
+    and categories by their values, and NaN (for an imputer) as NaN. A
+    deletion request must give the rows as they were given to :meth:`fit` or
+    :meth:`partial_fit`; a row that was never learned is refused. Changing a
+    fitted step's parameters with ``set_params`` makes later requests refuse
+    (the steps would transform the rows otherwise). A dask collection is
+    keyed by its transformed rows, which must then match bit for bit. A
+    pipeline whose final step is another :class:`UnlearningPipeline` keys
+    that one's final estimator by its own input rows.
 
     Read more in the :ref:`User Guide <unlearning_pipeline>`.
 
@@ -203,28 +230,78 @@ class UnlearningPipeline(Pipeline):
                 params["sample_weight"] = sample_weight
             else:
                 params[f"{self.steps[-1][0]}__sample_weight"] = sample_weight
-        rows = _input_rows(X)
-        with forwarded(self._final_estimator, rows):
+        with self._request(X, first=True) as keyed:
             super().fit(X, y, **params)
-        self._keyed_by_input = rows is not None
+        self._keyed_by_input = keyed
+        self._record_step_parameters()
         return self
 
-    def _forwarded(self, X, messages=(), keyed=None):
-        """The context forwarding a request for ``X`` to the final estimator.
+    @contextmanager
+    def _request(self, X, messages=(), *, first=False):
+        """Forward a request for ``X`` to the final estimator; yields whether keyed.
 
-        ``keyed``: whether the final estimator's ledger is keyed by the input
-        rows (None: as the fitted pipeline's is).
+        The final estimator's ledger is keyed by ``X`` as given here (see
+        :func:`~sklunlearn._row_keys.input_row_keys`), or, when this pipeline
+        is itself the final step of another, by that pipeline's rows. Only a
+        fit or the first ``partial_fit`` (``first``) decides whether the
+        ledger is keyed by the input rows at all (not for a dask collection);
+        later requests follow it.
         """
-        rows = _input_rows(X)
-        if keyed is None:
-            keyed = self.__dict__.get("_keyed_by_input", False)
+        outer = forwarded_to(self)
+        if outer is not None:
+            rows, messages = outer.rows, (*outer.warnings, *messages)
+        else:
+            rows = input_row_keys(X, None if first else self._input_names())
+        keyed = rows is not None if first else self.__dict__.get("_keyed_by_input", False)
         if rows is None and keyed:
             raise ValueError(
-                "This pipeline's ledger holds the rows as they were given to fit, a "
-                f"table of numbers; got {type(X).__name__} rows that are not one. Give "
-                "them in memory as they were learned. Nothing was changed."
+                "This pipeline's ledger holds the rows as they were given to fit, in "
+                f"memory; got {type(X).__name__} rows. Give them in memory as they were "
+                "learned (e.g. X.compute()). Nothing was changed."
             )
-        return forwarded(self._final_estimator, rows if keyed else None, messages)
+        with forwarded(self._final_estimator, rows if keyed else None, messages):
+            yield keyed
+
+    def _input_names(self):
+        """The column names the first step saw at fit, or None."""
+        try:
+            return self.feature_names_in_
+        except AttributeError:
+            return None
+
+    def _record_step_parameters(self):
+        self._fitted_step_parameters = {
+            name: copy.deepcopy(
+                {key: _step_parameters(v) for key, v in step.get_params(deep=True).items()}
+            )
+            for _, name, step in self._iter(with_final=False)
+            if hasattr(step, "get_params")
+        }
+
+    def _check_step_parameters(self):
+        """Refuse a request when a fitted step's parameters changed since the fit.
+
+        The steps would transform the rows otherwise than they did for the
+        rows learned, and the final estimator would forget other rows.
+        """
+        fitted = self.__dict__.get("_fitted_step_parameters")
+        if fitted is None:
+            return
+        changed = []
+        for _, name, step in self._iter(with_final=False):
+            if name not in fitted or not hasattr(step, "get_params"):
+                continue
+            current = step.get_params(deep=True)
+            for key, value in fitted[name].items():
+                if key not in current or not _equal(_step_parameters(current[key]), value):
+                    changed.append(f"{name}__{key}")
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} changed since the pipeline was fitted: its steps "
+                "would transform these rows otherwise than the rows learned, and the "
+                "final step would forget other rows. Fit again, or set them back with "
+                "set_params. Nothing was changed."
+            )
 
     def _transform_through_fitted_steps(self, X):
         Xt = X
@@ -257,9 +334,9 @@ class UnlearningPipeline(Pipeline):
         self : UnlearningPipeline
         """
         first_call = not _is_fitted(self._final_estimator)
-        forward = self._forwarded(
-            X, keyed=(_input_rows(X) is not None) if first_call else None
-        )
+        if not first_call:
+            self._check_step_parameters()
+        forward = self._request(X, first=first_call)
         Xt = X
         newly_fitted = {}
         for index, name, transformer in self._iter(with_final=False):
@@ -274,12 +351,13 @@ class UnlearningPipeline(Pipeline):
                 newly_fitted[index] = (name, fitted)
         # Steps are replaced only once the final step accepted the batch, so
         # a rejected batch leaves the pipeline as it was.
-        with forward:
+        with forward as keyed:
             self._final_estimator.partial_fit(Xt, y, **params)
         for index, step in newly_fitted.items():
             self.steps[index] = step
         if first_call:
-            self._keyed_by_input = _input_rows(X) is not None
+            self._keyed_by_input = keyed
+            self._record_step_parameters()
         return self
 
     @available_if(_final_estimator_has("partial_unfit"))
@@ -322,14 +400,17 @@ class UnlearningPipeline(Pipeline):
                 "UnlearningWarning; or use stateless steps (FunctionTransformer).",
             )
         final = self._final_estimator
-        # An estimator of this package issues the pipeline's warning with its own,
-        # before it commits: a warning turned into an error then changes nothing.
-        forward = self._forwarded(X, messages if isinstance(final, UnlearningMixin) else ())
+        # An estimator of this package (or a pipeline ending in one) issues the
+        # pipeline's warning with its own, before it commits: a warning turned into
+        # an error then changes nothing.
+        forwards = isinstance(final, UnlearningMixin | UnlearningPipeline)
+        self._check_step_parameters()
+        forward = self._request(X, messages if forwards else ())
         Xt = self._transform_through_fitted_steps(X)
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         with forward:
             final.partial_unfit(Xt, y, **kwargs)
-        if messages and not isinstance(final, UnlearningMixin):
+        if messages and not forwards:
             warnings.warn(messages[0], UnlearningWarning, stacklevel=2)
         return self
 
@@ -349,8 +430,15 @@ class UnlearningPipeline(Pipeline):
 
     @property
     def ledger_(self):
-        """The final estimator's ``ledger_`` (fingerprints of the pipeline's input rows)."""
-        return self._final_estimator.ledger_
+        """The final estimator's ``ledger_``, read with the rows as given to the pipeline.
+
+        Its methods that take rows (``contains``, ``fingerprint``) take them as
+        :meth:`fit` did; everything else is the final estimator's ledger's.
+        """
+        ledger = self._final_estimator.ledger_
+        if not self.__dict__.get("_keyed_by_input", False):
+            return ledger
+        return _InputRowsLedger(ledger, lambda X: input_row_keys(X, self._input_names()))
 
     @property
     def _unlearning_is_exact(self):
@@ -361,6 +449,31 @@ class UnlearningPipeline(Pipeline):
         return all(
             is_stateless(transformer) for _, _, transformer in self._iter(with_final=False)
         ) and bool(getattr(self._final_estimator, "_unlearning_is_exact", False))
+
+
+class _InputRowsLedger:
+    """A ledger keyed by input row keys, read with the input rows themselves."""
+
+    def __init__(self, ledger, keys):
+        self._ledger = ledger
+        self._keys = keys
+
+    def __getattr__(self, name):
+        return getattr(self._ledger, name)
+
+    def __len__(self):
+        return len(self._ledger)
+
+    def __repr__(self):
+        return repr(self._ledger)
+
+    def contains(self, X, y):
+        """See :meth:`sklunlearn.ledger.Ledger.contains`; ``X`` as given to fit."""
+        return self._ledger.contains(self._keys(X), y)
+
+    def fingerprint(self, X, y):
+        """See :meth:`sklunlearn.ledger.Ledger.fingerprint`; ``X`` as given to fit."""
+        return self._ledger.fingerprint(self._keys(X), y)
 
 
 def make_unlearning_pipeline(*steps, memory=None, transform_input=None, verbose=False):

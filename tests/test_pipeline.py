@@ -340,7 +340,7 @@ def test_stateful_step_warning_as_error_leaves_the_pipeline_unchanged(data):
     assert any("may still hold statistics" in m for m in pipe.forget_report_.warnings)
 
 
-def test_input_that_is_not_a_table_of_numbers_keys_the_transformed_rows():
+def test_text_input_is_keyed_by_its_values():
     from sklearn.feature_extraction.text import HashingVectorizer
 
     def pipeline():
@@ -357,3 +357,157 @@ def test_input_that_is_not_a_table_of_numbers_keys_the_transformed_rows():
     assert_allclose(pipe.predict(texts), refit.predict(texts), rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="never learned or already forgotten"):
         pipe.partial_unfit(texts[:1], y[:1])
+
+
+def test_a_frame_with_its_columns_reordered_is_the_same_rows():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"a": rng.randn(50), "b": rng.randn(50)})
+    frame.iloc[0] = [1.0, 2.0]
+    y = frame["a"] - frame["b"] + 0.1 * rng.randn(50)
+    pipe = make_unlearning_pipeline(
+        ColumnTransformer([("f", FunctionTransformer(), ["a", "b"])]),
+        BayesianLinearRegression(),
+    ).fit(frame, y)
+    before = pickle.dumps(pipe)
+    # a = 2, b = 1 was never learned, though its values by position are row 0's
+    swapped = pd.DataFrame({"b": [1.0], "a": [2.0]})
+    with pytest.raises(ValueError, match="never learned"):
+        pipe.partial_unfit(swapped, y[:1])
+    assert pickle.dumps(pipe) == before
+    pipe.partial_unfit(frame[["b", "a"]].iloc[:1], y[:1])  # row 0, columns reordered
+    refit = make_unlearning_pipeline(
+        ColumnTransformer([("f", FunctionTransformer(), ["a", "b"])]),
+        BayesianLinearRegression(),
+    ).fit(frame.iloc[1:], y[1:])
+    assert_same_model(pipe, refit, frame)
+
+
+def test_an_unknown_category_is_not_the_dropped_one():
+    # With drop='first' and handle_unknown='ignore' an unseen category encodes as the
+    # dropped one: transformed rows would let a never-learned row remove a real one.
+    pd = pytest.importorskip("pandas")
+    from sklearn.preprocessing import OneHotEncoder
+
+    cities = ["Oslo", "Bergen", "Tromso"] * 10
+    frame = pd.DataFrame({"city": cities, "age": np.arange(30.0)})
+    y = np.arange(30.0) % 7
+    encoder = ColumnTransformer(
+        [("city", OneHotEncoder(drop="first", handle_unknown="ignore"), ["city"])],
+        remainder="passthrough",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        pipe = make_unlearning_pipeline(encoder, BayesianLinearRegression()).fit(frame, y)
+        with pytest.raises(ValueError, match="never learned"):
+            pipe.partial_unfit(pd.DataFrame({"city": ["Atlantis"], "age": [0.0]}), y[:1])
+        pipe.partial_unfit(frame.iloc[:1], y[:1])  # the real row is still there
+    assert pipe.ledger_.n_rows == 29
+
+
+def test_rows_with_nan_for_an_imputer_are_learned_and_forgotten():
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 3)
+    y = X @ [1.0, 2.0, 3.0] + 0.1 * rng.randn(50)
+    X[0, 1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        pipe = make_unlearning_pipeline(SimpleImputer(), BayesianLinearRegression())
+        pipe.fit(X, y).partial_unfit(X[:1], y[:1])
+        with pytest.raises(ValueError, match="never learned"):
+            pipe.partial_unfit(np.nan_to_num(X[:1]), y[:1])  # 0.0 is not NaN
+    assert pipe.ledger_.n_rows == 49
+
+
+def _scaled(Z, s=1.0):
+    return Z * s
+
+
+def test_a_step_changed_after_fit_refuses_requests():
+    X = np.random.RandomState(0).uniform(0, 3, size=(60, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    pipe = make_unlearning_pipeline(
+        FunctionTransformer(_scaled, kw_args={"s": 1.0}), BayesianLinearRegression()
+    ).fit(X, y)
+    before = pickle.dumps(pipe)
+    pipe.set_params(functiontransformer__kw_args={"s": 1.5})
+    changed = pickle.dumps(pipe)
+    for call in (pipe.partial_unfit, pipe.partial_fit):
+        with pytest.raises(ValueError, match="functiontransformer__kw_args changed"):
+            call(X[:5], y[:5])
+        assert pickle.dumps(pipe) == changed
+    pipe.set_params(functiontransformer__kw_args={"s": 1.0})
+    assert pickle.dumps(pipe) == before
+    pipe.partial_unfit(X[:5], y[:5])
+
+
+@pytest.mark.parametrize("where", ["inner", "outer"])
+def test_nested_pipelines_key_by_the_outer_rows_and_warn_before_committing(where):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200], y[:200].astype(float)
+    inner = make_unlearning_pipeline(PCA(8, random_state=0), BayesianLinearRegression())
+    if where == "inner":
+        inner.steps.insert(0, ("scaler", StandardScaler()))
+        pipe = make_unlearning_pipeline(FunctionTransformer(), inner)
+    else:
+        pipe = make_unlearning_pipeline(StandardScaler(), inner)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        pipe.fit(X, y)
+    before = pickle.dumps(pipe)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlearningWarning)
+        with pytest.raises(UnlearningWarning, match="may still hold statistics"):
+            pipe.partial_unfit(X[:1], y[:1])
+    assert pickle.dumps(pipe) == before
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        for i in range(20):  # learned in a batch, forgotten one by one
+            pipe.partial_unfit(X[i : i + 1], y[i : i + 1])
+    assert pipe[-1][-1].n_samples_seen_ == 180
+
+
+def test_unchanged_steps_of_every_kind_do_not_read_as_changed():
+    # NaN compares unequal to itself, a random state changes as it is used, arrays
+    # compare elementwise: none of them is a parameter change, before or after a pickle.
+    pd = pytest.importorskip("pandas")
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 4)
+    y = X.sum(axis=1)
+    X[0, 0] = np.nan
+    frame = pd.DataFrame({"c": ["a", "b", "c"] * 20, "v": np.arange(60.0)})
+    categories = [np.array(["a", "b", "c"], dtype=object)]
+    pipes = [
+        (
+            make_unlearning_pipeline(
+                SimpleImputer(missing_values=np.nan),
+                PCA(3, random_state=np.random.RandomState(0)),
+                BayesianLinearRegression(),
+            ),
+            X,
+        ),
+        (
+            make_unlearning_pipeline(
+                ColumnTransformer(
+                    [("c", OneHotEncoder(categories=categories), ["c"])],
+                    remainder="passthrough",
+                ),
+                BayesianLinearRegression(),
+            ),
+            frame,
+        ),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        for pipe, rows in pipes:
+            pipe.fit(rows, y).partial_unfit(rows[:2], y[:2])
+            again = pickle.loads(pickle.dumps(pipe))
+            again.partial_unfit(rows[2:4], y[2:4])
+            assert again.ledger_.n_rows == 56
