@@ -18,7 +18,9 @@ from sklunlearn.linear_model import BayesianLogisticRegression
 from sklunlearn.unlearning import (
     COVARIANCE_RELINEARISATION,
     MEAN_RELINEARISATION,
+    LikelihoodTerms,
     laplace_divide_out,
+    learn,
 )
 
 _SELF_CHECK = "not supported by the forgotten rows' likelihood"
@@ -161,17 +163,26 @@ def test_sequential_requests_end_where_their_union_does(method):
     assert np.median(kls) <= 1.5
 
 
-def test_partial_fit_after_forgets_starts_a_new_anchor():
+def test_partial_fit_after_forgets_keeps_the_anchor():
     X, y = _breast_cancer()
     est = BayesianLogisticRegression().fit(X[:400], y[:400])
+    fitted = est.posterior_
     est.partial_unfit(X[:20], y[:20])
     est.partial_fit(X[400:], y[400:])
-    before = est.posterior_
     est.partial_unfit(X[20:40], y[20:40])
-    # The divide-out from the current posterior, not from the one before the
-    # first forget (which never saw the rows learned since).
+    # The union divided out of the fitted posterior that learned the new rows too,
+    # as the Gaussian site it holds of them: taken at the fitted mean, moved to the
+    # anchor's.
+    new = np.arange(400, X.shape[0])
+    anchor, _ = learn(fitted, est.model_, X[new], y[new].astype(float), np.ones(new.size))
+    site = est.model_.terms(
+        X[:40], y[:40].astype(float), np.ones(40), fitted.mean, with_value=False
+    )
+    held = LikelihoodTerms(
+        np.nan, site.gradient - site.hessian @ (anchor.mean - fitted.mean), site.hessian
+    )
     expected, _ = laplace_divide_out(
-        before, est.model_, X[20:40], y[20:40].astype(float), np.ones(20)
+        anchor, est.model_, X[:40], y[:40].astype(float), np.ones(40), terms=held
     )
     np.testing.assert_allclose(est.posterior_.mean, expected.mean, rtol=1e-9)
 

@@ -35,6 +35,7 @@ from ..base import UnlearningMixin, UpdateOutcome
 from ..exceptions import NotPositiveDefiniteError
 from ..unlearning import (
     CertifiedDiagnostics,
+    LikelihoodTerms,
     RemovalState,
     get_method,
     laplace_divide_out,
@@ -107,6 +108,20 @@ _ROW_NORM_MESSAGE = (
 def _by_rows(X):
     """A sparse ``X`` as CSR (the kernels walk rows); anything else as it is."""
     return X.tocsr() if sparse.issparse(X) and X.format != "csr" else X
+
+
+def _moved_site(terms, step):
+    """A Gaussian site's terms at ``theta + step`` from its terms at ``theta``.
+
+    The site ``l(t) = l + g'(t - theta) - (t - theta)' H (t - theta) / 2`` has
+    gradient ``g - H step`` and value ``l + g' step - step' H step / 2`` there.
+    """
+    moved = terms.hessian @ step
+    return LikelihoodTerms(
+        terms.log_likelihood + terms.gradient @ step - 0.5 * step @ moved,
+        terms.gradient - moved,
+        terms.hessian,
+    )
 
 
 class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
@@ -324,7 +339,8 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 self._posterior_list(),
                 targets,
             )
-            return list(results), self.inference, targets, None
+            pending = self._learn_pending(X, targets, weights, options, each)
+            return list(results), self.inference, targets, pending
         method = get_method(self.unlearning)
         missing = [name for name in method.parameters if not hasattr(self, name)]
         if missing:
@@ -371,33 +387,48 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
     def _run_pending(self, method, X, targets, weights, options, each=map):
         """Divide the union of the pending requests out of the stored full-data posterior.
 
-        Keeps, per problem, the posterior before the first forget since the last
-        learn and the summed site terms (gradient, curvature) of every row
-        forgotten since, at its mean; a request adds its rows' terms and
-        re-divides the union, so requests one after another end where one
-        request of their union would. ``each`` maps over the problems
+        Keeps, per problem, an anchor (the posterior before the first forget
+        since the fit, with every row learned since: see :meth:`_learn_pending`)
+        and the summed site terms (gradient, curvature) of every row forgotten
+        since, at its mean; a request adds its rows' terms and re-divides the
+        union, so requests one after another end where one request of their
+        union would, learned rows or not. ``each`` maps over the problems
         (:meth:`_per_problem` to run them in threads).
         """
         stored = self.__dict__.get("_pending_forgets")
         if stored is None:
             stored = [(posterior, None) for posterior in self._posterior_list()]
+            self.__dict__.pop("_pending_origins", None)
         anchors, previous = zip(*stored, strict=True)
-        terms = list(
-            each(
-                lambda anchor, target: (
-                    # the site a variational posterior holds
-                    self.model_.expected_terms(X, target, weights, anchor)
-                    if self.inference == "vi"
-                    else self.model_.terms(
-                        X, target, weights, anchor.mean, with_value=False
-                    )
-                ),
-                anchors,
-                targets,
-            )
+        # The posteriors the pending state started from: the anchors until a learn.
+        origins = self.__dict__.get("_pending_origins") or list(anchors)
+        self._pending_origins = origins  # _conclude drops them with the pending state
+        # Rows learned before the pending state started are held as their site at
+        # the origin (a learn adds curvature, never re-linearises it): take it there.
+        sites = each(
+            lambda origin, target: (
+                # the site a variational posterior holds
+                self.model_.expected_terms(X, target, weights, origin)
+                if self.inference == "vi"
+                else self.model_.terms(X, target, weights, origin.mean, with_value=False)
+            ),
+            origins,
+            targets,
         )
+        terms = [
+            site if origin is anchor else _moved_site(site, anchor.mean - origin.mean)
+            for anchor, origin, site in zip(anchors, origins, sites, strict=True)
+        ]
+        # The site's linearisation point, where it is not the anchor's mean (which
+        # the divide-out's bounds of the check would assume).
+        linearised = [
+            {"origin": origin.mean}
+            if origin is not anchor and method.function is laplace_divide_out
+            else {}
+            for anchor, origin in zip(anchors, origins, strict=True)
+        ]
         results = each(
-            lambda anchor, before, target, site: method.function(
+            lambda anchor, before, target, site, where: method.function(
                 anchor,
                 self.model_,
                 X,
@@ -406,17 +437,45 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
                 **options,
                 terms=site,
                 previous=before,
+                **where,
             ),
             anchors,
             previous,
             targets,
             terms,
+            linearised,
         )
         pending = [
             (anchor, site if before is None else before + site)
             for anchor, before, site in zip(anchors, previous, terms, strict=True)
         ]
         return list(results), pending
+
+    def _learn_pending(self, X, targets, weights, options, each=map):
+        """The pending requests' state after learning rows; None when there is none.
+
+        The anchor learns the rows too, so that it stays the posterior of every
+        row learned, holding each row's curvature where it was learned: the
+        union's terms are what it holds of the forgotten rows, and dividing
+        them out never removes curvature it lacks. Re-anchoring at the learned
+        posterior would divide later requests out at a mean where their rows'
+        curvature differs from what it holds (docs/logistic_regression.md).
+        The union stays the same Gaussian site, its terms moved to the new
+        anchor's mean along their curvature.
+        """
+        stored = self.__dict__.get("_pending_forgets")
+        if stored is None:
+            return None
+        quiet = {**options, "verbose": 0}  # the reported fit is the posterior's own
+
+        def carry(anchor, union, target):
+            learned, _ = learn(anchor, self.model_, X, target, weights, **quiet)
+            return learned, _moved_site(union, learned.mean - anchor.mean)
+
+        anchors, unions = zip(*stored, strict=True)
+        # The site of rows learned before stays where it was taken (see _run_pending).
+        self._pending_origins = self.__dict__.get("_pending_origins") or list(anchors)
+        return list(each(carry, anchors, unions, targets))
 
     def _conclude(self, name, results, pending, class_weight, n_rows, sign):
         """Set the new posteriors and counts; the diagnostics records and the outcome.
@@ -428,6 +487,8 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         self._set_posteriors([posterior for posterior, _ in results])
         if pending is not None:  # _set_posteriors dropped the previous state
             self._pending_forgets = pending
+        else:
+            self.__dict__.pop("_pending_origins", None)
         records = tuple(diagnostics for _, diagnostics in results)
         self.n_iter_ = max(record.n_iter for record in records)
         held = self.class_count_ > 0

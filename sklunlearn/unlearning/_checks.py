@@ -230,13 +230,17 @@ _CERTIFIED_FRACTION = 0.5
 _PROBE_GAIN = 4.0
 
 
-def linearisation_bounds(model, X, weights, before, after, union, eigenvalue_bound):
+def linearisation_bounds(
+    model, X, weights, before, after, union, eigenvalue_bound, *, origin=None
+):
     """Upper bounds on :func:`linearisation_check`'s measures, when both certify it.
 
     Where this returns bounds, the check would not warn: its second pass over
     the rows and its solves are skipped, and the bounds stand for its
     measures. ``eigenvalue_bound`` is a lower bound on the smallest
-    eigenvalue of ``after``'s precision (0 when none is known).
+    eigenvalue of ``after``'s precision (0 when none is known). ``origin``
+    is where the rows' terms were linearised when not at ``before.mean``
+    (a site moved there): the rows' moves are then measured from it.
 
     For a predictor linear in ``theta`` (the rows' ``f`` move by
     ``a_i = |J_i delta|``) and a likelihood whose curvature ``c(f)`` is
@@ -282,7 +286,8 @@ def linearisation_bounds(model, X, weights, before, after, union, eigenvalue_bou
         return None
     delta = after.mean - before.mean
     d = delta.shape[0]
-    shift, norms = model.predictor.row_moves(X, before.mean, delta)
+    start = before.mean if origin is None else origin
+    shift, norms = model.predictor.row_moves(X, start, after.mean - start)
     change = lipschitz * weights * shift
     roots = np.sqrt(norms)
     tiny = np.finfo(np.float64).tiny

@@ -54,7 +54,16 @@ _DOWNDATE_RATIO = 60
 
 
 def laplace_divide_out(
-    posterior, model, X, y, weights, *, inference="laplace", terms=None, previous=None
+    posterior,
+    model,
+    X,
+    y,
+    weights,
+    *,
+    inference="laplace",
+    terms=None,
+    previous=None,
+    origin=None,
 ):
     """Forget rows by dividing their likelihood out of a Laplace posterior.
 
@@ -93,6 +102,12 @@ def laplace_divide_out(
         Pending requests: the terms, at ``posterior.mean``, of rows forgotten
         earlier from ``posterior`` (then the stored full-data posterior). The
         union of those rows and these is divided out.
+    origin : ndarray of shape (n_parameters,) or None, default=None
+        Where ``terms`` linearise the rows when that is not
+        ``posterior.mean``: the Gaussian site taken at ``origin`` and moved
+        to ``posterior.mean`` (the site a posterior that learned rows since
+        holds of them). The bounds that settle the check then measure the
+        rows' moves from ``origin``.
 
     Returns
     -------
@@ -132,7 +147,9 @@ def laplace_divide_out(
     move = math.sqrt(max(step @ posterior.precision @ step, 0.0))
     if inference != "vi" and move > 0.0:
         # Certified from the rows' moves alone, else re-evaluated at the new mean.
-        checked = linearisation_bounds(model, X, weights, posterior, new, union, bound)
+        checked = linearisation_bounds(
+            model, X, weights, posterior, new, union, bound, origin=origin
+        )
         if checked is None:
             checked = linearisation_check(
                 model, X, y, weights, posterior, new, terms, union
