@@ -38,7 +38,7 @@ def test_region_mass_follows_the_current_lambda_from_the_fit_on():
 
 def test_kl_of_nearly_equal_posteriors_is_not_negative():
     # Two halves of a request forget what the whole does: the posteriors agree to
-    # round-off, whose sum came out at -3.6e-15 before it was clipped.
+    # round-off, and the divergence's terms sum to a few 1e-15 either side of zero.
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     halves = BayesianLogisticRegression().fit(X, y)

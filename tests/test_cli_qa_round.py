@@ -1,6 +1,5 @@
-"""Command-line refusals found by an independent tester: destinations that name an
-input, audits without rows to retrain on or hold out, and plot files matplotlib
-cannot write as named."""
+"""Command-line refusals: destinations that name an input, audits without rows to
+retrain on or hold out, and plot files matplotlib cannot write as named."""
 
 import os
 import stat

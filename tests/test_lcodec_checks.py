@@ -90,8 +90,7 @@ def test_certified_lcodec_keeps_the_residual_within_its_bound():
     # The released mean minimises the perturbed objective on the remaining rows up to
     # the certificate's residual bound: the fit's b is read off its own gradient
     # (grad + b = 0 at the fitted mean), then the remaining rows' perturbed gradient
-    # is measured at the mean after every forget. Fresh noise at each forget (as an
-    # earlier version added) exceeded the bound about a thousandfold here.
+    # is measured at the mean after every forget.
     from scipy.special import expit
     from sklearn.preprocessing import normalize
 
