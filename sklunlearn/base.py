@@ -166,11 +166,23 @@ def _did_nothing(outcome, before, after, moved):
     already certain about carry no curvature), and exact updates change the
     statistics even when the posterior stays.
     """
-    if outcome.exact or not outcome.warnings or moved > _UNMOVED:
+    if outcome.exact or not _method_warnings(outcome.diagnostics) or moved > _UNMOVED:
         return False
     return all(
         old is new or old.kl_divergence(new) <= _UNCHANGED_KL
         for old, new in zip(before, after, strict=True)
+    )
+
+
+def _method_warnings(diagnostics):
+    """The forgetting method's own warnings in its diagnostics (one-vs-rest: all).
+
+    Not the estimator's routine ones (what the hyperparameters still carry), which a
+    forget of rows the model was certain about issues too.
+    """
+    records = diagnostics if isinstance(diagnostics, tuple) else (diagnostics,)
+    return tuple(
+        message for record in records for message in getattr(record, "warnings", ()) or ()
     )
 
 
@@ -447,7 +459,9 @@ class UnlearningMixin:
                     )
                 moved = max(moved, old.mahalanobis(new.mean))
             if weight > 0 and _did_nothing(outcome, before, self._posterior_list(), moved):
-                quoted = " ".join(f"[{message}]" for message in outcome.warnings)
+                quoted = " ".join(
+                    f"[{message}]" for message in _method_warnings(outcome.diagnostics)
+                )
                 raise ValueError(
                     f"The forgetting method {outcome.method!r} left the posterior "
                     "exactly as it was, so the request was refused: the rows stay "

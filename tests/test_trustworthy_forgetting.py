@@ -290,3 +290,19 @@ def test_a_forget_that_changes_nothing_without_a_warning_is_accepted():
         est.partial_unfit(X_sep[-1:], y_sep[-1:])
     assert est.forget_report_.moved < 1e-9
     assert est.n_samples_seen_ == 40
+
+
+def test_only_the_methods_own_warning_makes_an_unchanged_forget_a_refusal():
+    # The estimator's routine warnings (what its hyperparameters still carry) come with
+    # a forget of rows the model was certain about too: that forget is accepted.
+    from types import SimpleNamespace
+
+    from sklunlearn.base import UpdateOutcome, _did_nothing
+
+    posterior = _fitted("logistic")[0].posterior_
+    routine = ("the kernel was learned from data that included the forgotten rows",)
+    quiet = UpdateOutcome("laplace", False, diagnostics=SimpleNamespace(warnings=()))
+    gave_up = UpdateOutcome("eubo", False, diagnostics=SimpleNamespace(warnings=routine))
+    assert not _did_nothing(quiet._replace(warnings=routine), [posterior], [posterior], 0.0)
+    assert _did_nothing(gave_up._replace(warnings=routine), [posterior], [posterior], 0.0)
+    assert not _did_nothing(gave_up, [posterior], [posterior], 1e-6)  # it moved
