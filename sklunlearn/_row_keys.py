@@ -59,18 +59,26 @@ def _column(values, codes, column):
             values[i], codes[i] = _hashed(value), _HASHED
 
 
-def _keys(values, codes):
-    """``[values, row code]`` with what is not finite moved into ``codes``."""
+def _keys(keys, codes):
+    """Fill the last column of ``keys`` (n, d + 1) with the rows' codes, in place.
+
+    What is not finite in ``keys[:, :d]`` is moved into ``codes`` first; each
+    distinct pattern of codes is hashed once.
+    """
+    values = keys[:, :-1]
     finite = np.isfinite(values)
     if not finite.all():
         codes[np.isnan(values)] = _NAN
         codes[np.isposinf(values)] = _POS_INF
         codes[np.isneginf(values)] = _NEG_INF
         values[~finite] = 0.0
-    row_code = np.zeros(values.shape[0])
-    for i in np.flatnonzero(codes.any(axis=1)):
-        row_code[i] = 1.0 + _hash48(codes[i].tobytes())
-    return np.column_stack([values, row_code])
+    keys[:, -1] = 0.0
+    coded = np.flatnonzero(codes.any(axis=1))
+    if coded.size:
+        patterns, which = np.unique(codes[coded], axis=0, return_inverse=True)
+        hashes = np.array([1.0 + _hash48(pattern.tobytes()) for pattern in patterns])
+        keys[coded, -1] = hashes[which.reshape(-1)]
+    return keys
 
 
 def input_row_keys(X, names=None):
@@ -110,11 +118,12 @@ def input_row_keys(X, names=None):
         if array.ndim != 2:
             raise ValueError(f"Rows must be a 1-D or 2-D table, got shape {array.shape}.")
         if array.dtype.kind in "biuf":  # the common case, without a loop over columns
-            values = np.array(array, dtype=np.float64)
-            return _keys(values, np.zeros(array.shape, dtype=np.uint8))
+            keys = np.empty((array.shape[0], array.shape[1] + 1))
+            keys[:, :-1] = array
+            return _keys(keys, np.zeros(array.shape, dtype=np.uint8))
         parts, n_rows = list(array.T), array.shape[0]
-    values = np.empty((n_rows, len(parts)))
+    keys = np.empty((n_rows, len(parts) + 1))
     codes = np.zeros((n_rows, len(parts)), dtype=np.uint8)
     for j, part in enumerate(parts):
-        _column(values[:, j], codes[:, j], part)
-    return _keys(values, codes)
+        _column(keys[:, j], codes[:, j], part)
+    return _keys(keys, codes)

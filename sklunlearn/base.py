@@ -119,18 +119,13 @@ def forwarded_to(estimator):
 
     Has ``rows`` (the ledger keys, or None) and ``warnings`` (a tuple of texts).
     """
-    return _forwarded_to(estimator)
-
-
-def _forwarded_to(estimator):
-    """The forwarded request for ``estimator`` in this thread, or None."""
     request = getattr(_FORWARDED, "request", None)
     return request if request is not None and request.estimator is estimator else None
 
 
 def _keys(estimator, X):
     """The rows ``estimator``'s ledger keys this request by (see :func:`forwarded`)."""
-    request = _forwarded_to(estimator)
+    request = forwarded_to(estimator)
     if request is None or request.rows is None:
         return _ledger_rows(X)
     if request.rows.shape[0] != X.shape[0]:
@@ -144,7 +139,7 @@ def _keys(estimator, X):
 
 def _with_forwarded_warnings(estimator, outcome):
     """``outcome`` with the forwarding meta-estimator's warnings after its own."""
-    request = _forwarded_to(estimator)
+    request = forwarded_to(estimator)
     if request is None or not request.warnings:
         return outcome
     return outcome._replace(warnings=(*(outcome.warnings or ()), *request.warnings))

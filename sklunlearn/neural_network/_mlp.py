@@ -686,8 +686,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             "noise_variance_": self.noise_variance_,
             "the weights": self._theta,
             "posterior_.mean": posterior.mean,
-            "posterior_.precision": posterior.precision,
         }
+        # A full posterior's constructor refuses a non-finite factor, and forming its
+        # precision here would cost O(P^3); a diagonal one's is a vector.
+        if isinstance(posterior, DiagonalGaussianPosterior):
+            values["posterior_.precision"] = posterior.precision
         bad = [name for name, value in values.items() if not np.all(np.isfinite(value))]
         if bad:
             raise ValueError(_NOT_FINITE.format(f"{', '.join(bad)} ended", self.loss_))
