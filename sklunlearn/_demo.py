@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.datasets import load_diabetes
 from sklearn.preprocessing import StandardScaler
 
+from ._cli._files import save_figure
 from .exceptions import UnlearningWarning
 from .metrics import posterior_kl
 
@@ -346,5 +347,7 @@ def plot(results, path):
     ax_kl.legend(fontsize=7)
     fig.suptitle("sklunlearn demo: forgetting vs retraining from scratch")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)

@@ -24,6 +24,7 @@ from scipy import sparse
 from sklearn import get_config
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from ._caller import caller_stacklevel
 from ._dask import is_dask_collection
 from .exceptions import UnlearningWarning
 from .unlearning._diagnostics import _plain as plain_scalar
@@ -181,12 +182,12 @@ def _method_warnings(diagnostics):
     )
 
 
-def _issue(outcome, *, stacklevel):
-    """Issue an update's warnings as UnlearningWarnings, once each, in order; return
-    their texts. ``stacklevel`` counts from this function to the user's call."""
+def _issue(outcome):
+    """Issue an update's warnings as UnlearningWarnings, once each, in order, at the
+    user's call; return their texts."""
     messages = tuple(dict.fromkeys(getattr(outcome, "warnings", None) or ()))
     for message in messages:
-        warnings.warn(message, UnlearningWarning, stacklevel=stacklevel)
+        warnings.warn(message, UnlearningWarning, stacklevel=caller_stacklevel())
     return messages
 
 
@@ -400,7 +401,7 @@ class UnlearningMixin:
             weights = check_weights(sample_weight, X)
             outcome = self._update(X, y_model, weights, sign=1.0, reset=reset)
             # Before the ledger: an error still rolls back.
-            _issue(_with_forwarded_warnings(self, outcome), stacklevel=4)
+            _issue(_with_forwarded_warnings(self, outcome))
             if not self._learned(reset):
                 return self
             if reset or "ledger_" not in self.__dict__:
@@ -463,7 +464,7 @@ class UnlearningMixin:
                     "learned and nothing was changed. Use another forgetting method, or "
                     f"fit again on the remaining rows. The method's warnings: {quoted}"
                 )
-            messages = _issue(_with_forwarded_warnings(self, outcome), stacklevel=4)
+            messages = _issue(_with_forwarded_warnings(self, outcome))
             if plan is not None:
                 self.ledger_.apply(plan)
                 self.n_samples_seen_ = self.ledger_.n_rows
@@ -502,7 +503,7 @@ class UnlearningMixin:
 
             rows.record_into(self.ledger_ if extend else Ledger(rows.n_features))
         outcome = self._update_dask(rows, sign=1.0, reset=reset)
-        _issue(_with_forwarded_warnings(self, outcome), stacklevel=5)
+        _issue(_with_forwarded_warnings(self, outcome))
         if not self._learned(reset):
             return self
         learned = rows.learned_ledger()

@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from ._caller import caller_stacklevel
 from ._diagonal_posterior import DiagonalGaussianPosterior, kl_from_trace
 from .exceptions import UnlearningWarning
 from .posterior import GaussianPosterior
@@ -222,7 +223,7 @@ def _warn_if_different_inducing_points(est_a, est_b):
         "models are. Compare them with predictive_kl, or give both the same "
         "inducing_points (an array) and fixed hyperparameters.",
         UnlearningWarning,
-        stacklevel=3,
+        stacklevel=caller_stacklevel(),
     )
 
 

@@ -16,6 +16,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _is_fitted, check_is_fitted
 
+from ._caller import caller_stacklevel
 from ._row_keys import input_row_keys
 from .base import UnlearningMixin, forwarded, forwarded_to
 from .exceptions import UnlearningWarning
@@ -411,7 +412,7 @@ class UnlearningPipeline(Pipeline):
         with forward:
             final.partial_unfit(Xt, y, **kwargs)
         if messages and not forwards:
-            warnings.warn(messages[0], UnlearningWarning, stacklevel=2)
+            warnings.warn(messages[0], UnlearningWarning, stacklevel=caller_stacklevel())
         return self
 
     @property

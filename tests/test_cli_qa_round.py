@@ -3,6 +3,7 @@ retrain on or hold out, and plot files matplotlib cannot write as named."""
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from _cli_helpers import refused
@@ -195,4 +196,22 @@ def test_a_report_that_is_a_hard_link_to_the_rows_isrefused(files, capsys, monke
     before = _listing(files)
     err = refused(capsys, [*FORGET, "--output", "out.skops", "--report", "report.json"])
     assert "--report and ROWS name the same file" in err
+    assert _listing(files) == before
+
+
+def test_a_plot_that_fails_to_write_leaves_the_old_file_whole(files, capsys, monkeypatch):
+    """A figure is written beside its destination and renamed onto it: a failure
+    mid-write (a full disk, a killed process) leaves the previous plot intact."""
+    matplotlib_figure = pytest.importorskip("matplotlib.figure")
+    Path("auc.png").write_bytes(b"the previous plot")
+
+    def broken_savefig(self, fname, **kwargs):
+        Path(fname).write_bytes(b"half a pl")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib_figure.Figure, "savefig", broken_savefig)
+    before = _listing(files)
+    err = refused(capsys, [*AUDIT, "--plot", "auc.png"])
+    assert "cannot write auc.png: No space left on device" in err
+    assert Path("auc.png").read_bytes() == b"the previous plot"
     assert _listing(files) == before

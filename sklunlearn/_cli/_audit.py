@@ -9,7 +9,7 @@ import numpy as np
 from ..exceptions import UnlearningWarning
 from ..model_selection import retraining_clone
 from ._commands import _learn, _make_estimator, _rows_like_the_model
-from ._files import CommandError, one_line, read_table
+from ._files import CommandError, one_line, read_table, save_figure
 from ._progress import Progress
 
 # Row numbers listed in a refusal before "...".
@@ -225,5 +225,7 @@ def _plot(auc, path):
     ax.axvline(0.5, color="black", linewidth=0.8)
     ax.set_xlabel("membership-inference AUC on the forgotten rows")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)

@@ -198,6 +198,24 @@ def write_beside(path, write):
     return temporary
 
 
+def save_figure(fig, path, dpi=120):
+    """Save a matplotlib figure to ``path`` whole or not at all.
+
+    Written beside ``path`` and renamed onto it, so a failed write leaves any
+    file there as it was (and is refused in one line); the format is read from
+    ``path``'s extension, which the file written beside it lacks.
+    """
+    path = Path(path)
+    form = path.suffix[1:].lower() or None
+    try:
+        temporary = write_beside(path, lambda file: fig.savefig(file, dpi=dpi, format=form))
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write {path}: {exc.strerror or one_line(exc)}"
+        ) from None
+
+
 def dump_model(estimator, path, suffix):
     """Write ``estimator`` to ``path`` in the format of files ending with ``suffix``."""
     if suffix.lower() in PICKLE_SUFFIXES:

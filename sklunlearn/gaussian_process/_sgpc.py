@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted
 
+from .._caller import caller_stacklevel
 from ..exceptions import NotPositiveDefiniteError
 from ..linear_model._classifier import _GaussianClassifier
 from ..unlearning import (
@@ -621,7 +622,7 @@ class SparseGPClassifier(_GaussianClassifier):
                 warnings.warn(
                     _FLAT_MESSAGE.format(problem, spread, label_spread, self.kernel_),
                     UserWarning,
-                    stacklevel=6,  # the caller of fit
+                    stacklevel=caller_stacklevel(),
                 )
                 return
 

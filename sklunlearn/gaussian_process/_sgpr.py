@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._caller import caller_stacklevel
 from .._dask import is_dask_collection
 from ..base import UnlearningMixin, UpdateOutcome, check_weights
 from ..exceptions import NotPositiveDefiniteError
@@ -1365,7 +1366,7 @@ def _warn_abnormal(result, bounds):
         "a sum over the rows. If the fit is poor, scale the features, use "
         "normalize_y=True, or restart from other points (n_restarts_optimizer).",
         ConvergenceWarning,
-        stacklevel=5,
+        stacklevel=caller_stacklevel(),
     )
 
 
@@ -1397,5 +1398,5 @@ def _warn_at_bounds(kernel, theta, bounds):
                     "constant predictions). Scale the features and use "
                     "normalize_y=True, or widen the bound in the kernel.",
                     ConvergenceWarning,
-                    stacklevel=5,
+                    stacklevel=caller_stacklevel(),
                 )

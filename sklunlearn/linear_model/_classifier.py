@@ -30,6 +30,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._caller import caller_stacklevel
 from .._dask import is_dask_collection
 from ..base import UnlearningMixin, UpdateOutcome
 from ..exceptions import NotPositiveDefiniteError
@@ -258,7 +259,11 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             ]
             state = RemovalState.start(gram, residuals, row_norm, reason)
         if row_norm > 1.0 + 1e-12 and float(self.removal_noise) > 0.0:
-            warnings.warn(_ROW_NORM_MESSAGE.format(row_norm), UserWarning, stacklevel=5)
+            warnings.warn(
+                _ROW_NORM_MESSAGE.format(row_norm),
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
         self._set_removal_state(state)
 
     def _fit_residual(self, X, y, weights, start, theta):
@@ -530,7 +535,7 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
             f"{'Newton' if self.inference == 'laplace' else 'Variational'} fitting "
             f"did not converge in max_iter={self.max_iter} iterations; {advice}.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=caller_stacklevel(),
         )
 
     # ------------------------------------------------------------ helpers
