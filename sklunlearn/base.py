@@ -333,22 +333,37 @@ class UnlearningMixin:
 
     # ------------------------------------------------------------- plumbing
     def __getstate__(self):
-        # A lock cannot be pickled, and a copy must not share the original's.
-        state = dict(super().__getstate__())
+        # A lock cannot be pickled, and a copy must not share the original's. Under
+        # the lock, so that a concurrent request is in the state whole or not at all.
+        with self._instance_lock():
+            state = dict(super().__getstate__())
+            state.pop("_lock", None)
+            return _owning_its_ledger(state)
+
+    def __copy__(self):
+        # The ledger changes in place: a copy sharing it would accept forgets of rows
+        # only the original learned. Everything else is replaced, never changed.
+        with self._instance_lock():
+            state = _owning_its_ledger(dict(self.__dict__))
         state.pop("_lock", None)
-        return state
+        new = object.__new__(type(self))
+        new.__dict__.update(state)
+        return new
+
+    def _instance_lock(self):
+        """The instance's re-entrant lock, created on first use (``dict.setdefault``
+        is atomic, so two threads get the same one)."""
+        return self.__dict__.get("_lock") or self.__dict__.setdefault(
+            "_lock", threading.RLock()
+        )
 
     @contextmanager
     def _atomic(self):
         """Hold the instance's lock; restore every attribute when the body raises.
 
-        The lock is created on first use (``dict.setdefault`` is atomic) and
-        is re-entrant, so a call may run another under it.
+        The lock is re-entrant, so a call may run another under it.
         """
-        lock = self.__dict__.get("_lock") or self.__dict__.setdefault(
-            "_lock", threading.RLock()
-        )
-        with lock:
+        with self._instance_lock():
             saved = dict(self.__dict__)
             try:
                 yield
@@ -567,6 +582,13 @@ class UnlearningMixin:
         )
         diagnostics = report.diagnostics
         return list(diagnostics) if isinstance(diagnostics, tuple) else diagnostics
+
+
+def _owning_its_ledger(state):
+    """``state`` (an instance's attributes) with a copy of its ledger, if it has one."""
+    if state.get("ledger_") is not None:
+        state["ledger_"] = state["ledger_"].copy()
+    return state
 
 
 def _ledger_rows(X):

@@ -151,20 +151,26 @@ class GaussianPosterior:
         return new
 
     def __deepcopy__(self, memo):
-        # An in-memory copy keeps the cached precision (a pickle does not).
         new = self.copy()
         new._precision = None if self._precision is None else self._precision.copy()
         return new
 
     def __getstate__(self):
-        # The cached precision is derived from the factor: not part of the state.
-        return {"mean": self.mean, "_R": self._R, "eigenvalue_bound": self.eigenvalue_bound}
+        # The precision a posterior was built from (or has computed) travels with it:
+        # R'R recomputed from the factor differs from it in round-off, and a model
+        # sensitive to round-off would continue differently after unpickling.
+        return {
+            "mean": self.mean,
+            "_R": self._R,
+            "eigenvalue_bound": self.eigenvalue_bound,
+            "_precision": self._precision,
+        }
 
     def __setstate__(self, state):
         self.mean, self._R = np.array(state["mean"], dtype=np.float64), state["_R"]
         self.mean.flags.writeable = False
         self.eigenvalue_bound = state.get("eigenvalue_bound", 0.0)  # older pickles
-        self._precision = None
+        self._precision = state.get("_precision")
 
     # ------------------------------------------------------------------ builders
     @classmethod
