@@ -4,7 +4,13 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    MetaEstimatorMixin,
+    _fit_context,
+    clone,
+    is_classifier,
+)
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
@@ -68,6 +74,27 @@ def retraining_clone(fitted):
         if "noise_variance" in params and hasattr(final, "noise_variance_"):
             learned["noise_variance"] = final.noise_variance_
     return retrained.set_params(**{prefix + name: value for name, value in learned.items()})
+
+
+def _check_classes_remain(y, mask, sample_weight):
+    """Refuse a forget set that holds every row of a class (or all its weight).
+
+    The retrained classifier would not know that class, so its posteriors (one per
+    class against the rest) could not be compared with the unlearned model's.
+    """
+    labels = np.asarray(y)
+    kept = ~mask if sample_weight is None else ~mask & (sample_weight > 0)
+    gone = np.setdiff1d(np.unique(labels), np.unique(labels[kept]))
+    if gone.size:
+        raise ValueError(
+            f"The forget set holds every row of class(es) {gone.tolist()}, so the model "
+            "retrained on the remaining rows cannot know them and its posterior is not "
+            "comparable with the unlearned one's. Keep at least one row of each class "
+            "in the forget set's complement, or audit the forgetting of a whole class "
+            "by hand: forget it from the model and compare its predicted probabilities, "
+            "renormalised over the remaining classes, with a retrained model's. "
+            "Nothing was fitted."
+        )
 
 
 class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
@@ -285,6 +312,8 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
         forget, keep = np.flatnonzero(mask), np.flatnonzero(~mask)
         if sample_weight is not None:
             sample_weight = check_weights(sample_weight, X)
+        if is_classifier(self.estimator):
+            _check_classes_remain(y, mask, sample_weight)
 
         def weights_of(rows):
             if sample_weight is None:

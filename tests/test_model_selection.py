@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -244,3 +245,21 @@ def test_audit_retrains_a_sparse_gp_over_the_same_variables(recwarn):
     assert audit.kl_to_retrained_ < 1e-8 < audit.kl_do_nothing_
     assert posterior_kl(full, manual) < 1e-8
     assert not [w for w in recwarn if "different variables" in str(w.message)]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_an_audit_that_forgets_a_whole_class_is_refused_before_any_fit(n_classes):
+    """The retrained model would not know the class: its posteriors are not comparable
+    (the audit raised from inside posterior_kl, or the retrain had one class)."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    keep = y < n_classes
+    X, y = StandardScaler().fit_transform(X[keep]), y[keep]
+    audit = UnlearningAudit(BayesianLogisticRegression(), forget_size=lambda X, y: y == 0)
+    with pytest.raises(ValueError, match=r"every row of class\(es\) \[0\]"):
+        audit.fit(X, y)
+    assert not hasattr(audit, "unlearned_estimator_")
+    # One row of the class left: audited.
+    audit.set_params(forget_size=lambda X, y: np.flatnonzero(y == 0)[1:]).fit(X, y)
+    assert audit.kl_to_retrained_ < audit.kl_do_nothing_
