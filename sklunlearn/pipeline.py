@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import math
 import warnings
+from collections import Counter
 from contextlib import contextmanager
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline, _name_estimators
 from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils import get_tags
+from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _is_fitted, check_is_fitted
 
@@ -116,6 +118,15 @@ def is_stateless(transformer):
     return get_tags(transformer).requires_fit is False
 
 
+def _fits_on_batch(transformer, first_call):
+    """Whether ``partial_fit`` fits this step on its batch rather than transforming it.
+
+    Unfitted steps are fitted; on the first call (final step unfitted) so are
+    the stateless ones, which learn only the batch's shape.
+    """
+    return not _is_fitted(transformer) or (first_call and is_stateless(transformer))
+
+
 class UnlearningPipeline(Pipeline):
     """A :class:`~sklearn.pipeline.Pipeline` whose final step can learn and forget rows.
 
@@ -139,16 +150,28 @@ class UnlearningPipeline(Pipeline):
     given to the pipeline*, not as the steps transform them: a step's output
     depends in its last bits on the batch it transformed (a projection such as
     ``PCA`` computes each row with BLAS kernels chosen by the batch's size),
-    and an encoder may give a value it never saw the code of one it did. A
-    data frame's columns are read by name (in the order seen at fit), text
-    and categories by their values, and NaN (for an imputer) as NaN. A
-    deletion request must give the rows as they were given to :meth:`fit` or
-    :meth:`partial_fit`; a row that was never learned is refused. Changing a
-    fitted step's parameters with ``set_params`` makes later requests refuse
-    (the steps would transform the rows otherwise). A dask collection is
-    keyed by its transformed rows, which must then match bit for bit. A
-    pipeline whose final step is another :class:`UnlearningPipeline` keys
-    that one's final estimator by its own input rows.
+    and an encoder may give a value it never saw the code of one it did. Text
+    and categories are read by their values, and NaN (for an imputer) as NaN.
+    A deletion request must give the rows as they were given to :meth:`fit` or
+    :meth:`partial_fit`; a row that was never learned is refused.
+
+    A data frame given to :meth:`partial_unfit`, to :meth:`partial_fit` once
+    the first step is fitted, or to ``ledger_.contains`` / ``fingerprint``
+    is read as the columns the first step was fitted on
+    (``feature_names_in_``), by name and in the fitted order, before both the
+    ledger and the steps see it: its columns may come in any order, columns
+    the pipeline was not fitted on (a request id, say) are dropped, and a
+    missing column is refused. The first step therefore always sees the frame
+    it was fitted on, so its own feature-name check passes for such requests
+    even where it would refuse the same frame in ``predict``; ``predict`` and
+    the other methods are scikit-learn's and give the frame to the first step
+    as it is. A pipeline fitted on an array reads a frame by position.
+
+    Changing a fitted step's parameters with ``set_params`` makes later
+    requests refuse (the steps would transform the rows otherwise). A dask
+    collection is keyed by its transformed rows, which must then match bit for
+    bit. A pipeline whose final step is another :class:`UnlearningPipeline`
+    keys that one's final estimator by its own input rows.
 
     Read more in the :ref:`User Guide <unlearning_pipeline>`.
 
@@ -217,8 +240,9 @@ class UnlearningPipeline(Pipeline):
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights for the final estimator, so that ``fit``,
             ``partial_fit`` and ``partial_unfit`` take weights alike. The
-            transformers are fitted unweighted (unless metadata routing is
-            enabled and they request the weights).
+            transformers are fitted unweighted. With metadata routing
+            enabled, the weights go where the steps' fit requests send them,
+            in ``fit`` as in :meth:`partial_fit` and :meth:`partial_unfit`.
         **params : dict of str -> object
             As in :meth:`sklearn.pipeline.Pipeline.fit`.
 
@@ -270,6 +294,58 @@ class UnlearningPipeline(Pipeline):
         except AttributeError:
             return None
 
+    def _read_request(self, X):
+        """A data frame ``X`` as the first step's fitted columns, by name, in order.
+
+        Anything else, or any ``X`` when the first step saw no names, is
+        returned as it is.
+        """
+        names = self._input_names()
+        columns = getattr(X, "columns", None)
+        if names is None or columns is None:
+            return X
+        names, columns = [str(name) for name in names], list(columns)
+        if columns == names:
+            return X
+        counts = Counter(columns)
+        missing = [name for name in names if counts[name] == 0]
+        repeated = [name for name in names if counts[name] > 1]
+        if missing or repeated:
+            problem = (
+                f"lacks the column(s) {missing} the pipeline was fitted with"
+                if missing
+                else f"has the column(s) {repeated} more than once"
+            )
+            raise ValueError(
+                f"X {problem}; give each fitted column once, by name (in any order; "
+                "columns not seen at fit are dropped). Nothing was changed."
+            )
+        return X[names]
+
+    def _fit_routing(self, sample_weight):
+        """Where :meth:`fit` sends ``sample_weight``; None if to the final step.
+
+        With metadata routing enabled, ``fit`` gives each step the weights only
+        when its fit request asks for them; a later learn or forget must weigh
+        the rows as that fit did. Routing refuses weights that no step
+        requested, or that a step left unset, as in ``fit``.
+
+        Returns
+        -------
+        routing : Bunch or None
+            ``routing[step name][method]``: the keyword arguments for that
+            step's method; None without routing (or without weights).
+        """
+        if sample_weight is None or not get_config()["enable_metadata_routing"]:
+            return None
+        return process_routing(self, "fit", sample_weight=sample_weight)
+
+    def _final_step_weight(self, sample_weight, routing):
+        """The weights for the final step's ``partial_fit``/``partial_unfit``."""
+        if routing is None:
+            return sample_weight
+        return routing[self.steps[-1][0]]["fit"].get("sample_weight")
+
     def _record_step_parameters(self):
         self._fitted_step_parameters = {
             name: copy.deepcopy(
@@ -310,15 +386,43 @@ class UnlearningPipeline(Pipeline):
             Xt = transformer.transform(Xt)
         return Xt
 
+    def _fit_transform_batch(self, X, y, first_call, routing):
+        """A batch through the steps, and the steps newly fitted on it (unapplied).
+
+        Fitted steps transform the batch; clones of the others (see
+        :func:`_fits_on_batch`) are fitted on it, with the weights ``fit``
+        would route them.
+
+        Returns
+        -------
+        Xt : array-like
+            The batch as the final step takes it.
+        newly_fitted : dict of int -> (str, estimator)
+            The fitted clones, by position in ``steps``.
+        """
+        Xt = X
+        newly_fitted = {}
+        for index, name, transformer in self._iter(with_final=False):
+            if not _fits_on_batch(transformer, first_call):
+                Xt = transformer.transform(Xt)
+                continue
+            step_params = {} if routing is None else routing[name].get("fit_transform", {})
+            fitted = clone(transformer)
+            Xt = fitted.fit_transform(Xt, y, **step_params)
+            newly_fitted[index] = (name, fitted)
+        return Xt, newly_fitted
+
     @available_if(_final_estimator_has("partial_fit"))
     def partial_fit(self, X, y=None, **params):
         """Learn a batch: transform it, then ``partial_fit`` the final estimator.
 
         Steps already fitted only ``transform`` the batch (their statistics
         are not updated). On the first call (final estimator not fitted yet),
-        unfitted and stateless steps are fitted on this batch, so later
-        batches are transformed with the first batch's statistics; fit
-        stateful steps beforehand on representative data if that matters.
+        unfitted and stateless steps are fitted on this batch (given the
+        weights that :meth:`fit` would route them), so later batches are
+        transformed with the first batch's statistics; fit stateful steps
+        beforehand on representative data if that matters. A data frame is
+        read by name as in :meth:`partial_unfit` once the first step is fitted.
 
         Parameters
         ----------
@@ -328,7 +432,9 @@ class UnlearningPipeline(Pipeline):
             Targets of the batch.
         **params : dict of str -> object
             Passed to the final estimator's ``partial_fit`` (for example
-            ``sample_weight`` or ``classes``).
+            ``sample_weight`` or ``classes``). With metadata routing enabled,
+            ``sample_weight`` is passed only when the final step's fit request
+            asks for it, as :meth:`fit` does.
 
         Returns
         -------
@@ -337,19 +443,17 @@ class UnlearningPipeline(Pipeline):
         first_call = not _is_fitted(self._final_estimator)
         if not first_call:
             self._check_step_parameters()
-        forward = self._request(X, first=first_call)
-        Xt = X
-        newly_fitted = {}
-        for index, name, transformer in self._iter(with_final=False):
-            fit_step = not _is_fitted(transformer) or (
-                first_call and is_stateless(transformer)
+        first = self.steps[0][1]
+        if first in _NO_OP_STEPS or not _fits_on_batch(first, first_call):
+            # The first step keeps its fitted columns: read the batch by them.
+            X = self._read_request(X)
+        routing = self._fit_routing(params.get("sample_weight"))
+        if routing is not None:
+            params["sample_weight"] = self._final_step_weight(
+                params["sample_weight"], routing
             )
-            if not fit_step:
-                Xt = transformer.transform(Xt)
-            else:
-                fitted = clone(transformer)
-                Xt = fitted.fit_transform(Xt, y)
-                newly_fitted[index] = (name, fitted)
+        forward = self._request(X, first=first_call)
+        Xt, newly_fitted = self._fit_transform_batch(X, y, first_call, routing)
         # Steps are replaced only once the final step accepted the batch, so
         # a rejected batch leaves the pipeline as it was.
         with forward as keyed:
@@ -366,7 +470,8 @@ class UnlearningPipeline(Pipeline):
         """Forget rows: transform them, then ``partial_unfit`` the final estimator.
 
         Pass the rows as they were given to :meth:`fit` or :meth:`partial_fit`
-        (untransformed). Warns with
+        (untransformed; a data frame's columns by name, see the class
+        description). Warns with
         :class:`~sklunlearn.exceptions.UnlearningWarning` when a fitted step
         before the final one is stateful and so may still hold statistics of
         these rows.
@@ -378,7 +483,9 @@ class UnlearningPipeline(Pipeline):
         y : iterable, default=None
             Their targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight to forget per row, passed to the final estimator.
+            Weight to forget per row, passed to the final estimator (with
+            metadata routing enabled, only when its fit request asks for
+            weights, as :meth:`fit` does; otherwise it forgets whole rows).
 
         Returns
         -------
@@ -406,6 +513,10 @@ class UnlearningPipeline(Pipeline):
         # an error then changes nothing.
         forwards = isinstance(final, UnlearningMixin | UnlearningPipeline)
         self._check_step_parameters()
+        X = self._read_request(X)
+        sample_weight = self._final_step_weight(
+            sample_weight, self._fit_routing(sample_weight)
+        )
         forward = self._request(X, messages if forwards else ())
         Xt = self._transform_through_fitted_steps(X)
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -434,12 +545,15 @@ class UnlearningPipeline(Pipeline):
         """The final estimator's ``ledger_``, read with the rows as given to the pipeline.
 
         Its methods that take rows (``contains``, ``fingerprint``) take them as
-        :meth:`fit` did; everything else is the final estimator's ledger's.
+        :meth:`fit` did (a data frame's columns by name, as :meth:`partial_unfit`
+        reads them); everything else is the final estimator's ledger's.
         """
         ledger = self._final_estimator.ledger_
         if not self.__dict__.get("_keyed_by_input", False):
             return ledger
-        return _InputRowsLedger(ledger, lambda X: input_row_keys(X, self._input_names()))
+        return _InputRowsLedger(
+            ledger, lambda X: input_row_keys(self._read_request(X), self._input_names())
+        )
 
     @property
     def _unlearning_is_exact(self):
