@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import (
     check_classification_targets,
 )
 
+from ..linear_model._classifier import _moved_site
 from ..unlearning import laplace_divide_out, newton_fit
 
 __all__ = [
@@ -114,13 +115,22 @@ def dask_site_terms(posterior, model, rows, target, inference="laplace"):
 
 
 def dask_laplace_divide_out(
-    posterior, model, rows, target, *, inference="laplace", terms=None, previous=None
+    posterior,
+    model,
+    rows,
+    target,
+    *,
+    inference="laplace",
+    terms=None,
+    previous=None,
+    origin=None,
 ):
     """:func:`~sklunlearn.unlearning.laplace_divide_out` of rows on a cluster.
 
     One pass for the rows' terms (none when ``terms`` are given), and one
-    more when the step is large enough to be checked by re-evaluating the
-    rows at the new mean. ``terms`` and ``previous`` are as in memory.
+    more when the step moves the mean: the check re-evaluates the rows there
+    (the bounds that can settle it in memory need the rows on the client).
+    ``terms``, ``previous`` and ``origin`` are as in memory.
     """
     chunked = ChunkedModel(model, rows, target)
     stand_in = _RowsStandIn(rows, model.prior.n_features)
@@ -133,24 +143,37 @@ def dask_laplace_divide_out(
         inference=inference,
         terms=terms,
         previous=previous,
+        origin=origin,
     )
 
 
 def _forget_pending(estimator, rows, targets):
     """Divide the union of the pending requests out, as the in-memory ``_run_pending``.
 
-    Per problem, the posterior before the first forget since the last learn
-    (the anchor) and the summed terms of the rows forgotten since are kept in
-    ``_pending_forgets``; a request adds its rows' terms (one pass) and
-    re-divides the union from the anchor.
+    Per problem, the anchor (the posterior before the first forget since
+    the fit, with every row learned since: :func:`_learn_pending`) and the
+    summed terms of the rows forgotten since are kept in
+    ``_pending_forgets``. A request's rows are taken as a site at the
+    origin (the anchor before any such learn, in ``_pending_origins``) in
+    one pass, the site moved to the anchor's mean, and the union re-divided
+    from the anchor.
     """
     stored = estimator.__dict__.get("_pending_forgets")
     if stored is None:
         stored = [(posterior, None) for posterior in estimator._posterior_list()]
+        estimator.__dict__.pop("_pending_origins", None)
+    anchors, previous = zip(*stored, strict=True)
+    origins = estimator.__dict__.get("_pending_origins") or list(anchors)
+    estimator._pending_origins = origins  # _conclude drops them with the pending state
     model, inference = estimator.model_, estimator.inference
     results, pending = [], []
-    for (anchor, previous), target in zip(stored, targets, strict=True):
-        terms = dask_site_terms(anchor, model, rows, target, inference)
+    for anchor, before, origin, target in zip(
+        anchors, previous, origins, targets, strict=True
+    ):
+        terms = dask_site_terms(origin, model, rows, target, inference)
+        where = None
+        if origin is not anchor:  # rows learned since: the site taken at the origin
+            terms, where = _moved_site(terms, anchor.mean - origin.mean), origin.mean
         results.append(
             dask_laplace_divide_out(
                 anchor,
@@ -159,11 +182,36 @@ def _forget_pending(estimator, rows, targets):
                 target,
                 inference=inference,
                 terms=terms,
-                previous=previous,
+                previous=before,
+                origin=where,
             )
         )
-        pending.append((anchor, terms if previous is None else previous + terms))
+        pending.append((anchor, terms if before is None else before + terms))
     return results, pending
+
+
+def _learn_pending(estimator, rows, targets, options):
+    """The pending requests' state after learning rows, as the in-memory ``_learn_pending``.
+
+    None when no forget is pending. Each anchor learns the rows too (Newton
+    passes over the chunks), so that it stays the posterior of every row
+    learned, and the union's site is moved to its new mean; the site of the
+    rows learned before stays taken at the origin.
+    """
+    stored = estimator.__dict__.get("_pending_forgets")
+    if stored is None:
+        return None
+    anchors, unions = zip(*stored, strict=True)
+    model = estimator.model_
+    learned = [
+        dask_newton_fit(anchor, model, rows, target, **options)[0]
+        for anchor, target in zip(anchors, targets, strict=True)
+    ]
+    estimator._pending_origins = estimator.__dict__.get("_pending_origins") or list(anchors)
+    return [
+        (new, _moved_site(union, new.mean - anchor.mean))
+        for new, anchor, union in zip(learned, anchors, unions, strict=True)
+    ]
 
 
 def _check_supported(estimator):
@@ -207,7 +255,8 @@ def _start_classes(estimator, rows):
 def classifier_update(estimator, rows, *, sign, reset):
     """``_update`` of a Bernoulli-logit classifier for rows on a cluster.
 
-    Learning runs :func:`dask_newton_fit`, forgetting with ``'laplace'``
+    Learning runs :func:`dask_newton_fit` (and, while forgets are pending,
+    once more from their anchor), forgetting with ``'laplace'``
     :func:`dask_laplace_divide_out` of the pending requests' union (as in
     memory), once per one-vs-rest problem, with the estimator's ``model_``;
     the class weights are one more pass (the first, which also checks the
@@ -244,10 +293,10 @@ def classifier_update(estimator, rows, *, sign, reset):
     targets = [1] if n_classes == 2 else list(range(n_classes))
     problems = zip(estimator._posterior_list(), targets, strict=True)
     model = estimator.model_
-    pending = None
     if sign > 0:
         options = {"max_iter": estimator.max_iter, "tol": estimator.tol}
         results = [dask_newton_fit(p, model, rows, t, **options) for p, t in problems]
+        pending = _learn_pending(estimator, rows, targets, options)
     else:
         results, pending = _forget_pending(estimator, rows, targets)
     records, outcome = estimator._conclude(
