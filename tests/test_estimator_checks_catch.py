@@ -11,6 +11,8 @@ from sklunlearn.linear_model import BayesianLinearRegression
 from sklunlearn.neural_network import BayesianMLPRegressor
 from sklunlearn.posterior import GaussianPosterior
 from sklunlearn.utils.estimator_checks import (
+    _request_learned_halfway,
+    _request_learned_last,
     check_forget_counts_every_row,
     check_forget_honours_weights,
     check_unlearning_estimator,
@@ -128,6 +130,52 @@ def test_new_checks_pass_a_network():
     network = BayesianMLPRegressor(random_state=0)
     for check in NEW_CHECKS:
         check("BayesianMLPRegressor", network)
+
+
+class BrokenNetwork(BayesianMLPRegressor):
+    """A small network whose forget is broken in one way: ``'first_row_only'``
+    forgets the first row of each request, ``'half'`` weight ``w / 2``."""
+
+    bug = None
+
+    def _update(self, X, y, weights, *, sign, reset):
+        if sign < 0 and self.bug == "first_row_only":
+            X, y, weights = X[:1], y[:1], weights[:1]
+        elif sign < 0 and self.bug == "half":
+            weights = weights / 2
+        return super()._update(X, y, weights, sign=sign, reset=reset)
+
+
+SMALL_NETWORK = {"hidden_layer_sizes": (3,), "random_state": 0}
+
+
+@pytest.mark.filterwarnings("ignore::sklunlearn.exceptions.UnlearningWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "bug, failing_check",
+    [
+        ("first_row_only", check_forget_counts_every_row),
+        ("half", check_forget_honours_weights),
+    ],
+)
+def test_new_checks_catch_broken_networks(bug, failing_check):
+    broken = type("BrokenNetwork", (BrokenNetwork,), {"bug": bug})(**SMALL_NETWORK)
+    with pytest.raises(AssertionError, match="BrokenNetwork"):
+        failing_check("BrokenNetwork", broken)
+
+
+@pytest.mark.filterwarnings("ignore::sklunlearn.exceptions.UnlearningWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_weight_check_finds_a_request_where_a_small_network_is_linear():
+    """The first request is learned far from linearly in its weights; a later one is
+    not, so the check compares the forget with the references there, and passes."""
+    network = BayesianMLPRegressor(**SMALL_NETWORK)
+    found = _request_learned_halfway(network)
+    assert found is not None
+    X, _, request, *_ = found
+    first, _, _, _, _ = _request_learned_last(network)
+    assert not np.array_equal(request, first)
+    check_forget_honours_weights("BayesianMLPRegressor", network)
 
 
 def test_new_checks_run_only_for_approximate_unlearners():

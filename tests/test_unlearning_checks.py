@@ -17,6 +17,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklunlearn.gaussian_process import SparseGPClassifier, SparseGPRegressor
 from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
+from sklunlearn.neural_network import BayesianMLPRegressor
 from sklunlearn.pipeline import make_unlearning_pipeline
 from sklunlearn.utils.estimator_checks import (
     check_forget_equals_refit,
@@ -98,6 +99,69 @@ def _expected_failed_checks(estimator):
     _package_estimators(), expected_failed_checks=_expected_failed_checks
 )
 def test_package_estimators(estimator, check):
+    check(estimator)
+
+
+# Small networks on the checks' data. The default learns its noise variance; the
+# others fix it, as refitting the noise in every fit of every check is what costs.
+NETWORK = {"hidden_layer_sizes": (3,), "random_state": 0}
+FIXED_NOISE = {"noise_variance": 0.25, **NETWORK}
+
+
+def _network_estimators():
+    """BayesianMLPRegressor in its main configurations. 'last_layer' is approximate
+    (its hidden layers learned the rows); curvature='diag' with inference='vi' is
+    tested in tests/test_mlp_vi.py, as its variational fits would dominate this
+    suite's time."""
+    return [
+        BayesianMLPRegressor(**NETWORK),
+        BayesianMLPRegressor(curvature="last_layer", **FIXED_NOISE),
+        BayesianMLPRegressor(curvature="diag", **FIXED_NOISE),
+        BayesianMLPRegressor(inference="vi", **FIXED_NOISE),
+        BayesianMLPRegressor(unlearning="lcodec", **FIXED_NOISE),
+        BayesianMLPRegressor(curvature="diag", unlearning="lcodec", **FIXED_NOISE),
+    ]
+
+
+# Why each expected failure is a documented limitation of the method, not a defect;
+# tests/test_mlp_unlearning_checks.py verifies each reason on the checks' data.
+ONE_STEP_ON_A_NETWORK = (
+    "one Newton step of the divide-out forgets a sixth of the rows of a network "
+    "over-parameterised for the checks' linear targets: the mean moves towards the "
+    "refit, but the precision stays linearised at the old weights (the remaining "
+    "rows' curvature at the new ones needs the remaining rows), and the predictive "
+    "std at the new weights loses more than the mean gains (docs/neural_network.md, "
+    "'The pitfalls'); the Laplace and L-CODEC steps warn on this request, the "
+    "variational divide-out runs no such check"
+)
+DIAGONAL_LINE_SEARCH = (
+    "the diagonal step's line search estimates the remaining rows' curvature along "
+    "the step from the forgotten rows' coupled Gauss-Newton curvature, which rows "
+    "learned by fit need; the check's request was learned last by partial_fit, whose "
+    "diagonal online Laplace step the full diagonal step undoes, and the line search "
+    "keeps a fraction of it (docs/neural_network.md, 'The pitfalls': a diagonal step "
+    "cut short)"
+)
+
+
+def _expected_network_failures(estimator):
+    params = estimator.get_params()
+    if params["curvature"] == "diag":
+        return dict.fromkeys(
+            ["check_forget_counts_every_row", "check_forget_honours_weights"],
+            DIAGONAL_LINE_SEARCH,
+        )
+    if params["curvature"] == "last_layer":
+        return {}
+    return {"check_forget_improves_on_doing_nothing": ONE_STEP_ON_A_NETWORK}
+
+
+@parametrize_with_unlearning_checks(
+    _network_estimators(), expected_failed_checks=_expected_network_failures
+)
+@pytest.mark.filterwarnings("ignore::sklunlearn.exceptions.UnlearningWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_network_estimators(estimator, check):
     check(estimator)
 
 
@@ -207,8 +271,6 @@ def test_laplace_self_check_warning_starts_with_the_steps_name():
 
 
 def test_uib_self_check_warning_on_a_network_starts_with_the_steps_name():
-    from sklunlearn.neural_network import BayesianMLPRegressor
-
     rng = np.random.RandomState(0)
     X = rng.uniform(-3, 3, (300, 1))
     y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 0] + 0.1 * rng.randn(300)

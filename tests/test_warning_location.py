@@ -76,3 +76,12 @@ def test_a_metric_warning_names_the_callers_line():
     second = SparseGPRegressor(inducing_points=X[10:20], optimizer=None).fit(X, y)
     caught = _recorded(lambda: posterior_kl(first, second))
     _assert_here(caught, UnlearningWarning)
+
+
+def test_a_network_fit_warning_names_the_callers_line():
+    from sklunlearn.neural_network import BayesianMLPRegressor
+
+    X, _ = _rows(60)
+    estimator = BayesianMLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+    caught = _recorded(lambda: estimator.fit(X, X[:, 0]))
+    _assert_here(caught, ConvergenceWarning)

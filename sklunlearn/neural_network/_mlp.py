@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._caller import caller_stacklevel
 from .._dask import is_dask_collection
 from .._diagonal_posterior import DiagonalGaussianPosterior
 from ..base import UnlearningMixin, UpdateOutcome, check_weights
@@ -502,8 +503,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             Fitted estimator.
         """
         self.__dict__.pop("_pending_warnings", None)
-        # fit is wrapped by scikit-learn's _fit_context: one frame more to the caller
-        return self._learn(X, y, sample_weight, reset=True)._issue_warnings(4)
+        return self._learn(X, y, sample_weight, reset=True)._issue_warnings()
 
     def partial_fit(self, X, y, sample_weight=None):
         """Add rows: train further with the current posterior as the prior.
@@ -618,7 +618,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _update(self, X, y, weights, *, sign, reset):
         if sign > 0:
             return self._learn_rows(TrainingRows(X, y, weights), reset)
-        n_rows = int(np.count_nonzero(weights))
+        # Rows of zero weight hold nothing to forget: a method must not see them, as
+        # its floor or parameter selection would act on the posterior all the same.
+        weighted = weights > 0
+        X, y, weights = X[weighted], y[weighted], weights[weighted]
+        n_rows = X.shape[0]
         forgotten = float(weights.sum())
         learned, gross = self._weight_seen
         if not self.ledger:
@@ -1051,9 +1055,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         """Queue a warning, issued by the public method once it returns."""
         self.__dict__.setdefault("_pending_warnings", []).append((message, category))
 
-    def _issue_warnings(self, stacklevel=3):
+    def _issue_warnings(self):
         for message, category in self.__dict__.pop("_pending_warnings", []):
-            warnings.warn(message, category, stacklevel=stacklevel)
+            warnings.warn(message, category, stacklevel=caller_stacklevel())
         return self
 
     def _set_posterior(self, posterior, theta):
@@ -1103,6 +1107,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if self.curvature == "diag":
             function = self._diagonal_method(method)
             options = {} if function is diagonal_divide_out else options
+        if not weights.shape[0]:  # only rows of zero weight: nothing changes
+            self.n_iter_ = 0
+            return UpdateOutcome(method.name, False, n_iter=0)
         before = self.posterior_
         try:
             # Runaway iterates overflow on their way to the method's finiteness
