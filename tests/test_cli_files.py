@@ -144,7 +144,10 @@ def test_audit_refuses_unseen_rows_the_model_learned(model, banknote, capsys):
     fresh = banknote.iloc[:5].assign(variance=lambda f: f["variance"] + 1000.0)
     pd.concat([fresh, banknote.iloc[[7, 600]]]).to_csv(mixed, index=False)
     err = refused(capsys, [*argv, mixed])
-    assert "2 of its 7 rows" in err and "(data rows 6, 7)" in err
+    assert (
+        "2 of its 7 rows" in err
+        and "(its rows 6, 7, counting from the first after its header)" in err
+    )
     # Rows never learned pass, and the output says they were checked.
     fresh.to_csv(mixed, index=False)
     assert main([str(a) for a in [*argv, mixed]]) == 0

@@ -440,3 +440,21 @@ def test_a_failed_last_line_search_warns_where_it_stopped():
     # no "bound" in the text: the at-bounds warnings are told apart by it
     assert "bound" not in message
     assert abs(result.jac[1]) > abs(result.jac[0])
+
+
+def test_an_irrelevant_ard_feature_at_its_upper_bound_is_explained_as_such():
+    """A length scale of an anisotropic kernel that grows to its upper bound is the
+    fit finding the feature irrelevant; the warning says so, not only to scale the
+    features (which the user has done)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 2)
+    y = np.sin(2 * X[:, 0]) + 0.1 * rng.randn(80)  # the second feature is noise
+    kernel = C(1.0) * RBF(np.ones(2), length_scale_bounds=(1e-2, 1e2))
+    estimator = SparseGPRegressor(kernel=kernel, inducing_points=20, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        estimator.fit(X, y)
+    messages = [str(w.message) for w in caught if "length_scale[1]" in str(w.message)]
+    assert messages, [str(w.message) for w in caught]
+    assert "the fit finds that feature irrelevant" in messages[0]
+    assert not any("length_scale[0]" in str(w.message) for w in caught)

@@ -164,9 +164,10 @@ def _check_unseen(model, X_unseen, y_unseen, path):
     learned = np.flatnonzero(ledger.contains(np.asarray(X, dtype=np.float64), y_key))
     if learned.size:
         shown = ", ".join(str(i + 1) for i in learned[:MAX_ROWS_SHOWN])
+        more = ", ..." if learned.size > MAX_ROWS_SHOWN else ""
         raise CommandError(
             f"{path}: {learned.size} of its {len(y_unseen)} rows were learned by the "
-            f"model (data rows {shown}{', ...' if learned.size > MAX_ROWS_SHOWN else ''})"
+            f"model (its rows {shown}{more}, counting from the first after its header)"
             "; --unseen must hold rows it never learned"
         )
     return True

@@ -1394,9 +1394,21 @@ def _warn_at_bounds(kernel, theta, bounds):
             if np.isfinite(limit) and np.isclose(value, limit):
                 warnings.warn(
                     f"The optimal value found for {name} is at its {side} bound "
-                    f"{np.exp(limit):.3g}: the fit may be poor (for instance nearly "
-                    "constant predictions). Scale the features and use "
-                    "normalize_y=True, or widen the bound in the kernel.",
+                    f"{np.exp(limit):.3g}: "
+                    + _at_bound_advice(name, side)
+                    + "Otherwise scale the features and use normalize_y=True, or "
+                    "widen the bound in the kernel.",
                     ConvergenceWarning,
                     stacklevel=caller_stacklevel(),
                 )
+
+
+def _at_bound_advice(name, side):
+    """What a hyperparameter at a bound usually means, by which one and which bound."""
+    if side == "upper" and name.endswith("]") and "length_scale" in name:
+        # Automatic relevance determination: an irrelevant feature's scale grows.
+        return (
+            "the fit finds that feature irrelevant, which is expected of a feature "
+            "that does not help predict y under an anisotropic kernel. "
+        )
+    return "the fit may be poor (for instance nearly constant predictions). "
