@@ -145,3 +145,16 @@ def test_demo_records_unlearning_warnings_instead_of_printing_them(rng, monkeypa
         warnings.simplefilter("error")  # a warning that escaped would raise here
         result = _demo.compare("m", "d", Warns, X, y, mask, "random")
     assert result.warnings == ("suspect forget",)
+
+
+def test_load_banknote_as_frame_matches_the_arrays():
+    pd = pytest.importorskip("pandas")
+    X, y = load_banknote(return_X_y=True)
+    bunch = load_banknote(as_frame=True)
+    assert isinstance(bunch.data, pd.DataFrame) and isinstance(bunch.target, pd.Series)
+    assert list(bunch.data.columns) == bunch.feature_names
+    assert list(bunch.frame.columns) == [*bunch.feature_names, "class"]
+    np.testing.assert_array_equal(bunch.data.to_numpy(), X)
+    np.testing.assert_array_equal(bunch.target.to_numpy(), y)
+    X_frame, y_series = load_banknote(return_X_y=True, as_frame=True)
+    assert X_frame.equals(bunch.data) and y_series.equals(bunch.target)

@@ -24,7 +24,7 @@ the last 412 rows (|D_e| = 412, |D_r| = 960), prior N(0, 100^2 I) on the
 """
 
 
-def load_banknote(*, return_X_y=False):
+def load_banknote(*, return_X_y=False, as_frame=False):
     """Load the banknote authentication data set (binary classification).
 
     =================   ==============
@@ -39,12 +39,18 @@ def load_banknote(*, return_X_y=False):
     ----------
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
+    as_frame : bool, default=False
+        Give ``data`` as a pandas DataFrame (columns named by
+        ``feature_names``) and ``target`` as a Series named ``'class'``, and
+        add ``frame``, both together, to the Bunch, as scikit-learn's loaders
+        do. Needs pandas.
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        With ``data`` (ndarray of shape (1372, 4)), ``target`` (ndarray of
-        shape (1372,), int), ``feature_names``, ``target_names`` and ``DESCR``.
+        With ``data`` (ndarray of shape (1372, 4), or DataFrame), ``target``
+        (ndarray of shape (1372,), int, or Series), ``feature_names``,
+        ``target_names``, ``DESCR``, and ``frame`` when ``as_frame``.
     (data, target) : tuple if ``return_X_y`` is True
 
     Examples
@@ -60,15 +66,25 @@ def load_banknote(*, return_X_y=False):
         table = np.loadtxt(handle, delimiter=",", dtype=np.float64)
     data = np.ascontiguousarray(table[:, :-1])
     target = table[:, -1].astype(np.int64)
+    frame = None
+    if as_frame:
+        import pandas as pd
+
+        data = pd.DataFrame(data, columns=header[:-1])
+        target = pd.Series(target, name=header[-1])
+        frame = pd.concat([data, target], axis=1)
     if return_X_y:
         return data, target
-    return Bunch(
+    bunch = Bunch(
         data=data,
         target=target,
         feature_names=header[:-1],
         target_names=np.array(["genuine", "forged"]),
         DESCR=_BANKNOTE_DESCR,
     )
+    if as_frame:
+        bunch.frame = frame
+    return bunch
 
 
 def vbu_banknote_split():
