@@ -116,6 +116,18 @@ class DiagonalGaussianPosterior:
         """Variance of each coordinate, ``1 / precision``, shape (n_features,)."""
         return 1.0 / self._precision
 
+    @property
+    def covariance(self):
+        """The covariance matrix ``diag(variance)``, as a sparse diagonal array.
+
+        ``O(d)`` memory, where a dense ``d x d`` matrix of a network's weights
+        would not fit; it multiplies as a matrix does (``covariance @ v``), and
+        ``covariance.toarray()`` gives the dense matrix of a small model.
+        """
+        from scipy import sparse
+
+        return sparse.diags_array(self.variance)
+
     def log_det_covariance(self):
         """Log-determinant of the covariance, ``-sum(log(precision))``."""
         return -float(np.sum(np.log(self._precision)))

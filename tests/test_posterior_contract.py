@@ -81,3 +81,19 @@ def test_kl_between_full_and_diagonal_agrees_both_ways():
     full_q = GaussianPosterior.from_precision(q.mean, np.diag(q.precision))
     assert p.kl_divergence(q) == pytest.approx(p.kl_divergence(full_q), rel=1e-12)
     assert q.kl_divergence(p) == pytest.approx(full_q.kl_divergence(p), rel=1e-12)
+
+
+def test_every_posterior_has_the_design_contracts_covariance():
+    """DESIGN.md: a posterior has at least mean, covariance, precision,
+    log_det_covariance(), sample() and kl_divergence(); a diagonal one gives its
+    covariance as a sparse diagonal array (a network's dense one would not fit)."""
+    precision = np.array([1.0, 2.0, 4.0])
+    mean = np.array([0.5, -1.0, 2.0])
+    diagonal = DiagonalGaussianPosterior(mean, precision)
+    full = GaussianPosterior.from_precision(mean, np.diag(precision))
+    np.testing.assert_allclose(diagonal.covariance.toarray(), full.covariance, rtol=1e-15)
+    np.testing.assert_allclose(diagonal.covariance @ mean, full.covariance @ mean)
+    for posterior in (diagonal, full):
+        assert np.isclose(posterior.log_det_covariance(), -np.log(precision).sum())
+        assert posterior.sample(2, random_state=0).shape == (2, 3)
+        assert np.isclose(posterior.kl_divergence(posterior), 0.0)
