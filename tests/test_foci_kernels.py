@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklunlearn._numba.foci import (
+    _in_threads,
     candidate_orders,
     foci_scores,
     nearest_neighbours,
@@ -206,3 +207,28 @@ def test_coefficient_range_for_large_n(seed):
     x = rng.randn(n)
     # conditionally: nearest neighbours in two dimensions, a slower convergence
     assert 0.7 < conditional_dependence(np.sin(3 * z) + x, z, x) <= 1.0
+
+
+def test_a_shared_pool_scores_and_sorts_as_fresh_threads(rng):
+    """FOCI reuses one pool for all its steps: results as brute force, errors raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, candidates = clustered_copies(rng, 80, 2)
+    below, _ = rank_counts(rng.randn(80))
+    expected = reference_scores(base, candidates, below)
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(2):  # the pool's threads serve several calls
+            for t in (2, 3):
+                scores = foci_scores(base, candidates, below, n_threads=t, pool=pool)
+                np.testing.assert_array_equal(scores, expected)
+                orders = candidate_orders(candidates, n_threads=t, pool=pool)
+                np.testing.assert_array_equal(orders, np.argsort(candidates, axis=1))
+        with pytest.raises(ValueError, match="NaN"):
+            foci_scores(np.full((80, 1), np.nan), candidates, below, pool=pool)
+
+        def task(t, n_tasks):
+            if t == n_tasks - 1:
+                raise RuntimeError(f"task {t} of {n_tasks}")
+
+        with pytest.raises(RuntimeError, match="task 1 of 2"):  # a pool thread's
+            _in_threads(task, 2, pool)

@@ -33,7 +33,13 @@ import numpy as np
 
 from ._config import jit
 
-__all__ = ["candidate_orders", "foci_scores", "nearest_neighbours", "rank_counts"]
+__all__ = [
+    "candidate_orders",
+    "foci_scores",
+    "nearest_neighbours",
+    "rank_counts",
+    "scoring_threads",
+]
 
 STATUS_OK = 0
 STATUS_NOT_FINITE = 2
@@ -244,20 +250,37 @@ def _points(points, name):
     return points
 
 
-def _threads(n_searches):
-    """Threads for ``n_searches`` neighbour searches: Numba's count above a floor."""
-    if n_searches < PARALLEL_MIN_SEARCHES:
-        return 1
+def scoring_threads():
+    """The most threads the kernels here use: Numba's count, at most the cores."""
     return max(1, min(numba.config.NUMBA_NUM_THREADS, os.cpu_count() or 1))
 
 
-def _in_threads(task, n_threads):
-    """``task(t, n_threads)`` for every ``t < n_threads``, in that many threads."""
+def _threads(n_searches):
+    """Threads for ``n_searches`` neighbour searches: one below a floor."""
+    if n_searches < PARALLEL_MIN_SEARCHES:
+        return 1
+    return scoring_threads()
+
+
+def _in_threads(task, n_threads, pool=None):
+    """``task(t, n_threads)`` for every ``t < n_threads``, in that many threads.
+
+    Task 0 runs in the calling thread, the others in ``pool`` (a
+    ``ThreadPoolExecutor``; a new one when None): a pool kept across calls
+    saves starting threads at every call.
+    """
     if n_threads == 1:
         task(0, 1)
         return
-    with ThreadPoolExecutor(n_threads) as pool:
-        for future in [pool.submit(task, t, n_threads) for t in range(n_threads)]:
+    if pool is None:
+        with ThreadPoolExecutor(n_threads - 1) as own:
+            _in_threads(task, n_threads, own)
+        return
+    futures = [pool.submit(task, t, n_threads) for t in range(1, n_threads)]
+    try:
+        task(0, n_threads)
+    finally:
+        for future in futures:
             future.result()
 
 
@@ -292,7 +315,7 @@ def nearest_neighbours(points):
     return neighbour
 
 
-def candidate_orders(candidates, n_threads=None):
+def candidate_orders(candidates, n_threads=None, pool=None):
     """``np.argsort(candidates, axis=1)``, rows sorted in parallel threads.
 
     Parameters
@@ -301,6 +324,8 @@ def candidate_orders(candidates, n_threads=None):
     n_threads : int, default=None
         Threads to sort in (by default Numba's thread count, one for small
         inputs).
+    pool : concurrent.futures.ThreadPoolExecutor, default=None
+        Threads to use besides the calling one (new ones by default).
 
     Returns
     -------
@@ -315,11 +340,13 @@ def candidate_orders(candidates, n_threads=None):
         part = slice(t * len(orders) // n_tasks, (t + 1) * len(orders) // n_tasks)
         orders[part] = np.argsort(candidates[part], axis=1)
 
-    _in_threads(task, n_threads)
+    _in_threads(task, n_threads, pool)
     return orders
 
 
-def foci_scores(base, candidates, below, active=None, orders=None, n_threads=None):
+def foci_scores(
+    base, candidates, below, active=None, orders=None, n_threads=None, pool=None
+):
     """``sum_i min(R_i, R_N(i))`` per candidate, ``N(i)`` the neighbour in ``(base, Z_g)``.
 
     Parameters
@@ -337,6 +364,8 @@ def foci_scores(base, candidates, below, active=None, orders=None, n_threads=Non
     n_threads : int, default=None
         Threads to score in (by default Numba's thread count, one for small
         inputs); the scores do not depend on it.
+    pool : concurrent.futures.ThreadPoolExecutor, default=None
+        Threads to use besides the calling one (new ones by default).
 
     Returns
     -------
@@ -377,14 +406,14 @@ def foci_scores(base, candidates, below, active=None, orders=None, n_threads=Non
             start, stop = t * n // n_tasks, (t + 1) * n // n_tasks
             _base_neighbours_kernel(columns, start, stop, near, near_distances)
 
-        _in_threads(neighbours, n_threads)
+        _in_threads(neighbours, n_threads, pool)
 
         def task(t, n_tasks):
             _joint_scores_kernel(
                 base, near, near_distances, candidates, orders, shares[t], below, partial[t]
             )
 
-    _in_threads(task, n_threads)
+    _in_threads(task, n_threads, pool)
     scores = np.full(candidates.shape[0], -1, dtype=np.int64)
     for share, part in zip(shares, partial, strict=True):
         scores[share] = part

@@ -25,8 +25,9 @@ rows' whole curvature, as in ``'laplace'``: a rank-k downdate of the stored
 factor, ``O(k P^2)``, the same cost as removing only the block ``H_SS``,
 which would leave the rows' coupling of ``theta_S`` with the other
 parameters in the precision and can leave it below the prior. Both reduce to
-the ``'laplace'`` step when every group is selected. The downdate does not
-depend on the block, so it runs in a second thread during the selection.
+the ``'laplace'`` step when every group is selected. The downdate, the full
+Newton step and the check of the shared precision at its mean (below) do not
+depend on the block, so they run in a second thread during the selection.
 Mehta et al.'s code estimates the block's Hessian from two saved gradients;
 the model's own curvature block is used here instead.
 
@@ -69,7 +70,13 @@ from scipy import linalg
 from sklearn.utils import check_random_state
 
 from .._diagonal_posterior import DiagonalGaussianPosterior
-from .._numba.foci import candidate_orders, foci_scores, nearest_neighbours, rank_counts
+from .._numba.foci import (
+    candidate_orders,
+    foci_scores,
+    nearest_neighbours,
+    rank_counts,
+    scoring_threads,
+)
 from ..exceptions import NotPositiveDefiniteError
 from ..posterior import GaussianPosterior
 from ._checks import (
@@ -229,18 +236,28 @@ def foci(y, candidates, max_features=None, screen=None):
     coefficients : list of float
         ``T_n(Y, Z_j | Z_S)`` of each when it was selected.
     """
-    y = np.asarray(y, dtype=np.float64)
-    n = y.shape[0]
-    below, total_below, sum_above_squared, spread = _dependence_sums(y)
+    below, *sums = _dependence_sums(np.asarray(y, dtype=np.float64))
     columns = np.ascontiguousarray(np.asarray(candidates, dtype=np.float64).T)
-    names = np.arange(columns.shape[0])  # the candidate in each row of columns
     active = np.ptp(columns, axis=1) > 0
-    orders = candidate_orders(columns)
+    # One pool for every step: starting threads at each of them costs more than a step.
+    with ThreadPoolExecutor(max(1, scoring_threads() - 1)) as pool:
+        orders = candidate_orders(columns, pool=pool)
+        return _forward_steps(
+            columns, orders, active, below, sums, max_features, screen, pool
+        )
+
+
+def _forward_steps(columns, orders, active, below, sums, max_features, screen, pool):
+    """FOCI's steps on ``columns`` (G, n) sorted by ``orders``: see :func:`foci`."""
+    total_below, sum_above_squared, spread = sums
+    n = columns.shape[1]
+    names = np.arange(columns.shape[0])  # the candidate in each row of columns
     limit = columns.shape[0] if max_features is None else int(max_features)
     selected, coefficients, base, base_score = [], [], [], None
     while spread > 0 and len(selected) < limit and active.any():
         conditioning = np.array(base).T if base else np.empty((n, 0))
-        scores = foci_scores(conditioning, columns, below, active, orders)  # -1 if inactive
+        # -1 if inactive
+        scores = foci_scores(conditioning, columns, below, active, orders, pool=pool)
         best = int(np.argmax(scores))
         if base_score is None:  # unconditional T_n(Y, Z_j)
             coefficient = (n * float(scores[best]) - sum_above_squared) / spread
@@ -355,7 +372,9 @@ def divide_out_rows(posterior, model, X, y, weights, inference="laplace"):
     return DividedOut(J, J.T @ (weights * derivative), curvature, new, clipped)
 
 
-def block_newton_step(posterior, model, X, y, weights, block, *, divided=None):
+def block_newton_step(
+    posterior, model, X, y, weights, block, *, divided=None, full_step=None
+):
     """The Newton removal step on the parameters ``block`` only (see :mod:`._lcodec`).
 
     Parameters
@@ -370,6 +389,8 @@ def block_newton_step(posterior, model, X, y, weights, block, *, divided=None):
         Indices into ``theta`` of the parameters to update.
     divided : DividedOut, default=None
         :func:`divide_out_rows` of the same arguments, when already computed.
+    full_step : ndarray of shape (P,), default=None
+        ``divided.posterior.solve(divided.gradient)``, when already computed.
 
     Returns
     -------
@@ -399,8 +420,8 @@ def block_newton_step(posterior, model, X, y, weights, block, *, divided=None):
     mean = m.copy()
     mean[block] += step
     predicted = float(np.linalg.norm(gradient + remaining @ step))
-    # Guo et al.'s full step with the same factor: where the block step should head.
-    full_step = new.solve(gradient)
+    if full_step is None:  # Guo et al.'s full step: where the block step should head
+        full_step = new.solve(gradient)
     moved = np.zeros_like(m)
     moved[block] = step
     away = new.mahalanobis(m + moved + full_step) ** 2  # |m_block - m_full|^2
@@ -528,30 +549,33 @@ def lcodec_forget(
 
 
 def _full_forget(posterior, model, X, y, weights, select, inference):
-    """The block step of a full posterior, its divide-out computed during the selection.
+    """The block step of a full posterior, what does not depend on the block computed
+    during the selection.
 
     ``select()`` returns ``(selected, dependence, block)``. The rank-k
-    downdate does not depend on the block, so a second thread computes it
-    meanwhile (the kernels and BLAS release the GIL). Returns the new
-    posterior, the selection and the record's other fields.
+    downdate, the full Newton step and the re-linearisation check of the
+    precision at that step's mean do not depend on the block, so a second
+    thread computes them meanwhile (the kernels and BLAS release the GIL).
+    Returns the new posterior, the selection and the record's other fields.
     """
     precision = posterior.precision  # formed (once) here, so the downdate carries it
     with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(divide_out_rows, posterior, model, X, y, weights, inference)
+        future = pool.submit(
+            _independent_of_block, posterior, model, X, y, weights, inference
+        )
         selection = select()
-        divided = future.result()
+        divided, full_step, check, shared = future.result()
     n_selected, block = len(selection[0]), selection[2]
     new, before, after, clipped, distance = block_newton_step(
-        posterior, model, X, y, weights, block, divided=divided
+        posterior, model, X, y, weights, block, divided=divided, full_step=full_step
     )
     # Only the block moved: its distance needs Lambda_SS alone, O(s^2), not R.
     delta = new.mean[block] - posterior.mean[block]
-    mean_error = covariance_error = float("nan")
-    message = None
-    if inference != "vi":
-        mean_error, covariance_error, message = _relinearisation(
-            posterior, model, X, y, weights, new, divided
-        )
+    mean_error, message = float("nan"), None
+    if check is not None:  # the mean measure at the block step's own mean
+        mean_error, _, message = check(new, "The L-CODEC block step")
+    covariance_error = shared[1]
+    message = message or shared[2]
     messages = _warnings(before, after, clipped, distance, n_selected)
     fields = {
         "move": float(np.sqrt(delta @ precision[np.ix_(block, block)] @ delta)),
@@ -564,6 +588,34 @@ def _full_forget(posterior, model, X, y, weights, select, inference):
         "covariance_relinearisation": covariance_error,
     }
     return new, selection, fields
+
+
+def _independent_of_block(posterior, model, X, y, weights, inference):
+    """The block step's parts that do not depend on the block.
+
+    Returns
+    -------
+    divided : DividedOut
+        :func:`divide_out_rows` of the rows.
+    full_step : ndarray of shape (P,)
+        ``(Lambda - H)^-1 g``, Guo et al.'s full Newton step (``m - full_step``).
+    check : _Relinearisation or None
+        The re-linearisation check of this divide-out (None with
+        ``inference='vi'``).
+    shared : tuple
+        Its ``(mean, covariance, warning or None)`` at the full step's mean,
+        for the precision the block step shares with it (NaN and None when
+        not run).
+    """
+    divided = divide_out_rows(posterior, model, X, y, weights, inference)
+    full_step = divided.posterior.solve(divided.gradient)
+    if inference == "vi":
+        return divided, full_step, None, (float("nan"), float("nan"), None)
+    check = _Relinearisation(posterior, model, X, y, weights, divided)
+    shared = check(
+        divided.posterior.with_mean(posterior.mean - full_step), _SHARED_PRECISION
+    )
+    return divided, full_step, check, shared
 
 
 class _RowCurvature:
@@ -604,8 +656,8 @@ _SHARED_PRECISION = (
 )
 
 
-def _relinearisation(posterior, model, X, y, weights, new, divided):
-    """The block step's re-linearisation check: ``(mean, covariance, warning or None)``.
+class _Relinearisation:
+    """The block step's re-linearisation check, ``check(after, step)``.
 
     The forgotten rows are re-evaluated twice, as :func:`laplace_divide_out`
     re-evaluates them at the full step's mean (unless
@@ -617,39 +669,49 @@ def _relinearisation(posterior, model, X, y, weights, new, divided):
     precision is the full step's (the rows' whole curvature at the old mean
     removed) however little its own mean moves. Each is one pass over the
     forgotten rows, none over the remaining ones, and a few solves with the
-    downdated factor.
+    downdated factor; the solves that do not depend on the mean
+    (:func:`probe_solves`) are made once, for whichever check needs them first.
     """
-    terms = _RowTerms(divided.gradient, _RowCurvature(divided.jacobian, divided.curvature))
-    solves = []  # the checks' solves that do not depend on the mean, once
 
-    def checked(after, step):
-        """The check at ``after.mean`` as ``step`` (shared precision: covariance only)."""
+    def __init__(self, posterior, model, X, y, weights, divided):
+        self.posterior, self.model = posterior, model
+        self.X, self.y, self.weights = X, y, weights
+        self.clipped = divided.clipped
+        self.terms = _RowTerms(
+            divided.gradient, _RowCurvature(divided.jacobian, divided.curvature)
+        )
+        self.solves = None
+
+    def __call__(self, after, step):
+        """``(mean, covariance, warning or None)`` at ``after.mean`` for ``step``.
+
+        With ``step=_SHARED_PRECISION`` only the covariance measure can warn;
+        NaN and None when the mean did not move.
+        """
+        posterior, model, terms = self.posterior, self.model, self.terms
         if np.array_equal(after.mean, posterior.mean):
             return float("nan"), float("nan"), None
-        bound = after.eigenvalue_bound if divided.clipped == 0.0 else 0.0
-        certified = linearisation_bounds(model, X, weights, posterior, after, terms, bound)
+        bound = after.eigenvalue_bound if self.clipped == 0.0 else 0.0
+        certified = linearisation_bounds(
+            model, self.X, self.weights, posterior, after, terms, bound
+        )
         if certified is not None:
             return certified
-        if not solves:
-            solves.append(probe_solves(model, after, terms))
+        if self.solves is None:
+            self.solves = probe_solves(model, after, terms)
         return linearisation_check(
             model,
-            X,
-            y,
-            weights,
+            self.X,
+            self.y,
+            self.weights,
             posterior,
             after,
             terms,
             step=step,
             advice=_RELINEARISATION_ADVICE,
             judge_mean=step != _SHARED_PRECISION,
-            solves=solves[0],
+            solves=self.solves,
         )
-
-    mean_error, _, mean_message = checked(new, "The L-CODEC block step")
-    full = new.with_mean(posterior.mean - new.solve(divided.gradient))
-    _, covariance_error, covariance_message = checked(full, _SHARED_PRECISION)
-    return mean_error, covariance_error, mean_message or covariance_message
 
 
 def _diagonal_forget(posterior, model, X, y, weights, block):
