@@ -100,7 +100,9 @@ def test_last_layer_is_not_an_exact_unlearner():
 
 # ------------------------------------------------------------ one step on a network
 @pytest.mark.parametrize(
-    "params", [NETWORK, {"unlearning": "lcodec", **FIXED_NOISE}], ids=["laplace", "lcodec"]
+    "params",
+    [NETWORK, {"inference": "vi", **FIXED_NOISE}, {"unlearning": "lcodec", **FIXED_NOISE}],
+    ids=["laplace", "vi", "lcodec"],
 )
 def test_a_one_step_forget_worse_than_doing_nothing_on_the_checks_data_warns(params):
     """The expected failure of check_forget_improves_on_doing_nothing, on its data:

@@ -131,8 +131,8 @@ ONE_STEP_ON_A_NETWORK = (
     "refit, but the precision stays linearised at the old weights (the remaining "
     "rows' curvature at the new ones needs the remaining rows), and the predictive "
     "std at the new weights loses more than the mean gains (docs/neural_network.md, "
-    "'The pitfalls'); the Laplace and L-CODEC steps warn on this request, the "
-    "variational divide-out runs no such check"
+    "'The pitfalls'); the Laplace, variational (inference='vi') and L-CODEC steps "
+    "warn on this request"
 )
 DIAGONAL_LINE_SEARCH = (
     "the diagonal step's line search estimates the remaining rows' curvature along "

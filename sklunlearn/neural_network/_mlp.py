@@ -34,7 +34,7 @@ from ..unlearning import (
     variational_update,
 )
 from ..unlearning._diagonal import diagonal_divide_out
-from ..unlearning._laplace import laplace_divide_out
+from ..unlearning._laplace import laplace_divide_out, site_terms
 from ..utils._blas import one_blas_thread
 from ._last_layer import feature_statistics, features, output_posterior, relative_error
 from ._predictor import ACTIVATIONS, MLPPredictor
@@ -46,6 +46,7 @@ from ._training import (
     mackay_alpha,
     mackay_noise,
 )
+from ._variational_check import variational_step_check
 
 __all__ = [
     "ALPHA_RANGE",
@@ -351,7 +352,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     at the new mean, are far from their linearisation; a Laplace step along
     which the forgotten rows held more than ``STEP_PRECISION_SHARE`` of the
     posterior's precision, where the result rests on the remaining rows'
-    curvature at the new weights; a runaway EUBO).
+    curvature at the new weights; a runaway EUBO). From the variational
+    posterior of ``inference='vi'`` the Laplace step is checked the same way,
+    with the rows' gradient and curvature averaged under the old and the new
+    posterior.
 
     With ``'diag'`` the Newton step of the divide-out uses the diagonal
     curvature, which ignores how the weights couple and overshoots; the step
@@ -1111,6 +1115,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             self.n_iter_ = 0
             return UpdateOutcome(method.name, False, n_iter=0)
         before = self.posterior_
+        variational_step = self._checks_variational_step(function)
+        if variational_step:  # the rows' expected terms, shared with the check below
+            options["terms"] = site_terms(before, self.model_, X, y, weights, "vi")
         try:
             # Runaway iterates overflow on their way to the method's finiteness
             # check, whose ValueError is turned into the refusal below.
@@ -1125,6 +1132,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "Use unlearning='laplace', or fit again on the remaining rows. Nothing "
                 "was changed."
             ) from exc
+        if variational_step:
+            record = variational_step_check(
+                self.model_, X, y, weights, before, new, options["terms"], record
+            )
         self._set_posterior(new, new.mean)
         self.n_iter_ = int(getattr(record, "n_iter", 1))
         share = self._step_share_message(function, before, new)
@@ -1136,6 +1147,16 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             record,
             tuple(message for message in messages if message is not None),
             self.n_iter_,
+        )
+
+    def _checks_variational_step(self, function):
+        """Whether the forget is the Laplace divide-out of a full-covariance variational
+        posterior, whose step the method itself does not check (its rows' terms are
+        expectations under the posterior): the estimator checks it with them."""
+        return (
+            function is laplace_divide_out
+            and self.curvature == "ggn"
+            and self.inference == "vi"
         )
 
     def _step_share_message(self, function, before, after):
@@ -1151,14 +1172,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         minus the row's leverage (Cook & Weisberg 1982): past one half the rows
         removed weigh more along the step than the remaining rows and the prior.
         Two products with the stored triangular factors, ``O(p^2)``, and no rows.
-        Only the Laplace divide-out of a full-covariance Laplace posterior is
-        checked.
+        Only the Laplace divide-out of a full-covariance posterior is checked; from
+        a variational one (``inference='vi'``) ``Lambda`` and ``P`` hold the rows'
+        expected curvature, and so does the share.
         """
-        if (
-            function is not laplace_divide_out
-            or self.curvature != "ggn"
-            or self.inference != "laplace"
-        ):
+        if function is not laplace_divide_out or self.curvature != "ggn":
             return None
         moved = before.mahalanobis(after.mean) ** 2
         if not moved > 0.0:
