@@ -268,7 +268,9 @@ class GaussianPosterior:
 
     def solve(self, b):
         """Return ``covariance @ b`` (``precision^-1 b``) by two triangular solves."""
-        return linalg.cho_solve((self._R, False), b, check_finite=False)  # R is finite
+        # R' is the lower factor in Fortran order, which LAPACK reads in place: given
+        # the C-ordered R itself, cho_solve copies all d^2 entries on every call.
+        return linalg.cho_solve((self._R.T, True), b, check_finite=False)  # R is finite
 
     def whiten(self, X):
         """Return ``R^-T @ X.T`` of shape (n_features, n_samples).
