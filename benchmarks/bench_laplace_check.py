@@ -13,7 +13,9 @@ off here), so that each decision rule below is scored on the same forgets:
   deviations not checked, else mean > 1 or covariance > 0.02;
 - the same with every step checked;
 - the adopted rule: mean > 1 or covariance > 0.08 min(1, move), ``move`` the
-  mean's move in posterior standard deviations;
+  mean's move in posterior standard deviations, or the step's Newton decrement
+  (its length in the forgotten posterior's standard deviations) above 2;
+- the same without the decrement, and other decrement levels;
 - alternatives: other fixed covariance thresholds, a lower mean threshold,
   the covariance measure weighted by the move (``x min(1, move)``) or per
   unit move (``/ min(1, move)``, the adopted family).
@@ -54,6 +56,7 @@ from sklunlearn.unlearning import _laplace  # noqa: E402
 from sklunlearn.unlearning._checks import (  # noqa: E402
     COVARIANCE_PER_MOVE,
     MEAN_RELINEARISATION,
+    NEWTON_DECREMENT,
 )
 
 HELD_OUT = ("digits38", "wine", "iris", "SGPC")
@@ -178,6 +181,7 @@ class _Recorder:
                 "covariance": found[1],
                 "move": float(np.sqrt(max(delta @ before.precision @ delta, 0.0))),
                 "step_kl": float(before.kl_divergence(after)),
+                "decrement": float(after.mahalanobis(before.mean)),
             }
         )
         return found
@@ -212,6 +216,7 @@ def measure(estimator, X, y, forget):
         "covariance": max(c["covariance"] for c in calls),
         "move": max(c["move"] for c in calls),
         "step_kl": max(c["step_kl"] for c in calls),
+        "decrement": max(c["decrement"] for c in calls),
         "weighted": max(c["covariance"] * min(1.0, c["move"]) for c in calls),
         "per_move": max(c["covariance"] / min(1.0, c["move"]) for c in calls),
         "d": int(forgotten.n_features_in_),
@@ -219,19 +224,36 @@ def measure(estimator, X, y, forget):
     }
 
 
-def _rule(mean=1.0, covariance=0.02, measure="covariance", smallest_move=0.0):
+def _rule(
+    mean=1.0, covariance=0.02, measure="covariance", smallest_move=0.0, decrement=np.inf
+):
     def warns(r):
         checked = r["move"] >= smallest_move
-        return r["overshoot"] or (checked and (r["mean"] > mean or r[measure] > covariance))
+        judged = r["mean"] > mean or r[measure] > covariance or r["decrement"] > decrement
+        return r["overshoot"] or (checked and judged)
 
     return warns
 
 
-ADOPTED = f"cov > {COVARIANCE_PER_MOVE:g} min(1, move) (adopted)"
+ADOPTED = (
+    f"cov > {COVARIANCE_PER_MOVE:g} min(1, move) or decrement > {NEWTON_DECREMENT:g} "
+    "(adopted)"
+)
 RULES = {
     "before: cov > 0.02, moves < 0.1 not checked": _rule(smallest_move=0.1),
     "cov > 0.02, every move checked": _rule(),
-    ADOPTED: _rule(MEAN_RELINEARISATION, COVARIANCE_PER_MOVE, "per_move"),
+    ADOPTED: _rule(
+        MEAN_RELINEARISATION, COVARIANCE_PER_MOVE, "per_move", decrement=NEWTON_DECREMENT
+    ),
+    "cov > 0.08 min(1, move), no decrement": _rule(
+        MEAN_RELINEARISATION, COVARIANCE_PER_MOVE, "per_move"
+    ),
+    "cov > 0.08 min(1, move) or decrement > 1.5": _rule(
+        MEAN_RELINEARISATION, COVARIANCE_PER_MOVE, "per_move", decrement=1.5
+    ),
+    "cov > 0.08 min(1, move) or decrement > 2.5": _rule(
+        MEAN_RELINEARISATION, COVARIANCE_PER_MOVE, "per_move", decrement=2.5
+    ),
     "cov > 0.03": _rule(covariance=0.03),
     "cov > 0.05": _rule(covariance=0.05),
     "cov > 0.1": _rule(covariance=0.1),

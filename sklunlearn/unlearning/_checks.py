@@ -12,8 +12,10 @@ __all__ = [
     "COVARIANCE_PER_MOVE",
     "COVARIANCE_RELINEARISATION",
     "MEAN_RELINEARISATION",
+    "NEWTON_DECREMENT",
     "OVERSHOOT_CLIP",
     "REFERENCE_DISAGREEMENT",
+    "decrement_warning",
     "linearisation_bounds",
     "linearisation_check",
     "overshoot_warning",
@@ -58,6 +60,15 @@ COVARIANCE_RELINEARISATION = 0.02
 # curvature also moves with its Jacobian, which that calibration did not see: it
 # keeps COVARIANCE_RELINEARISATION, set on its own benchmark (bench_mlp.py).
 COVARIANCE_PER_MOVE = 0.08
+# The one-step divide-out is one Newton step of the remaining rows' log posterior from
+# the full-data mode; its Newton decrement, sqrt(g' P^-1 g), is the step's length in
+# standard deviations of the posterior it lands on (Boyd & Vandenberghe 2004, Sec.
+# 9.5.1). A step longer than this rests on the remaining rows' likelihood staying
+# quadratic over several of their own standard deviations, which the check, seeing only
+# the forgotten rows, cannot confirm: a confidently misclassified row holds almost no
+# curvature, so its likelihood stays linear over the step while the remaining rows'
+# does not (benchmarks/README.md, "The Laplace divide-out's self-check").
+NEWTON_DECREMENT = 2.0
 # Fixed Rademacher probes of the Hutchinson trace estimates of the check.
 _N_PROBES = 8
 
@@ -309,6 +320,27 @@ def linearisation_bounds(
         if not covariance <= limit:
             return None
     return float(mean), float(covariance), None
+
+
+def decrement_warning(decrement):
+    """The warning for a divide-out step of Newton decrement ``decrement``, or None.
+
+    ``decrement = sqrt(g' P^-1 g) = sqrt(delta' P delta)``, ``g`` the forgotten
+    rows' gradient at the full-data mode, ``P`` the forgotten precision and
+    ``delta`` the step: the step's length in standard deviations of the
+    forgotten posterior. A step longer than ``NEWTON_DECREMENT`` warns.
+    """
+    if not decrement > NEWTON_DECREMENT:
+        return None
+    return (
+        f"The one-step Laplace divide-out moved the mean {decrement:.2g} standard "
+        "deviations of the forgotten posterior (its Newton decrement; threshold "
+        f"{NEWTON_DECREMENT:g}): so long a step holds only if the remaining rows' "
+        "likelihood is quadratic along it, which a forget cannot evaluate. Confidently "
+        "misclassified rows with a weak prior, whose likelihood is nearly linear, or "
+        "large or clustered deletions do this; the result may be worse than not "
+        "forgetting. Fit again on the remaining rows."
+    )
 
 
 def region_mahalanobis_radius(unlearning_lambda):

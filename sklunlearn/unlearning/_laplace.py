@@ -26,7 +26,9 @@ from scipy import linalg
 from ..exceptions import NotPositiveDefiniteError
 from ..posterior import GaussianPosterior
 from ._checks import (
+    NEWTON_DECREMENT,
     OVERSHOOT_CLIP,
+    decrement_warning,
     linearisation_bounds,
     linearisation_check,
     overshoot_warning,
@@ -80,7 +82,11 @@ def laplace_divide_out(
     change of their gradient or curvature that the linearisation at ``m`` did
     not predict is reported as a warning. Where bounds from the rows' moves
     alone show that the check cannot warn (:func:`linearisation_bounds`), it
-    is not run and the diagnostics hold those bounds.
+    is not run and the diagnostics hold those bounds. A step the check passes
+    still warns when its Newton decrement exceeds ``NEWTON_DECREMENT``
+    (:func:`~sklunlearn.unlearning._checks.decrement_warning`): the remaining
+    rows' likelihood, which the check cannot evaluate, then has to stay
+    quadratic over a long step.
 
     Parameters
     ----------
@@ -155,6 +161,13 @@ def laplace_divide_out(
                 model, X, y, weights, posterior, new, terms, union
             )
         mean_error, covariance_error, message = checked
+        if message is None:
+            # This request's rows' Newton decrement: g' P^-1 g = -g' delta for their part
+            # delta = -P^-1 g of the step (the whole step without pending requests).
+            own = step if previous is None else -factor.solve(terms.gradient)
+            decrement = math.sqrt(max(-(terms.gradient @ own), 0.0))
+            if decrement > NEWTON_DECREMENT:
+                message = decrement_warning(decrement)
         messages = messages if message is None else (*messages, message)
     return new, LaplaceDiagnostics(
         move=move,
