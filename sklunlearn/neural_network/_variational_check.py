@@ -12,7 +12,7 @@ its mean: the expected quantities of the new posterior against those of the old.
 from dataclasses import dataclass, replace
 
 from ..unlearning._checks import linearisation_check
-from ..unlearning._model import LikelihoodTerms, Model
+from ..unlearning._model import Model
 
 __all__ = ["variational_step_check"]
 
@@ -44,14 +44,7 @@ class _ExpectedModel(Model):
         """
         mean, variance = self.predictor.moments(X, self.spread.with_mean(theta))
         value, gradient, curvature = self.likelihood.expected_terms(mean, variance, y)
-        curvature = weights * curvature
-        return LikelihoodTerms(
-            float(weights @ value),
-            self.predictor.vjp(X, theta, weights * gradient),
-            self.predictor.gauss_newton(X, theta, curvature)
-            if vectors is None
-            else self.predictor.gauss_newton_product(X, theta, curvature, vectors),
-        )
+        return self._summed(X, theta, weights, value, gradient, curvature, vectors)
 
 
 def variational_step_check(model, X, y, weights, before, after, terms, record):

@@ -98,6 +98,12 @@ class Model:
         value, gradient, curvature = self.likelihood.row_terms(
             self.predictor.value(X, theta), y
         )
+        return self._summed(X, theta, weights, value, gradient, curvature, vectors)
+
+    def _summed(self, X, theta, weights, value, gradient, curvature, vectors=None):
+        """:class:`LikelihoodTerms` from per-row terms in ``f``: the weighted sum of
+        the values, and the gradient and Gauss-Newton curvature through ``J`` at
+        ``theta`` (the curvature only applied to ``vectors`` when given)."""
         curvature = weights * curvature
         return LikelihoodTerms(
             float(weights @ value),
@@ -116,12 +122,7 @@ class Model:
         """
         mean, variance = self.predictor.moments(X, posterior)
         value, gradient, curvature = self.likelihood.expected_terms(mean, variance, y)
-        theta = posterior.mean
-        return LikelihoodTerms(
-            float(weights @ value),
-            self.predictor.vjp(X, theta, weights * gradient),
-            self.predictor.gauss_newton(X, theta, weights * curvature),
-        )
+        return self._summed(X, posterior.mean, weights, value, gradient, curvature)
 
     def sampled_terms(self, X, y, weights, thetas, sample_weights):
         """:class:`LikelihoodTerms` averaged over draws ``thetas`` (p, S).
@@ -145,11 +146,7 @@ class Model:
             term @ sample_weights for term in self.likelihood.row_terms(f, y[:, None])
         )
         theta = np.zeros(p)  # J does not depend on theta
-        return LikelihoodTerms(
-            float(weights @ value),
-            self.predictor.vjp(X, theta, weights * gradient),
-            self.predictor.gauss_newton(X, theta, weights * curvature),
-        )
+        return self._summed(X, theta, weights, value, gradient, curvature)
 
     def _at(self, X, y, weights, theta):
         terms = self.terms(X, y, weights, theta)
