@@ -3,30 +3,27 @@
 import os
 import sys
 
-import sklearn.base
-import sklearn.pipeline
-import sklearn.utils._param_validation
+import joblib
+import sklearn
 
 __all__ = ["caller_stacklevel"]
 
-# Frames a warning skips: this package's own, scikit-learn's method wrappers
-# (``_fit_context``, ``fit_transform``, ``validate_params``) and the Pipeline our
-# pipelines extend, so that it names the line of user code that made the call,
-# however deep the pipeline that forwarded it.
-_INTERNAL_FILES = (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
-_WRAPPER_FILES = tuple(
-    os.path.abspath(module.__file__)
-    for module in (sklearn.base, sklearn.pipeline, sklearn.utils._param_validation)
+# Frames a warning skips: this package's own, and scikit-learn's and joblib's (method
+# wrappers such as ``_fit_context``, the Pipeline our pipelines extend, GridSearchCV,
+# cross-validation and their workers), so that it names the line of user code that
+# made the call, however deep the meta-estimator that made it.
+_SKIPPED = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (sys.modules[__package__], sklearn, joblib)
 )
 
 
 def caller_stacklevel():
     """The ``stacklevel`` that makes a warning issued by the calling function name
-    the first frame outside this package and scikit-learn's method wrappers."""
+    the first frame outside this package, scikit-learn and joblib."""
     frame, level = sys._getframe(1), 1
     while frame.f_back is not None:
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not (path.startswith(_INTERNAL_FILES) or path in _WRAPPER_FILES):
+        if not os.path.abspath(frame.f_code.co_filename).startswith(_SKIPPED):
             break
         frame, level = frame.f_back, level + 1
     return level

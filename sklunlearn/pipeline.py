@@ -287,6 +287,14 @@ class UnlearningPipeline(Pipeline):
         with forwarded(self._final_estimator, rows if keyed else None, messages):
             yield keyed
 
+    def __copy__(self):
+        # Each step is copied too: a copy sharing the final estimator would share its
+        # ledger (and partial_fit replaces steps in the list in place).
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.steps = [(name, copy.copy(step)) for name, step in self.steps]
+        return new
+
     def _input_names(self):
         """The column names the first step saw at fit, or None."""
         try:
@@ -551,6 +559,10 @@ class UnlearningPipeline(Pipeline):
         ledger = self._final_estimator.ledger_
         if not self.__dict__.get("_keyed_by_input", False):
             return ledger
+        if isinstance(ledger, _InputRowsLedger):
+            # An inner pipeline's ledger holds this pipeline's input rows' keys (they
+            # were forwarded to it): read it with this pipeline's keys only.
+            ledger = ledger._ledger
         return _InputRowsLedger(
             ledger, lambda X: input_row_keys(self._read_request(X), self._input_names())
         )

@@ -72,3 +72,20 @@ def test_a_pickled_network_continues_exactly_as_the_original():
     np.testing.assert_array_equal(
         restored.posterior_.precision, original.posterior_.precision
     )
+
+
+def test_a_pipeline_snapshot_owns_its_final_steps_ledger():
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklunlearn.pipeline import make_unlearning_pipeline
+
+    X, y = _data(60)
+    live = make_unlearning_pipeline(FunctionTransformer(), BayesianLinearRegression())
+    live.fit(X[:40], y[:40])
+    snapshot = copy.copy(live)
+    live.partial_fit(X[40:], y[40:])
+    with pytest.raises(ValueError, match="never learned"):
+        snapshot.partial_unfit(X[40:42], y[40:42])
+    assert len(snapshot.ledger_) == 40 and len(live.ledger_) == 60
+    snapshot.partial_unfit(X[:2], y[:2])
+    assert len(live.ledger_) == 60

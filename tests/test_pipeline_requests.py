@@ -229,3 +229,22 @@ def test_a_first_routed_batch_weighs_the_steps_as_fit_does():
     assert_allclose(streamed[0].mean_, fitted[0].mean_, rtol=1e-12)
     assert_allclose(streamed[0].scale_, fitted[0].scale_, rtol=1e-12)
     assert_same_final_step(streamed, fitted)
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_a_nested_pipelines_ledger_reads_the_outer_input_rows(as_frame):
+    """The inner pipeline's final estimator is keyed by the outer input rows: the
+    outer ledger_ reads them once (it computed the keys twice and crashed)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 3)
+    y = X @ [1.0, -2.0, 0.5]
+    if as_frame:
+        pd = pytest.importorskip("pandas")
+        X = pd.DataFrame(X, columns=["a", "b", "c"])
+    inner = make_unlearning_pipeline(FunctionTransformer(), BayesianLinearRegression())
+    outer = make_unlearning_pipeline(FunctionTransformer(), inner).fit(X, y)
+    rows = X.iloc[5:8] if as_frame else X[5:8]
+    assert outer.ledger_.contains(rows, y[5:8]).all()
+    outer.partial_unfit(rows, y[5:8])
+    assert not outer.ledger_.contains(rows, y[5:8]).any()
+    assert outer.ledger_.fingerprint(rows, y[5:8]).shape[0] == 3

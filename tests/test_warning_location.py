@@ -85,3 +85,11 @@ def test_a_network_fit_warning_names_the_callers_line():
     estimator = BayesianMLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
     caught = _recorded(lambda: estimator.fit(X, X[:, 0]))
     _assert_here(caught, ConvergenceWarning)
+
+
+def test_a_warning_in_a_grid_search_names_the_callers_line():
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _rows()
+    search = GridSearchCV(BayesianLogisticRegression(max_iter=1), {"alpha": [1.0]}, cv=2)
+    _assert_here(_recorded(lambda: search.fit(X, y)), ConvergenceWarning)
