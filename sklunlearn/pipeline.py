@@ -157,8 +157,8 @@ class UnlearningPipeline(Pipeline):
 
     A data frame given to :meth:`partial_unfit`, to :meth:`partial_fit` once
     the first step is fitted, or to ``ledger_.contains`` / ``fingerprint``
-    is read as the columns the first step was fitted on
-    (``feature_names_in_``), by name and in the fitted order, before both the
+    is read as the columns the first step was fitted on (its
+    ``feature_names_in_``; past a ``'passthrough'``, the next step's), by name and in the fitted order, before both the
     ledger and the steps see it: its columns may come in any order, columns
     the pipeline was not fitted on (a request id, say) are dropped, and a
     missing column is refused. The first step therefore always sees the frame
@@ -296,11 +296,12 @@ class UnlearningPipeline(Pipeline):
         return new
 
     def _input_names(self):
-        """The column names the first step saw at fit, or None."""
-        try:
-            return self.feature_names_in_
-        except AttributeError:
-            return None
+        """The column names the first step that is not ``'passthrough'`` saw at fit
+        (the one that reads the frame as given), or None."""
+        for _, step in self.steps:
+            if step is not None and not isinstance(step, str):
+                return getattr(step, "feature_names_in_", None)
+        return None
 
     def _read_request(self, X):
         """A data frame ``X`` as the first step's fitted columns, by name, in order.

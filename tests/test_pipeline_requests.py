@@ -248,3 +248,16 @@ def test_a_nested_pipelines_ledger_reads_the_outer_input_rows(as_frame):
     outer.partial_unfit(rows, y[5:8])
     assert not outer.ledger_.contains(rows, y[5:8]).any()
     assert outer.ledger_.fingerprint(rows, y[5:8]).shape[0] == 3
+
+
+def test_a_passthrough_first_step_reads_a_request_by_the_next_steps_names():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.randn(40, 3), columns=["a", "b", "c"])
+    y = X.to_numpy() @ [1.0, -2.0, 0.5]
+    pipe = make_unlearning_pipeline("passthrough", BayesianLinearRegression()).fit(X, y)
+    request = X.iloc[:5][["c", "a", "b"]].assign(request_id=1.0)
+    pipe.partial_unfit(request, y[:5])
+    refit = BayesianLinearRegression().fit(X.iloc[5:], y[5:])
+    assert_allclose(pipe[-1].coef_, refit.coef_, rtol=1e-10, atol=1e-12)
+    assert not pipe.ledger_.contains(X.iloc[:5], y[:5]).any()
