@@ -1,8 +1,7 @@
 """scikit-learn's estimator checks on the network configurations that tests/test_mlp.py
-('ggn', with alpha learned too), tests/test_mlp_diagonal.py ('diag') and
-tests/test_mlp_vi.py ('diag' with 'vi') leave out, in a file of their own to keep each
-file's time in bounds. The forgetting method is not among them: these checks do not
-forget."""
+('ggn', with alpha learned too) and tests/test_mlp_diagonal.py ('diag') leave out, in a
+file of their own to keep each file's time in bounds. The forgetting method is not among
+them: these checks do not forget."""
 
 import warnings
 
@@ -23,6 +22,10 @@ from sklunlearn.neural_network import BayesianMLPRegressor
         BayesianMLPRegressor(
             hidden_layer_sizes=(3,), inference="vi", noise_variance=1.0, max_iter=50,
             vi_max_iter=10, random_state=0,
+        ),
+        BayesianMLPRegressor(
+            hidden_layer_sizes=(3,), curvature="diag", inference="vi", max_iter=50,
+            vi_max_iter=50, random_state=0,
         ),
     ],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,

@@ -12,8 +12,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import parametrize_with_checks
-from test_mlp import EXPECTED_FAILED_CHECKS, dense_tanh_jacobian
+from test_mlp import dense_tanh_jacobian
 from test_mlp_diagonal import objective_gradient, plane_data
 
 from sklunlearn._diagonal_posterior import DiagonalGaussianPosterior
@@ -330,19 +329,3 @@ def test_a_refused_method_leaves_the_vi_estimator_byte_identical(fitted):
         est.partial_unfit(X[2:5], y[2:5])
     est.set_params(unlearning="laplace")
     assert pickle.dumps(est) == before
-
-
-# ------------------------------------------------------------ scikit-learn checks
-@parametrize_with_checks(
-    [
-        BayesianMLPRegressor(
-            hidden_layer_sizes=(3,), curvature="diag", inference="vi", max_iter=50,
-            vi_max_iter=50, random_state=0,
-        )
-    ],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
-)  # fmt: skip
-def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        check(estimator)
