@@ -158,10 +158,11 @@ class UnlearningPipeline(Pipeline):
     A data frame given to :meth:`partial_unfit`, to :meth:`partial_fit` once
     the first step is fitted, or to ``ledger_.contains`` / ``fingerprint``
     is read as the columns the first step was fitted on (its
-    ``feature_names_in_``; past a ``'passthrough'``, the next step's), by name and in the fitted order, before both the
-    ledger and the steps see it: its columns may come in any order, columns
-    the pipeline was not fitted on (a request id, say) are dropped, and a
-    missing column is refused. The first step therefore always sees the frame
+    ``feature_names_in_``; past a ``'passthrough'``, the next step's), by name
+    and in the fitted order, before both the ledger and the steps see it: its
+    columns may come in any order, columns the pipeline was not fitted on (a
+    request id, say) are dropped, and a missing column is refused. The first
+    step therefore always sees the frame
     it was fitted on, so its own feature-name check passes for such requests
     even where it would refuse the same frame in ``predict``; ``predict`` and
     the other methods are scikit-learn's and give the frame to the first step
