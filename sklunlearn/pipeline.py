@@ -332,29 +332,35 @@ class UnlearningPipeline(Pipeline):
             )
         return X[names]
 
-    def _fit_routing(self, sample_weight):
-        """Where :meth:`fit` sends ``sample_weight``; None if to the final step.
+    def _fit_routing(self, metadata):
+        """Where :meth:`fit` sends ``metadata``, and what the final step gets.
 
-        With metadata routing enabled, ``fit`` gives each step the weights only
-        when its fit request asks for them; a later learn or forget must weigh
-        the rows as that fit did. Routing refuses weights that no step
-        requested, or that a step left unset, as in ``fit``.
+        With metadata routing enabled, ``fit`` gives each step the metadata
+        its fit request asks for, under the name (or alias) the request
+        gives; a later learn or forget must weigh the rows as that fit did.
+        Routing refuses metadata that no step requested, or that a step left
+        unset, as in ``fit``. Without routing, ``metadata`` goes to the final
+        step as it is.
+
+        Parameters
+        ----------
+        metadata : dict of str -> object
+            The keyword arguments of the call, ``sample_weight`` or its alias
+            among them.
 
         Returns
         -------
         routing : Bunch or None
             ``routing[step name][method]``: the keyword arguments for that
-            step's method; None without routing (or without weights).
+            step's method; None without routing (or without metadata).
+        final : dict of str -> object
+            The keyword arguments for the final step's ``fit``.
         """
-        if sample_weight is None or not get_config()["enable_metadata_routing"]:
-            return None
-        return process_routing(self, "fit", sample_weight=sample_weight)
-
-    def _final_step_weight(self, sample_weight, routing):
-        """The weights for the final step's ``partial_fit``/``partial_unfit``."""
-        if routing is None:
-            return sample_weight
-        return routing[self.steps[-1][0]]["fit"].get("sample_weight")
+        metadata = {key: value for key, value in metadata.items() if value is not None}
+        if not metadata or not get_config()["enable_metadata_routing"]:
+            return None, metadata
+        routing = process_routing(self, "fit", **metadata)
+        return routing, dict(routing[self.steps[-1][0]]["fit"])
 
     def _record_step_parameters(self):
         self._fitted_step_parameters = {
@@ -443,8 +449,8 @@ class UnlearningPipeline(Pipeline):
         **params : dict of str -> object
             Passed to the final estimator's ``partial_fit`` (for example
             ``sample_weight`` or ``classes``). With metadata routing enabled,
-            ``sample_weight`` is passed only when the final step's fit request
-            asks for it, as :meth:`fit` does.
+            the weights (or their alias) are routed as :meth:`fit` routes
+            them: to the final step only when its fit request asks for them.
 
         Returns
         -------
@@ -457,11 +463,9 @@ class UnlearningPipeline(Pipeline):
         if first in _NO_OP_STEPS or not _fits_on_batch(first, first_call):
             # The first step keeps its fitted columns: read the batch by them.
             X = self._read_request(X)
-        routing = self._fit_routing(params.get("sample_weight"))
-        if routing is not None:
-            params["sample_weight"] = self._final_step_weight(
-                params["sample_weight"], routing
-            )
+        classes = {} if "classes" not in params else {"classes": params.pop("classes")}
+        routing, params = self._fit_routing(params)
+        params.update(classes)
         forward = self._request(X, first=first_call)
         Xt, newly_fitted = self._fit_transform_batch(X, y, first_call, routing)
         # Steps are replaced only once the final step accepted the batch, so
@@ -476,7 +480,7 @@ class UnlearningPipeline(Pipeline):
         return self
 
     @available_if(_final_estimator_has("partial_unfit"))
-    def partial_unfit(self, X, y=None, sample_weight=None):
+    def partial_unfit(self, X, y=None, sample_weight=None, **params):
         """Forget rows: transform them, then ``partial_unfit`` the final estimator.
 
         Pass the rows as they were given to :meth:`fit` or :meth:`partial_fit`
@@ -496,6 +500,12 @@ class UnlearningPipeline(Pipeline):
             Weight to forget per row, passed to the final estimator (with
             metadata routing enabled, only when its fit request asks for
             weights, as :meth:`fit` does; otherwise it forgets whole rows).
+        **params : dict of str -> object
+            With metadata routing enabled, the weights under the alias the
+            final step's fit request gives them (``set_fit_request(
+            sample_weight="w")`` learns from ``fit(X, y, w=...)`` and forgets
+            with ``partial_unfit(X, y, w=...)``), routed as :meth:`fit` routes
+            them. Without routing, none are accepted.
 
         Returns
         -------
@@ -524,9 +534,13 @@ class UnlearningPipeline(Pipeline):
         forwards = isinstance(final, UnlearningMixin | UnlearningPipeline)
         self._check_step_parameters()
         X = self._read_request(X)
-        sample_weight = self._final_step_weight(
-            sample_weight, self._fit_routing(sample_weight)
-        )
+        if params and not get_config()["enable_metadata_routing"]:
+            raise TypeError(
+                f"partial_unfit got unexpected argument(s) {sorted(params)}: without "
+                "metadata routing it takes only sample_weight. Nothing was changed."
+            )
+        _, routed = self._fit_routing({"sample_weight": sample_weight, **params})
+        sample_weight = routed.get("sample_weight")
         forward = self._request(X, messages if forwards else ())
         Xt = self._transform_through_fitted_steps(X)
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}

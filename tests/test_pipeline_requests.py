@@ -261,3 +261,33 @@ def test_a_passthrough_first_step_reads_a_request_by_the_next_steps_names():
     refit = BayesianLinearRegression().fit(X.iloc[5:], y[5:])
     assert_allclose(pipe[-1].coef_, refit.coef_, rtol=1e-10, atol=1e-12)
     assert not pipe.ledger_.contains(X.iloc[:5], y[:5]).any()
+
+
+def test_aliased_weights_are_learned_and_forgotten_under_their_alias():
+    X, y, w = weighted_data()
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        final = BayesianLinearRegression().set_fit_request(sample_weight="w")
+        pipe = make_unlearning_pipeline(FunctionTransformer(tanh_features), final)
+        pipe.fit(X[:30], y[:30], w=w[:30])
+        pipe.partial_fit(X[30:], y[30:], w=w[30:])
+        before = pickle.dumps(pipe)
+        # The alias is the only name fit accepts, so the only name a forget accepts.
+        with pytest.raises(TypeError, match="sample_weight"):
+            pipe.partial_unfit(X[:2], y[:2], sample_weight=w[:2])
+        assert pickle.dumps(pipe) == before
+        pipe.partial_unfit(X[:2], y[:2], w=w[:2])
+    expected = BayesianLinearRegression().fit(
+        tanh_features(X[2:]), y[2:], sample_weight=w[2:]
+    )
+    assert_allclose(pipe[-1].posterior_.mean, expected.posterior_.mean, rtol=1e-10)
+    assert pipe.ledger_.total_weight == pytest.approx(w[2:].sum(), rel=1e-12)
+
+
+def test_metadata_other_than_weights_is_refused_without_routing_and_changes_nothing():
+    X, y, _ = weighted_data()
+    pipe = tanh_pipeline().fit(X, y)
+    before = pickle.dumps(pipe)
+    with pytest.raises(TypeError, match="unexpected argument"):
+        pipe.partial_unfit(X[:2], y[:2], w=np.ones(2))
+    assert pickle.dumps(pipe) == before
