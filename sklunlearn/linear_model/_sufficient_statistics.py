@@ -432,6 +432,57 @@ def round_off_tolerance(error, trusted):
     return tolerance
 
 
+# A Gram matrix whose diagonal spans more than this ratio (columns 1,000 times apart
+# in scale) loses its small eigenvalues to a normwise eigensolver, whose error is
+# d u ||G||: graded_eigh computes them to relative accuracy instead.
+_GRADED_RATIO = 1e6
+
+
+def is_graded(gram):
+    """Whether the Gram matrix's columns differ so much in scale that :func:`graded_eigh`
+    is needed (every diagonal entry positive, their ratio above ``_GRADED_RATIO``)."""
+    diagonal = np.diagonal(gram)
+    return bool(np.all(diagonal > 0) and diagonal.max() > _GRADED_RATIO * diagonal.min())
+
+
+def graded_eigh(gram):
+    """Eigendecomposition of a positive definite ``G = D A D``, accurate in each eigenvalue.
+
+    A normwise eigensolver (``eigh``, or a tridiagonal reduction) errs by
+    ``d u ||G||`` in every eigenvalue: with columns 1e4 apart in scale the
+    small eigenvalues lose 8 digits, and the evidence, which reads them all,
+    moves with them. With ``D = diag(G)^1/2`` and the Cholesky factor ``R``
+    of the well-scaled ``A``, ``G = (R D)' (R D)``; the preconditioned Jacobi
+    SVD of ``R D`` (LAPACK ``dgejsv``, JOBA='C') computes its singular values
+    to relative accuracy ``cond(A) u``, whatever ``D`` (Demmel & Veselic
+    1992; Drmac & Veselic 2008), the eigenvalues as their squares.
+
+    Returns
+    -------
+    eigenvalues, eigenvectors : ndarray, or None
+        Ascending, as :func:`numpy.linalg.eigh`; None when ``A`` is not
+        numerically positive definite (the normwise path then decides).
+    """
+    scale = np.sqrt(np.diagonal(gram))
+    try:
+        factor = np.linalg.cholesky(gram / np.outer(scale, scale)).T
+    except np.linalg.LinAlgError:
+        return None
+    # joba=0: 'C' (high relative accuracy for B = R D), jobu=0 and jobv=0: 'U' and 'V'
+    # (the left vectors too: the path that computes V alone fails with LAPACK's
+    # "illegal value" errors on some square matrices), jobt=1: 'N' (never transpose).
+    values, _, vectors, work, _, info = lapack.dgejsv(
+        factor * scale, joba=0, jobu=0, jobv=0, jobt=1
+    )
+    if info != 0 or not np.all(np.isfinite(values)) or work[0] <= 0:
+        return None
+    # LAPACK returns the singular values as SVA * WORK(2) / WORK(1), the scaling that
+    # keeps them in range.
+    eigenvalues = (values * (work[1] / work[0])) ** 2
+    order = np.argsort(eigenvalues)
+    return eigenvalues[order], np.ascontiguousarray(vectors[:, order])
+
+
 def psd_eigh(statistics, fit_intercept, trusted):
     """Eigendecomposition of the Gram matrix, which must be positive semi-definite.
 
@@ -464,10 +515,16 @@ def psd_eigh(statistics, fit_intercept, trusted):
     gram, xty, yty = statistics.gram(fit_intercept)
     gram_error, yty_error = statistics.gram_round_off(fit_intercept)
     refit_error, _ = statistics.gram_round_off(fit_intercept, statistics.refit_round_off())
-    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    graded = graded_eigh(gram) if is_graded(gram) else None
+    if graded is None:
+        eigenvalues, eigenvectors = np.linalg.eigh(gram)
+        scale = np.max(np.abs(eigenvalues), initial=0.0)
+    else:
+        eigenvalues, eigenvectors = graded
+        scale = eigenvalues
     weights = np.abs(eigenvectors)
     direction_error = (np.sqrt(gram_error) @ weights) ** 2
-    solver_error = gram.shape[0] * UNIT_ROUNDOFF * np.max(np.abs(eigenvalues), initial=0.0)
+    solver_error = gram.shape[0] * UNIT_ROUNDOFF * scale
     tolerances = round_off_tolerance(direction_error + solver_error, trusted)
     if np.any(eigenvalues < -tolerances) or (
         yty < -round_off_tolerance(yty_error, trusted)
@@ -519,7 +576,7 @@ def certified_tridiagonal(statistics, fit_intercept):
     ``d u tr(G)``); an uncertified ``G`` returns None, for :func:`psd_eigh`.
     """
     gram, xty, yty = statistics.gram(fit_intercept)
-    if yty < 0:
+    if yty < 0 or is_graded(gram):
         return None
     gram_error, _ = statistics.gram_round_off(fit_intercept)
     refit_error, _ = statistics.gram_round_off(fit_intercept, statistics.refit_round_off())

@@ -1,0 +1,86 @@
+"""Columns on very different scales: the evidence reads every eigenvalue of the Gram matrix.
+
+A normwise eigensolver errs by ``d u ||G||`` in each eigenvalue, so with one column 1e8
+times the others the small eigenvalues (and with them alpha_, lambda_, the mean and the
+predictive std) were wrong while ``exact=True`` (scikit-learn's BayesianRidge, from the
+SVD of X, was right). These compare with BayesianRidge and with an SVD of the rows.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import BayesianRidge
+
+from sklunlearn.linear_model import BayesianLinearRegression
+from sklunlearn.linear_model._sufficient_statistics import graded_eigh, is_graded
+
+
+def relative(a, b):
+    return float(np.max(np.abs(np.asarray(a) - b)) / np.max(np.abs(b)))
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e6, 1e8])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_a_column_on_a_large_scale_matches_bayesian_ridge_after_a_forget(
+    scale, fit_intercept
+):
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3) * [1.0, 1.0, scale]
+    y = X @ [1.0, -2.0, 0.5 / scale] + 0.1 * rng.randn(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = BayesianLinearRegression(fit_intercept=fit_intercept).fit(X, y)
+        est.partial_unfit(X[:50], y[:50])
+    ref = BayesianRidge(fit_intercept=fit_intercept).fit(X[50:], y[50:])
+    assert est.forget_report_.exact
+    # Before: alpha_ 0.26 against 100.9 at 1e8, 103.1 against 100.9 at 1e6.
+    assert est.alpha_ == pytest.approx(ref.alpha_, rel=1e-8)
+    assert est.lambda_ == pytest.approx(ref.lambda_, rel=1e-8)
+    mean, std = est.predict(X, return_std=True)
+    ref_mean, ref_std = ref.predict(X, return_std=True)
+    assert relative(mean, ref_mean) < 1e-8
+    assert relative(std, ref_std) < 1e-8
+
+
+def test_raw_breast_cancer_features_match_bayesian_ridge():
+    # Feature scales from 1e-3 to 1e3: the coefficients were 1e-8 off, estimated 5e-13.
+    X, y = load_breast_cancer(return_X_y=True)
+    est = BayesianLinearRegression().fit(X, y)
+    est.partial_unfit(X[:100], y[:100])
+    ref = BayesianRidge().fit(X[100:], y[100:])
+    assert relative(est.coef_, ref.coef_) < 1e-10
+    assert est.lambda_ == pytest.approx(ref.lambda_, rel=1e-10)
+    assert est.alpha_ == pytest.approx(ref.alpha_, rel=1e-10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    d=st.integers(2, 12),
+    extra=st.integers(1, 40),
+    decades=st.floats(4.0, 6.0),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_graded_eigenvalues_have_relative_accuracy(d, extra, decades, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(d + extra, d) * np.logspace(0, decades, d)
+    gram = X.T @ X
+    result = graded_eigh(gram)
+    assert result is not None
+    eigenvalues, eigenvectors = result
+    # The SVD of X is accurate to u ||X|| / sigma, about 1e-9 here; eigh of the Gram
+    # matrix only to d u ||G|| / sigma^2, 1e-4 and worse.
+    expected = np.sort(np.linalg.svd(X, compute_uv=False) ** 2)
+    assert_allclose(eigenvalues, expected, rtol=1e-7)
+    assert_allclose(eigenvectors.T @ eigenvectors, np.eye(d), atol=1e-10)
+
+
+def test_a_singular_graded_gram_is_left_to_the_normwise_solver():
+    X = np.array([[1.0, 1e5, 2.0], [2.0, 3e5, 4.0], [0.5, 1e5, 1.0]])
+    gram = X.T @ X  # columns 0 and 2 are parallel
+    assert is_graded(gram)
+    assert graded_eigh(gram) is None
