@@ -146,6 +146,14 @@ def _with_forwarded_warnings(estimator, outcome):
     return outcome._replace(warnings=(*(outcome.warnings or ()), *request.warnings))
 
 
+_EARLIER_WARNING = (
+    "This forget's own checks passed, but {0} earlier forget{1} since the fit warned "
+    "that its result may be worse than doing nothing: that error stays in the "
+    "posterior, and no later step can re-check it (the rows that would measure it are "
+    "forgotten). Fit on the remaining rows to clear it (forget_report_ of the earlier "
+    "requests says what was found)."
+)
+
 # A mean that moved less than this many standard deviations, under a precision within
 # _UNCHANGED_KL nats, is the posterior the forget started from.
 _UNMOVED = 1e-9
@@ -479,6 +487,7 @@ class UnlearningMixin:
                     "learned and nothing was changed. Use another forgetting method, or "
                     f"fit again on the remaining rows. The method's warnings: {quoted}"
                 )
+            outcome = self._carry_earlier_warnings(outcome)
             messages = _issue(_with_forwarded_warnings(self, outcome))
             if plan is not None:
                 self.ledger_.apply(plan)
@@ -498,6 +507,27 @@ class UnlearningMixin:
                 warnings=messages,
             )
         return self
+
+    def _carry_earlier_warnings(self, outcome):
+        """``outcome``, warning again when an earlier approximate forget since the fit
+        warned and this one's own checks did not; counts the forgets that warned.
+
+        A method's checks judge its own step, from the posterior it was given
+        (or the pending union's anchor, by re-evaluating this request's rows
+        only): the error of an earlier step that warned stays in the posterior,
+        and the rows that could measure it are forgotten. Without this, the
+        requests after a warned one report clean while the model stays worse
+        than doing nothing. Only a fit clears it.
+        """
+        if outcome.exact:
+            return outcome
+        earlier = self.__dict__.get("_warned_forgets", 0)
+        if _method_warnings(outcome.diagnostics):
+            self._warned_forgets = earlier + 1
+        elif earlier:
+            message = _EARLIER_WARNING.format(earlier, "" if earlier == 1 else "s")
+            outcome = outcome._replace(warnings=(*(outcome.warnings or ()), message))
+        return outcome
 
     # ------------------------------------------------- rows on a dask cluster
     def _learn_dask(self, X, y, sample_weight, *, reset, **kwargs):
@@ -534,6 +564,7 @@ class UnlearningMixin:
         if reset:
             self._record_model_parameters()
             self.__dict__.pop("forget_report_", None)
+            self.__dict__.pop("_warned_forgets", None)
         if not self.ledger:
             self.__dict__.pop("ledger_", None)
         return bool(self.ledger)

@@ -855,6 +855,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         new = copy.deepcopy(self)
         new.__dict__.pop("ledger_", None)
         new.__dict__.pop("forget_report_", None)
+        new.__dict__.pop("_warned_forgets", None)
         new.ledger = False
         new.max_iter = self.max_iter if max_iter is None else max_iter
         new.tol = self.tol if tol is None else tol

@@ -26,6 +26,7 @@ from scipy import linalg
 from ..exceptions import NotPositiveDefiniteError
 from ..posterior import GaussianPosterior
 from ._checks import (
+    NEGLIGIBLE_MOVE,
     NEWTON_DECREMENT,
     OVERSHOOT_CLIP,
     decrement_warning,
@@ -151,7 +152,7 @@ def laplace_divide_out(
     messages = (overshoot_warning(clipped),) if clipped < -OVERSHOOT_CLIP else ()
     mean_error = covariance_error = math.nan
     move = math.sqrt(max(step @ posterior.precision @ step, 0.0))
-    if inference != "vi" and move > 0.0:
+    if inference != "vi" and move > NEGLIGIBLE_MOVE:
         # Certified from the rows' moves alone, else re-evaluated at the new mean.
         checked = linearisation_bounds(
             model, X, weights, posterior, new, union, bound, origin=origin

@@ -61,6 +61,7 @@ step ends where the full step does on ``S``, so the block checks above cannot
 fail, and the step is checked by re-evaluating the rows at the new mean instead.
 """
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -80,6 +81,7 @@ from .._numba.foci import (
 from ..exceptions import NotPositiveDefiniteError
 from ..posterior import GaussianPosterior
 from ._checks import (
+    NEGLIGIBLE_MOVE,
     OVERSHOOT_CLIP,
     linearisation_bounds,
     linearisation_check,
@@ -577,6 +579,10 @@ def _full_forget(posterior, model, X, y, weights, select, inference):
     covariance_error = shared[1]
     message = message or shared[2]
     messages = _warnings(before, after, clipped, distance, n_selected)
+    full_move = math.sqrt(max(full_step @ precision @ full_step, 0.0))
+    if full_move <= NEGLIGIBLE_MOVE:  # the rows carry nothing a check could measure
+        message = None
+        messages = tuple(m for m in messages if m == overshoot_warning(clipped))
     fields = {
         "move": float(np.sqrt(delta @ precision[np.ix_(block, block)] @ delta)),
         "clipped_eigenvalue": clipped,
