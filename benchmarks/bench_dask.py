@@ -28,7 +28,7 @@ as a pass over data read from storage rereads it. Measured in one run on a
 
 Run: ``python benchmarks/bench_dask.py`` (n = 20,000,000 x 50 by default;
 ``--n`` for less on a small machine). ``--ledger`` keeps the ledger of learned
-rows (it lives on the client: 32 to 64 bytes per distinct row).
+rows (it lives on the client: 64 to 128 bytes per distinct row).
 """
 
 import argparse

@@ -113,9 +113,12 @@ class Ledger:
     fingerprints are only comparable under one key.
 
     Storage. Open-addressing hash tables of 32-byte structured records (see
-    ``sklunlearn._numba.ledger_table``): 32 to 64 bytes per distinct row
-    (load between 1/4 and 1/2), plus as much again for each row learned more
-    than once; they never shrink after forgets.
+    ``sklunlearn._numba.ledger_table``) at load between 1/4 and 1/2: 64 to
+    128 bytes per distinct row, plus 64 to 128 bytes for each distinct row
+    learned more than once (its row count). ``add`` reserves a record for
+    every row of its batch, new or not, so learning rows again can leave the
+    table sized for every row learned, repeats included (under 128 bytes per
+    row learned); the tables never shrink after forgets.
 
     Examples
     --------

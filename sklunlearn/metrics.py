@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import rel_entr
 from sklearn.base import is_classifier
 from sklearn.metrics import roc_auc_score
+from sklearn.utils import assert_all_finite
 from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -22,6 +23,7 @@ from sklearn.utils.validation import (
 )
 
 from ._caller import caller_stacklevel
+from ._dask import is_dask_collection
 from ._diagonal_posterior import DiagonalGaussianPosterior, kl_from_trace
 from .exceptions import UnlearningWarning
 from .posterior import GaussianPosterior
@@ -370,14 +372,21 @@ def per_sample_loss(estimator, X, y):
     X : array-like of shape (n_samples, n_features)
         Inputs.
     y : array-like of shape (n_samples,)
-        Observed targets or labels.
+        Observed targets or labels; a regressor's must be finite.
 
     Returns
     -------
     loss : ndarray of shape (n_samples,)
-        Loss of each row; lower means the model fits the row better.
+        Loss of each row; lower means the model fits the row better. When
+        ``X`` is a dask collection, a lazy dask array chunked like its rows,
+        as ``estimator.predict`` returns on dask (``y`` is read into memory).
     """
     check_is_fitted(estimator)
+    return _loss(estimator, X, _checked_target(estimator, X, y))
+
+
+def _checked_target(estimator, X, y):
+    """``y`` as a 1-D array of ``X``'s length, of known labels or finite values."""
     # A column vector (a one-column frame, say) is raveled with scikit-learn's
     # DataConversionWarning; a 2-D y would broadcast against the predictions.
     y = column_or_1d(y, warn=True)
@@ -390,17 +399,35 @@ def per_sample_loss(estimator, X, y):
                 f"y contains labels {unknown!r} that the estimator does not know "
                 f"(classes_ = {classes!r})."
             )
-        probabilities = estimator.predict_proba(X)
-        column = np.argmax(y[:, None] == classes[None, :], axis=1)
-        true_probability = probabilities[np.arange(y.shape[0]), column]
-        return -np.log(np.clip(true_probability, _PROBABILITY_FLOOR, 1.0))
+        return y
     y = y.astype(np.float64)
+    # A NaN target would give a NaN loss, which roc_auc_score refuses without
+    # saying where it came from.
+    assert_all_finite(y, input_name="y")
+    return y
+
+
+def _loss(estimator, X, y):
+    """:func:`per_sample_loss` of a checked ``y``; lazy when ``predict`` is (dask)."""
+    if is_classifier(estimator):
+        probabilities = estimator.predict_proba(X)
+        # A one-hot product rather than fancy indexing, which dask arrays lack.
+        is_label = y[:, None] == np.asarray(estimator.classes_)[None, :]
+        true_probability = (probabilities * is_label).sum(axis=1)
+        return -np.log(np.clip(true_probability, _PROBABILITY_FLOOR, 1.0))
     try:
         mean, std = estimator.predict(X, return_std=True)
     except TypeError:
-        return (y - np.asarray(estimator.predict(X), dtype=np.float64)) ** 2
-    std = np.asarray(std, dtype=np.float64)
+        return (y - _as_float(estimator.predict(X))) ** 2
+    std = _as_float(std)
     return 0.5 * np.log(2 * np.pi * std**2) + 0.5 * ((y - mean) / std) ** 2
+
+
+def _as_float(values):
+    """float64 values; a dask array stays lazy (``np.asarray`` would compute it)."""
+    if is_dask_collection(values):
+        return values.astype(np.float64)
+    return np.asarray(values, dtype=np.float64)
 
 
 @validate_params(
@@ -468,9 +495,16 @@ def membership_inference_auc(estimator, X_forgotten, y_forgotten, X_unseen, y_un
     >>> 0.3 < auc < 0.7
     True
     """
-    loss_forgotten = per_sample_loss(estimator, X_forgotten, y_forgotten)
-    loss_unseen = per_sample_loss(estimator, X_unseen, y_unseen)
-    if loss_forgotten.size == 0 or loss_unseen.size == 0:
-        raise ValueError("Both the forgotten and the unseen sets need at least one row.")
+    check_is_fitted(estimator)
+    y_forgotten = _checked_target(estimator, X_forgotten, y_forgotten)
+    y_unseen = _checked_target(estimator, X_unseen, y_unseen)
+    # Checked before predicting, whose own message would not say which set is empty.
+    if y_forgotten.size == 0 or y_unseen.size == 0:
+        raise ValueError(
+            "Both the forgotten and the unseen sets need at least one row; got "
+            f"{y_forgotten.size} forgotten and {y_unseen.size} unseen rows."
+        )
+    loss_forgotten = np.asarray(_loss(estimator, X_forgotten, y_forgotten))
+    loss_unseen = np.asarray(_loss(estimator, X_unseen, y_unseen))
     is_member = np.r_[np.ones(loss_forgotten.size), np.zeros(loss_unseen.size)]
     return float(roc_auc_score(is_member, -np.r_[loss_forgotten, loss_unseen]))

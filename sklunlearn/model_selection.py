@@ -14,6 +14,7 @@ from sklearn.base import (
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _num_samples,
     check_is_fitted,
@@ -81,8 +82,13 @@ def _check_classes_remain(y, mask, sample_weight):
 
     The retrained classifier would not know that class, so its posteriors (one per
     class against the rest) could not be compared with the unlearned model's.
+    Continuous targets are refused first, with scikit-learn's message, since their
+    values are not classes.
     """
     labels = np.asarray(y)
+    # type_of_target casts the labels to int before it refuses a NaN or inf among them.
+    with np.errstate(invalid="ignore"):
+        check_classification_targets(labels)
     kept = ~mask if sample_weight is None else ~mask & (sample_weight > 0)
     gone = np.setdiff1d(np.unique(labels), np.unique(labels[kept]))
     if gone.size:
@@ -134,7 +140,10 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
         - int: that many rows, drawn at random;
         - callable: ``forget_size(X, y)`` returns a boolean mask of shape
           (n_samples,) or integer indices of the rows to forget, for
-          clustered or group deletion requests.
+          clustered or group deletion requests. An integer array of
+          n_samples zeros and ones is refused as ambiguous (a mask of the
+          wrong dtype, or indices that forget rows 0 and 1 only): return
+          ``mask.astype(bool)`` or ``np.flatnonzero(mask)``.
 
         At least one row must be forgotten and one must remain.
     random_state : int, RandomState instance or None, default=None
@@ -248,6 +257,19 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
                 "forget_size must return a boolean mask or integer row indices; got "
                 f"an array of dtype {chosen.dtype}."
             )
+        if (
+            n_samples > 1
+            and chosen.shape == (n_samples,)
+            and np.all((chosen == 0) | (chosen == 1))
+        ):
+            # Read as indices it would forget rows 0 and 1 only, which is not
+            # what a 0/1 mask of integers means.
+            raise ValueError(
+                f"forget_size returned an integer array of {n_samples} zeros and ones, "
+                "one per row: a mask with an integer dtype, or row indices that forget "
+                "rows 0 and 1 only? Return a boolean mask (e.g. mask.astype(bool)) or "
+                "the row indices (e.g. np.flatnonzero(mask))."
+            )
         chosen = chosen.reshape(-1)
         # Negative indices would silently wrap around to other rows.
         bad = chosen[(chosen < 0) | (chosen >= n_samples)]
@@ -351,12 +373,23 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
             self.feature_names_in_ = unlearned.feature_names_in_
         return self
 
-    def score(self, X=None, y=None):
+    def score(self, X=None, y=None, sample_weight=None):
         """Minus the posterior KL of the unlearned model to the retrained one.
 
         Higher is better; 0 means forgetting matched retraining exactly.
-        ``X`` and ``y`` are ignored (they are accepted so that model-selection
-        tools can call it); the audit is measured during :meth:`fit`.
+        ``X``, ``y`` and ``sample_weight`` are ignored (they are accepted so
+        that model-selection tools can call it): the score reads the audit
+        made during :meth:`fit`, where the weights of the training fold were
+        used, not the rows given here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), default=None
+            Ignored; its feature count and names are checked when given.
+        y : array-like of shape (n_samples,), default=None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Ignored.
 
         Returns
         -------

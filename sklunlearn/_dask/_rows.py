@@ -2,12 +2,15 @@
 
 import functools
 import operator
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import validate_data
 
+from .._caller import caller_stacklevel
 from ..base import check_weights
 from . import is_dask_collection
 
@@ -67,6 +70,7 @@ def _float_dtype(dtype):
 
 def _split(X, y, sample_weight):
     """Per-chunk parts of ``X`` (delayed), with ``y``'s and the weights' aligned to them."""
+    y = _as_column(y)
     if _is_frame(X):
         x_parts = list(X.to_delayed())
         lengths = None
@@ -91,6 +95,50 @@ def _split(X, y, sample_weight):
     return list(
         zip(x_parts, parts_of(y, "y"), parts_of(sample_weight, "weights"), strict=True)
     )
+
+
+def _as_column(y):
+    """``y`` with one value per row: a column vector raveled, a wider ``y`` refused.
+
+    Done on the client, as scikit-learn's ``column_or_1d`` does in memory, so the
+    warning is given once rather than once per chunk and the refusal gives the
+    shape of the whole ``y``, not of a chunk's.
+    """
+    if y is None:  # refused by the chunks' validation, with the in-memory message
+        return y
+    kind = _kind(y)
+    if kind == "DataFrame":
+        if len(y.columns) == 1:
+            _warn_column_vector()
+            return y[y.columns[0]]
+        raise _not_1d((int(y.shape[0].compute()), len(y.columns)))
+    if kind is None and is_dask_collection(y):
+        return y  # refused by _parts_of with the type it has
+    if kind is None:
+        y = np.asarray(y)  # already on the client
+    if y.ndim < 2:
+        return y
+    if y.ndim == 2 and y.shape[1] == 1:
+        _warn_column_vector()
+        return y[:, 0]
+    if kind == "Array" and any(np.isnan(size) for size in y.chunks[0]):
+        y = y.compute_chunk_sizes()
+    raise _not_1d(tuple(int(size) for size in y.shape))
+
+
+def _warn_column_vector():
+    """scikit-learn's warning for a column-vector ``y``, pointing at the user's call."""
+    warnings.warn(
+        "A column-vector y was passed when a 1d array was expected. Please change "
+        "the shape of y to (n_samples, ), for example using ravel().",
+        DataConversionWarning,
+        stacklevel=caller_stacklevel(),
+    )
+
+
+def _not_1d(shape):
+    """scikit-learn's refusal of a ``y`` that is not one column."""
+    return ValueError(f"y should be a 1d array, got an array of shape {shape} instead.")
 
 
 def _same_partitions(values, X):

@@ -911,10 +911,21 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def sample_y(self, X, n_samples=1, random_state=0):
         """Draw functions from the posterior at ``X``.
 
+        The draws need the joint covariance at ``X`` (n_samples_X x
+        n_samples_X), built in memory: ``X`` in a dask collection is refused;
+        compute the rows first (e.g. ``X.compute()``, or a slice of them).
+
         Returns
         -------
         y_samples : ndarray of shape (n_samples_X, n_samples)
         """
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            raise ValueError(
+                "sample_y draws from the joint posterior at X, whose n x n covariance "
+                "is built in memory, so it does not take a dask collection: compute "
+                "the rows first (e.g. sample_y(X.compute()), or a slice of them)."
+            )
         rng = check_random_state(random_state)
         mean, cov = self.predict(X, return_cov=True)
         return rng.multivariate_normal(mean, cov, n_samples).T
