@@ -3,17 +3,39 @@
 Bad input (a missing file or column, NaN, a model file that is not one of
 ours, a refused forget) is one line on stderr and exit code 2, with nothing
 written. A reader of stdout that leaves early (``| head -1``) ends the
-command quietly with exit code 1, as for other Unix tools.
+command quietly with exit code 1, as for other Unix tools. Ctrl-C (SIGINT) and
+SIGTERM end it with one line saying what was written, and exit code 130 or 143
+(128 plus the signal's number, as a shell reports it).
 """
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 
+from . import __version__
 from ._cli import _commands
-from ._cli._files import ESTIMATORS, CommandError, refuse_overlaps, writable_path
+from ._cli._files import (
+    ESTIMATORS,
+    WRITTEN,
+    CommandError,
+    refuse_overlaps,
+    writable_path,
+)
 from ._cli._progress import Progress
+
+FORGET_DESCRIPTION = """\
+Forget the rows of ROWS from MODEL and write the result to --output, which may
+be MODEL itself (an in-place forget). Forgets of one model file take turns
+(an advisory lock on the file, on POSIX systems), so concurrent requests on one
+model are all applied. A row the model's ledger says was never learned,
+or was already forgotten, is refused; a model fitted with ledger=False cannot be
+checked and is refused unless --unchecked is given.
+
+exit codes: 0 forgotten and written; 2 refused or failed, nothing written
+(unless the error says which file was); 130 Ctrl-C, 143 SIGTERM."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,6 +126,14 @@ def _demo(args):
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the files staged so far are removed."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated
+
+
 def _add_data_arguments(parser, data_help):
     parser.add_argument("data", metavar="DATA", help=data_help)
     parser.add_argument(
@@ -116,6 +146,7 @@ def _parser():
         prog="sklunlearn",
         description="Bayesian estimators that forget training data.",
     )
+    parser.add_argument("--version", action="version", version=f"sklunlearn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     # Every command takes --quiet: no progress indicator on stderr.
     common = _Parser(add_help=False)
@@ -145,19 +176,40 @@ def _parser():
     fit.set_defaults(handler=_commands.fit)
 
     forget = commands.add_parser(
-        "forget", parents=[common], help="forget the rows of a file"
+        "forget",
+        parents=[common],
+        help="forget the rows of a file",
+        description=FORGET_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     forget.add_argument("model", metavar="MODEL", help="model file to forget from")
-    forget.add_argument("rows", metavar="ROWS", help="file of the rows to forget")
-    forget.add_argument("--target", required=True, metavar="COLUMN")
     forget.add_argument(
-        "--output", required=True, metavar="MODEL", help="model file to write"
+        "rows", metavar="ROWS", help="CSV or Parquet file of the rows to forget"
     )
-    forget.add_argument("--report", metavar="REPORT.json", help="write the forget report")
+    forget.add_argument(
+        "--target", required=True, metavar="COLUMN", help="the column holding the target"
+    )
+    forget.add_argument(
+        "--output",
+        required=True,
+        metavar="MODEL",
+        help="model file to write (MODEL itself to forget in place)",
+    )
+    forget.add_argument(
+        "--report",
+        metavar="REPORT.json",
+        help="write the forget report (hashes of the files, rows and weight forgotten)",
+    )
+    forget.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="forget from a model fitted with ledger=False, whose rows cannot be "
+        "checked: a row never learned or a retried request is forgotten all the same",
+    )
     forget.set_defaults(handler=_commands.forget)
 
     inspect = commands.add_parser("inspect", parents=[common], help="describe a model file")
-    inspect.add_argument("model", metavar="MODEL")
+    inspect.add_argument("model", metavar="MODEL", help="model file to describe")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(handler=_commands.inspect)
 
@@ -171,14 +223,26 @@ def _parser():
     audit.add_argument(
         "--forget", required=True, metavar="ROWS", help="file of rows of DATA to forget"
     )
-    audit.add_argument("--param", action="append", metavar="NAME=VALUE")
+    audit.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="estimator parameter; VALUE is a Python literal or a string (repeatable)",
+    )
     audit.add_argument(
         "--unseen",
         metavar="FILE",
         help="rows never learned, for the membership-inference test "
         "(default: hold out --holdout of the rows of DATA not forgotten)",
     )
-    audit.add_argument("--holdout", type=_fraction, default=0.2, help="default 0.2")
+    audit.add_argument(
+        "--holdout",
+        type=_fraction,
+        default=0.2,
+        metavar="FRACTION",
+        help="without --unseen, the fraction of the rows of DATA not forgotten that "
+        "are held out as unseen (between 0 and 1, default 0.2)",
+    )
     audit.add_argument("--seed", type=_non_negative_int, default=0, help="for the holdout")
     audit.add_argument("--plot", metavar="FILE.png", help="draw the AUCs")
     audit.set_defaults(handler=_audit)
@@ -199,6 +263,8 @@ def _parser():
 def main(argv=None):
     """Entry point of the ``sklunlearn`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    WRITTEN.clear()
+    previous = _handle_sigterm()
     try:
         code = args.handler(args)
         sys.stdout.flush()  # a reader that left raises here, not at interpreter exit
@@ -209,6 +275,33 @@ def main(argv=None):
     except BrokenPipeError:
         _discard_stdout()
         return 1
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        written = "; ".join(f"{path} was written" for path in WRITTEN)
+        print(
+            f"sklunlearn {args.command}: {'terminated' if terminated else 'interrupted'}"
+            f"; {written or 'nothing was written'}",
+            file=sys.stderr,
+        )
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _handle_sigterm():
+    """Make SIGTERM raise :class:`_Terminated`; return the handler it replaced.
+
+    Only where Python can install one (the main thread), and not when SIGTERM is
+    ignored (``nohup``-like launchers); None when nothing was installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        return None
+    signal.signal(signal.SIGTERM, _terminate)
+    return previous
 
 
 def _discard_stdout():

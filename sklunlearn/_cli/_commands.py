@@ -1,8 +1,10 @@
 """The ``fit``, ``forget``, ``inspect`` and ``audit`` commands."""
 
+import contextlib
 import datetime
 import json
 import os
+import signal
 import sys
 import time
 import warnings
@@ -13,14 +15,19 @@ from .. import __version__
 from ._files import (
     PICKLE_SUFFIXES,
     SKOPS_SUFFIXES,
+    WRITTEN,
     CommandError,
     dump_model,
     estimator_class,
+    flush_folder,
     load_model,
+    locked,
     one_line,
     parse_param,
     read_table,
+    real_target,
     refuse_overlaps,
+    same_file,
     sha256,
     writable_path,
     write_beside,
@@ -36,8 +43,10 @@ def _make_estimator(name, params):
     settings = dict(parse_param(text) for text in params or ())
     try:
         estimator.set_params(**settings)
-    except ValueError as exc:
-        raise CommandError(one_line(exc)) from None
+        # Checked here, before the data is read, so a refusal names --param, not DATA.
+        estimator._validate_params()
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"--param: {one_line(exc)}") from None
     return estimator
 
 
@@ -71,23 +80,24 @@ class _Staged:
     """Files written beside their destinations, then renamed into place together.
 
     :meth:`commit` renames them in the order they were added; leaving the
-    ``with`` block removes any that were not renamed.
+    ``with`` block (an error, Ctrl-C, SIGTERM) removes any that were not renamed.
     """
 
     def __init__(self):
         self._files = []
+        self._temporaries = []
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        for temporary, _ in self._files:
+        for temporary in self._temporaries:
             temporary.unlink(missing_ok=True)
 
     def add(self, destination, write):
         """Write a file for ``destination`` with ``write(file)``; return that file."""
         try:
-            temporary = write_beside(destination, write)
+            temporary = write_beside(destination, write, self._temporaries.append)
         except OSError as exc:
             raise CommandError(f"cannot write {destination}: {_reason(exc)}") from None
         self._files.append((temporary, destination))
@@ -96,16 +106,34 @@ class _Staged:
     def commit(self):
         """Rename the files into place; a failure names the files already in place."""
         written = []
-        for temporary, destination in self._files:
-            try:
-                os.replace(temporary, destination)
-            except OSError as exc:
-                raise CommandError(
-                    f"cannot write {destination}: {_reason(exc)}"
-                    + "".join(f"; {path} was written" for path in written)
-                    + ("" if written else "; nothing was written")
-                ) from None
-            written.append(destination)
+        # Ctrl-C or SIGTERM waits for the renames: both files are written, or neither.
+        with _signals_deferred():
+            for temporary, destination in self._files:
+                target = real_target(destination)  # a symlink stays one
+                try:
+                    os.replace(temporary, target)
+                except OSError as exc:
+                    raise CommandError(
+                        f"cannot write {destination}: {_reason(exc)}"
+                        + "".join(f"; {path} was written" for path in written)
+                        + ("" if written else "; nothing was written")
+                    ) from None
+                written.append(destination)
+                WRITTEN.append(str(destination))
+                flush_folder(target.parent)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Block SIGINT and SIGTERM in the block; they are delivered when it ends (POSIX)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _model_writer(estimator, destination):
@@ -122,7 +150,8 @@ def fit(args):
     start = time.perf_counter()
     _learn(estimator, X, y, args.data, quiet=args.quiet)
     seconds = time.perf_counter() - start
-    with _Staged() as staged:
+    # Locked only while written, so that it never lands in the middle of a forget of it.
+    with locked([output]), _Staged() as staged:
         staged.add(output, _model_writer(estimator, output))
         staged.commit()
     print(
@@ -172,6 +201,7 @@ def _destinations(args):
 def _forget_record(args, estimator, output, model_file, hash_before):
     """The ``--report`` of a forget, whose model is written in ``model_file``."""
     report = estimator.forget_report_
+    checked = getattr(estimator, "ledger_", None) is not None
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
@@ -184,35 +214,77 @@ def _forget_record(args, estimator, output, model_file, hash_before):
         "n_rows": report.n_rows,
         "weight": report.weight,
         "n_samples_seen_after": int(estimator.n_samples_seen_),
+        # False: the model keeps no ledger, so a row never learned or a retried
+        # request was forgotten all the same (--unchecked).
+        "checked_against_ledger": checked,
         "forget_report": report.to_dict(),
     }
+
+
+CHANGED_MESSAGE = (
+    "the model file changed while this request was served; nothing was written; retry"
+)
+
+
+def _check_ledger(estimator, args):
+    """Refuse a model without a ledger unless ``--unchecked``; else warn on stderr."""
+    if getattr(estimator, "ledger_", None) is not None:
+        return
+    if not args.unchecked:
+        raise CommandError(
+            f"{args.model}: the model keeps no ledger (fitted with ledger=False), so "
+            "this request cannot be checked against the rows it learned: rows never "
+            "learned, or a retried request, would be forgotten all the same; refit "
+            "with the ledger, or pass --unchecked to forget without the check"
+        )
+    print(
+        f"warning: {args.model} keeps no ledger: the rows of {args.rows} were not "
+        "checked to be rows it learned and did not forget yet (--unchecked)",
+        file=sys.stderr,
+    )
 
 
 def forget(args):
     """``sklunlearn forget MODEL ROWS --target COLUMN --output MODEL [--report FILE]``."""
     output, report_path = _destinations(args)
-    estimator = load_model(args.model)
-    hash_before = sha256(args.model)
-    X, y = read_table(args.rows, args.target)
-    rows = _rows_like_the_model(estimator, X, args.rows)
-    _forget_rows(estimator, rows, y, args.rows, quiet=args.quiet)
-    report = estimator.forget_report_
-    # Both files are written beside their targets first, so a failure writes nothing;
-    # the model is renamed first, so a report never describes a model not written.
-    with _Staged() as staged:
-        model_file = staged.add(output, _model_writer(estimator, output))
-        if report_path is not None:
-            text = json.dumps(
-                _forget_record(args, estimator, output, model_file, hash_before), indent=2
-            )
-            staged.add(report_path, lambda file: file.write_text(text + "\n"))
-        staged.commit()
+    in_place = same_file(output, args.model)
+    # Concurrent forgets of one model file take turns, from the read to the rename:
+    # otherwise each would write the model less its own rows only, and the last wins.
+    with locked([args.model, output]):
+        estimator, hash_before = load_model(args.model, digest=True)
+        _check_ledger(estimator, args)
+        X, y = read_table(args.rows, args.target)
+        rows = _rows_like_the_model(estimator, X, args.rows)
+        _forget_rows(estimator, rows, y, args.rows, quiet=args.quiet)
+        report = estimator.forget_report_
+        # Both files are written beside their targets first, so a failure writes
+        # nothing; the model is renamed first, so a report never describes a model
+        # not written.
+        with _Staged() as staged:
+            model_file = staged.add(output, _model_writer(estimator, output))
+            if report_path is not None:
+                record = _forget_record(args, estimator, output, model_file, hash_before)
+                text = json.dumps(record, indent=2)
+                staged.add(report_path, lambda file: file.write_text(text + "\n"))
+            # A writer that does not take the lock (or no lock, on Windows) is caught
+            # here; only the short time to the rename is left unguarded.
+            if in_place and _hash_or_none(args.model) != hash_before:
+                raise CommandError(CHANGED_MESSAGE)
+            staged.commit()
     print(
         f"forgot {report.n_rows} rows (weight {report.weight:g}, method {report.method}, "
         f"exact={report.exact}); {estimator.n_samples_seen_} rows left; saved to {output}"
         + ("" if report_path is None else f"; report written to {report_path}")
     )
     return 0
+
+
+def _hash_or_none(path):
+    """SHA-256 of the file at ``path``, or None if it cannot be read any more."""
+    try:
+        return sha256(path)
+    except OSError:
+        return None
 
 
 def _plain(value):
@@ -255,12 +327,12 @@ def describe(estimator):
 
 def inspect(args):
     """``sklunlearn inspect MODEL [--json]``."""
-    estimator = load_model(args.model)
+    estimator, digest = load_model(args.model, digest=True)
     description = describe(estimator)
     if args.json:
         print(json.dumps(description, indent=2))
         return 0
-    print(f"model          {args.model} (sha256 {sha256(args.model)})")
+    print(f"model          {args.model} (sha256 {digest})")
     for key, value in description.items():
         if isinstance(value, dict):
             print(f"{key}:")

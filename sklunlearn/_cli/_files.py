@@ -1,12 +1,20 @@
 """Reading data, saving and loading models, and the command line's one-line errors."""
 
 import ast
+import contextlib
 import hashlib
 import importlib
+import io
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: forgets check the model file instead of locking it
+    fcntl = None
 
 import numpy as np
 
@@ -22,6 +30,10 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 # Modules whose classes a model file may name: ours, and the numerical stack ours hold.
 TRUSTED_MODULES = ("sklunlearn.", "numpy.", "scipy.", "sklearn.gaussian_process.kernels.")
 INSTALL_HINT = 'pip install "sklunlearn[cli]"'
+# Paths that name a process's descriptors (refused as destinations), or lead to them.
+STREAM_PATHS = ("/proc/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
+# Files renamed into place by the running command, for the message of an interruption.
+WRITTEN = []
 
 
 class CommandError(Exception):
@@ -44,18 +56,48 @@ def optional_import(name):
 def existing_file(path):
     """``Path(path)``, refused unless it is an existing file."""
     path = Path(path)
+    if path.is_dir():
+        raise CommandError(f"{path}: is a folder, not a file")
     if not path.is_file():
         raise CommandError(f"{path}: no such file")
     return path
 
 
+def real_target(path):
+    """The file a write to ``path`` goes to: ``path`` with its symlinks followed."""
+    return Path(os.path.realpath(path))
+
+
 def writable_path(path, suffixes=None):
-    """``Path(path)``, refused when it is a folder, or its folder or suffix is wrong."""
+    """``Path(path)``, refused when it is a folder or another file that is not a
+    regular one (a device, a fifo), or its folder or suffix is wrong.
+
+    A symlink is checked as the file it points to, which is the file written.
+    """
     path = Path(path)
     if path.is_dir():
         raise CommandError(f"{path}: is a folder; name a file to write")
-    if not path.parent.is_dir():
-        raise CommandError(f"{path}: folder {path.parent} does not exist")
+    # /dev/stdout and the like lead through /proc to whatever a descriptor is open on;
+    # renaming onto a file found there would unlink it from under its writer.
+    if any(
+        name.startswith(STREAM_PATHS)
+        for name in (os.path.abspath(path), str(real_target(path)))
+    ):
+        raise CommandError(
+            f"{path}: names a stream of a process, not a file; name a file to write"
+        )
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # it does not exist yet (or is a dangling symlink)
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise CommandError(
+            f"{path}: is not a regular file (a device, a fifo or a socket); "
+            "name a file to write"
+        )
+    folder = real_target(path).parent
+    if not folder.is_dir():
+        raise CommandError(f"{path}: folder {folder} does not exist")
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise CommandError(
             f"{path}: a model file ends with .skops (safe to load) or "
@@ -111,6 +153,7 @@ def read_table(path, target):
         ) from None
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise CommandError(f"{path}: not a readable table ({one_line(exc)})") from None
+    _refuse_repeated_columns(pd, path, frame)
     if target not in frame.columns:
         raise CommandError(
             f"{path}: no column {target!r} (columns: {', '.join(map(str, frame.columns))})"
@@ -132,6 +175,32 @@ def read_table(path, target):
         if not pd.api.types.is_numeric_dtype(X[column]):
             raise CommandError(f"{path}: column {column!r} is not numeric")
     return X, frame[target]
+
+
+def _refuse_repeated_columns(pd, path, frame):
+    """Refuse a table whose header names a column twice.
+
+    pandas renames the second ``x`` of a CSV header ``x.1``; the header is read
+    again without that renaming only when such a name appears.
+    """
+    names = [str(name) for name in frame.columns]
+    repeated = [name for name in set(names) if names.count(name) > 1]
+    renamed = [
+        match for match in map(re.compile(r"(.+)\.\d+").fullmatch, names)
+        if match is not None and match.group(1) in names
+    ]  # fmt: skip
+    if renamed and not repeated and path.suffix.lower() not in (".parquet", ".pq"):
+        try:
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]
+        except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError):
+            header = []
+        header = [str(name) for name in header]
+        repeated = [name for name in set(header) if header.count(name) > 1]
+    if repeated:
+        raise CommandError(
+            f"{path}: its header names column(s) {', '.join(sorted(repeated))} "
+            "more than once; each column must have its own name"
+        )
 
 
 def estimator_class(name):
@@ -179,23 +248,108 @@ def new_file_mode(path):
     return 0o666 & ~umask
 
 
-def write_beside(path, write):
-    """A new file beside ``path``, filled by ``write(file)``; removed if that fails.
+def write_beside(path, write, register=None):
+    """A new file beside ``path``'s target, filled by ``write(file)`` and flushed to
+    disk; removed if that fails.
 
-    It gets the mode of a plain write to ``path`` and, being in ``path``'s
-    folder, can be renamed onto it atomically.
+    It gets the mode of a plain write to ``path`` and, being in the folder of the
+    file ``path`` names (symlinks followed), can be renamed onto that file
+    atomically, leaving a symlink in place. ``register(file)``, when given, is
+    called as soon as the file exists, so that an interruption can remove it.
     """
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
+    target = real_target(path)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     temporary = Path(name)
     try:
+        os.close(handle)
+        if register is not None:
+            register(temporary)
         write(temporary)
+        _flush_to_disk(temporary)
         # mkstemp makes the file readable by its owner only, whatever the umask.
-        os.chmod(temporary, new_file_mode(path))
+        os.chmod(temporary, new_file_mode(target))
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return temporary
+
+
+def _flush_to_disk(path):
+    """fsync ``path``: without it a power loss after the rename can leave an empty file."""
+    handle = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def flush_folder(folder):
+    """fsync a folder, so that a rename in it survives a power loss; skipped where
+    folders cannot be opened (Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:  # some file systems refuse fsync on a folder; the rename is done
+        pass
+    finally:
+        os.close(handle)
+
+
+def replace_into(temporary, path):
+    """Rename ``temporary`` onto the file ``path`` names (a symlink stays a symlink)."""
+    target = real_target(path)
+    os.replace(temporary, target)
+    WRITTEN.append(str(path))
+    flush_folder(target.parent)
+
+
+@contextlib.contextmanager
+def locked(paths):
+    """Hold an exclusive advisory lock (``flock``) on each existing file of ``paths``.
+
+    The lock is taken on the file itself, not on a lock file beside it, so that
+    nothing is left behind. A file renamed over while a process waited for its
+    lock is a new file: the waiter then locks that one instead. Files are
+    locked in the order of their real paths, so two commands never wait for
+    each other. Without ``fcntl`` (Windows) nothing is locked.
+    """
+    handles = []
+    try:
+        if fcntl is not None:
+            for target in sorted({str(real_target(path)) for path in paths}):
+                handle = _lock(target)
+                if handle is not None:
+                    handles.append(handle)
+        yield
+    finally:
+        for handle in handles:
+            os.close(handle)  # closing releases the lock
+
+
+def _lock(target):
+    """A descriptor of ``target`` holding its lock, or None if it cannot be locked."""
+    while True:
+        try:
+            handle = os.open(target, os.O_RDONLY)
+        except OSError:  # missing or unreadable: nothing to serialise on
+            return None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            locked_file, current = os.fstat(handle), os.stat(target)
+        except OSError:
+            # Removed while waiting, or a file system without locks (some network
+            # ones): the in-place forget's check of the file's bytes remains.
+            os.close(handle)
+            return None
+        except BaseException:  # Ctrl-C or SIGTERM while waiting
+            os.close(handle)
+            raise
+        if (locked_file.st_dev, locked_file.st_ino) == (current.st_dev, current.st_ino):
+            return handle
+        os.close(handle)  # renamed over while waiting: lock the new file
 
 
 def save_figure(fig, path, dpi=120):
@@ -209,7 +363,11 @@ def save_figure(fig, path, dpi=120):
     form = path.suffix[1:].lower() or None
     try:
         temporary = write_beside(path, lambda file: fig.savefig(file, dpi=dpi, format=form))
-        os.replace(temporary, path)
+        try:
+            replace_into(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise CommandError(
             f"cannot write {path}: {exc.strerror or one_line(exc)}"
@@ -238,31 +396,46 @@ def _trusted(type_name):
         return False
 
 
-def load_model(path):
+def load_model(path, *, digest=False):
     """Load a model file, refusing types from outside the package and the numerical stack.
 
     ``.skops`` files load without running code from them; ``.joblib`` and
-    ``.pkl`` files are trusted (unpickling runs code the file names).
+    ``.pkl`` files are trusted (unpickling runs code the file names). With
+    ``digest``, return ``(estimator, sha256)``: the hex SHA-256 of the very bytes
+    the model was loaded from (the file is read once, so the hash describes the
+    model loaded even if the file is replaced meanwhile).
     """
     path = existing_file(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(
+            f"{path}: cannot read it: {exc.strerror or one_line(exc)}"
+        ) from None
+    estimator = _model_from_bytes(path, data)
+    return (estimator, hashlib.sha256(data).hexdigest()) if digest else estimator
+
+
+def _model_from_bytes(path, data):
+    """The estimator that the bytes ``data`` of the file ``path`` hold."""
     if path.suffix.lower() in PICKLE_SUFFIXES:
         import joblib
 
         try:
-            estimator = joblib.load(path)
+            estimator = joblib.load(io.BytesIO(data))
         except Exception as exc:  # unpickling raises anything the file provokes
             raise CommandError(f"{path}: not a model file ({one_line(exc)})") from None
     else:
         sio = optional_import("skops.io")
         try:
-            untrusted = sio.get_untrusted_types(file=path)
+            untrusted = sio.get_untrusted_types(data=data)
             refused = [name for name in untrusted if not _trusted(name)]
             if refused:
                 raise CommandError(
                     f"{path}: refused to load types from outside sklunlearn and the "
                     f"numerical stack: {', '.join(refused)}"
                 )
-            estimator = sio.load(path, trusted=untrusted)
+            estimator = sio.loads(data, trusted=untrusted)
         except CommandError:
             raise
         except Exception as exc:  # a file that is not ours can provoke any error
