@@ -49,13 +49,19 @@ def test_requests_after_a_warned_one_keep_warning_while_the_model_is_worse(wine)
     assert any("earlier forget" in message for message in last)
 
 
-def test_a_fit_clears_the_earlier_warnings(wine):
-    X, y = wine
+def after_four_forgets(X, y):
+    """A weak-prior model after four single-row forgets, at least one of which warned."""
     model = BayesianLogisticRegression(alpha=0.01).fit(X, y)
     rows = np.random.RandomState(100).choice(len(y), 4, replace=False)
     for i in rows:
         forget_warned(model, X[[i]], y[[i]])
     assert model._warned_forgets >= 1
+    return model, rows
+
+
+def test_a_fit_clears_the_earlier_warnings(wine):
+    X, y = wine
+    model, _ = after_four_forgets(X, y)
     model.fit(X, y)
     # A first single-row forget that its own check passes, from a fresh fit.
     assert not any("earlier forget" in m for m in forget_warned(model, X[:1], y[:1]))
@@ -63,10 +69,7 @@ def test_a_fit_clears_the_earlier_warnings(wine):
 
 def test_a_refused_forget_leaves_the_count_of_warned_forgets_as_it_was(wine):
     X, y = wine
-    model = BayesianLogisticRegression(alpha=0.01).fit(X, y)
-    rows = np.random.RandomState(100).choice(len(y), 4, replace=False)
-    for i in rows:
-        forget_warned(model, X[[i]], y[[i]])
+    model, rows = after_four_forgets(X, y)
     count = model._warned_forgets
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnlearningWarning)
