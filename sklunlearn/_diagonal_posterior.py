@@ -134,7 +134,18 @@ class DiagonalGaussianPosterior:
 
     # --------------------------------------------------------------- operations
     def with_mean(self, mean):
-        """The same precision around another ``mean`` (a new posterior)."""
+        """The same precision around another ``mean`` (a new posterior).
+
+        Parameters
+        ----------
+        mean : array-like of shape (n_features,)
+            The new mean; finite.
+
+        Returns
+        -------
+        posterior : DiagonalGaussianPosterior
+            ``N(mean, diag(precision)^-1)`` with this posterior's precision.
+        """
         return DiagonalGaussianPosterior(mean, self._precision)
 
     def copy(self):
@@ -142,12 +153,34 @@ class DiagonalGaussianPosterior:
         return DiagonalGaussianPosterior(self.mean, self._precision)
 
     def mahalanobis(self, theta):
-        """``sqrt(sum_j precision_j (theta_j - mean_j)^2)``, in standard deviations."""
+        """``sqrt(sum_j precision_j (theta_j - mean_j)^2)``, in standard deviations.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_features,)
+            A point.
+
+        Returns
+        -------
+        distance : float
+            The Mahalanobis distance of ``theta`` from the mean.
+        """
         d = _point(theta, self.n_features) - self.mean
         return float(np.sqrt(d @ (self._precision * d)))
 
     def solve(self, b):
-        """Return ``covariance @ b``: ``b / precision`` along the first axis."""
+        """Return ``covariance @ b``: ``b / precision`` along the first axis.
+
+        Parameters
+        ----------
+        b : array-like of shape (n_features,) or (n_features, k)
+            Right-hand side(s).
+
+        Returns
+        -------
+        x : ndarray of the shape of ``b``
+            ``b`` divided by the precision, row by row.
+        """
         b = np.asarray(b, dtype=np.float64)
         return b / self._precision.reshape((-1,) + (1,) * (b.ndim - 1))
 
@@ -162,6 +195,7 @@ class DiagonalGaussianPosterior:
         Returns
         -------
         variance : ndarray of shape (n_samples,)
+            ``x_i' covariance x_i`` for each row.
         """
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         if X.shape[1] != self.n_features:
@@ -178,7 +212,18 @@ class DiagonalGaussianPosterior:
         return variance
 
     def log_pdf(self, theta):
-        """Log-density at the rows of ``theta`` (shape (n, n_features) or (n_features,))."""
+        """Log-density at the rows of ``theta``.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_points, n_features) or (n_features,)
+            Points at which to evaluate the density.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_points,)
+            The log-density at each point (shape (1,) for a vector).
+        """
         d = _points(theta, self.n_features) - self.mean
         return (
             -0.5 * (d * d) @ self._precision
@@ -188,6 +233,13 @@ class DiagonalGaussianPosterior:
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` samples, ``mean + z / sqrt(precision)``, ``z ~ N(0, I)``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Source of the normal draws.
 
         Returns
         -------
@@ -207,6 +259,16 @@ class DiagonalGaussianPosterior:
         With a :class:`~sklunlearn.posterior.GaussianPosterior` ``other`` of
         precision ``P_o``: ``0.5 (sum_j (P_o)_jj / p_s,j + (m_o - m_s)' P_o
         (m_o - m_s) - d + log|S_o| - log|S_s|)``.
+
+        Parameters
+        ----------
+        other : DiagonalGaussianPosterior or GaussianPosterior
+            The second distribution, of the same dimension.
+
+        Returns
+        -------
+        kl : float
+            KL(self || other) in nats.
         """
         from .posterior import GaussianPosterior
 

@@ -49,7 +49,20 @@ class ForgetPlan:
     """A checked forget request, to be committed with ``Ledger.apply``.
 
     Made by ``Ledger.plan_forget``; valid only for the ledger state it was made
-    on (any later ``add``, ``apply`` or ``merge`` makes it stale).
+    on (any later ``add``, ``apply`` or ``merge`` makes it stale). Not meant
+    to be built directly.
+
+    Parameters
+    ----------
+    groups : ndarray
+        The table entries the request changes and the weight each loses (the
+        ledger's internal record layout).
+    state : object
+        Token of the ledger state the plan was checked against.
+    n_rows : int
+        Rows of the request with positive weight.
+    weight : float
+        Total weight the request forgets.
 
     Attributes
     ----------
@@ -303,11 +316,21 @@ class Ledger:
         Parameters
         ----------
         fingerprints : ndarray of shape (n, 2), uint64
+            Fingerprints of the rows to forget, made with this ledger's key.
         weights : ndarray of shape (n,), default=None
+            Weight to forget per row; None means ones. Zero-weight rows are
+            accepted and ignored.
 
         Returns
         -------
         plan : ForgetPlan
+            To commit with ``apply`` on this ledger, before it changes.
+
+        Raises
+        ------
+        ValueError
+            When ``fingerprints`` is not of shape (n, 2), or for the reasons
+            :meth:`plan_forget` gives.
         """
         fingerprints = np.ascontiguousarray(fingerprints, dtype=np.uint64)
         if fingerprints.ndim != 2 or fingerprints.shape[1] != 2:
@@ -359,8 +382,15 @@ class Ledger:
     def apply(self, plan):
         """Commit a plan made by ``plan_forget`` on this very ledger state, in place.
 
-        Entries whose weight reaches zero (within ``WEIGHT_RTOL`` of their
+        Entries whose weight reaches zero (within a relative 1e-9 of their
         learned weight) are deleted.
+
+        Parameters
+        ----------
+        plan : ForgetPlan
+            A plan made by :meth:`plan_forget` or
+            :meth:`plan_forget_fingerprints` on this ledger, in its current
+            state.
 
         Raises
         ------
@@ -386,11 +416,14 @@ class Ledger:
         Parameters
         ----------
         X : ndarray or sparse matrix of shape (n, n_features), float64
+            Rows, as the estimator validated them.
         y : ndarray of shape (n,), float64
+            Their targets.
 
         Returns
         -------
         found : ndarray of shape (n,), bool
+            True where the row with its target has weight left.
         """
         return _table.table_contains(self._table, self._fingerprints(X, y))
 
@@ -400,11 +433,14 @@ class Ledger:
         Parameters
         ----------
         X : ndarray or sparse matrix of shape (n, n_features), float64
+            Rows, as the estimator validated them.
         y : ndarray of shape (n,), float64
+            Their targets.
 
         Returns
         -------
         fingerprints : ndarray of shape (n, 2), uint64
+            One keyed 128-bit fingerprint per row, as two 64-bit words.
         """
         return self._fingerprints(X, y)
 

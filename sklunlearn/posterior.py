@@ -177,7 +177,26 @@ class GaussianPosterior:
     def from_precision(cls, mean, precision, *, eigenvalue_bound=0.0):
         """Build from a mean and a (symmetric positive definite) precision matrix.
 
-        ``eigenvalue_bound`` is as in the constructor.
+        Parameters
+        ----------
+        mean : array-like of shape (n_features,)
+            Mean vector.
+        precision : array-like of shape (n_features, n_features)
+            Precision matrix, symmetric up to round-off (a larger asymmetry
+            raises ``ValueError``).
+        eigenvalue_bound : float, default=0.0
+            A lower bound on the smallest eigenvalue of ``precision``, as in
+            the constructor.
+
+        Returns
+        -------
+        posterior : GaussianPosterior
+            The posterior ``N(mean, precision^-1)``.
+
+        Raises
+        ------
+        NotPositiveDefiniteError
+            If ``precision`` is not positive definite.
         """
         precision = np.asarray(precision, dtype=np.float64)
         new = cls(
@@ -197,6 +216,23 @@ class GaussianPosterior:
         With ``covariance = U.T @ U`` (U upper), the precision is
         ``U^-1 U^-T``; its factor is obtained from the triangular inverse of
         ``U`` without forming any inverse of a full matrix.
+
+        Parameters
+        ----------
+        mean : array-like of shape (n_features,)
+            Mean vector.
+        covariance : array-like of shape (n_features, n_features)
+            Covariance matrix.
+
+        Returns
+        -------
+        posterior : GaussianPosterior
+            The posterior ``N(mean, covariance)``.
+
+        Raises
+        ------
+        NotPositiveDefiniteError
+            If ``covariance`` is not positive definite.
         """
         covariance = np.asarray(covariance, dtype=np.float64)
         U = _upper_cholesky(covariance, "covariance matrix")
@@ -211,7 +247,23 @@ class GaussianPosterior:
 
     @classmethod
     def from_cholesky(cls, mean, precision_cholesky, lower=False):
-        """Build from a mean and a Cholesky factor of the precision."""
+        """Build from a mean and a Cholesky factor of the precision.
+
+        Parameters
+        ----------
+        mean : array-like of shape (n_features,)
+            Mean vector.
+        precision_cholesky : array-like of shape (n_features, n_features)
+            Triangular factor of the precision: upper ``R`` with ``precision =
+            R.T @ R``, or lower ``L = R.T`` with ``lower=True``.
+        lower : bool, default=False
+            Whether ``precision_cholesky`` is the lower factor.
+
+        Returns
+        -------
+        posterior : GaussianPosterior
+            The posterior ``N(mean, precision^-1)``.
+        """
         R = np.asarray(precision_cholesky, dtype=np.float64)
         return cls(mean, R.T if lower else R)
 
@@ -252,6 +304,16 @@ class GaussianPosterior:
 
         A Newton step solves with the new precision's factor before the new
         mean is known; this reuses that factor instead of factorising again.
+
+        Parameters
+        ----------
+        mean : array-like of shape (n_features,)
+            The new mean; finite.
+
+        Returns
+        -------
+        posterior : GaussianPosterior
+            ``N(mean, precision^-1)`` with this posterior's precision.
         """
         mean = np.array(mean, dtype=np.float64, copy=True).reshape(-1)
         if mean.shape != self.mean.shape or not np.isfinite(mean).all():
@@ -262,12 +324,34 @@ class GaussianPosterior:
         return new
 
     def mahalanobis(self, theta):
-        """``||R (theta - mean)||``: the distance of ``theta`` in standard deviations."""
+        """``||R (theta - mean)||``: the distance of ``theta`` in standard deviations.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_features,)
+            A point.
+
+        Returns
+        -------
+        distance : float
+            The Mahalanobis distance of ``theta`` from the mean.
+        """
         r = self._R @ (_point(theta, self.n_features) - self.mean)
         return float(np.sqrt(r @ r))
 
     def solve(self, b):
-        """Return ``covariance @ b`` (``precision^-1 b``) by two triangular solves."""
+        """Return ``covariance @ b`` (``precision^-1 b``) by two triangular solves.
+
+        Parameters
+        ----------
+        b : array-like of shape (n_features,) or (n_features, k)
+            Right-hand side(s).
+
+        Returns
+        -------
+        x : ndarray of the shape of ``b``
+            ``precision^-1 b``.
+        """
         # R' is the lower factor in Fortran order, which LAPACK reads in place: given
         # the C-ordered R itself, cho_solve copies all d^2 entries on every call.
         return linalg.cho_solve((self._R.T, True), b, check_finite=False)  # R is finite
@@ -276,6 +360,16 @@ class GaussianPosterior:
         """Return ``R^-T @ X.T`` of shape (n_features, n_samples).
 
         Column ``i`` has squared norm ``x_i' covariance x_i``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to whiten.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_features, n_samples)
+            The whitened rows, as columns.
         """
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         return linalg.solve_triangular(self._R, X.T, lower=False, trans="T")
@@ -286,10 +380,12 @@ class GaussianPosterior:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows ``x_i``.
 
         Returns
         -------
         variance : ndarray of shape (n_samples,)
+            ``x_i' covariance x_i`` for each row.
         """
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         variance = np.empty(X.shape[0])
@@ -301,7 +397,18 @@ class GaussianPosterior:
         return variance
 
     def log_pdf(self, theta):
-        """Log-density at the rows of ``theta`` (shape (n, n_features) or (n_features,))."""
+        """Log-density at the rows of ``theta``.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_points, n_features) or (n_features,)
+            Points at which to evaluate the density.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_points,)
+            The log-density at each point (shape (1,) for a vector).
+        """
         theta = _points(theta, self.n_features)
         Z = self._R @ (theta - self.mean).T
         d = self.n_features
@@ -313,6 +420,13 @@ class GaussianPosterior:
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` samples, ``mean + R^-1 z`` with ``z ~ N(0, I)``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Source of the normal draws.
 
         Returns
         -------
@@ -329,6 +443,16 @@ class GaussianPosterior:
         with ``tr(P_o S_s) = ||R_o R_s^-1||_F^2``; the round-off below zero of
         nearly equal posteriors (about -1e-15) is returned as 0.0, so that ratios
         of divergences keep their sign.
+
+        Parameters
+        ----------
+        other : GaussianPosterior or DiagonalGaussianPosterior
+            The second distribution, of the same dimension.
+
+        Returns
+        -------
+        kl : float
+            KL(self || other) in nats, non-negative.
         """
         if isinstance(other, DiagonalGaussianPosterior):
             # As a full posterior: the factor of a diagonal precision is its square root.
@@ -417,6 +541,7 @@ class GaussianPosterior:
         Parameters
         ----------
         X : array-like of shape (k, n_features)
+            Rows whose weighted outer products are added.
         weights : array-like of shape (k,), default=None
             Non-negative weights, ones by default.
 
@@ -432,9 +557,24 @@ class GaussianPosterior:
     def rank_downdate(self, X, weights=None):
         """Posterior with ``X.T @ diag(weights) @ X`` subtracted from the precision.
 
-        Raises :class:`~sklunlearn.exceptions.NotPositiveDefiniteError` when
-        the result would not be positive definite. This posterior is not
-        modified.
+        The mean is unchanged; this posterior is not modified.
+
+        Parameters
+        ----------
+        X : array-like of shape (k, n_features)
+            Rows whose weighted outer products are subtracted.
+        weights : array-like of shape (k,), default=None
+            Non-negative weights, ones by default.
+
+        Returns
+        -------
+        posterior : GaussianPosterior
+            A new posterior, computed as in :meth:`rank_update`.
+
+        Raises
+        ------
+        NotPositiveDefiniteError
+            If the result would not be positive definite.
         """
         return self._rank_k_change(X, weights, -1.0)
 

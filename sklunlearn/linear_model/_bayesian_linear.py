@@ -462,8 +462,11 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to learn.
         y : array-like of shape (n_samples,)
+            Their targets.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row (ones by default).
 
         Returns
         -------
@@ -495,15 +498,6 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         -------
         self : object
 
-        Warns
-        -----
-        UnlearningWarning
-            When the estimated relative round-off error of the result exceeds
-            1e-8: the rows forgotten dwarfed what remains, and subtracting
-            them cancelled digits (see ``compensated``). The forget completes
-            with ``forget_report_.exact`` False; refit on the remaining rows for
-            an exact model.
-
         Raises
         ------
         NotFittedError
@@ -516,6 +510,15 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             Without the ledger, when the remaining Gram matrix would be
             indefinite beyond round-off, i.e. the rows were not all part of
             the training data.
+
+        Warns
+        -----
+        UnlearningWarning
+            When the estimated relative round-off error of the result exceeds
+            1e-8: the rows forgotten dwarfed what remains, and subtracting
+            them cancelled digits (see ``compensated``). The forget completes
+            with ``forget_report_.exact`` False; refit on the remaining rows for
+            an exact model.
         """
         return self._forget(X, y, sample_weight)
 

@@ -375,12 +375,15 @@ class BayesianLogisticRegression(_GaussianClassifier):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to learn.
         y : array-like of shape (n_samples,)
+            Their labels.
         classes : array-like of shape (n_classes,), default=None
             All classes, required on the first call (as in scikit-learn's
             online classifiers); a later call may pass them again, and a
             ValueError is raised when they differ from ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row (ones by default).
 
         Returns
         -------

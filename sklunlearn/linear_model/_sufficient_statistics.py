@@ -77,14 +77,18 @@ class RoundOff(NamedTuple):
     off-diagonal error is at most the geometric mean of the two diagonal
     ones (Cauchy-Schwarz on the absorbed terms ``w a_j a_k``).
 
-    Fields
-    ------
+    Attributes
+    ----------
     weight_sum : float
+        Error of the total weight ``weight_sum``.
     x_mean : ndarray of shape (n_features,)
+        Error of the weighted feature means ``x_mean``.
     y_mean : float
+        Error of the weighted target mean ``y_mean``.
     xx : ndarray of shape (n_features,)
         Error of the diagonal of ``xx``.
     yy : float
+        Error of the centred target scatter ``yy``.
     """
 
     weight_sum: float

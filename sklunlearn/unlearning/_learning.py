@@ -25,11 +25,35 @@ def learn(
     the evidence lower bound, started from the Laplace approximation (the
     natural-gradient fixed point of :func:`variational_update`; the iteration
     counts of both stages are added in ``n_iter``, each stage has ``max_iter``).
-    ``verbose`` prints each iteration's objective and convergence measure.
+
+    Parameters
+    ----------
+    posterior : GaussianPosterior
+        What is known before these rows: the prior on a first fit
+        (``model.prior.posterior()``), or the posterior of rows learned
+        before.
+    model : Model
+        Predictor, likelihood and prior.
+    X : array-like of shape (n_samples, n_features)
+        Rows, as the model's predictor takes them.
+    y : array-like of shape (n_samples,)
+        Targets, as the model's likelihood takes them.
+    weights : array-like of shape (n_samples,)
+        Non-negative weight of each row.
+    inference : {'laplace', 'vi'}, default='laplace'
+        Laplace approximation at the mode, or Gaussian variational fit.
+    max_iter : int, default=100
+        Iterations of each stage.
+    tol : float, default=1e-10
+        Convergence tolerance of each stage.
+    verbose : int, default=0
+        Print each iteration's objective and convergence measure when
+        positive.
 
     Returns
     -------
     posterior : GaussianPosterior
+        The posterior with the rows learned.
     diagnostics : Diagnostics
         ``n_iter`` and ``converged`` of the fit.
     """

@@ -15,8 +15,8 @@ METHOD_NAMES = set()
 class ForgettingMethod(NamedTuple):
     """A registered forgetting method.
 
-    Fields
-    ------
+    Attributes
+    ----------
     name : str
         The value of an estimator's ``unlearning`` parameter that selects it.
     function : callable
@@ -89,7 +89,24 @@ def register_method(name, method, *, parameters=None, replace=False):
 
 
 def get_method(name):
-    """The :class:`ForgettingMethod` registered under ``name``."""
+    """The :class:`ForgettingMethod` registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (an estimator's ``unlearning`` value).
+
+    Returns
+    -------
+    method : ForgettingMethod
+        Its name, function and the estimator parameters it reads.
+
+    Raises
+    ------
+    ValueError
+        If no method is registered under ``name``; the message lists those
+        that are.
+    """
     try:
         return _METHODS[name]
     except KeyError:

@@ -90,7 +90,18 @@ _REQUEST_SEEDS = (2, 3, 4)
 
 
 def is_exact_unlearner(estimator):
-    """Whether ``estimator`` declares exact forgetting (``_unlearning_is_exact``)."""
+    """Whether ``estimator`` declares exact forgetting (``_unlearning_is_exact``).
+
+    Parameters
+    ----------
+    estimator : estimator
+        An estimator instance.
+
+    Returns
+    -------
+    exact : bool
+        True when its ``_unlearning_is_exact`` attribute is true.
+    """
     return bool(getattr(estimator, "_unlearning_is_exact", False))
 
 
@@ -179,7 +190,16 @@ def _assert_closer(moved, baseline, target, X, what):
 
 
 def check_partial_unfit_not_fitted(name, estimator_orig):
-    """``partial_unfit`` before any fit raises NotFittedError and changes nothing."""
+    """``partial_unfit`` before any fit raises NotFittedError and changes nothing.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
+    """
     estimator = clone(estimator_orig)
     X, y = _make_data(estimator)
     before = pickle.dumps(estimator)
@@ -206,6 +226,14 @@ def check_partial_unfit_keeps_fitted_metadata(name, estimator_orig):
 
     Classifiers forget rows of a single class, so that re-learning
     ``classes_`` from the forgotten labels shows.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
     """
     estimator = clone(estimator_orig)
     X, y = _make_data(estimator)
@@ -227,7 +255,16 @@ def check_partial_unfit_keeps_fitted_metadata(name, estimator_orig):
 
 
 def check_forget_equals_refit(name, estimator_orig):
-    """Exact estimators: fit, then forget rows == fit on the remaining rows."""
+    """Exact estimators: fit, then forget rows == fit on the remaining rows.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
+    """
     X, y = _make_data(estimator_orig)
     forget, keep = _split(X.shape[0])
     unlearned = clone(estimator_orig).fit(X, y).partial_unfit(X[forget], y[forget])
@@ -236,7 +273,16 @@ def check_forget_equals_refit(name, estimator_orig):
 
 
 def check_forget_improves_on_doing_nothing(name, estimator_orig):
-    """Forgetting brings the model strictly closer to the refit than not forgetting."""
+    """Forgetting brings the model strictly closer to the refit than not forgetting.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
+    """
     X, y = _make_data(estimator_orig)
     forget, keep = _split(X.shape[0])
     full = clone(estimator_orig).fit(X, y)
@@ -250,6 +296,14 @@ def check_partial_fit_partial_unfit_identity(name, estimator_orig):
 
     Exact estimators must return to the model fitted without ``B``;
     approximate ones must end strictly closer to it than with ``B`` learned.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
     """
     X, y = _make_data(estimator_orig)
     batch, base = _split(X.shape[0])
@@ -270,6 +324,14 @@ def check_weighted_forgetting(name, estimator_orig):
     Some rows are forgotten partly, some entirely (their reduced weight is
     zero, the same as an absent row). Approximate estimators must end
     strictly closer to the reduced-weight fit than without forgetting.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
     """
     X, y = _make_data(estimator_orig)
     forget, _ = _split(X.shape[0])
@@ -326,6 +388,14 @@ def check_forget_counts_every_row(name, estimator_orig):
     request. Forgetting the whole request must bring the predictive KL to
     the target below a fraction (``_PART_GAP_RATIO``) of what forgetting
     its first row alone, or all but its last row, leaves.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
     """
     X, y, request, base, learned = _request_learned_last(estimator_orig)
     gap = predictive_kl(_forgotten(learned, X, y, request), base, X)
@@ -395,6 +465,14 @@ def check_forget_honours_weights(name, estimator_orig):
     quarter of the weight-1 model's; posterior mean half as far). Requests are
     drawn in turn until one does; a network whose ``partial_fit`` saturates
     on every small batch has none, and passes.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
     """
     found = _request_learned_halfway(estimator_orig)
     if found is None:
@@ -426,7 +504,16 @@ def check_forget_honours_weights(name, estimator_orig):
 
 
 def check_zero_weight_forgetting_is_no_op(name, estimator_orig):
-    """Forgetting rows with zero weight leaves the model as it was."""
+    """Forgetting rows with zero weight leaves the model as it was.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
+    """
     X, y = _make_data(estimator_orig)
     forget, _ = _split(X.shape[0])
     fitted = clone(estimator_orig).fit(X, y)
@@ -478,6 +565,14 @@ def check_rejected_calls_leave_state_unchanged(name, estimator_orig):
     ``y`` of the wrong length, negative weights, forgetting more rows or more
     weight than were learned, and (classifiers) unknown labels. The state is
     compared through ``pickle.dumps``.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
     """
     estimator = clone(estimator_orig)
     X, y = _make_data(estimator)
@@ -523,6 +618,14 @@ def check_ledger_refuses_rows_not_learned(name, estimator_orig):
     Each refusal is a ValueError that leaves the estimator byte-identical; a
     learned row is forgotten once and then refused; ``n_samples_seen_`` and
     ``len(ledger_)`` count the rows with weight left.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
     """
     estimator = clone(estimator_orig)
     X, y = _make_data(estimator)
@@ -558,8 +661,18 @@ def check_ledger_refuses_rows_not_learned(name, estimator_orig):
 
 
 def check_forget_report(name, estimator_orig):
-    """Every ``partial_unfit`` sets ``forget_report_`` with what was forgotten, and
-    its ``exact`` is the estimator's declared exactness (a pipeline's own)."""
+    """Every ``partial_unfit`` sets ``forget_report_`` with what was forgotten.
+
+    Its ``exact`` is the estimator's declared exactness (a pipeline's own).
+
+    Parameters
+    ----------
+    name : str
+        The estimator's name, used in failure messages.
+    estimator_orig : estimator
+        An unfitted estimator; the check fits clones of it and leaves it
+        unchanged.
+    """
     import json
 
     from ..base import ForgetReport
@@ -585,7 +698,18 @@ def check_forget_report(name, estimator_orig):
 
 
 def yield_unlearning_checks(estimator):
-    """Yield the checks that apply to ``estimator`` (exact or approximate)."""
+    """Yield the checks that apply to ``estimator`` (exact or approximate).
+
+    Parameters
+    ----------
+    estimator : estimator
+        An estimator instance with ``partial_unfit``.
+
+    Yields
+    ------
+    check : callable
+        ``check(name, estimator)``, one per applicable check.
+    """
     yield check_partial_unfit_not_fitted
     yield check_partial_unfit_keeps_fitted_metadata
     if is_exact_unlearner(estimator):
