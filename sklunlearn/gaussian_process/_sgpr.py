@@ -67,9 +67,12 @@ def _inducing_posterior(mean_v, R_v, factor):
 
     The precision of ``u`` is ``(R_v L^-1)' (R_v L^-1)``; the R factor of a QR
     decomposition of ``R_v L^-1`` is an upper Cholesky factor of it, computed
-    without forming the (possibly ill-conditioned) precision.
+    without forming the (possibly ill-conditioned) precision. ``R_v L^-1`` is
+    solved for (``L^-T R_v'``), not multiplied out with an explicit ``L^-1``,
+    which loses digits where ``K_uu`` is ill-conditioned.
     """
-    R = linalg.qr(R_v @ factor.inverse, mode="r")[0]
+    whitened = linalg.solve_triangular(factor.cholesky, R_v.T, lower=True, trans="T")
+    R = linalg.qr(whitened.T, mode="r")[0]
     signs = np.where(np.diag(R) < 0, -1.0, 1.0)
     return GaussianPosterior(factor.cholesky @ mean_v, signs[:, None] * R)
 
@@ -878,6 +881,12 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             Only when ``return_std``.
         y_cov : ndarray of shape (n_samples, n_samples)
             Only when ``return_cov``.
+
+        Warns
+        -----
+        UserWarning
+            With ``return_std``, when a predictive variance is below its estimated
+            round-off (it then cancelled all its digits; it is clipped at 0).
         """
         if return_std and return_cov:
             raise RuntimeError("At most one of return_std or return_cov can be requested.")
@@ -903,9 +912,16 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if return_cov:
             cov = kernel(X) - A.T @ A + B.T @ B
             return mean, cov * scale
-        variance = (
-            kernel.diag(X) - np.einsum("ij,ij->j", A, A) + np.einsum("ij,ij->j", B, B)
-        )
+        prior = kernel.diag(X)
+        projected = np.einsum("ij,ij->j", A, A)
+        explained = np.einsum("ij,ij->j", B, B)
+        # k** - |a|^2 + |R^-T a|^2 (Titsias 2009, eq. 6, whitened): the Nystrom residual
+        # k** - |a|^2 cancels, but forward substitution (whitened_features) computes it
+        # as the last pivot of a Cholesky factor of [[K_ZZ, k], [k', k**]], to about
+        # (m + 2) u times what it cancelled (Higham 2002, Thm. 10.3).
+        variance = (prior - projected) + explained
+        error = (A.shape[0] + 2) * UNIT_ROUNDOFF * (np.abs(prior) + projected + explained)
+        _warn_unresolved_variances(variance, error, scale)
         return mean, np.sqrt(np.clip(variance, 0.0, None) * scale)
 
     def sample_y(self, X, n_samples=1, random_state=0):
@@ -1355,6 +1371,27 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _warn_unresolved_variances(variance, error, scale):
+    """A UserWarning when predictive variances are below their round-off ``error``.
+
+    There the variance returned (clipped at 0, as GaussianProcessRegressor
+    does with negative ones) is known only to lie between 0 and about
+    ``error``; ``scale`` converts both to the targets' units.
+    """
+    unresolved = variance < error
+    if not np.any(unresolved):
+        return
+    largest = float(np.sqrt(np.max(error[unresolved]) * scale))
+    warnings.warn(
+        f"Predictive variances at {int(np.sum(unresolved))} of {variance.shape[0]} "
+        "points are below their estimated round-off: the standard deviations "
+        "returned there (of the variance clipped at 0) are known only to be below "
+        f"about {largest:.2g}. A larger noise_variance or jitter resolves them.",
+        UserWarning,
+        stacklevel=caller_stacklevel(),
+    )
 
 
 def _warn_abnormal(result, bounds):
