@@ -43,13 +43,33 @@ def output_posterior(statistics, alpha, beta):
 
 
 def relative_error(statistics, alpha, beta, refit=False):
-    """Estimated relative round-off error of the precision's diagonal.
+    """Estimated relative round-off error of the output layer's posterior.
 
-    Each diagonal entry's absolute error over its size ``alpha / beta +
-    (Phi' W Phi)_jj``; ``refit`` gives what a refit on the same rows would have.
+    The worst of two ratios, from the statistics' round-off record (``refit``:
+    the record a refit on the same rows would have), as
+    :meth:`~sklunlearn.linear_model.BayesianLinearRegression._estimated_error`
+    divides each error by the size of what it determines:
+
+    - a diagonal entry of the precision: its absolute error over its size
+      ``alpha / beta + (Phi' W Phi)_jj``;
+    - the mean ``m = beta Lambda^-1 Phi' W y``: the error of ``(Phi' W y)_j``,
+      at most ``sqrt(e_jj e_yy)`` (Cauchy-Schwarz on the absorbed terms, with
+      ``e`` the errors of the diagonal of ``Phi' W Phi`` and of ``y' W y``),
+      moves ``m_j`` by that over ``alpha / beta + (Phi' W Phi)_jj`` (the
+      diagonal of ``Lambda / beta``), against the largest ``|m_j|`` so
+      estimated. A forgotten row of large target cancels digits here and
+      nowhere in the precision.
+
+    A first-order estimate with ``Lambda`` replaced by its diagonal, not a bound.
     """
     round_off = statistics.refit_round_off() if refit else statistics.round_off
-    gram_error, _ = statistics.gram_round_off(False, round_off)
-    gram, _, _ = statistics.gram(fit_intercept=False)
+    gram_error, yty_error = statistics.gram_round_off(False, round_off)
+    gram, target, _ = statistics.gram(fit_intercept=False)
     size = np.clip(np.diag(gram), 0.0, None) + alpha / beta
-    return float(max(np.max(gram_error / size), UNIT_ROUNDOFF))
+    target_error = np.sqrt(gram_error * yty_error)
+    mean_size = np.max(np.abs(target) / size, initial=0.0)
+    ratios = (
+        np.max(gram_error / size, initial=0.0),
+        np.max(target_error / size, initial=0.0) / max(mean_size, np.finfo(float).tiny),
+    )
+    return float(max(max(ratios), UNIT_ROUNDOFF))

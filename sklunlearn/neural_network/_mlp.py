@@ -129,6 +129,29 @@ _MIN_NOISE_FRACTION = 1e-6
 # Targets whose spread is within this many units in the last place of their mean are
 # constant: their variance is round-off.
 _ROUND_OFF_SPREAD = 1e3
+# A learned noise precision beta is kept at or below this times alpha / W. The output
+# bias's curvature is beta W exactly (its derivative is 1 on every row), so along a
+# direction the rows do not determine the posterior precision alpha I + beta J'WJ has a
+# condition number of at least beta W / alpha; Cholesky in float64 fails near 1 / eps
+# (4.5e15), and other weights' curvature can exceed the bias's.
+_MAX_PRECISION_RATIO = 1e12
+_NOISE_AT_FLOOR = (
+    "A learned noise variance is kept at least W / ({:g} alpha) = {:.3g} (W={:.3g} the "
+    "total sample weight, alpha={:.3g}): less noise would make the rows' curvature "
+    "J'WJ / noise_variance outweigh the prior precision alpha by more than the "
+    "posterior's factorisation in float64 can hold. This fit's noise_variance_ "
+    "({:.3g}) {}, so the predictive standard deviation overstates the targets' noise. "
+    "Standardise y (mean {:.3g}, variance {:.3g}) before fitting and forgetting, and "
+    "undo it on the predictions; or raise alpha."
+)
+_NOT_FACTORISABLE = (
+    "The posterior precision alpha I + (the rows' curvature) / noise_variance could "
+    "not be factorised in float64 ({}): the rows' curvature over the noise variance "
+    "outweighs the prior precision alpha={:.3g} by more than float64 can hold, as "
+    "targets on a scale far below the prior's (standard deviation {:.3g}) or a tiny "
+    "noise_variance ({}) make it. Standardise y (and undo it on the predictions), or "
+    "pass a larger noise_variance or alpha. Nothing was changed."
+)
 # A learned noise variance at least the targets' own: the fit predicts no better
 # than their mean, usually because the prior holds the weights far below the
 # scale the targets need.
@@ -177,7 +200,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         MAP optimiser: L-BFGS-B (:func:`scipy.optimize.minimize`) on the
         flat weight vector with analytic gradients, or Adam on minibatches.
     batch_size : int or 'auto', default='auto'
-        Minibatch size of Adam (``'auto'``: ``min(200, n_samples)``).
+        Minibatch size of Adam (``'auto'``: ``min(200, n_samples)``). A larger
+        one is clipped to ``n_samples`` with a warning, as MLPRegressor does.
     learning_rate_init : float, default=1e-3
         Step size of Adam.
     max_iter : int, default=200
@@ -190,7 +214,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Adam: the per-row objective must improve by ``tol`` within 10 epochs.
         The variational fit of ``'diag'`` stops at the same bound on the
         ELBO's gradient divided by the total sample weight. Also passed to the
-        forgetting method.
+        forgetting method. The per-row objective is ``loss_``'s, MLPRegressor's
+        divided by the noise variance, so the same ``tol`` is ``1 /
+        noise_variance`` times stricter than MLPRegressor's.
     random_state : int, RandomState instance or None, default=None
         Seed of the initial weights, Adam's minibatches, the forgetting
         methods' Monte Carlo draws and the draws of the diagonal variational
@@ -208,7 +234,12 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         posterior over every weight).
     noise_variance : float or None, default=None
         Variance of the Gaussian noise. None learns it by maximising the
-        Laplace evidence (MacKay's fixed point, alternated with MAP fits).
+        Laplace evidence (MacKay's fixed point, alternated with MAP fits),
+        kept at least ``1e-6`` times the targets' variance and at least ``W /
+        (1e12 alpha)`` (``W`` the total sample weight), below which the
+        posterior precision outgrows float64 against the prior; a fit that
+        reaches the latter (targets that vary far less than the prior's scale)
+        warns.
     inference : {'laplace', 'vi'}, default='laplace'
         Laplace approximation at the MAP, or a Gaussian variational posterior
         started from it. With ``curvature='ggn'`` the variational posterior
@@ -283,6 +314,13 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         Weight matrices of the layers (posterior mean), as MLPRegressor's.
     intercepts_ : list of ndarray
         Bias vectors of the layers (posterior mean).
+    n_layers_ : int
+        Number of layers, input and output included: ``len(hidden_layer_sizes)
+        + 2``, as MLPRegressor's.
+    n_outputs_ : int
+        Number of outputs: always 1 (``y`` is one-dimensional).
+    out_activation_ : str
+        Activation of the output layer: always ``'identity'``.
     posterior_ : GaussianPosterior or DiagonalGaussianPosterior
         ``'ggn'``: over all weights, in the order of ``coefs_[0]`` (row-major),
         ``intercepts_[0]``, ``coefs_[1]``, ... ``'diag'``: a
@@ -297,11 +335,15 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         when ``alpha`` is None (then kept by :meth:`partial_fit` and
         :meth:`partial_unfit`).
     n_iter_ : int
-        Iterations of the last MAP fit (summed over the noise updates) or
-        forgetting method.
+        Iterations of the last MAP fit or forgetting method. A fit that learns
+        ``noise_variance`` or ``alpha`` sums its MAP fits' iterations over the
+        evidence rounds, and ``inference='vi'`` adds the variational fit's:
+        unlike MLPRegressor's, it can exceed ``max_iter``.
     loss_ : float
         The minimised objective: negative log joint without constants,
-        divided by the total sample weight.
+        divided by the total sample weight. That is MLPRegressor's ``loss_``
+        divided by ``noise_variance_`` (with its ``alpha`` equal to ``alpha *
+        noise_variance_``, and the biases penalised too).
     mode_distance_ : float
         How far the last :meth:`fit` or :meth:`partial_fit` ended from the mode
         its Laplace posterior assumes, in posterior standard deviations: the
@@ -666,6 +708,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------ learning
     def _learn_rows(self, rows, reset):
         """Fit (``reset``) or add the rows (a :class:`TrainingRows` or its dask twin)."""
+        self._check_batch_size(rows, reset)
         # Overflow on the way is refused below, by the finiteness of the result.
         try:
             with np.errstate(over="ignore", invalid="ignore"):
@@ -675,6 +718,15 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                     self._add(rows)
         except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:
             raise ValueError(_NOT_FINITE.format("a step went", str(exc))) from exc
+        except (NotPositiveDefiniteError, linalg.LinAlgError) as exc:
+            # alpha I plus a positive semi-definite curvature is positive definite: only
+            # round-off, from a curvature far larger than alpha, fails to factorise it.
+            _, variance = rows.target_moments()
+            raise ValueError(
+                _NOT_FACTORISABLE.format(
+                    exc, self._alpha, np.sqrt(variance), self.noise_variance
+                )
+            ) from exc
         self._check_finite_fit()
         weight = rows.weight
         if reset:
@@ -685,6 +737,24 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             learned, gross = self._weight_seen
             self._weight_seen = (learned + weight, gross + weight)
         return UpdateOutcome(self.inference, False, n_iter=self.n_iter_)
+
+    def _check_batch_size(self, rows, reset):
+        """Warn, as MLPRegressor does, that Adam clips a ``batch_size`` above the rows.
+
+        Only when a MAP fit runs: ``partial_fit`` of ``'last_layer'`` has none. Rows on
+        a dask cluster are refused with Adam before they get here.
+        """
+        if self.solver != "adam" or self.batch_size == "auto":
+            return
+        if not reset and self.curvature == "last_layer":
+            return
+        n_rows = rows.X.shape[0]
+        if self.batch_size > n_rows:
+            self._warn_later(
+                f"Got `batch_size`={self.batch_size} larger than the sample size "
+                f"({n_rows}). It is going to be clipped.",
+                UserWarning,
+            )
 
     def _check_finite_fit(self):
         """Refuse a fit whose objective, noise, weights or posterior are not finite."""
@@ -726,6 +796,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "output layer only, and 'diag' understates the posterior variances, "
                 "which sends MacKay's update for alpha out of range. Pass a float alpha."
             )
+        # MLPRegressor's structural attributes; the targets here are one-dimensional.
+        self.n_layers_ = len(predictor.layer_sizes)
+        self.n_outputs_ = 1
+        self.out_activation_ = "identity"
         rng = check_random_state(self.random_state)
         theta = glorot_weights(predictor, self.activation, rng)
         self._alpha = 1.0 if self.alpha is None else float(self.alpha)
@@ -735,7 +809,8 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         undetermined = self._train(
             predictor, rows, theta, beta, learn_noise, rng, learn_alpha=self.alpha is None
         )
-        # An undetermined noise has its own warning: the targets' scale is not the cause.
+        # An undetermined noise, or one at its floor, has its own warning: a prior that
+        # holds the weights below the targets' scale is not the cause.
         if learn_noise and self.noise_variance_ * learn_noise >= 1.0 and not undetermined:
             mean, variance = rows.target_moments()
             self._warn_later(
@@ -750,15 +825,18 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
 
         ``learn_noise``: 0 keeps the noise precision ``beta``; otherwise the
         inverse variance of the targets, and the MAP alternates with MacKay's
-        noise update (capped at ``learn_noise / _MIN_NOISE_FRACTION``).
+        noise update from ``beta`` (both capped at ``learn_noise /
+        _MIN_NOISE_FRACTION`` and at :meth:`_max_noise_precision`).
         ``learn_alpha``: the MAP alternates with MacKay's update of the prior
         precision ``self._alpha`` too, from short MAP fits (``_EARLY_ITER``); the
         fixed point counts as settled only after a MAP fit that converged or had
         the whole ``max_iter``. Returns whether the learned noise was warned
-        about as undetermined by the rows.
+        about as undetermined by the rows or as held at its floor.
         """
         rounds = _MAX_EVIDENCE_ROUNDS if learn_alpha else _MAX_NOISE_ROUNDS
         n_iter, posterior, settled, degrees = 0, None, True, (np.inf, 0.0)
+        if learn_noise:
+            beta = min(beta, self._max_noise_precision(rows))
         for round_ in range(rounds):
             prior = StartingPoint(np.zeros(predictor.n_weights), self._alpha)
             budget = min(self.max_iter, _EARLY_ITER * 2**round_) if learn_alpha else None
@@ -771,10 +849,16 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 predictor, rows, theta, beta
             )
             degrees = (rows.weight - gamma, gamma)
-            new_beta = (
-                min(new_beta, learn_noise / _MIN_NOISE_FRACTION) if learn_noise else beta
-            )
             new_alpha = new_alpha if learn_alpha else self._alpha
+            new_beta = (
+                min(
+                    new_beta,
+                    learn_noise / _MIN_NOISE_FRACTION,
+                    self._max_noise_precision(rows, new_alpha),
+                )
+                if learn_noise
+                else beta
+            )
             settled = (
                 (budget is None or budget >= self.max_iter or result.converged)
                 and abs(new_beta / beta - 1.0) < _NOISE_RTOL
@@ -789,7 +873,10 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             predictor, GaussianNoise(beta), self._prior(predictor.n_weights)
         )
         self.noise_variance_ = 1.0 / beta
-        undetermined = bool(learn_noise) and self._warn_about_noise(*degrees)
+        undetermined = bool(learn_noise) and (
+            self._warn_about_noise(*degrees)
+            or self._warn_about_noise_floor(rows, beta, learn_noise)
+        )
         if self.curvature == "last_layer":
             self._set_fit(result, n_iter, result.converged)
             self._statistics, _ = rows.curvature(predictor, theta, beta, kind="last_layer")
@@ -803,6 +890,42 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self._set_fit(result, n_iter, result.converged, posterior, rows.weight)
         self._set_posterior(self._refined(posterior, rows), theta)
         return undetermined
+
+    def _max_noise_precision(self, rows, alpha=None):
+        """The largest learned noise precision, ``_MAX_PRECISION_RATIO alpha / W``."""
+        alpha = self._alpha if alpha is None else alpha
+        return _MAX_PRECISION_RATIO * alpha / rows.weight
+
+    def _warn_about_noise_floor(self, rows, beta, learn_noise):
+        """The warning of a learned noise that reached its floor; whether it was given.
+
+        Reached: the fit ended at it, or the targets' own variance (``1 /
+        learn_noise``) is below it, so the fit started at it and no noise the evidence
+        could ask for is as small as the targets' spread.
+        """
+        cap = self._max_noise_precision(rows)
+        if beta < cap and learn_noise < cap:
+            return False
+        mean, variance = rows.target_moments()
+        reason = (
+            "is at that floor"
+            if beta >= cap
+            else "cannot come down to the targets' variance, which is below the floor"
+        )
+        self._warn_later(
+            _NOISE_AT_FLOOR.format(
+                _MAX_PRECISION_RATIO,
+                1.0 / cap,
+                rows.weight,
+                self._alpha,
+                1.0 / beta,
+                reason,
+                mean,
+                variance,
+            ),
+            UserWarning,
+        )
+        return True
 
     def _warn_about_alpha(self, settled, rounds, beta):
         """The warning of a learned ``alpha`` at an end of its range, or unsettled."""
@@ -1243,7 +1366,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if not parts:
             return None
         self._warned_about_leftovers = True
-        verb, carry = ("were", "carry") if len(parts) > 1 else ("was", "carries")
+        # The hidden layers' weights are plural on their own.
+        plural = len(parts) > 1 or self.curvature == "last_layer"
+        verb, carry = ("were", "carry") if plural else ("was", "carries")
         return (
             f"{' and '.join(parts)} {verb} learned from data that included the "
             f"forgotten rows and still {carry} information about them ("
