@@ -146,6 +146,10 @@ def _with_forwarded_warnings(estimator, outcome):
     return outcome._replace(warnings=(*(outcome.warnings or ()), *request.warnings))
 
 
+# What an approximate forget keeps between requests in one process (see
+# ``_classifier.py``): never pickled or deep-copied.
+_PENDING_STATE = ("_pending_forgets", "_pending_origins")
+
 _EARLIER_WARNING = (
     "This forget's own checks passed, but {0} earlier forget{1} since the fit warned "
     "that its result may be worse than doing nothing: that error stays in the "
@@ -346,6 +350,12 @@ class UnlearningMixin:
         with self._instance_lock():
             state = dict(super().__getstate__())
             state.pop("_lock", None)
+            # The pending requests' anchor is the posterior before the forgets, and
+            # their summed terms hold the forgotten rows (one row's gradient is a
+            # multiple of the row): a saved or copied model keeps neither, and its
+            # next forget starts from the posterior it holds.
+            for name in _PENDING_STATE:
+                state.pop(name, None)
             return _owning_its_ledger(state)
 
     def __copy__(self):
@@ -354,6 +364,8 @@ class UnlearningMixin:
         with self._instance_lock():
             state = _owning_its_ledger(dict(self.__dict__))
         state.pop("_lock", None)
+        for name in _PENDING_STATE:  # as __getstate__
+            state.pop(name, None)
         new = object.__new__(type(self))
         new.__dict__.update(state)
         return new

@@ -540,10 +540,15 @@ class UnlearningPipeline(Pipeline):
                 "metadata routing it takes only sample_weight. Nothing was changed."
             )
         _, routed = self._fit_routing({"sample_weight": sample_weight, **params})
-        sample_weight = routed.get("sample_weight")
+        if isinstance(final, UnlearningPipeline):
+            # An inner pipeline routes its share again, under the names (aliases) its
+            # own steps request, as its fit did.
+            kwargs = routed
+        else:
+            weights = routed.get("sample_weight")
+            kwargs = {} if weights is None else {"sample_weight": weights}
         forward = self._request(X, messages if forwards else ())
         Xt = self._transform_through_fitted_steps(X)
-        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         with forward:
             final.partial_unfit(Xt, y, **kwargs)
         if messages and not forwards:

@@ -158,21 +158,34 @@ def test_dask_multiclass_service_equals_memory(wine):
 def _refused(estimator, method, *args, error=Exception):
     """Type and message of what the refused call raises; assert nothing changed."""
     state = pickle.dumps(estimator)
+    # A pickle leaves out the pending requests' state (it holds the forgotten rows):
+    # the refusal must put back the very objects.
+    pending = [estimator.__dict__.get(name) for name in _PENDING]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(error) as info:
             getattr(estimator, method)(*args)
     assert pickle.dumps(estimator) == state
+    for name, kept in zip(_PENDING, pending, strict=True):
+        assert estimator.__dict__.get(name) is kept
     return type(info.value), str(info.value)
+
+
+_PENDING = ("_pending_forgets", "_pending_origins")
+
+
+def _forgets_pending(X, y):
+    """A model with forgets pending and rows learned since (anchors, unions, origins)."""
+    model = BayesianLogisticRegression().fit(X[:400], y[:400])
+    model.partial_unfit(X[:3], y[:3])
+    model.partial_fit(X[400:405], y[400:405])
+    return model
 
 
 def test_refused_calls_on_dask_change_nothing_while_forgets_are_pending(client, cancer):
     """Refusals before and after the update: the anchors, unions and origins stay."""
     X, y = cancer
-    memory = BayesianLogisticRegression().fit(X[:400], y[:400])
-    memory.partial_unfit(X[:3], y[:3])
-    memory.partial_fit(X[400:405], y[400:405])
-    on_dask = pickle.loads(pickle.dumps(memory))
+    memory, on_dask = _forgets_pending(X, y), _forgets_pending(X, y)
     assert "_pending_origins" in on_dask.__dict__
     lazy = da.from_array(X, chunks=(50, -1))
     # 40 rows of class 1, the largest in the first feature: the check warns.

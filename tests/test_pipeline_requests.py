@@ -291,3 +291,19 @@ def test_metadata_other_than_weights_is_refused_without_routing_and_changes_noth
     with pytest.raises(TypeError, match="unexpected argument"):
         pipe.partial_unfit(X[:2], y[:2], w=np.ones(2))
     assert pickle.dumps(pipe) == before
+
+
+def test_a_nested_pipeline_forgets_aliased_weights_as_its_fit_learned_them():
+    X, y, w = weighted_data()
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnlearningWarning)
+        final = BayesianLinearRegression().set_fit_request(sample_weight="w")
+        inner = make_unlearning_pipeline(FunctionTransformer(tanh_features), final)
+        outer = make_unlearning_pipeline(FunctionTransformer(), inner).fit(X, y, w=w)
+        outer.partial_unfit(X[:4], y[:4], w=w[:4])  # forgot whole rows before
+    assert outer.forget_report_.weight == pytest.approx(w[:4].sum(), rel=1e-12)
+    expected = BayesianLinearRegression().fit(
+        tanh_features(X[4:]), y[4:], sample_weight=w[4:]
+    )
+    assert_allclose(outer[-1][-1].posterior_.mean, expected.posterior_.mean, rtol=1e-10)
+    assert not outer.ledger_.contains(X[:4], y[:4]).any()
