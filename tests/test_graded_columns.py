@@ -79,6 +79,26 @@ def test_graded_eigenvalues_have_relative_accuracy(d, extra, decades, seed):
     assert_allclose(eigenvectors.T @ eigenvectors, np.eye(d), atol=1e-10)
 
 
+@pytest.mark.parametrize(
+    "extra, fit_intercept",
+    [(3.0, True), (0.1, True), (1.0 / 3.0, True), (0.0, False)],
+    ids=["constant 3", "constant 0.1", "constant 1/3", "zero column"],
+)
+def test_a_constant_or_zero_column_does_not_switch_the_graded_path_off(
+    extra, fit_intercept
+):
+    # A centred constant column is zero up to round-off, which may be of either sign:
+    # alpha_ was 1.24 against 107.2 with a constant 3.0, 0.35 with a zero column.
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3) * [1.0, 1.0, 1e8]
+    y = X @ [1.0, -2.0, 0.5e-8] + 0.1 * rng.randn(200)
+    X = np.c_[X, np.full(200, extra)]
+    est = BayesianLinearRegression(fit_intercept=fit_intercept).fit(X, y)
+    ref = BayesianRidge(fit_intercept=fit_intercept).fit(X, y)
+    assert est.alpha_ == pytest.approx(ref.alpha_, rel=1e-8)
+    assert relative(est.predict(X), ref.predict(X)) < 1e-8
+
+
 def test_a_singular_graded_gram_is_left_to_the_normwise_solver():
     X = np.array([[1.0, 1e5, 2.0], [2.0, 3e5, 4.0], [0.5, 1e5, 1.0]])
     gram = X.T @ X  # columns 0 and 2 are parallel

@@ -442,14 +442,22 @@ def round_off_tolerance(error, trusted):
 _GRADED_RATIO = 1e6
 
 
-def is_graded(gram):
+def is_graded(gram, null=None):
     """Whether the Gram matrix's columns differ so much in scale that :func:`graded_eigh`
-    is needed (every diagonal entry positive, their ratio above ``_GRADED_RATIO``)."""
+    is needed: the diagonal entries not in ``null`` (zero columns within their
+    round-off, such as a constant feature once centred) are positive and their
+    ratio exceeds ``_GRADED_RATIO``."""
     diagonal = np.diagonal(gram)
-    return bool(np.all(diagonal > 0) and diagonal.max() > _GRADED_RATIO * diagonal.min())
+    if null is not None:
+        diagonal = diagonal[~null]
+    return bool(
+        diagonal.size
+        and np.all(diagonal > 0)
+        and diagonal.max() > _GRADED_RATIO * diagonal.min()
+    )
 
 
-def graded_eigh(gram):
+def graded_eigh(gram, null=None):
     """Eigendecomposition of a positive definite ``G = D A D``, accurate in each eigenvalue.
 
     A normwise eigensolver (``eigh``, or a tridiagonal reduction) errs by
@@ -461,12 +469,26 @@ def graded_eigh(gram):
     to relative accuracy ``cond(A) u``, whatever ``D`` (Demmel & Veselic
     1992; Drmac & Veselic 2008), the eigenvalues as their squares.
 
+    Columns in ``null`` (boolean mask: zero within round-off) are zero
+    throughout (``|G_jk| <= (G_jj G_kk)^1/2``): their unit vectors are
+    eigenvectors of eigenvalue zero, and the rest is solved without them.
+
     Returns
     -------
     eigenvalues, eigenvectors : ndarray, or None
         Ascending, as :func:`numpy.linalg.eigh`; None when ``A`` is not
         numerically positive definite (the normwise path then decides).
     """
+    d = gram.shape[0]
+    if null is not None and null.any():
+        kept, dropped = np.flatnonzero(~null), np.flatnonzero(null)
+        inner = graded_eigh(gram[np.ix_(kept, kept)]) if kept.size else None
+        if inner is None:
+            return None
+        eigenvectors = np.zeros((d, d))
+        eigenvectors[dropped, np.arange(dropped.size)] = 1.0
+        eigenvectors[np.ix_(kept, np.arange(dropped.size, d))] = inner[1]
+        return np.concatenate([np.zeros(dropped.size), inner[0]]), eigenvectors
     scale = np.sqrt(np.diagonal(gram))
     try:
         factor = np.linalg.cholesky(gram / np.outer(scale, scale)).T
@@ -519,7 +541,8 @@ def psd_eigh(statistics, fit_intercept, trusted):
     gram, xty, yty = statistics.gram(fit_intercept)
     gram_error, yty_error = statistics.gram_round_off(fit_intercept)
     refit_error, _ = statistics.gram_round_off(fit_intercept, statistics.refit_round_off())
-    graded = graded_eigh(gram) if is_graded(gram) else None
+    null = np.abs(np.diagonal(gram)) <= _ROUNDOFF_SAFETY * gram_error
+    graded = graded_eigh(gram, null) if is_graded(gram, null) else None
     if graded is None:
         eigenvalues, eigenvectors = np.linalg.eigh(gram)
         scale = np.max(np.abs(eigenvalues), initial=0.0)
@@ -580,9 +603,10 @@ def certified_tridiagonal(statistics, fit_intercept):
     ``d u tr(G)``); an uncertified ``G`` returns None, for :func:`psd_eigh`.
     """
     gram, xty, yty = statistics.gram(fit_intercept)
-    if yty < 0 or is_graded(gram):
-        return None
     gram_error, _ = statistics.gram_round_off(fit_intercept)
+    null = np.abs(np.diagonal(gram)) <= _ROUNDOFF_SAFETY * gram_error
+    if yty < 0 or is_graded(gram, null):
+        return None
     refit_error, _ = statistics.gram_round_off(fit_intercept, statistics.refit_round_off())
     d = gram.shape[0]
     scale = np.abs(np.diagonal(gram)).sum()
