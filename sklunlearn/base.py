@@ -147,7 +147,7 @@ def _with_forwarded_warnings(estimator, outcome):
 
 
 # What an approximate forget keeps between requests in one process (see
-# ``_classifier.py``): never pickled or deep-copied.
+# ``_classifier.py``): never pickled or copied (``__getstate__``, ``__copy__``).
 _PENDING_STATE = ("_pending_forgets", "_pending_origins")
 
 _EARLIER_WARNING = (
