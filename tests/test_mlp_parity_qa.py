@@ -207,3 +207,31 @@ def test_n_iter_sums_the_evidence_rounds_and_can_exceed_max_iter():
         warnings.simplefilter("ignore")
         fixed.fit(X, y)
     assert fixed.n_iter_ <= fixed.max_iter
+
+
+def _batches_learned(alpha, noise_sd, n_batches=10):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, (100 * n_batches, 1))
+    y = np.sin(2 * X[:, 0])
+    y = (y - y.mean()) / y.std() + noise_sd * rng.randn(y.shape[0])
+    model = BayesianMLPRegressor(hidden_layer_sizes=(10,), alpha=alpha, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(n_batches):
+            model.partial_fit(X[100 * k : 100 * (k + 1)], y[100 * k : 100 * (k + 1)])
+    messages = [str(w.message) for w in caught]
+    return model, [m for m in messages if "now below the floor" in m]
+
+
+def test_batches_learned_past_the_noise_floor_warn():
+    # The noise is learned on the first batch within its floor for that batch's weight;
+    # later batches add weight at that noise (30 batches ended 15 times past the floor).
+    model, messages = _batches_learned(alpha=1e-4, noise_sd=1e-4)
+    total = model._weight_seen[0]
+    assert total / (model.noise_variance_ * 1e-4) > 1e12
+    assert messages
+
+
+def test_ordinary_batches_do_not_warn_of_the_noise_floor():
+    _, messages = _batches_learned(alpha=1.0, noise_sd=0.1)
+    assert not messages

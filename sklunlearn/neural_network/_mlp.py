@@ -144,6 +144,15 @@ _NOISE_AT_FLOOR = (
     "Standardise y (mean {:.3g}, variance {:.3g}) before fitting and forgetting, and "
     "undo it on the predictions; or raise alpha."
 )
+_NOISE_PAST_FLOOR = (
+    "The learned noise variance ({0:.3g}), which partial_fit keeps, is now below the "
+    "floor a fit on all the rows learned would keep (W / ({3:g} alpha), W={1:.3g} the "
+    "total sample weight, "
+    "alpha={2:.3g}): the rows' curvature over the noise outweighs the prior by more "
+    "than the posterior's factorisation in float64 can hold, and later updates may "
+    "fail or lose accuracy. Fit on all the rows (which learns the noise within its "
+    "floor), standardise y, or raise alpha."
+)
 _NOT_FACTORISABLE = (
     "The posterior precision alpha I + (the rows' curvature) / noise_variance could "
     "not be factorised in float64 ({}): the rows' curvature over the noise variance "
@@ -736,7 +745,27 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             self.n_samples_seen_ += rows.n_rows
             learned, gross = self._weight_seen
             self._weight_seen = (learned + weight, gross + weight)
+            self._check_noise_floor_after_learning()
         return UpdateOutcome(self.inference, False, n_iter=self.n_iter_)
+
+    def _check_noise_floor_after_learning(self):
+        """Warn when rows learned by ``partial_fit`` pass the learned noise's floor.
+
+        ``fit`` keeps a learned noise precision at most ``_MAX_PRECISION_RATIO alpha
+        / W``; ``partial_fit`` keeps the noise and adds weight, so the rows learned
+        since can take the precision past what float64 holds against the prior.
+        """
+        if self.noise_variance is not None:
+            return
+        beta = self.model_.likelihood.noise_precision
+        total = self._weight_seen[0]
+        if total > 0 and beta > _MAX_PRECISION_RATIO * self._alpha / total:
+            self._warn_later(
+                _NOISE_PAST_FLOOR.format(
+                    self.noise_variance_, total, self._alpha, _MAX_PRECISION_RATIO
+                ),
+                UserWarning,
+            )
 
     def _check_batch_size(self, rows, reset):
         """Warn, as MLPRegressor does, that Adam clips a ``batch_size`` above the rows.
