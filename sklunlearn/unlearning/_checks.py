@@ -30,10 +30,9 @@ __all__ = [
 # removed curvature the posterior never had: the method over-forgot.
 OVERSHOOT_CLIP = 0.1
 # A step shorter than this many posterior standard deviations (rows the model was
-# certain about: a logit of -39 has gradient and curvature near 1e-17) changes nothing
-# float64 can show; the checks would divide round-off by round-off (a "change 1e240
-# times the decrement"), and a warning would refuse a forget that doing nothing makes
-# exact. Such steps are not judged.
+# certain about, whose gradient and curvature are round-off) changes nothing float64
+# can show: the checks would divide round-off by round-off, and their warning would
+# refuse a forget that doing nothing makes exact. Such steps are not judged.
 NEGLIGIBLE_MOVE = 1e-9
 
 # 'eubo' and 'rkl' are cross-checked against the one-step Laplace divide-out,
