@@ -35,6 +35,7 @@ from ..unlearning import (
 )
 from ..unlearning._diagonal import diagonal_divide_out
 from ..unlearning._laplace import laplace_divide_out, site_terms
+from ..unlearning._uib import uib_forget
 from ..utils._blas import one_blas_thread
 from ._last_layer import feature_statistics, features, output_posterior, relative_error
 from ._predictor import ACTIVATIONS, MLPPredictor
@@ -1220,6 +1221,9 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
     def _set_posterior(self, posterior, theta):
         """Assign ``posterior_`` and the weights (its mean where it covers them)."""
         theta = np.array(theta, dtype=np.float64)
+        # Pending requests are divided out of the posterior they started from; a
+        # learn or a step of another method starts from the new one.
+        self.__dict__.pop("_pending_forgets", None)
         if self.curvature == "last_layer":
             theta[self.model_.predictor.output_slice()] = posterior.mean
         else:
@@ -1267,9 +1271,18 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if not weights.shape[0]:  # only rows of zero weight: nothing changes
             self.n_iter_ = 0
             return UpdateOutcome(method.name, False, n_iter=0)
-        before = self.posterior_
+        before, previous = self.posterior_, None
+        union = self._divides_out_union(function)
+        if union:
+            # Requests one after another are divided out of the posterior before the
+            # first of them as their union, at its mean: a new step from a moved mean
+            # would remove curvature the posterior no longer holds there.
+            before, previous = self.__dict__.get("_pending_forgets", (before, None))
+            inference = self.inference
+            options["terms"] = site_terms(before, self.model_, X, y, weights, inference)
+            options["previous"] = previous
         variational_step = self._checks_variational_step(function)
-        if variational_step:  # the rows' expected terms, shared with the check below
+        if variational_step and not union:  # the rows' expected terms, shared below
             options["terms"] = site_terms(before, self.model_, X, y, weights, "vi")
         try:
             # Runaway iterates overflow on their way to the method's finiteness
@@ -1285,11 +1298,15 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
                 "Use unlearning='laplace', or fit again on the remaining rows. Nothing "
                 "was changed."
             ) from exc
+        terms = options.get("terms")
+        summed = terms if previous is None else previous + terms
         if variational_step:
             record = variational_step_check(
-                self.model_, X, y, weights, before, new, options["terms"], record
+                self.model_, X, y, weights, before, new, terms, record, union=summed
             )
         self._set_posterior(new, new.mean)
+        if union:  # _set_posterior dropped the previous state
+            self._pending_forgets = (before, summed)
         self.n_iter_ = int(getattr(record, "n_iter", 1))
         share = self._step_share_message(function, before, new)
         messages = (*record.warnings, share, self._leftover_message())
@@ -1301,6 +1318,13 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             tuple(message for message in messages if message is not None),
             self.n_iter_,
         )
+
+    def _divides_out_union(self, function):
+        """Whether the forget divides the union of the pending requests out of their
+        anchor, the posterior before the first of them (as the classifiers do,
+        docs/logistic_regression.md): the Laplace divide-out and ``'uib'`` of a
+        full-covariance posterior, whose steps take the rows' terms at a mean."""
+        return self.curvature == "ggn" and function in (laplace_divide_out, uib_forget)
 
     def _checks_variational_step(self, function):
         """Whether the forget is the Laplace divide-out of a full-covariance variational

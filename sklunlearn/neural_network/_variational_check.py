@@ -47,7 +47,7 @@ class _ExpectedModel(Model):
         return self._summed(X, theta, weights, value, gradient, curvature, vectors)
 
 
-def variational_step_check(model, X, y, weights, before, after, terms, record):
+def variational_step_check(model, X, y, weights, before, after, terms, record, union=None):
     """Re-evaluate the forgotten rows under the divided-out variational posterior.
 
     ``after`` is the divide-out from ``before`` of the rows' expected terms
@@ -72,6 +72,9 @@ def variational_step_check(model, X, y, weights, before, after, terms, record):
         The rows' expected terms under ``before``.
     record : LaplaceDiagnostics
         The divide-out's diagnostics.
+    union : LikelihoodTerms or None, default=None
+        The expected terms under ``before`` of every row divided out, when
+        earlier requests' rows were divided out with these; None: ``terms``.
 
     Returns
     -------
@@ -83,7 +86,7 @@ def variational_step_check(model, X, y, weights, before, after, terms, record):
         return record
     expected = _ExpectedModel(model.predictor, model.likelihood, model.prior, after)
     mean_error, covariance_error, message = linearisation_check(
-        expected, X, y, weights, before, after, terms,
+        expected, X, y, weights, before, after, terms, union,
         step=_VARIATIONAL_STEP, advice=_VARIATIONAL_ADVICE,
     )  # fmt: skip
     warnings = record.warnings if message is None else (*record.warnings, message)
