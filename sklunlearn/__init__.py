@@ -1,8 +1,8 @@
 """sklunlearn: scikit-learn compatible Bayesian estimators that forget training data."""
 
-__version__ = "0.1.0.dev0"
+import importlib
 
-from .base import ForgetReport
+__version__ = "0.1.0.dev0"
 
 __all__ = [
     "ForgetReport",
@@ -18,3 +18,23 @@ __all__ = [
     "unlearning",
     "utils",
 ]
+
+
+def __getattr__(name):
+    """``ForgetReport`` and the submodules, imported when first used (PEP 562).
+
+    ``import sklunlearn`` then costs nothing but this file: the command line
+    handles Ctrl-C before scikit-learn is imported, and ``__version__`` is cheap.
+    """
+    if name == "ForgetReport":
+        from .base import ForgetReport
+
+        globals()[name] = ForgetReport
+        return ForgetReport
+    if name in __all__:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -6,6 +6,10 @@ written. A reader of stdout that leaves early (``| head -1``) ends the
 command quietly with exit code 1, as for other Unix tools. Ctrl-C (SIGINT) and
 SIGTERM end it with one line saying what was written, and exit code 130 or 143
 (128 plus the signal's number, as a shell reports it).
+
+This module imports only the standard library and the light parts of the
+command line: the commands, and scikit-learn with them, are imported inside
+:func:`main`, once Ctrl-C and SIGTERM are handled.
 """
 
 import argparse
@@ -16,7 +20,6 @@ import threading
 import time
 
 from . import __version__
-from ._cli import _commands
 from ._cli._files import (
     ESTIMATORS,
     WRITTEN,
@@ -72,7 +75,7 @@ def _plot_destination(path, inputs=()):
     file the command reads, or an extension matplotlib cannot write."""
     if path is None:
         return
-    path = writable_path(path)
+    path = writable_path(path, option="--plot")
     refuse_overlaps([("--plot", path)], inputs)
     try:
         import matplotlib.figure
@@ -88,6 +91,25 @@ def _plot_destination(path, inputs=()):
             f"{path}: a plot file ends with the extension of a format matplotlib "
             f"writes: {', '.join('.' + name for name in sorted(formats))}"
         )
+
+
+# The commands import NumPy and scikit-learn: only once main handles the signals.
+def _fit(args):
+    from ._cli import _commands
+
+    return _commands.fit(args)
+
+
+def _forget(args):
+    from ._cli import _commands
+
+    return _commands.forget(args)
+
+
+def _inspect(args):
+    from ._cli import _commands
+
+    return _commands.inspect(args)
 
 
 def _audit(args):
@@ -173,7 +195,7 @@ def _parser():
         metavar="MODEL",
         help="model file: .skops, or .joblib/.pkl",
     )
-    fit.set_defaults(handler=_commands.fit)
+    fit.set_defaults(handler=_fit)
 
     forget = commands.add_parser(
         "forget",
@@ -206,12 +228,12 @@ def _parser():
         help="forget from a model fitted with ledger=False, whose rows cannot be "
         "checked: a row never learned or a retried request is forgotten all the same",
     )
-    forget.set_defaults(handler=_commands.forget)
+    forget.set_defaults(handler=_forget)
 
     inspect = commands.add_parser("inspect", parents=[common], help="describe a model file")
     inspect.add_argument("model", metavar="MODEL", help="model file to describe")
     inspect.add_argument("--json", action="store_true", help="print JSON")
-    inspect.set_defaults(handler=_commands.inspect)
+    inspect.set_defaults(handler=_inspect)
 
     audit = commands.add_parser(
         "audit",
@@ -262,15 +284,18 @@ def _parser():
 
 def main(argv=None):
     """Entry point of the ``sklunlearn`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
-    WRITTEN.clear()
+    # First of all, so that a signal during the imports below is one line too.
     previous = _handle_sigterm()
+    prog = "sklunlearn"
+    WRITTEN.clear()
     try:
-        code = args.handler(args)
+        args = _parser().parse_args(argv)
+        prog = f"sklunlearn {args.command}"
+        code = args.handler(args)  # imports the command's modules
         sys.stdout.flush()  # a reader that left raises here, not at interpreter exit
         return code
     except CommandError as exc:
-        print(f"sklunlearn {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         _discard_stdout()
@@ -279,7 +304,7 @@ def main(argv=None):
         terminated = isinstance(exc, _Terminated)
         written = "; ".join(f"{path} was written" for path in WRITTEN)
         print(
-            f"sklunlearn {args.command}: {'terminated' if terminated else 'interrupted'}"
+            f"{prog}: {'terminated' if terminated else 'interrupted'}"
             f"; {written or 'nothing was written'}",
             file=sys.stderr,
         )

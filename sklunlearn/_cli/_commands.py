@@ -143,8 +143,7 @@ def _model_writer(estimator, destination):
 
 def fit(args):
     """``sklunlearn fit ESTIMATOR DATA --target COLUMN --output MODEL``."""
-    output = writable_path(args.output, MODEL_SUFFIXES)
-    refuse_overlaps([("--output", output)], [("DATA", args.data)])
+    output = _fit_destination(args)
     estimator = _make_estimator(args.estimator, args.param)
     X, y = read_table(args.data, args.target)
     start = time.perf_counter()
@@ -152,6 +151,7 @@ def fit(args):
     seconds = time.perf_counter() - start
     # Locked only while written, so that it never lands in the middle of a forget of it.
     with locked([output]), _Staged() as staged:
+        output = _fit_destination(args)  # again: another command may have written it
         staged.add(output, _model_writer(estimator, output))
         staged.commit()
     print(
@@ -159,6 +159,13 @@ def fit(args):
         f"{args.data} in {seconds:.2f} s; saved to {output}"
     )
     return 0
+
+
+def _fit_destination(args):
+    """The model file ``fit`` writes, checked."""
+    output = writable_path(args.output, MODEL_SUFFIXES, option="--output")
+    refuse_overlaps([("--output", output)], [("DATA", args.data)])
+    return output
 
 
 def _rows_like_the_model(estimator, X, path):
@@ -187,8 +194,8 @@ def _forget_rows(estimator, X, y, path, *, quiet=False):
 
 def _destinations(args):
     """The model and report files ``forget`` writes, checked before any work."""
-    output = writable_path(args.output, MODEL_SUFFIXES)
-    report = None if args.report is None else writable_path(args.report)
+    output = writable_path(args.output, MODEL_SUFFIXES, option="--output")
+    report = None if args.report is None else writable_path(args.report, option="--report")
     # Rewriting the model in place is documented; overwriting any other input is not.
     refuse_overlaps(
         [("--output", output), ("--report", report)],
@@ -198,8 +205,9 @@ def _destinations(args):
     return output, report
 
 
-def _forget_record(args, estimator, output, model_file, hash_before):
-    """The ``--report`` of a forget, whose model is written in ``model_file``."""
+def _forget_record(args, estimator, output, model_file, hash_before, replaced):
+    """The ``--report`` of a forget, whose model is written in ``model_file`` and
+    replaces a file of SHA-256 ``replaced`` at ``output`` (None: a new file)."""
     report = estimator.forget_report_
     checked = getattr(estimator, "ledger_", None) is not None
     return {
@@ -210,6 +218,11 @@ def _forget_record(args, estimator, output, model_file, hash_before):
         "estimator": type(estimator).__name__,
         "model_before": {"path": str(args.model), "sha256": hash_before},
         "model_after": {"path": str(output), "sha256": sha256(model_file)},
+        # The file --output held before (MODEL itself, in place), or None: a new
+        # file; an audit log can then tell which model a forget overwrote.
+        "output_replaced": None
+        if replaced is None
+        else {"path": str(output), "sha256": replaced},
         "rows_file": {"path": str(args.rows), "sha256": sha256(args.rows)},
         "n_rows": report.n_rows,
         "weight": report.weight,
@@ -247,11 +260,18 @@ def _check_ledger(estimator, args):
 def forget(args):
     """``sklunlearn forget MODEL ROWS --target COLUMN --output MODEL [--report FILE]``."""
     output, report_path = _destinations(args)
-    in_place = same_file(output, args.model)
     # Concurrent forgets of one model file take turns, from the read to the rename:
     # otherwise each would write the model less its own rows only, and the last wins.
-    with locked([args.model, output]):
+    # So do commands writing one destination, even one that does not exist yet.
+    with locked([args.model, output, report_path]):
+        # Checked again once locked: a command that held the lock may have written
+        # a destination meanwhile, which this one then sees (and replaces, saying so).
+        output, report_path = _destinations(args)
+        in_place = same_file(output, args.model)
+        replaced = None if in_place else _hash_or_none(output)
         estimator, hash_before = load_model(args.model, digest=True)
+        if in_place:
+            replaced = hash_before
         _check_ledger(estimator, args)
         X, y = read_table(args.rows, args.target)
         rows = _rows_like_the_model(estimator, X, args.rows)
@@ -263,7 +283,9 @@ def forget(args):
         with _Staged() as staged:
             model_file = staged.add(output, _model_writer(estimator, output))
             if report_path is not None:
-                record = _forget_record(args, estimator, output, model_file, hash_before)
+                record = _forget_record(
+                    args, estimator, output, model_file, hash_before, replaced
+                )
                 text = json.dumps(record, indent=2)
                 staged.add(report_path, lambda file: file.write_text(text + "\n"))
             # A writer that does not take the lock (or no lock, on Windows) is caught
@@ -274,6 +296,7 @@ def forget(args):
     print(
         f"forgot {report.n_rows} rows (weight {report.weight:g}, method {report.method}, "
         f"exact={report.exact}); {estimator.n_samples_seen_} rows left; saved to {output}"
+        + ("" if replaced is None or in_place else ", replacing the file there")
         + ("" if report_path is None else f"; report written to {report_path}")
     )
     return 0

@@ -16,8 +16,6 @@ try:
 except ImportError:  # Windows: forgets check the model file instead of locking it
     fcntl = None
 
-import numpy as np
-
 ESTIMATORS = {
     "BayesianLinearRegression": "sklunlearn.linear_model",
     "BayesianLogisticRegression": "sklunlearn.linear_model",
@@ -68,11 +66,13 @@ def real_target(path):
     return Path(os.path.realpath(path))
 
 
-def writable_path(path, suffixes=None):
+def writable_path(path, suffixes=None, *, option=None):
     """``Path(path)``, refused when it is a folder or another file that is not a
-    regular one (a device, a fifo), or its folder or suffix is wrong.
+    regular one (a device, a fifo), a file that is not writable, or its folder or
+    suffix is wrong.
 
     A symlink is checked as the file it points to, which is the file written.
+    ``option`` (e.g. ``"--output"``) names the argument in the refusals.
     """
     path = Path(path)
     if path.is_dir():
@@ -95,6 +95,14 @@ def writable_path(path, suffixes=None):
             f"{path}: is not a regular file (a device, a fifo or a socket); "
             "name a file to write"
         )
+    if mode is not None and write_protected(path, mode):
+        # Renaming a file into place needs only its folder's permission (as ``mv``
+        # does): a file made read-only would be replaced all the same.
+        raise CommandError(
+            f"{path}: is read-only (mode {stat.S_IMODE(mode):04o}), so it is not "
+            f"replaced; make it writable (chmod u+w) to replace it, or name another "
+            f"{option or 'file'}"
+        )
     folder = real_target(path).parent
     if not folder.is_dir():
         raise CommandError(f"{path}: folder {folder} does not exist")
@@ -104,6 +112,13 @@ def writable_path(path, suffixes=None):
             ".joblib/.pkl (loading it runs code from it)"
         )
     return path
+
+
+def write_protected(path, mode):
+    """Whether the existing file ``path`` (of mode ``mode``) is one its owner made
+    read-only: this process may not write it, or it has no write bit at all (root
+    may write any file, so for root only ``chmod a-w`` marks one read-only)."""
+    return not os.access(path, os.W_OK) or not mode & 0o222
 
 
 def same_file(first, second):
@@ -163,7 +178,8 @@ def read_table(path, target):
         raise CommandError(f"{path} has no rows")
     missing = frame.isna().to_numpy()
     if missing.any():
-        row, column = np.argwhere(missing)[0]
+        rows, columns = missing.nonzero()  # in row-major order: the first is first
+        row, column = rows[0], columns[0]
         raise CommandError(
             f"{path}: {int(missing.sum())} missing values (NaN), the first in column "
             f"{frame.columns[column]!r} of data row {row + 1}"
@@ -308,25 +324,50 @@ def replace_into(temporary, path):
 
 @contextlib.contextmanager
 def locked(paths):
-    """Hold an exclusive advisory lock (``flock``) on each existing file of ``paths``.
+    """Hold an exclusive advisory lock (``flock``) on each file of ``paths``.
 
     The lock is taken on the file itself, not on a lock file beside it, so that
-    nothing is left behind. A file renamed over while a process waited for its
-    lock is a new file: the waiter then locks that one instead. Files are
-    locked in the order of their real paths, so two commands never wait for
-    each other. Without ``fcntl`` (Windows) nothing is locked.
+    nothing is left behind; a file that does not exist yet (a new ``--output``)
+    has its folder locked instead, so that two commands creating one file take
+    turns. A file renamed over while a process waited for its lock is a new
+    file: the waiter then locks that one instead; a file that appeared while it
+    waited for its folder makes it release every lock and lock that file. Locks
+    are taken in the order of their real paths (a folder before its files) and
+    none is waited for while holding a later one, so two commands never wait for
+    each other. Without ``fcntl`` (Windows) nothing is locked. ``None`` paths
+    (options not given) are skipped.
     """
     handles = []
     try:
         if fcntl is not None:
-            for target in sorted({str(real_target(path)) for path in paths}):
-                handle = _lock(target)
-                if handle is not None:
-                    handles.append(handle)
+            handles = _lock_all([path for path in paths if path is not None])
         yield
     finally:
         for handle in handles:
             os.close(handle)  # closing releases the lock
+
+
+def _lock_all(paths):
+    """Descriptors holding the locks of :func:`locked`."""
+    while True:
+        targets = {real_target(path) for path in paths}
+        new = {target for target in targets if not target.exists()}
+        handles = []
+        try:
+            for name in sorted({str(t.parent if t in new else t) for t in targets}):
+                handle = _lock(name)
+                if handle is not None:
+                    handles.append(handle)
+        except BaseException:  # Ctrl-C or SIGTERM while waiting
+            for handle in handles:
+                os.close(handle)
+            raise
+        if not any(target.exists() for target in new):
+            return handles
+        # Another command created one of the new files while this one waited:
+        # it is locked as the file it now is, so that later writers of it wait too.
+        for handle in handles:
+            os.close(handle)
 
 
 def _lock(target):
