@@ -20,10 +20,10 @@ layer's Jacobian, and :func:`scatter_kronecker_gram` places them.
 
 The passes that fill a block run in the same transposed layout:
 :func:`activate` applies a hidden layer's activation in place and writes its
-derivative in the same call. Its ``tanh`` is ``-m / (2 + m)`` with
-``m = expm1(-2 |z|)``, computed by a range reduction and a polynomial that the
-compiler vectorises (libm's ``tanh`` is one call per entry); it is accurate to a
-few units in the last place.
+derivative in the same call (the MAP objective's row blocks call it too). Its
+``tanh`` is ``-m / (2 + m)`` with ``m = expm1(-2 |z|)``, computed by a range
+reduction and a polynomial that the compiler vectorises (libm's ``tanh`` is one
+call per entry); it is accurate to a few units in the last place.
 """
 
 import decimal

@@ -6,7 +6,9 @@ then ``b``, layer by layer, so ``coefs_`` and ``intercepts_`` (scikit-learn's
 ``MLPRegressor`` layout) are views of it. The Jacobian products are
 back-propagation: ``J' v`` runs the backward pass with ``v`` at the output;
 ``J`` and ``J' diag(c) J`` run it with ones and fill a buffer of one row block
-(Numba), never an ``(n, p)`` array.
+(Numba), never an ``(n, p)`` array. The MAP objective's ``J' (beta w r)``
+runs both passes row block by row block in reused buffers
+(:meth:`MLPPredictor.squared_error`).
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +33,22 @@ __all__ = ["ACTIVATIONS", "MLPPredictor"]
 # Entries of a block's buffers (2 MiB): one per worker stays in the last-level cache
 # between its fill and BLAS's products, and the blocks are tall enough for BLAS.
 JACOBIAN_BLOCK_ENTRIES = 2**18
+
+
+# Entries of a fit block's buffers (1 MiB), sized for one core's L2 cache so that
+# a block stays there from the forward pass through the gradient's products.
+FIT_BLOCK_ENTRIES = 2**17
+
+
+def _fit_block_rows(layer_sizes):
+    """Rows per block of :meth:`MLPPredictor.squared_error`: within the entry budget.
+
+    Per row: the input, each hidden layer's activations and derivatives, and
+    :func:`activate`'s two temporaries of the widest layer.
+    """
+    hidden = layer_sizes[1:-1]
+    per_row = layer_sizes[0] + 2 * sum(hidden) + 2 * max(hidden, default=0) + 2
+    return max(64, FIT_BLOCK_ENTRIES // per_row)
 
 
 def _block_rows(entries_per_row):
@@ -128,7 +146,9 @@ class MLPPredictor(Predictor):
         inputs = [X]
         h = X
         for W, b in zip(coefs[:-1], intercepts[:-1], strict=True):
-            h = forward_activation(h @ W + b[..., None, :])
+            h = h @ W
+            h += b[..., None, :]
+            h = forward_activation(h)
             inputs.append(h)
         return inputs, (h @ coefs[-1])[..., 0] + intercepts[-1][..., :1]
 
@@ -144,7 +164,8 @@ class MLPPredictor(Predictor):
         deltas = [delta]
         for W, h in zip(coefs[:0:-1], inputs[:0:-1], strict=True):
             # delta_{l-1} = (delta_l W_l') * a'(z_{l-1}), a' from the output h_{l-1}
-            delta = (delta @ np.swapaxes(W, -1, -2)) * derivative(h)
+            delta = delta @ np.swapaxes(W, -1, -2)
+            delta *= derivative(h)
             deltas.append(delta)
         return deltas[::-1]
 
@@ -159,6 +180,16 @@ class MLPPredictor(Predictor):
             parts.append((np.swapaxes(h, -1, -2) @ delta).reshape(*batch, -1))
             parts.append(delta.sum(axis=-2))
         return np.concatenate(parts, axis=-1)
+
+    def squared_error(self, X, y, weights):
+        """The weighted squared error of fixed rows and its gradient, by row blocks.
+
+        Returns a function ``(theta, beta) -> (sum_i w_i r_i^2, J' (beta w r))``
+        with ``r = f - y``, shapes ``()`` and ``(p,)``: the forward pass, the
+        backward pass and the gradient's sums run block by block in buffers that
+        the function owns, so each call allocates only its gradient.
+        """
+        return _SquaredError(self, X, y, weights)
 
     # ------------------------------------------------------------ Predictor
     def value(self, X, theta):
@@ -260,6 +291,77 @@ class MLPPredictor(Predictor):
                 weights = w + np.arange(n_in) * n_out + k
                 groups.append(np.append(weights, b + k).astype(np.intp))
         return groups
+
+
+class _SquaredError:
+    """:meth:`MLPPredictor.squared_error` of fixed rows, with its block buffers.
+
+    Per block, each hidden layer's activations and derivatives are written in
+    place (the activation and its derivative in one call, :func:`activate`),
+    and the backward pass reuses them: a layer's derivatives become its deltas,
+    and once a layer's gradient is added its activations hold the next
+    product ``delta_{l+1} W_{l+1}'``. The blocks stay in cache from the forward
+    pass to the gradient's products.
+    """
+
+    def __init__(self, predictor, X, y, weights):
+        self.predictor = predictor
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.y = np.asarray(y, dtype=np.float64)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        hidden = predictor.layer_sizes[1:-1]
+        self.rows = _fit_block_rows(predictor.layer_sizes)
+        size = min(self.rows, self.X.shape[0])
+        self.activations = [np.empty((size, units)) for units in hidden]
+        self.derivatives = [np.empty((size, units)) for units in hidden]
+        self.residual, self.scaled = np.empty(size), np.empty(size)
+
+    def __call__(self, theta, beta):
+        coefs, intercepts = self.predictor.unpack(theta)
+        gradient = np.zeros(self.predictor.n_weights)
+        coef_sums, intercept_sums = self.predictor.unpack(gradient)
+        error = 0.0
+        for start in range(0, self.X.shape[0], self.rows):
+            rows = slice(start, start + self.rows)
+            error += self._add_block(
+                rows, coefs, intercepts, beta, coef_sums, intercept_sums
+            )
+        return error, gradient
+
+    def _add_block(self, rows, coefs, intercepts, beta, coef_sums, intercept_sums):
+        """Add one block's ``J' (beta w r)`` to the sums; its ``sum_i w_i r_i^2``."""
+        X, y, weights = self.X[rows], self.y[rows], self.weights[rows]
+        n = X.shape[0]
+        activation = self.predictor.activation
+        activations = [h[:n] for h in self.activations]
+        derivatives = [d[:n] for d in self.derivatives]
+        inputs = [X, *activations]
+        for W, b, h, z, d in zip(
+            coefs[:-1], intercepts[:-1], inputs[:-1], activations, derivatives, strict=True
+        ):
+            np.matmul(h, W, out=z)
+            z += b
+            activate(activation, z, d)
+        residual = np.matmul(inputs[-1], coefs[-1][:, 0], out=self.residual[:n])
+        residual += intercepts[-1][0]
+        residual -= y
+        weighted = np.multiply(weights, residual, out=self.scaled[:n])
+        error = float(weighted @ residual)
+        weighted *= beta
+        # back-propagation, output first: delta_{l-1} = (delta_l W_l') * a'(z_{l-1})
+        delta = weighted[:, None]
+        for layer in range(len(coefs) - 1, -1, -1):
+            coef_sums[layer] += inputs[layer].T @ delta
+            intercept_sums[layer] += delta.sum(axis=0)
+            if not layer:
+                break
+            W, product = coefs[layer], inputs[layer]
+            if W.shape[1] == 1:  # an outer product: exact as a broadcast, slow in BLAS
+                np.multiply(delta, W[:, 0], out=product)
+            else:
+                np.matmul(delta, W.T, out=product)
+            delta = np.multiply(product, derivatives[layer - 1], out=derivatives[layer - 1])
+        return error
 
 
 class _GramLayout:

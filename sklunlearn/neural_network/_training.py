@@ -153,16 +153,16 @@ def glorot_weights(predictor, activation, random_state):
 def _objective(predictor, X, y, weights, beta, prior, scale):
     """``theta -> (E(theta) * scale, gradient)`` on the given rows."""
 
+    # the same rows at every call: the passes' buffers are allocated once, here
+    squared_error = predictor.squared_error(X, y, weights)
+
     def objective(theta):
-        inputs, f = predictor.forward(X, theta)
-        residual = f - y
-        weighted = weights * residual
+        error, gradient = squared_error(theta, beta)
         penalty, penalty_gradient = prior.penalty(theta)
-        value = 0.5 * beta * float(weighted @ residual) + penalty
-        gradient = predictor.gradient_from(
-            inputs, predictor.backward(inputs, theta, beta * weighted)
-        )
-        return value * scale, (gradient + penalty_gradient) * scale
+        value = 0.5 * beta * error + penalty
+        gradient += penalty_gradient
+        gradient *= scale
+        return value * scale, gradient
 
     return objective
 
