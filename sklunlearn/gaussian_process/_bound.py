@@ -18,8 +18,12 @@ from scipy.linalg import blas, lapack
 from sklearn.gaussian_process.kernels import (
     RBF,
     ConstantKernel,
+    DotProduct,
+    Exponentiation,
+    ExpSineSquared,
     Matern,
     Product,
+    RationalQuadratic,
     Sum,
     WhiteKernel,
 )
@@ -194,14 +198,17 @@ def inducing_cholesky(kernel, Z, jitters=JITTERS):
     )
 
 
-def whitened_features(kernel, Z, factor, X):
+def whitened_features(kernel, Z, factor, X, independent_rows=True):
     """``A = L^-1 K(Z, X)``, shape (m, n): column i is ``a_i``.
 
     ``factor`` is :func:`inducing_cholesky`'s of ``kernel`` and ``Z``; the
     cross-covariance it carries computes ``K(Z, X)`` (by the Numba kernels
     for the kernels of :func:`stationary_spec`, by ``kernel`` otherwise).
-    Column ``i`` depends on ``x_i`` alone, to the last bit, whatever other rows
-    ``X`` holds (:func:`forward_substitution_rows`).
+    With ``independent_rows``, column ``i`` depends on ``x_i`` alone, to the
+    last bit, whatever other rows ``X`` holds (:func:`row_independent_cross`,
+    :func:`forward_substitution_rows`); without, ``K(Z, X)`` of a kernel
+    without a fast path is one call of ``kernel`` (for predictions, which
+    need no row to cancel).
     """
     cross = factor.cross
     if cross is None:
@@ -209,7 +216,71 @@ def whitened_features(kernel, Z, factor, X):
     # Row by row in a fixed order: a row forgotten alone must be whitened to the same
     # bits as when it was learned in a block, or with an ill-conditioned K_uu its
     # statistics do not cancel (a BLAS product rounds a column by the block's shape).
-    return forward_substitution_rows(factor.cholesky, cross.matrix(X)).T
+    K = cross.rows(X) if independent_rows else cross.matrix(X)
+    return forward_substitution_rows(factor.cholesky, K).T
+
+
+# Leaves whose K(X, Z) scikit-learn computes entry by entry (scipy's cdist, then
+# elementwise functions), so that a row's entries do not depend on the other rows.
+_ENTRYWISE_KERNELS = (
+    RBF,
+    Matern,
+    RationalQuadratic,
+    ExpSineSquared,
+    ConstantKernel,
+    WhiteKernel,
+)
+
+
+def row_independent_cross(kernel, X, Z):
+    """``kernel(X, Z)`` with row ``i`` a function of ``x_i`` alone, to the last bit.
+
+    scikit-learn's ``DotProduct`` (``np.inner``, a BLAS product) rounds a row
+    by the shape of the block it is in: a row forgotten alone then leaves
+    ``u |x_i| |z|`` of its features in the statistics, amplified by ``L^-1``.
+    Sums, products and powers of kernels are combined entry by entry as
+    scikit-learn does; :data:`_ENTRYWISE_KERNELS` are scikit-learn's own,
+    ``DotProduct`` is :func:`_dot_rows`; any other kernel (``PairwiseKernel``, a
+    subclass, a user's kernel) is called on one row at a time.
+    """
+    kind = type(kernel)
+    if kind in (Sum, Product):
+        first = row_independent_cross(kernel.k1, X, Z)
+        second = row_independent_cross(kernel.k2, X, Z)
+        return first + second if kind is Sum else first * second
+    if kind is Exponentiation:
+        return row_independent_cross(kernel.kernel, X, Z) ** kernel.exponent
+    if kind is DotProduct:
+        return _dot_rows(X, Z) + kernel.sigma_0**2
+    if kind in _ENTRYWISE_KERNELS:
+        return kernel(X, Z)
+    rows = [kernel(X[i : i + 1], Z) for i in range(X.shape[0])]
+    return np.vstack(rows) if rows else np.empty((0, Z.shape[0]))
+
+
+@jit(fastmath=False)
+def _dot_rows_kernel(X, ZT, out):
+    """``out[i, j] = sum_k X[i, k] ZT[k, j]``, summed over ``k`` in order with separate
+    IEEE multiplies and adds: the same operations for a row in any block."""
+    n, p = X.shape
+    for i in range(n):
+        row = out[i]
+        row[:] = 0.0
+        for k in range(p):
+            x = X[i, k]
+            z = ZT[k]
+            for j in range(row.shape[0]):
+                row[j] = row[j] + x * z[j]
+
+
+def _dot_rows(X, Z):
+    """``X Z'``, shape (n, m), each row independent of the others (see
+    :func:`_dot_rows_kernel`); O(n m p) without BLAS."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    ZT = np.ascontiguousarray(np.asarray(Z, dtype=np.float64).T)
+    out = np.empty((X.shape[0], ZT.shape[1]))
+    _dot_rows_kernel(X, ZT, out)
+    return out
 
 
 # Rows per tile of the forward substitution: the columns of L it reads stay in cache.
@@ -588,6 +659,10 @@ class _StationaryCross:
             X, self.Z, self.inverse_length_scales, spec.variance, spec.kind, out
         )
 
+    def rows(self, X):
+        """``K(X, Z)``; each entry is computed on its own (row-independent)."""
+        return self.matrix(X)
+
     def diagonal_sum(self, X, weights):
         """``sum w_i k(x_i, x_i)`` over rows ``X``: the diagonal is constant."""
         return float(np.sum(weights)) * (self.spec.variance + self.spec.white)
@@ -663,6 +738,10 @@ class _GeneralCross:
             return self.kernel(X, self.Z)
         out[...] = self.kernel(X, self.Z)
         return out
+
+    def rows(self, X):
+        """``K(X, Z)`` whose row ``i`` depends on ``x_i`` alone, to the last bit."""
+        return row_independent_cross(self.kernel, X, self.Z)
 
     def diagonal_sum(self, X, weights):
         return float(weights @ self.kernel.diag(X))

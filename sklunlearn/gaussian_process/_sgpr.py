@@ -902,7 +902,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             return predict_rows(self, X, "predict", return_std=return_std)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         Z, kernel = self.inducing_points_, self.kernel_
-        A = whitened_features(kernel, Z, self._inducing_factor, X)
+        # A prediction cancels no row: one call of a kernel without a fast path, not one
+        # per row (a scikit-learn kernel call costs a fixed overhead).
+        A = whitened_features(kernel, Z, self._inducing_factor, X, independent_rows=False)
         posterior = self.whitened_posterior_
         mean = A.T @ posterior.mean * self.y_train_std_ + self.y_train_mean_
         if not (return_std or return_cov):
@@ -1083,10 +1085,10 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if sign < 0:
             _check_remaining(statistics, trusted=self.ledger)
         posterior = optimal_posterior(statistics, self.noise_variance_, self.normalize_y)
-        error = self._estimated_error(statistics, refit=False)
+        error = self._estimated_error(statistics, posterior.mean, refit=False)
         messages, round_off = (), None
         if sign < 0:
-            round_off = self._round_off_message(statistics, error)
+            round_off = self._round_off_message(statistics, posterior.mean, error)
             messages = (round_off, *self._forget_messages(forgotten))
             messages = tuple(message for message in messages if message is not None)
         self.sufficient_statistics_ = statistics
@@ -1127,8 +1129,8 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         )
         self._warned_about_hyperparameters = False
 
-    def _estimated_error(self, statistics, refit):
-        """Estimated relative round-off error of q(u) and the bound, the worst of four.
+    def _estimated_error(self, statistics, mean, refit):
+        """Estimated relative round-off error of q(u) and the bound, the worst of six.
 
         From the statistics' round-off records (or, with ``refit``, the records
         a refit on the same rows would have), each absolute error divided by
@@ -1138,8 +1140,23 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         by ``yy + W s2`` (the data-fit term ``yy / (2 s2)`` of the bound
         against its ``W / 2`` scale; ``b``'s errors are bounded by these two
         by Cauchy-Schwarz); the weight sum by itself; the kernel diagonal sum
-        by itself. A first-order estimate, as for
-        :class:`~sklunlearn.linear_model.BayesianLinearRegression`.
+        by itself; and the errors of ``sum w k_ii`` and ``tr A`` by ``sum w
+        k_ii - tr A + W s2`` (the bound's trace term ``(sum w k_ii - tr A) /
+        (2 s2)`` against the same scale: kernel values far above ``s2``, as
+        ``DotProduct`` gives for rows far from the origin, cancel most of their
+        digits in it); and the propagated error of the mean ``v`` (``mean``)
+        of q(v) in the rows' predictions ``a_i' v``. A first-order estimate, as
+        for :class:`~sklunlearn.linear_model.BayesianLinearRegression`.
+
+        The last: with ``|dA_jk| <= sqrt(e_j e_k)`` (``e`` the errors of ``A``'s
+        diagonal) and ``|db_j| <= sqrt(e_j e_yy)``, ``P dv = (db - dA v) / s2``
+        gives ``|dv|_A^2 <= s2 |dv|_P^2 <= s2 |P dv|^2`` (``P >= I``): the
+        root-mean-square error of the predictions at the rows, ``|e|^1/2
+        (sum_j e_j^1/2 |v_j| + e_yy^1/2) / s2^1/2``, relative to their root
+        mean square ``(v' A v)^1/2`` (per ``W^1/2`` both). It is large where
+        ``A`` is ill-conditioned and ``v`` has large cancelling components, as
+        for a polynomial kernel of rows far from the origin, where a refit
+        is no more accurate.
         """
         linear = statistics.linear
         round_off = linear.refit_round_off() if refit else linear.round_off
@@ -1152,22 +1169,26 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         _, yy = statistics.targets(self.normalize_y)
         yy_error = (round_off.yy if self.normalize_y else raw_yy_error) / std**2
         W = linear.weight_sum
+        aa_diagonal = np.clip(statistics.aa_diagonal, 0, None)
+        residual = max(statistics.kdiag - float(np.sum(aa_diagonal)), 0.0)
         ratios = (
-            np.max(aa_error / (np.clip(statistics.aa_diagonal, 0, None) + s2), initial=0),
+            np.max(aa_error / (aa_diagonal + s2), initial=0),
             yy_error / (max(yy, 0.0) + W * s2),
             round_off.weight_sum / W,
             kdiag_error / max(abs(statistics.kdiag), np.finfo(float).tiny),
+            (kdiag_error + float(np.sum(aa_error))) / (residual + W * s2),
+            _prediction_error(statistics.aa, mean, aa_error, yy_error, s2),
         )
         return float(max(max(ratios), UNIT_ROUNDOFF))
 
-    def _round_off_message(self, statistics, error):
+    def _round_off_message(self, statistics, mean, error):
         """Text of the round-off UnlearningWarning of a forget, or None."""
         refit_advice = (
             "fit SparseGPRegressor(kernel=est.kernel_, inducing_points="
             "est.inducing_points_, noise_variance=est.noise_variance_, optimizer=None) "
             "on the remaining rows."
         )
-        refit_error = self._estimated_error(statistics, refit=True)
+        refit_error = self._estimated_error(statistics, mean, refit=True)
         return round_off_warning(error, refit_error, refit_advice)
 
     def _forget_messages(self, X_forgotten):
@@ -1371,6 +1392,17 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _prediction_error(aa, mean, aa_error, yy_error, noise_variance):
+    """Relative error of the rows' predictions ``a_i' v`` propagated from the
+    statistics' errors (see :meth:`SparseGPRegressor._estimated_error`)."""
+    root = np.sqrt(np.clip(aa_error, 0.0, None))
+    error = np.linalg.norm(root) * (root @ np.abs(mean) + np.sqrt(max(yy_error, 0.0)))
+    if error == 0.0:
+        return 0.0
+    size = np.sqrt(max(float(mean @ aa @ mean), 0.0) * noise_variance)
+    return float(error / max(size, np.finfo(float).tiny))
 
 
 def _warn_unresolved_variances(variance, error, scale):
