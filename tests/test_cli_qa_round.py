@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from _cli_helpers import refused
+from _cli_helpers import FORGET, refused, write_fitted_model
 
 from sklunlearn import _demo
 from sklunlearn._cli import _audit, _commands
@@ -24,10 +24,7 @@ N_SMALL = 10
 def files(tmp_path, banknote, monkeypatch):
     """Data, rows to forget and a fitted model in the working directory, by name."""
     monkeypatch.chdir(tmp_path)
-    banknote.to_csv("data.csv", index=False)
-    banknote.iloc[:N_FORGET].to_csv("rows.csv", index=False)
-    argv = ["fit", "BayesianLinearRegression", "data.csv", "--target", "class"]
-    assert main([*argv, "--output", "model.skops", "--quiet"]) == 0
+    write_fitted_model(banknote, n_request=N_FORGET)
     return tmp_path
 
 
@@ -40,7 +37,6 @@ def _refuse_to_run(*args, **kwargs):
     raise AssertionError("work started before the destinations were checked")
 
 
-FORGET = ["forget", "model.skops", "rows.csv", "--target", "class"]
 AUDIT = ["audit", "BayesianLinearRegression", "data.csv", "--target", "class"]
 AUDIT += ["--forget", "rows.csv", "--quiet"]
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _cli_helpers import refused
+from _cli_helpers import FORGET, PATIENCE, refused, write_fitted_model
 
 from sklunlearn import __version__
 from sklunlearn._cli import _commands, _files
@@ -22,19 +22,13 @@ sio = pytest.importorskip("skops.io")
 
 N_ROWS = 500
 N_REQUEST = 10
-FORGET = ["forget", "model.skops", "rows.csv", "--target", "class"]
-# Seconds a subprocess of the concurrency test may take before the test gives up.
-PATIENCE = 300
 
 
 @pytest.fixture
 def files(tmp_path, banknote, monkeypatch):
     """Data, rows to forget and a fitted linear model in the working directory."""
     monkeypatch.chdir(tmp_path)
-    banknote.iloc[:N_ROWS].to_csv("data.csv", index=False)
-    banknote.iloc[:N_REQUEST].to_csv("rows.csv", index=False)
-    argv = ["fit", "BayesianLinearRegression", "data.csv", "--target", "class"]
-    assert main([*argv, "--output", "model.skops", "--quiet"]) == 0
+    write_fitted_model(banknote, N_ROWS, N_REQUEST)
     return tmp_path
 
 
