@@ -125,18 +125,19 @@ def test_forget_equals_bayesian_ridge_on_remaining(data, fit_intercept, which):
     assert est.n_samples_seen_ == (~forget).sum()
 
 
-@pytest.mark.parametrize("compensated", [False, True])
-def test_report_is_not_exact_when_the_forget_warns_of_round_off(compensated):
-    # Raw wine features (magnitudes up to 1e3): forgetting all rows but one cancels
-    # nearly all of the absorbed statistics unless they are compensated.
+@pytest.mark.parametrize("compensated, kept", [(False, 30), (True, 1)])
+def test_report_is_not_exact_when_the_forget_warns_of_round_off(compensated, kept):
+    # Raw wine features (magnitudes up to 1e3): forgetting all rows but a few cancels
+    # nearly all of the absorbed statistics unless they are compensated. (One row kept
+    # with an intercept has no centred Gram left: that forget is exact either way.)
     X, y = load_wine(return_X_y=True)
     est = BayesianLinearRegression(compensated=compensated).fit(X, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est.partial_unfit(X[1:], y[1:])
+        est.partial_unfit(X[kept:], y[kept:])
     messages = [str(w.message) for w in caught if issubclass(w.category, UnlearningWarning)]
     report = est.forget_report_
-    refit = BayesianLinearRegression(compensated=compensated).fit(X[:1], y[:1])
+    refit = BayesianLinearRegression(compensated=compensated).fit(X[:kept], y[:kept])
     if compensated:
         assert messages == [] and report.exact
         np.testing.assert_allclose(est.alpha_, refit.alpha_, rtol=1e-12)

@@ -15,6 +15,7 @@ from .._numba.tridiagonal import apply_reflectors, shifted_tridiagonal
 from ..base import UnlearningMixin, UpdateOutcome
 from ..posterior import GaussianPosterior
 from ._sufficient_statistics import (
+    ROUND_OFF_WARNING_THRESHOLD,
     UNIT_ROUNDOFF,
     CompensatedStatistics,
     LinearStatistics,
@@ -23,6 +24,8 @@ from ._sufficient_statistics import (
     certified_tridiagonal,
     check_numeric_targets,
     psd_eigh,
+    rank_bound,
+    round_off_tolerance,
     round_off_warning,
 )
 
@@ -45,6 +48,20 @@ class EvidenceSolution(NamedTuple):
         requested).
     sse : float
         Weighted sum of squared residuals at ``coef``.
+    path : ndarray of shape (n_points, 5)
+        ``|c|^2``, ``sse``, ``gamma``, ``alpha`` and ``lambda`` at each point
+        evaluated, the last one included: a round-off error at an early
+        iterate outlives it, as the iteration stops at ``tol`` rather than at
+        the fixed point.
+    cancelled_sse : bool
+        Whether ``sse`` was a difference of statistics (else a sum of
+        positive terms, see :meth:`_EigenProblem.point`).
+    path_coef : ndarray of shape (n_points, n_features) or None
+        The coefficients at each point, when the problem's coordinates are
+        the coefficients (the eigendecomposition).
+    spectrum : tuple or None
+        ``(s, |V|)``, the eigenvalues and absolute eigenvectors, when the
+        eigendecomposition was used.
     """
 
     coef: np.ndarray
@@ -53,6 +70,10 @@ class EvidenceSolution(NamedTuple):
     n_iter: int
     scores: list
     sse: float
+    path: np.ndarray = np.zeros((0, 5))
+    cancelled_sse: bool = True
+    path_coef: np.ndarray = None
+    spectrum: tuple = None
 
 
 class _Point(NamedTuple):
@@ -74,8 +95,9 @@ class _EigenProblem(NamedTuple):
     """The linear-Gaussian model in the eigenbasis of the Gram matrix ``G = V diag(s) V'``.
 
     Fields: ``eigenvalues`` s (clipped at 0), ``eigenvectors`` V, ``z = V' X'Wy``,
-    ``yty = y'Wy`` and ``weight_sum = sum w``. Coordinates are the
-    coefficients themselves.
+    ``yty = y'Wy``, ``weight_sum = sum w`` and ``interpolates``, whether ``y``
+    lies in the span of the rows (see :func:`_interpolates`). Coordinates are
+    the coefficients themselves.
     """
 
     eigenvalues: np.ndarray
@@ -83,16 +105,27 @@ class _EigenProblem(NamedTuple):
     z: np.ndarray
     yty: float
     weight_sum: float
+    interpolates: bool = False
 
     def point(self, alpha, lambda_):
         """The :class:`_Point` at ``(alpha, lambda_)``.
 
         ``c = V diag(1 / (s + lambda/alpha)) z`` (BayesianRidge._update_coef_);
         ``sse = y'Wy - 2 c'X'Wy + c'Gc``, evaluated in the eigenbasis in O(d).
+        When ``y = X b`` (``interpolates``) that is ``|X (b - c)|^2 =
+        r^2 sum_k c_k^2 / s_k`` with ``r = lambda / alpha``, a sum of positive
+        terms: the difference would leave the statistics' round-off (``u y'Wy``,
+        far more after a forget) where the residual is tiny, as it is at the
+        starting ``alpha = 1 / eps``, and ``alpha`` there is set by ``alpha_2``.
         """
         s = self.eigenvalues
-        c = self.z / (s + lambda_ / alpha)
-        sse = self.yty - 2.0 * (c @ self.z) + (s * c) @ c
+        ridge = lambda_ / alpha
+        c = self.z / (s + ridge)
+        if self.interpolates:
+            positive = s > 0
+            sse = ridge**2 * np.sum(c[positive] ** 2 / s[positive])
+        else:
+            sse = self.yty - 2.0 * (c @ self.z) + (s * c) @ c
         gamma = np.sum((alpha * s) / (lambda_ + alpha * s))
         log_det = np.sum(np.log(lambda_ + alpha * s))
         return _Point(self.eigenvectors @ c, max(float(sse), 0.0), gamma, log_det)
@@ -108,22 +141,49 @@ class _EigenProblem(NamedTuple):
         return _posterior(solution, self.eigenvalues, self.eigenvectors)
 
 
+def _interpolates(statistics, fit_intercept, eigenvalues, eigenvectors, z, yty):
+    """Whether ``y`` lies in the span of the rows, so that a residual is ``|X (b - c)|``.
+
+    The Gram matrix has as many positive eigenvalues as :func:`rank_bound`
+    allows, so the rows (centred: less one) are independent and any ``y`` is
+    ``X b`` for some ``b``. The bound can be too large (rows repeated) or,
+    after a forget of part of a row's weight, too small; either way the
+    least-squares residual ``y'Wy - sum_k z_k^2 / s_k`` must also be zero within
+    its round-off, that of ``y'Wy`` and of ``X'WX b`` (as in
+    :meth:`BayesianLinearRegression._estimated_error`), plus the eigensolver's
+    (``d u ||G||`` in each ``s_k``).
+    """
+    positive = eigenvalues > 0
+    if np.count_nonzero(positive) != rank_bound(statistics, fit_intercept):
+        return False
+    fitted = z[positive] / eigenvalues[positive]  # least squares, in the eigenbasis
+    residual = yty - fitted @ z[positive]
+    gram_error, yty_error = statistics.gram_round_off(fit_intercept)
+    b = eigenvectors[:, positive] @ fitted
+    error = (np.sqrt(yty_error) + np.abs(b) @ np.sqrt(gram_error)) ** 2
+    # The eigensolver's d u ||G|| in each s_k (and its vector) moves z_k^2 / s_k by
+    # about that times (z_k / s_k)^2.
+    solver = z.shape[0] * UNIT_ROUNDOFF
+    error += solver * (yty + eigenvalues.max(initial=0.0) * fitted @ fitted)
+    return bool(abs(residual) <= round_off_tolerance(error, False))
+
+
 def _posterior(solution, eigenvalues, eigenvectors):
     """``N(coef, precision^-1)`` with ``precision = V diag(alpha s + lambda) V'``.
 
-    The precision's Cholesky factor; when the precision is too ill-conditioned
-    for a Cholesky factorisation, the R of a QR factorisation of
-    ``B = diag(sqrt(alpha s + lambda)) V'`` (``precision = B'B``), which
-    never fails.
+    Its factor is the R of a QR factorisation of ``B = diag(sqrt(alpha s +
+    lambda)) V'`` (``precision = B'B``), backward stable in ``B``: an error
+    of ``u |B|`` in the direction of the smallest ``alpha s + lambda``, where
+    forming the precision and factorising it errs by ``u |B|^2``, the
+    condition number times more. The eigendecomposition is taken when few
+    rows or cancelled statistics leave the precision ill-conditioned, which
+    is when the difference shows (BayesianRidge's ``sigma_`` has the former
+    accuracy). The factorisation never fails.
     """
     scale = solution.alpha * eigenvalues + solution.lambda_
-    precision = (eigenvectors * scale) @ eigenvectors.T
-    try:
-        return GaussianPosterior.from_precision(solution.coef, precision)
-    except np.linalg.LinAlgError:
-        R = linalg.qr(np.sqrt(scale)[:, None] * eigenvectors.T, mode="r")[0]
-        R *= np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
-        return GaussianPosterior(solution.coef, R)
+    R = linalg.qr(np.sqrt(scale)[:, None] * eigenvectors.T, mode="r")[0]
+    R *= np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
+    return GaussianPosterior(solution.coef, R)
 
 
 class _TridiagonalProblem(NamedTuple):
@@ -662,7 +722,10 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         and negativity beyond round-off is refused (see :func:`psd_eigh`:
         with the ledger, only what no round-off can explain).
         """
-        tridiagonal = certified_tridiagonal(statistics, self.fit_intercept)
+        d = statistics.x_mean.shape[0]
+        tridiagonal = None
+        if rank_bound(statistics, self.fit_intercept) >= d:  # else singular: uncertified
+            tridiagonal = certified_tridiagonal(statistics, self.fit_intercept)
         if tridiagonal is not None:
             problem = _TridiagonalProblem(tridiagonal, statistics.weight_sum)
             solution = self._evidence_fixed_point(problem, statistics)
@@ -671,12 +734,18 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         eigenvalues, eigenvectors, z, yty = psd_eigh(
             statistics, self.fit_intercept, trusted=self.ledger
         )
-        problem = _EigenProblem(eigenvalues, eigenvectors, z, yty, statistics.weight_sum)
+        interpolates = _interpolates(
+            statistics, self.fit_intercept, eigenvalues, eigenvectors, z, yty
+        )
+        problem = _EigenProblem(
+            eigenvalues, eigenvectors, z, yty, statistics.weight_sum, interpolates
+        )
         solution = self._evidence_fixed_point(problem, statistics)
+        solution = solution._replace(spectrum=(eigenvalues, np.abs(eigenvectors)))
         return solution, problem.posterior(solution)
 
     def _estimated_error(self, statistics, solution, round_off):
-        """Estimated relative round-off error of the fitted model, the worst of four.
+        """Estimated relative round-off error of the fitted model, the worst of several.
 
         Each statistic's absolute error ``e`` (from the :class:`RoundOff`
         record ``round_off``) is divided by the size of what it determines in
@@ -691,7 +760,16 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
           denominator of the noise precision ``alpha_``;
         - the weight sum, by itself;
         - the intercept ``y_mean - x_mean' c``, in units of the noise standard
-          deviation ``alpha_^-1/2``.
+          deviation ``alpha_^-1/2``;
+        - with the eigendecomposition, each positive eigenvalue's error (and
+          ``V'X'Wy``'s, moving the coefficients) relative to that eigenvalue
+          plus the ridge; the diagonal's ratio is then left out when the
+          zeroed eigenvalues are exactly those beyond :func:`rank_bound`;
+        - along the iteration's path, summed: the residual's error, and the
+          cancellation in ``W - gamma`` that a refit shares (twice);
+        - a floor of ``2 d u`` per iterate, the solve's own round-off, and
+          with the eigendecomposition ``2 d u sqrt(cond)`` for the posterior's
+          factor (see :func:`_posterior`).
 
         This is a first-order estimate, not a bound: worst-case bounds grow
         with the number of terms summed (Higham 2002, eq. 4.4), typical errors
@@ -706,16 +784,75 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         diagonal = np.maximum(gram.diagonal(), 0.0)
         ridge = solution.lambda_ / solution.alpha
         coef = np.abs(solution.coef)
-        residual_error = (np.sqrt(yty_error) + coef @ np.sqrt(gram_error)) ** 2
-        ratios = [
-            (gram_error / (diagonal + ridge)).max(initial=0.0),
-            residual_error / (solution.sse + 2 * self.alpha_2 + np.finfo(float).tiny),
-            round_off.weight_sum / statistics.weight_sum,
-        ]
+        root_error = np.sqrt(gram_error)
+        tiny = np.finfo(float).tiny
+        ratios = [round_off.weight_sum / statistics.weight_sum]
+        _, sse, gamma, alphas, lambdas = solution.path.T
+        # Terms along the path are summed: an iteration that does not amplify
+        # carries each iterate's error to the end, and it stops at tol, not at the
+        # fixed point (a slowly drifting evidence runs to max_iter).
+        exact_null = False
+        if solution.spectrum is not None:
+            s, weights = solution.spectrum
+            positive = s > 0
+            kept = s[positive]
+            ridges = (lambdas / alphas)[:, None]
+            denominator = sse + 2 * self.alpha_2 + tiny
+            # Each positive eigenvalue errs by (sum_j |v_jk| sqrt(e_j))^2 (psd_eigh),
+            # relative to its own size plus the ridge, not to the diagonal's.
+            root = root_error @ weights[:, positive]
+            ratios.append(np.sum((root**2 / (kept + ridges)).max(axis=1, initial=0.0)))
+            # V'X'Wy errs by sqrt(e_yy) times the same sums: the final coefficients
+            # move by that over s_k + ridge, relative to their norm. Coefficients far
+            # inside the posterior (targets all zero leave round-off) are measured in
+            # its smallest standard deviation, times the threshold of the warning: a
+            # relative error of no consequence does not warn.
+            shift = np.sqrt(yty_error) * root / (kept + ridge)
+            spread = ROUND_OFF_WARNING_THRESHOLD**2 / (
+                solution.alpha * s.max(initial=0.0) + solution.lambda_
+            )
+            ratios.append(np.sqrt(shift @ shift / (coef @ coef + spread)))
+            if not solution.cancelled_sse:
+                # sse = r^2 sum_k z_k^2 / (s_k (s_k + r)^2) (_EigenProblem.point), z_k
+                # off by sqrt(e_yy) root_k and s_k by root_k^2 (relative: at most 3
+                # times that over s_k in the sum).
+                moved = np.sqrt(yty_error) * root * ridges
+                moved /= np.sqrt(kept) * (kept + ridges)
+                squared = (moved**2).sum(axis=1)
+                sse_error = 2 * np.sqrt(sse * squared) + squared
+                sse_error += 3 * sse * (root**2 / kept).max(initial=0.0)
+                ratios.append(np.sum(sse_error / denominator))
+            # The posterior's QR factor (_posterior) errs by d u sqrt(cond) in the
+            # covariance's largest direction, here and in a refit: twice.
+            largest = solution.alpha * s.max(initial=0.0) + solution.lambda_
+            solver = statistics.x_mean.shape[0] * UNIT_ROUNDOFF
+            ratios.append(2 * solver * np.sqrt(largest / solution.lambda_))
+            # As many positive eigenvalues as the rank bound allows: the zeroed ones
+            # are zero in exact arithmetic, and a refit zeroes them too.
+            exact_null = np.count_nonzero(positive) == rank_bound(
+                statistics, self.fit_intercept
+            )
+        if not exact_null:
+            ratios.append((gram_error / (diagonal + ridge)).max(initial=0.0))
+        if solution.cancelled_sse:
+            residual_error = (np.sqrt(yty_error) + coef @ root_error) ** 2
+            ratios.append(residual_error / (solution.sse + 2 * self.alpha_2 + tiny))
+            if solution.path_coef is not None:
+                path_error = np.sqrt(yty_error) + np.abs(solution.path_coef) @ root_error
+                ratios.append(np.sum(path_error**2 / (sse + 2 * self.alpha_2 + tiny)))
+        # Alpha's numerator W - gamma cancels when the rows are fitted exactly (gamma,
+        # a sum of terms near one, errs by about u gamma), as it does in a refit: twice.
+        W = statistics.weight_sum
+        numerator = np.abs(W - gamma) + 2 * self.alpha_1 + tiny
+        ratios.append(np.sum(4 * UNIT_ROUNDOFF * (W + 3 * gamma) / numerator))
         if self.fit_intercept:
             intercept_error = round_off.y_mean + round_off.x_mean @ coef
             ratios.append(intercept_error * np.sqrt(solution.alpha))
-        return float(max(max(ratios), UNIT_ROUNDOFF))
+        # The solve's own round-off, in the forget and in a refit: each iterate's
+        # eigensolver or factorisation errs by about d u, normwise, carried to the end
+        # as above.
+        floor = 2 * statistics.x_mean.shape[0] * UNIT_ROUNDOFF * len(solution.path)
+        return float(max(max(ratios), floor))
 
     def _assign(self, statistics, solution, posterior, dtype):
         """Set the fitted attributes (new objects, in the data's dtype)."""
@@ -756,6 +893,9 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         lambda_ = 1.0 if self.lambda_init is None else self.lambda_init
         priors = (self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2)
         scores = []
+        path = []
+        # The eigenbasis' coordinates are the coefficients: kept for the estimate.
+        path_coef = [] if isinstance(problem, _EigenProblem) else None
         previous = None
         for iteration in range(self.max_iter):
             point = problem.point(alpha, lambda_)
@@ -765,6 +905,9 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
                 scores.append(_log_evidence(point, alpha, lambda_, W, priors))
             gamma = point.gamma
             norm = (point.coordinates**2).sum()
+            path.append((norm, point.sse, gamma, alpha, lambda_))
+            if path_coef is not None:
+                path_coef.append(point.coordinates)
             lambda_ = (gamma + 2 * self.lambda_1) / (norm + 2 * self.lambda_2)
             alpha = (W - gamma + 2 * self.alpha_1) / (point.sse + 2 * self.alpha_2)
             if not (alpha > 0 and lambda_ > 0 and np.isfinite(alpha * lambda_)):
@@ -787,6 +930,10 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             return None
         if self.compute_score:
             scores.append(_log_evidence(point, alpha, lambda_, W, priors))
+        path.append(((point.coordinates**2).sum(), point.sse, point.gamma, alpha, lambda_))
+        if path_coef is not None:
+            path_coef.append(point.coordinates)
+            path_coef = np.array(path_coef)
         return EvidenceSolution(
             problem.coefficients(point.coordinates),
             float(alpha),
@@ -794,6 +941,9 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             iteration + 1,
             scores,
             float(point.sse),
+            np.array(path, dtype=np.float64),
+            not getattr(problem, "interpolates", False),
+            path_coef,
         )
 
 

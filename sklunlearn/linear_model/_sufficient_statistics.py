@@ -509,6 +509,18 @@ def graded_eigh(gram, null=None):
     return eigenvalues[order], np.ascontiguousarray(vectors[:, order])
 
 
+def rank_bound(statistics, fit_intercept):
+    """Upper bound on the Gram matrix's rank: its rows with weight, less one if centred.
+
+    ``X'WX`` is a sum of one rank-one term per row with a positive weight, and
+    centring removes one dimension (``1' W (X - 1 m') = 0``). The count is the
+    statistics' ``n_rows``, which a forget of part of a row's weight can make
+    too small: :func:`psd_eigh` only zeroes eigenvalues beyond the bound that
+    are also within their round-off.
+    """
+    return max(statistics.n_rows - int(fit_intercept), 0)
+
+
 def psd_eigh(statistics, fit_intercept, trusted):
     """Eigendecomposition of the Gram matrix, which must be positive semi-definite.
 
@@ -527,6 +539,13 @@ def psd_eigh(statistics, fit_intercept, trusted):
       the Gram matrix of one remaining row, or of identical rows, has such
       eigenvalues, and the cancelled round-off must not pose as data. The
       round-off a refit would have is left alone, as a refit leaves it.
+    - Beyond :func:`rank_bound` (``r`` rows with weight), the ``d - r``
+      smallest eigenvalues are zero whenever they are within their round-off
+      tolerance (the one negativity is judged by, without the ledger's
+      latitude): a normwise eigensolver leaves ``d u ||G||`` in each of them,
+      where the SVD of ``X`` that BayesianRidge uses has ``min(n, d)`` values
+      only, and at the starting ``alpha = 1 / eps`` each such eigenvalue would
+      count as a whole parameter.
 
     Returns
     -------
@@ -565,6 +584,12 @@ def psd_eigh(statistics, fit_intercept, trusted):
         )
     excess = (np.sqrt(np.clip(gram_error - refit_error, 0.0, None)) @ weights) ** 2
     null = eigenvalues <= _ROUNDOFF_SAFETY * excess
+    surplus = gram.shape[0] - rank_bound(statistics, fit_intercept)
+    if surplus > 0:
+        beyond = np.argsort(eigenvalues)[:surplus]
+        error = direction_error + np.broadcast_to(solver_error, eigenvalues.shape)
+        within = eigenvalues[beyond] <= round_off_tolerance(error[beyond], False)
+        null[beyond[within]] = True
     eigenvalues = np.where(null, 0.0, np.clip(eigenvalues, 0.0, None))
     projected_xty = np.where(null, 0.0, eigenvectors.T @ xty)
     return eigenvalues, eigenvectors, projected_xty, max(float(yty), 0.0)
