@@ -31,8 +31,14 @@ def __getattr__(name):
 
         globals()[name] = ForgetReport
         return ForgetReport
-    if name in __all__:
-        return importlib.import_module(f"{__name__}.{name}")
+    if not name.startswith("__"):
+        # Any submodule, as an eager package gave those its own imports loaded
+        # (``sklunlearn.base`` after ``import sklunlearn``).
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -148,7 +148,7 @@ def _with_forwarded_warnings(estimator, outcome):
 
 # What an approximate forget keeps between requests in one process (see
 # ``_classifier.py``): never pickled or copied (``__getstate__``, ``__copy__``).
-_PENDING_STATE = ("_pending_forgets", "_pending_origins")
+_PENDING_STATE = ("_pending_forgets", "_pending_origins", "_pending_method")
 
 _EARLIER_WARNING = (
     "This forget's own checks passed, but {0} earlier forget{1} since the fit warned "

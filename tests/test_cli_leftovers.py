@@ -258,6 +258,9 @@ def test_the_public_names_are_imported_when_used():
     )
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         sklunlearn.no_such_name  # noqa: B018
+    # Submodules outside __all__ too, as the eager package loaded them.
+    assert sklunlearn.base.ForgetReport is defined
+    assert sklunlearn.ledger.__name__ == "sklunlearn.ledger"
 
 
 def _default_signals():

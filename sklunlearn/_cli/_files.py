@@ -98,10 +98,14 @@ def writable_path(path, suffixes=None, *, option=None):
     if mode is not None and write_protected(path, mode):
         # Renaming a file into place needs only its folder's permission (as ``mv``
         # does): a file made read-only would be replaced all the same.
+        owned = os.stat(path).st_uid == os.geteuid()
+        state = "is read-only" if owned or not mode & 0o222 else "is not writable by you"
+        fix = (
+            "make it writable (chmod u+w)" if owned else "ask its owner to make it writable"
+        )
         raise CommandError(
-            f"{path}: is read-only (mode {stat.S_IMODE(mode):04o}), so it is not "
-            f"replaced; make it writable (chmod u+w) to replace it, or name another "
-            f"{option or 'file'}"
+            f"{path}: {state} (mode {stat.S_IMODE(mode):04o}), so it is not "
+            f"replaced; {fix} to replace it, or name another {option or 'file'}"
         )
     folder = real_target(path).parent
     if not folder.is_dir():

@@ -401,6 +401,12 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         (:meth:`_per_problem` to run them in threads).
         """
         stored = self.__dict__.get("_pending_forgets")
+        key = (method.name, sorted(options.items()))
+        if self.__dict__.get("_pending_method") != key:
+            # Re-dividing the earlier requests under another method or parameter would
+            # undo part of their forget: start from the posterior held instead.
+            stored = None
+        self._pending_method = key
         if stored is None:
             stored = [(posterior, None) for posterior in self._posterior_list()]
             self.__dict__.pop("_pending_origins", None)

@@ -1224,6 +1224,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         # Pending requests are divided out of the posterior they started from; a
         # learn or a step of another method starts from the new one.
         self.__dict__.pop("_pending_forgets", None)
+        self.__dict__.pop("_pending_method", None)
         if self.curvature == "last_layer":
             theta[self.model_.predictor.output_slice()] = posterior.mean
         else:
@@ -1277,7 +1278,11 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             # Requests one after another are divided out of the posterior before the
             # first of them as their union, at its mean: a new step from a moved mean
             # would remove curvature the posterior no longer holds there.
-            before, previous = self.__dict__.get("_pending_forgets", (before, None))
+            key = (method.name, sorted(options.items()))
+            if self.__dict__.get("_pending_method") == key:
+                before, previous = self.__dict__.get("_pending_forgets", (before, None))
+            # else: re-dividing the earlier requests under another method or parameter
+            # would undo part of their forget, so start from the posterior held.
             inference = self.inference
             options["terms"] = site_terms(before, self.model_, X, y, weights, inference)
             options["previous"] = previous
@@ -1306,7 +1311,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
         self._set_posterior(new, new.mean)
         if union:  # _set_posterior dropped the previous state
-            self._pending_forgets = (before, summed)
+            self._pending_forgets, self._pending_method = (before, summed), key
         self.n_iter_ = int(getattr(record, "n_iter", 1))
         share = self._step_share_message(function, before, new)
         messages = (*record.warnings, share, self._leftover_message())
