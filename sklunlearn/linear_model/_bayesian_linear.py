@@ -15,7 +15,6 @@ from .._numba.tridiagonal import apply_reflectors, shifted_tridiagonal
 from ..base import UnlearningMixin, UpdateOutcome
 from ..posterior import GaussianPosterior
 from ._sufficient_statistics import (
-    ROUND_OFF_WARNING_THRESHOLD,
     UNIT_ROUNDOFF,
     CompensatedStatistics,
     LinearStatistics,
@@ -60,8 +59,8 @@ class EvidenceSolution(NamedTuple):
         The coefficients at each point, when the problem's coordinates are
         the coefficients (the eigendecomposition).
     spectrum : tuple or None
-        ``(s, |V|)``, the eigenvalues and absolute eigenvectors, when the
-        eigendecomposition was used.
+        ``(s, |V|, z)``, the eigenvalues, absolute eigenvectors and
+        ``z = V' X'Wy``, when the eigendecomposition was used.
     """
 
     coef: np.ndarray
@@ -741,7 +740,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             eigenvalues, eigenvectors, z, yty, statistics.weight_sum, interpolates
         )
         solution = self._evidence_fixed_point(problem, statistics)
-        solution = solution._replace(spectrum=(eigenvalues, np.abs(eigenvectors)))
+        solution = solution._replace(spectrum=(eigenvalues, np.abs(eigenvectors), z))
         return solution, problem.posterior(solution)
 
     def _estimated_error(self, statistics, solution, round_off):
@@ -793,7 +792,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         # fixed point (a slowly drifting evidence runs to max_iter).
         exact_null = False
         if solution.spectrum is not None:
-            s, weights = solution.spectrum
+            s, weights, z = solution.spectrum
             positive = s > 0
             kept = s[positive]
             ridges = (lambdas / alphas)[:, None]
@@ -805,22 +804,22 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             # V'X'Wy errs by sqrt(e_yy) times the same sums: the final coefficients
             # move by that over s_k + ridge, relative to their norm. Coefficients far
             # inside the posterior (targets all zero leave round-off) are measured in
-            # its smallest standard deviation, times the threshold of the warning: a
-            # relative error of no consequence does not warn.
+            # its smallest standard deviation: a shift of a fraction t of it moves
+            # the predictive distribution by about t, so it is a relative error t.
             shift = np.sqrt(yty_error) * root / (kept + ridge)
-            spread = ROUND_OFF_WARNING_THRESHOLD**2 / (
-                solution.alpha * s.max(initial=0.0) + solution.lambda_
-            )
+            spread = 1.0 / (solution.alpha * s.max(initial=0.0) + solution.lambda_)
             ratios.append(np.sqrt(shift @ shift / (coef @ coef + spread)))
             if not solution.cancelled_sse:
                 # sse = r^2 sum_k z_k^2 / (s_k (s_k + r)^2) (_EigenProblem.point), z_k
-                # off by sqrt(e_yy) root_k and s_k by root_k^2 (relative: at most 3
-                # times that over s_k in the sum).
+                # off by sqrt(e_yy) root_k and s_k by root_k^2: each term moves by
+                # root_k^2 (1 / s_k + 2 / (s_k + r)) of itself (first order), so the
+                # sum by those weighted by the terms, not by the worst k times sse.
                 moved = np.sqrt(yty_error) * root * ridges
                 moved /= np.sqrt(kept) * (kept + ridges)
                 squared = (moved**2).sum(axis=1)
                 sse_error = 2 * np.sqrt(sse * squared) + squared
-                sse_error += 3 * sse * (root**2 / kept).max(initial=0.0)
+                terms = (ridges * z[positive] / (kept + ridges)) ** 2 / kept
+                sse_error += (terms * root**2 * (1 / kept + 2 / (kept + ridges))).sum(1)
                 ratios.append(np.sum(sse_error / denominator))
             # The posterior's QR factor (_posterior) errs by d u sqrt(cond) in the
             # covariance's largest direction, here and in a refit: twice.
