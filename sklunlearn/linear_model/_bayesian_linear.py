@@ -52,9 +52,10 @@ class EvidenceSolution(NamedTuple):
         evaluated, the last one included: a round-off error at an early
         iterate outlives it, as the iteration stops at ``tol`` rather than at
         the fixed point.
-    cancelled_sse : bool
-        Whether ``sse`` was a difference of statistics (else a sum of
-        positive terms, see :meth:`_EigenProblem.point`).
+    cancelled_sse : ndarray of bool, shape (n_points,)
+        Per point of ``path``, whether its ``sse`` was a difference of
+        statistics (else a sum of positive terms, see
+        :meth:`_EigenProblem.point`).
     path_coef : ndarray of shape (n_points, n_features) or None
         The coefficients at each point, when the problem's coordinates are
         the coefficients (the eigendecomposition).
@@ -70,7 +71,7 @@ class EvidenceSolution(NamedTuple):
     scores: list
     sse: float
     path: np.ndarray = np.zeros((0, 5))
-    cancelled_sse: bool = True
+    cancelled_sse: np.ndarray = np.ones(0, dtype=bool)
     path_coef: np.ndarray = None
     spectrum: tuple = None
 
@@ -81,13 +82,15 @@ class _Point(NamedTuple):
     Fields: ``coordinates`` of the posterior mean in the problem's orthonormal
     basis, ``sse`` (weighted sum of squared residuals), ``gamma`` (the
     effective number of parameters ``sum_k alpha s_k / (lambda + alpha s_k)``)
-    and ``log_det`` (``log det(lambda I + alpha G)``).
+    and ``log_det`` (``log det(lambda I + alpha G)``); ``cancelled``, whether
+    ``sse`` was a difference of statistics.
     """
 
     coordinates: np.ndarray
     sse: float
     gamma: float
     log_det: float
+    cancelled: bool = True
 
 
 class _EigenProblem(NamedTuple):
@@ -116,18 +119,30 @@ class _EigenProblem(NamedTuple):
         terms: the difference would leave the statistics' round-off (``u y'Wy``,
         far more after a forget) where the residual is tiny, as it is at the
         starting ``alpha = 1 / eps``, and ``alpha`` there is set by ``alpha_2``.
+        But each of its terms divides by an ``s_k`` that the eigensolver
+        computes to ``d u max(s)``: with an ill-conditioned Gram matrix the
+        sum is the less accurate one, so each point takes the formula whose
+        round-off (``d u`` times the difference's terms, or each positive
+        term times ``d u max(s) / s_k``) is smaller.
         """
         s = self.eigenvalues
         ridge = lambda_ / alpha
         c = self.z / (s + ridge)
+        sse = self.yty - 2.0 * (c @ self.z) + (s * c) @ c
+        cancelled = True
         if self.interpolates:
             positive = s > 0
-            sse = ridge**2 * np.sum(c[positive] ** 2 / s[positive])
-        else:
-            sse = self.yty - 2.0 * (c @ self.z) + (s * c) @ c
+            terms = ridge**2 * c[positive] ** 2 / s[positive]
+            solver = s.shape[0] * UNIT_ROUNDOFF
+            summed_error = solver * s.max() * np.sum(terms / s[positive])
+            difference_error = solver * (self.yty + 2 * abs(c @ self.z) + (s * c) @ c)
+            if summed_error <= difference_error:
+                sse, cancelled = np.sum(terms), False
         gamma = np.sum((alpha * s) / (lambda_ + alpha * s))
         log_det = np.sum(np.log(lambda_ + alpha * s))
-        return _Point(self.eigenvectors @ c, max(float(sse), 0.0), gamma, log_det)
+        return _Point(
+            self.eigenvectors @ c, max(float(sse), 0.0), gamma, log_det, cancelled
+        )
 
     def converged(self, previous, coordinates, tol):
         """Whether the L1 change of the coefficients is below ``tol`` (BayesianRidge's)."""
@@ -785,6 +800,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         coef = np.abs(solution.coef)
         root_error = np.sqrt(gram_error)
         tiny = np.finfo(float).tiny
+        solver = statistics.x_mean.shape[0] * UNIT_ROUNDOFF
         ratios = [round_off.weight_sum / statistics.weight_sum]
         _, sse, gamma, alphas, lambdas = solution.path.T
         # Terms along the path are summed: an iteration that does not amplify
@@ -809,22 +825,24 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             shift = np.sqrt(yty_error) * root / (kept + ridge)
             spread = 1.0 / (solution.alpha * s.max(initial=0.0) + solution.lambda_)
             ratios.append(np.sqrt(shift @ shift / (coef @ coef + spread)))
-            if not solution.cancelled_sse:
+            summed = ~solution.cancelled_sse
+            if summed.any():
                 # sse = r^2 sum_k z_k^2 / (s_k (s_k + r)^2) (_EigenProblem.point), z_k
                 # off by sqrt(e_yy) root_k and s_k by root_k^2: each term moves by
                 # root_k^2 (1 / s_k + 2 / (s_k + r)) of itself (first order), so the
                 # sum by those weighted by the terms, not by the worst k times sse.
+                # The eigensolver's own d u max(s) adds to each s_k's error.
                 moved = np.sqrt(yty_error) * root * ridges
                 moved /= np.sqrt(kept) * (kept + ridges)
                 squared = (moved**2).sum(axis=1)
                 sse_error = 2 * np.sqrt(sse * squared) + squared
                 terms = (ridges * z[positive] / (kept + ridges)) ** 2 / kept
-                sse_error += (terms * root**2 * (1 / kept + 2 / (kept + ridges))).sum(1)
-                ratios.append(np.sum(sse_error / denominator))
+                s_error = root**2 + solver * s.max(initial=0.0)
+                sse_error += (terms * s_error * (1 / kept + 2 / (kept + ridges))).sum(1)
+                ratios.append(np.sum((sse_error / denominator)[summed]))
             # The posterior's QR factor (_posterior) errs by d u sqrt(cond) in the
             # covariance's largest direction, here and in a refit: twice.
             largest = solution.alpha * s.max(initial=0.0) + solution.lambda_
-            solver = statistics.x_mean.shape[0] * UNIT_ROUNDOFF
             ratios.append(2 * solver * np.sqrt(largest / solution.lambda_))
             # As many positive eigenvalues as the rank bound allows: the zeroed ones
             # are zero in exact arithmetic, and a refit zeroes them too.
@@ -833,12 +851,14 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             )
         if not exact_null:
             ratios.append((gram_error / (diagonal + ridge)).max(initial=0.0))
-        if solution.cancelled_sse:
+        cancelled = solution.cancelled_sse
+        if cancelled[-1]:
             residual_error = (np.sqrt(yty_error) + coef @ root_error) ** 2
             ratios.append(residual_error / (solution.sse + 2 * self.alpha_2 + tiny))
-            if solution.path_coef is not None:
-                path_error = np.sqrt(yty_error) + np.abs(solution.path_coef) @ root_error
-                ratios.append(np.sum(path_error**2 / (sse + 2 * self.alpha_2 + tiny)))
+        if solution.path_coef is not None and cancelled.any():
+            path_error = np.sqrt(yty_error) + np.abs(solution.path_coef) @ root_error
+            path_error = path_error**2 / (sse + 2 * self.alpha_2 + tiny)
+            ratios.append(np.sum(path_error[cancelled]))
         # Alpha's numerator W - gamma cancels when the rows are fitted exactly (gamma,
         # a sum of terms near one, errs by about u gamma), as it does in a refit: twice.
         W = statistics.weight_sum
@@ -892,7 +912,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         lambda_ = 1.0 if self.lambda_init is None else self.lambda_init
         priors = (self.alpha_1, self.alpha_2, self.lambda_1, self.lambda_2)
         scores = []
-        path = []
+        path, cancelled = [], []
         # The eigenbasis' coordinates are the coefficients: kept for the estimate.
         path_coef = [] if isinstance(problem, _EigenProblem) else None
         previous = None
@@ -905,6 +925,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             gamma = point.gamma
             norm = (point.coordinates**2).sum()
             path.append((norm, point.sse, gamma, alpha, lambda_))
+            cancelled.append(point.cancelled)
             if path_coef is not None:
                 path_coef.append(point.coordinates)
             lambda_ = (gamma + 2 * self.lambda_1) / (norm + 2 * self.lambda_2)
@@ -930,6 +951,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         if self.compute_score:
             scores.append(_log_evidence(point, alpha, lambda_, W, priors))
         path.append(((point.coordinates**2).sum(), point.sse, point.gamma, alpha, lambda_))
+        cancelled.append(point.cancelled)
         if path_coef is not None:
             path_coef.append(point.coordinates)
             path_coef = np.array(path_coef)
@@ -941,7 +963,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
             scores,
             float(point.sse),
             np.array(path, dtype=np.float64),
-            not getattr(problem, "interpolates", False),
+            np.array(cancelled, dtype=bool),
             path_coef,
         )
 
