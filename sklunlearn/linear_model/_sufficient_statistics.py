@@ -521,6 +521,47 @@ def rank_bound(statistics, fit_intercept):
     return max(statistics.n_rows - int(fit_intercept), 0)
 
 
+def _null_orthogonal_to_data(eigenvalues, eigenvectors, xty, tolerances, surplus):
+    """Zero the ``surplus`` eigenvalues beyond :func:`rank_bound`, in place.
+
+    Returns the boolean mask of the zeroed ones, whose ``X'Wy`` is zero.
+
+    When no more eigenvalues than that are within their ``tolerances``, those
+    are zeroed. When more are, the eigensolver cannot tell the null space from
+    the directions of real eigenvalues below its round-off: each computed
+    eigenvector of that cluster mixes them (Davis & Kahan 1970), and its
+    ``X'Wy`` is partly data. Within the cluster any orthonormal basis is an
+    eigenbasis within round-off, and ``X'Wy`` lies in the row space, which is
+    orthogonal to the null space: the basis is rotated to ``X'Wy``'s
+    component in the cluster (keeping its Rayleigh quotient) and an
+    eigenbasis of the rest, whose ``surplus`` smallest eigenvalues are zeroed.
+    """
+    order = np.argsort(eigenvalues)
+    within = eigenvalues[order] <= tolerances[order]
+    count = int(np.argmin(within)) if not within.all() else within.size
+    null = np.zeros(eigenvalues.shape, dtype=bool)
+    if count <= surplus:
+        null[order[:count]] = True
+        return null
+    cluster = order[:count]
+    basis = eigenvectors[:, cluster]
+    z = basis.T @ xty
+    # A Householder reflector whose first column is z / |z| (any, when z is zero).
+    v = z.copy()
+    v[0] += np.copysign(np.linalg.norm(z), z[0]) if z[0] != 0 else np.linalg.norm(z)
+    reflector = np.eye(count)
+    if v @ v > 0:
+        reflector -= 2.0 * np.outer(v, v) / (v @ v)
+    block = reflector.T @ (eigenvalues[cluster][:, None] * reflector)
+    rest, rotation = np.linalg.eigh(block[1:, 1:])
+    new_basis = basis @ reflector
+    new_basis[:, 1:] = new_basis[:, 1:] @ rotation
+    eigenvectors[:, cluster] = new_basis
+    eigenvalues[cluster] = np.concatenate([[block[0, 0]], rest])
+    null[cluster[1 : 1 + surplus]] = True
+    return null
+
+
 def psd_eigh(statistics, fit_intercept, trusted):
     """Eigendecomposition of the Gram matrix, which must be positive semi-definite.
 
@@ -542,10 +583,11 @@ def psd_eigh(statistics, fit_intercept, trusted):
     - Beyond :func:`rank_bound` (``r`` rows with weight), the ``d - r``
       smallest eigenvalues are zero whenever they are within their round-off
       tolerance (the one negativity is judged by, without the ledger's
-      latitude): a normwise eigensolver leaves ``d u ||G||`` in each of them,
-      where the SVD of ``X`` that BayesianRidge uses has ``min(n, d)`` values
-      only, and at the starting ``alpha = 1 / eps`` each such eigenvalue would
-      count as a whole parameter.
+      latitude), in a basis of those orthogonal to ``X'Wy``
+      (:func:`_null_orthogonal_to_data`): a normwise eigensolver leaves
+      ``d u ||G||`` in each of them, where the SVD of ``X`` that BayesianRidge
+      uses has ``min(n, d)`` values only, and at the starting ``alpha = 1 /
+      eps`` each such eigenvalue would count as a whole parameter.
 
     Returns
     -------
@@ -582,14 +624,15 @@ def psd_eigh(statistics, fit_intercept, trusted):
             "partial_unfit (with these weights) were not all part of the training "
             "data. Nothing was changed."
         )
-    excess = (np.sqrt(np.clip(gram_error - refit_error, 0.0, None)) @ weights) ** 2
-    null = eigenvalues <= _ROUNDOFF_SAFETY * excess
+    null = np.zeros(eigenvalues.shape, dtype=bool)
     surplus = gram.shape[0] - rank_bound(statistics, fit_intercept)
     if surplus > 0:
-        beyond = np.argsort(eigenvalues)[:surplus]
         error = direction_error + np.broadcast_to(solver_error, eigenvalues.shape)
-        within = eigenvalues[beyond] <= round_off_tolerance(error[beyond], False)
-        null[beyond[within]] = True
+        tolerances = round_off_tolerance(error, False)
+        null = _null_orthogonal_to_data(eigenvalues, eigenvectors, xty, tolerances, surplus)
+        weights = np.abs(eigenvectors)
+    excess = (np.sqrt(np.clip(gram_error - refit_error, 0.0, None)) @ weights) ** 2
+    null |= eigenvalues <= _ROUNDOFF_SAFETY * excess
     eigenvalues = np.where(null, 0.0, np.clip(eigenvalues, 0.0, None))
     projected_xty = np.where(null, 0.0, eigenvectors.T @ xty)
     return eigenvalues, eigenvectors, projected_xty, max(float(yty), 0.0)
