@@ -109,25 +109,157 @@ def test_fit_does_not_replace_a_read_only_model(files, capsys, monkeypatch):
 # 2. Two commands creating one new file take turns.
 
 
+def _is_locked(path):
+    """Whether another descriptor holds the ``flock`` of ``path`` (this process's too:
+    the lock belongs to the descriptor)."""
+    import fcntl
+
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="commands take turns on POSIX only")
-def test_a_new_destination_is_locked_through_its_folder(files):
+def test_a_new_destination_is_locked_through_its_folder_around_the_renames(files):
+    pytest.importorskip("fcntl")
+    with _files.locked(["model.skops", "new.skops", None]) as locks:
+        assert _is_locked("model.skops") and not _is_locked(files)
+        with locks.renaming() as unchanged:
+            assert unchanged and _is_locked(files)
+        assert not _is_locked(files)
+    assert not _is_locked(files) and not _is_locked("model.skops")
+    with _files.locked(["model.skops"]) as locks:  # an existing file is locked itself
+        with locks.renaming():
+            assert not _is_locked(files)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="commands take turns on POSIX only")
+def test_a_new_destination_created_meanwhile_is_seen_under_the_folder_lock(files):
+    pytest.importorskip("fcntl")
+    with _files.locked(["model.skops", "new.skops"]) as locks:
+        Path("new.skops").write_text("written by another command")
+        with locks.renaming() as unchanged:
+            assert not unchanged
+    # Next time it is locked as the file it now is.
+    with _files.locked(["model.skops", "new.skops"]) as locks:
+        assert _is_locked("new.skops")
+        with locks.renaming() as unchanged:
+            assert unchanged and not _is_locked(files)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="commands take turns on POSIX only")
+def test_a_forget_creating_a_report_locks_its_folder_only_to_rename(files, monkeypatch):
+    """The model is locked from loading to the rename; the folder of the new report
+    only around the renames, so forgets of other models there do not wait for it."""
+    pytest.importorskip("fcntl")
+    seen = []
+
+    def checking(name, function):
+        def check(*args, **kwargs):
+            seen.append((name, _is_locked("model.skops"), _is_locked(files)))
+            return function(*args, **kwargs)
+
+        return check
+
+    for name in ("load_model", "read_table", "_forget_rows"):
+        monkeypatch.setattr(_commands, name, checking(name, getattr(_commands, name)))
+    monkeypatch.setattr(
+        _commands._Staged, "commit", checking("commit", _commands._Staged.commit)
+    )
+    argv = [*FORGET, "--output", "model.skops", "--report", "request-0001.json"]
+    assert main([*argv, "--quiet"]) == 0
+    assert seen == [
+        ("load_model", True, False),
+        ("read_table", True, False),
+        ("_forget_rows", True, False),
+        ("commit", True, True),
+    ]
+    assert Path("request-0001.json").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="commands take turns on POSIX only")
+def test_a_forget_does_not_wait_for_a_held_folder_lock_to_load_and_forget(
+    files, monkeypatch
+):
+    """Another holder of the folder's lock (a forget of another model renaming its
+    report, or the stand-in here) delays only this forget's renames: the model is
+    loaded and forgotten while it is held, and the holder lets go once it is. A
+    forget that waited for the folder first would find it released by the watchdog
+    only, after PATIENCE seconds, and fail the assertion."""
     fcntl = pytest.importorskip("fcntl")
+    holder = os.open(files, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    released, guard = [], threading.Lock()
 
-    def folder_is_locked():
-        handle = os.open(files, os.O_RDONLY)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(handle)
+    def release():
+        with guard:
+            if not released:
+                os.close(holder)
+                released.append(threading.current_thread() is watchdog)
 
-    with _files.locked(["model.skops", "new.skops", None]):
-        assert folder_is_locked()
-    assert not folder_is_locked()
-    with _files.locked(["model.skops"]):  # an existing file is locked itself
-        assert not folder_is_locked()
+    watchdog = threading.Timer(PATIENCE, release)
+    watchdog.start()
+    forget_rows, held = _commands._forget_rows, []
+
+    def forget_then_release(*args, **kwargs):
+        forget_rows(*args, **kwargs)
+        held.append(not released)
+        release()
+
+    monkeypatch.setattr(_commands, "_forget_rows", forget_then_release)
+    try:
+        argv = [*FORGET, "--output", "model.skops", "--report", "request-0002.json"]
+        assert main([*argv, "--quiet"]) == 0
+    finally:
+        watchdog.cancel()
+        release()
+    assert held == [True] and released == [False]
+    assert json.loads(Path("request-0002.json").read_text())["n_rows"] == N_REQUEST
+
+
+def test_a_new_output_created_during_the_forget_is_replaced_and_said(
+    files, capsys, monkeypatch
+):
+    """Another command creates the new --output while the rows are forgotten: the
+    forget then replaces that file as an existing one (without forgetting again)."""
+    forget_rows, calls = _commands._forget_rows, []
+
+    def forget_while_another_writes(*args, **kwargs):
+        calls.append(1)
+        forget_rows(*args, **kwargs)
+        Path("new.skops").write_bytes(Path("model.skops").read_bytes())
+
+    monkeypatch.setattr(_commands, "_forget_rows", forget_while_another_writes)
+    other = sha256("model.skops")
+    capsys.readouterr()
+    assert main([*FORGET, "--output", "new.skops", "--report", "r.json"]) == 0
+    assert "replacing the file there" in capsys.readouterr().out
+    record = json.loads(Path("r.json").read_text())
+    assert record["output_replaced"] == {"path": "new.skops", "sha256": other}
+    assert record["model_after"]["sha256"] == sha256("new.skops") != other
+    assert calls == [1] and _hidden(files) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="commands take turns on POSIX only")
+def test_an_output_hard_linked_to_the_model_is_locked_once(files):
+    """Two paths of one file: a second lock of it would wait for the first forever."""
+    os.link("model.skops", "link.skops")
+    argv = [sys.executable, "-m", "sklunlearn", *FORGET, "--output", "link.skops"]
+    done = subprocess.run(
+        [*argv, "--report", "r.json", "--quiet"],
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+    )
+    assert done.returncode == 0, done.stderr
+    record = json.loads(Path("r.json").read_text())
+    assert record["model_after"]["sha256"] == sha256("link.skops")
 
 
 # Two forgets into one new --output from two model files (which do not make them take

@@ -150,10 +150,16 @@ def fit(args):
     _learn(estimator, X, y, args.data, quiet=args.quiet)
     seconds = time.perf_counter() - start
     # Locked only while written, so that it never lands in the middle of a forget of it.
-    with locked([output]), _Staged() as staged:
-        output = _fit_destination(args)  # again: another command may have written it
-        staged.add(output, _model_writer(estimator, output))
-        staged.commit()
+    written = False
+    while not written:
+        with locked([output]) as locks, _Staged() as staged:
+            output = _fit_destination(args)  # again: another command may have written it
+            staged.add(output, _model_writer(estimator, output))
+            with locks.renaming() as unchanged:
+                # Otherwise a new --output was created meanwhile: it is locked next time.
+                if unchanged:
+                    staged.commit()
+                    written = True
     print(
         f"fitted {type(estimator).__name__} on {estimator.n_samples_seen_} rows of "
         f"{args.data} in {seconds:.2f} s; saved to {output}"
@@ -260,39 +266,31 @@ def _check_ledger(estimator, args):
 def forget(args):
     """``sklunlearn forget MODEL ROWS --target COLUMN --output MODEL [--report FILE]``."""
     output, report_path = _destinations(args)
-    # Concurrent forgets of one model file take turns, from the read to the rename:
-    # otherwise each would write the model less its own rows only, and the last wins.
-    # So do commands writing one destination, even one that does not exist yet.
-    with locked([args.model, output, report_path]):
-        # Checked again once locked: a command that held the lock may have written
-        # a destination meanwhile, which this one then sees (and replaces, saying so).
-        output, report_path = _destinations(args)
-        in_place = same_file(output, args.model)
-        replaced = None if in_place else _hash_or_none(output)
-        estimator, hash_before = load_model(args.model, digest=True)
-        if in_place:
-            replaced = hash_before
-        _check_ledger(estimator, args)
-        X, y = read_table(args.rows, args.target)
-        rows = _rows_like_the_model(estimator, X, args.rows)
-        _forget_rows(estimator, rows, y, args.rows, quiet=args.quiet)
-        report = estimator.forget_report_
-        # Both files are written beside their targets first, so a failure writes
-        # nothing; the model is renamed first, so a report never describes a model
-        # not written.
-        with _Staged() as staged:
-            model_file = staged.add(output, _model_writer(estimator, output))
-            if report_path is not None:
-                record = _forget_record(
-                    args, estimator, output, model_file, hash_before, replaced
-                )
-                text = json.dumps(record, indent=2)
-                staged.add(report_path, lambda file: file.write_text(text + "\n"))
-            # A writer that does not take the lock (or no lock, on Windows) is caught
-            # here; only the short time to the rename is left unguarded.
-            if in_place and _hash_or_none(args.model) != hash_before:
-                raise CommandError(CHANGED_MESSAGE)
-            staged.commit()
+    forgotten = None  # (hash of the model loaded, the estimator forgotten from it)
+    written = False
+    while not written:
+        # Concurrent forgets of one model file take turns, from the read to the rename:
+        # otherwise each would write the model less its own rows only, and the last
+        # wins. Existing destinations are locked as long; a new one's folder only
+        # around the renames, so that forgets of other models there do not wait.
+        with locked([args.model, output, report_path]) as locks:
+            # Checked again once locked: a command that held the lock may have written
+            # a destination meanwhile, which this one then sees (and replaces, saying so).
+            output, report_path = _destinations(args)
+            in_place = same_file(output, args.model)
+            replaced = None if in_place else _hash_or_none(output)
+            if forgotten is None or _hash_or_none(args.model) != forgotten[0]:
+                forgotten = _forget_model(args)
+            hash_before, estimator = forgotten
+            if in_place:
+                replaced = hash_before
+            written = _write_forgotten(
+                args, locks, estimator, output, report_path, hash_before, replaced
+            )
+            # Not written: a new destination was created while this forget ran; it is
+            # locked next time and replaced, and the model forgotten is kept unless the
+            # model file changed too.
+    report = estimator.forget_report_
     print(
         f"forgot {report.n_rows} rows (weight {report.weight:g}, method {report.method}, "
         f"exact={report.exact}); {estimator.n_samples_seen_} rows left; saved to {output}"
@@ -300,6 +298,40 @@ def forget(args):
         + ("" if report_path is None else f"; report written to {report_path}")
     )
     return 0
+
+
+def _forget_model(args):
+    """``(hash, estimator)``: the model file's SHA-256 and its model less the rows."""
+    estimator, hash_before = load_model(args.model, digest=True)
+    _check_ledger(estimator, args)
+    X, y = read_table(args.rows, args.target)
+    rows = _rows_like_the_model(estimator, X, args.rows)
+    _forget_rows(estimator, rows, y, args.rows, quiet=args.quiet)
+    return hash_before, estimator
+
+
+def _write_forgotten(args, locks, estimator, output, report_path, hash_before, replaced):
+    """Write the model and the report of a forget; False if a new destination was
+    created meanwhile, in which case nothing is written."""
+    in_place = same_file(output, args.model)
+    # Both files are written beside their targets first, so a failure writes nothing;
+    # the model is renamed first, so a report never describes a model not written.
+    with _Staged() as staged:
+        model_file = staged.add(output, _model_writer(estimator, output))
+        if report_path is not None:
+            record = _forget_record(
+                args, estimator, output, model_file, hash_before, replaced
+            )
+            text = json.dumps(record, indent=2)
+            staged.add(report_path, lambda file: file.write_text(text + "\n"))
+        # A writer that does not take the lock (or no lock, on Windows) is caught
+        # here; only the short time to the rename is left unguarded.
+        if in_place and _hash_or_none(args.model) != hash_before:
+            raise CommandError(CHANGED_MESSAGE)
+        with locks.renaming() as unchanged:
+            if unchanged:
+                staged.commit()
+            return unchanged
 
 
 def _hash_or_none(path):

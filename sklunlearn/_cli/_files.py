@@ -328,50 +328,76 @@ def replace_into(temporary, path):
 
 @contextlib.contextmanager
 def locked(paths):
-    """Hold an exclusive advisory lock (``flock``) on each file of ``paths``.
+    """Hold an exclusive advisory lock (``flock``) on each existing file of ``paths``.
 
     The lock is taken on the file itself, not on a lock file beside it, so that
-    nothing is left behind; a file that does not exist yet (a new ``--output``)
-    has its folder locked instead, so that two commands creating one file take
-    turns. A file renamed over while a process waited for its lock is a new
-    file: the waiter then locks that one instead; a file that appeared while it
-    waited for its folder makes it release every lock and lock that file. Locks
-    are taken in the order of their real paths (a folder before its files) and
-    none is waited for while holding a later one, so two commands never wait for
-    each other. Without ``fcntl`` (Windows) nothing is locked. ``None`` paths
+    nothing is left behind; it is held for the whole block. A file that does not
+    exist yet (a new ``--output``) is not locked here: the :class:`Locks` yielded
+    locks its folder only around the renames (:meth:`Locks.renaming`), so that
+    commands creating files in one folder wait for each other only that long.
+    A file renamed over while a process waited for its lock is a new file: the
+    waiter then locks that one instead. Files are locked in the order of their
+    real paths, and folders after all files (also in that order), and none is
+    waited for while holding a later one, so two commands never wait for each
+    other. Without ``fcntl`` (Windows) nothing is locked. ``None`` paths
     (options not given) are skipped.
     """
-    handles = []
+    locks, held = Locks(), set()
     try:
-        if fcntl is not None:
-            handles = _lock_all([path for path in paths if path is not None])
-        yield
+        for target in sorted({real_target(p) for p in paths if p is not None}, key=str):
+            if (_identity(target) or ())[:2] in held:
+                continue  # a hard link to a file locked: a second lock would wait forever
+            handle = None if fcntl is None else _lock(target)
+            if handle is None:  # missing (new), unreadable or on a file system
+                locks.seen[target] = _identity(target)  # without locks
+            else:
+                locks.handles.append(handle)
+                info = os.fstat(handle)
+                held.add((info.st_dev, info.st_ino))
+        yield locks
     finally:
-        for handle in handles:
+        for handle in locks.handles:
             os.close(handle)  # closing releases the lock
 
 
-def _lock_all(paths):
-    """Descriptors holding the locks of :func:`locked`."""
-    while True:
-        targets = {real_target(path) for path in paths}
-        new = {target for target in targets if not target.exists()}
+class Locks:
+    """The locks :func:`locked` holds, and the files it could not lock."""
+
+    def __init__(self):
+        self.handles = []
+        # Real paths not locked (new files, mostly) -> what was there: see _identity.
+        self.seen = {}
+
+    @contextlib.contextmanager
+    def renaming(self):
+        """Hold the locks of the folders of the files not locked, around the renames.
+
+        Yields whether each of those files is still as it was when :func:`locked`
+        looked (still missing, or the file seen): if not, another command wrote it
+        meanwhile, and the caller starts again (the file is then locked itself).
+        Taken after every file lock: no file's lock is waited for while they are held.
+        """
         handles = []
         try:
-            for name in sorted({str(t.parent if t in new else t) for t in targets}):
-                handle = _lock(name)
-                if handle is not None:
-                    handles.append(handle)
-        except BaseException:  # Ctrl-C or SIGTERM while waiting
+            if fcntl is not None:
+                for folder in sorted({str(target.parent) for target in self.seen}):
+                    handle = _lock(folder)
+                    if handle is not None:
+                        handles.append(handle)
+            yield all(_identity(target) == seen for target, seen in self.seen.items())
+        finally:
             for handle in handles:
                 os.close(handle)
-            raise
-        if not any(target.exists() for target in new):
-            return handles
-        # Another command created one of the new files while this one waited:
-        # it is locked as the file it now is, so that later writers of it wait too.
-        for handle in handles:
-            os.close(handle)
+
+
+def _identity(target):
+    """What tells a file from one written over it: (device, inode, size, mtime), or
+    None if it does not exist (or cannot be seen)."""
+    try:
+        info = os.stat(target)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _lock(target):
