@@ -1,4 +1,4 @@
-"""Fewer rows than features: fit and forget equal BayesianRidge (QA3 D1-D3).
+"""Fewer rows than features: fit and forget equal BayesianRidge.
 
 - ``fit`` on 1-5 rows matches BayesianRidge (the Gram matrix's round-off
   eigenvalues beyond its rank, ``d u ||G||`` each, must not count as
@@ -62,7 +62,7 @@ def test_fit_on_few_rows_is_bayesian_ridge(name, fit_intercept, n_rows):
 
 
 def test_the_reported_rows_fit():
-    """QA3's rows: breast_cancer row 567 raised, diabetes row 377 was 1.5e-5 off."""
+    """Single rows whose round-off eigenvalues once counted as parameters."""
     for name, row in [("breast_cancer", 567), ("diabetes", 377)]:
         X, y = _data(name)
         ridge = BayesianRidge(fit_intercept=False).fit(X[[row]], y[[row]])
@@ -90,7 +90,7 @@ def _forget_all_but(X, y, keep, seed, **params):
 
 
 def test_forget_to_one_digits_row_equals_the_refit():
-    """QA3 D2: exact=True with estimate 2.8e-10, but alpha_ 3.1e-6 off the refit."""
+    """A forget down to one row reports an estimate at least its error."""
     X, y = _data("digits", 1500)
     est = _forget_all_but(X, y, [745], 1, fit_intercept=False)
     ridge = BayesianRidge(fit_intercept=False).fit(X[[745]], y[[745]])
@@ -131,7 +131,7 @@ def test_forget_to_few_rows_is_within_the_estimate(
 
 @pytest.mark.parametrize("keep", [0, 1, 2, 3, 4])
 def test_compensated_forget_to_one_diabetes_row_is_accepted(keep):
-    """QA3 D3: refused with 'evidence fixed point left the valid region'."""
+    """Compensated statistics forget down to one row, exactly."""
     X, y = _data("diabetes")
     est = _forget_all_but(X, y, [keep], 0, fit_intercept=False, compensated=True)
     ridge = BayesianRidge(fit_intercept=False).fit(X[[keep]], y[[keep]])

@@ -2,9 +2,8 @@
 
 The residual of an interpolating fit can be summed from positive terms, each divided by
 an eigenvalue of the Gram matrix; with raw breast_cancer (29 rows, 30 features) those
-eigenvalues carry the eigensolver's round-off of the largest one, and summing them
-left alpha_ 5.9e-4 from BayesianRidge (a forget down to those rows reported exact with
-an estimate 190 times too small). Each iterate now takes the more accurate formula.
+eigenvalues carry the eigensolver's round-off of the largest one, so each iterate takes
+the more accurate of that sum and the difference of statistics.
 At 29 rows the eigensolver cannot tell the null direction from a real one below its
 round-off, and zeroing its computed eigenvector's X'y moved coef_ by 1.2e-7: the
 eigenvalues beyond the rank bound are now zeroed in a basis orthogonal to X'y.

@@ -2,8 +2,7 @@
 
 Each Laplace divide-out (and ``'uib'``) step takes the rows' terms at a mean. A second
 step from the mean the first one moved to removes curvature the posterior does not hold
-there, and on a small network single-row requests compounded: ten of them ended with
-predictions 188 away from one request of the same rows. As the classifiers do, the
+there, so single-row requests compound. As the classifiers do, the
 network divides the union of the pending requests out of the posterior before the first
 of them (docs/neural_network.md).
 """

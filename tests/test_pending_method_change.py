@@ -1,11 +1,9 @@
 """A method or parameter changed between requests never undoes the earlier requests.
 
 Pending requests are divided out as their union from the posterior before the first
-of them. A tester set ``unlearning_beta=100`` between two ``'uib'`` requests: the
-second re-divided the first request's rows at the new setting (3.9% of their site
-instead of most of it), and the network ended 0.05 posterior standard deviations from
-the full fit, where the first request had left it 1.7 away. A changed method or
-parameter now starts from the posterior held, as a saved model does.
+of them. Re-dividing the earlier requests' rows under a changed method or parameter
+would undo part of their forget, so a change starts from the posterior held, as a
+saved model does.
 """
 
 import pickle
