@@ -6,7 +6,9 @@ predictive std) were wrong while ``exact=True`` (scikit-learn's BayesianRidge, f
 SVD of X, was right). These compare with BayesianRidge and with an SVD of the rows.
 """
 
+import decimal
 import warnings
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -99,8 +101,28 @@ def test_a_constant_or_zero_column_does_not_switch_the_graded_path_off(
     assert relative(est.predict(X), ref.predict(X)) < 1e-8
 
 
-def test_a_singular_graded_gram_is_left_to_the_normwise_solver():
+def test_a_singular_graded_gram_has_a_zero_eigenvalue_and_accurate_others():
+    # The pivoted Cholesky factor of a singular A exists: graded_eigh no longer leaves
+    # such a Gram matrix to the normwise solver, which loses the small eigenvalue.
     X = np.array([[1.0, 1e5, 2.0], [2.0, 3e5, 4.0], [0.5, 1e5, 1.0]])
-    gram = X.T @ X  # columns 0 and 2 are parallel
+    gram = X.T @ X  # columns 0 and 2 are parallel; every entry is exact in float64
     assert is_graded(gram)
-    assert graded_eigh(gram) is None
+    result = graded_eigh(gram)
+    assert result is not None
+    eigenvalues, eigenvectors = result
+    # X X' = Y Y' with Y = [5^1/2 x_0, x_1]: the nonzero eigenvalues are those of Y'Y,
+    # whose trace and determinant are exact rationals.
+    with decimal.localcontext() as context:
+        context.prec = 50
+        a, b, c = (Decimal(float(v)) for v in (gram[0, 0], gram[1, 1], gram[0, 1]))
+        trace, det = 5 * a + b, 5 * (a * b - c * c)
+        root = (trace * trace - 4 * det).sqrt()
+        expected = [float(2 * det / (trace + root)), float((trace + root) / 2)]
+    assert eigenvalues[0] == 0.0
+    assert_allclose(eigenvalues[1:], expected, rtol=1e-13)
+    assert_allclose(
+        eigenvectors[:, 0],
+        np.array([2.0, 0.0, -1.0]) / np.sqrt(5.0) * np.sign(eigenvectors[0, 0]),
+        atol=1e-15,
+    )
+    assert_allclose(eigenvectors.T @ eigenvectors, np.eye(3), atol=1e-15)

@@ -458,16 +458,21 @@ def is_graded(gram, null=None):
 
 
 def graded_eigh(gram, null=None):
-    """Eigendecomposition of a positive definite ``G = D A D``, accurate in each eigenvalue.
+    """Eigendecomposition of a positive semi-definite ``G = D A D``, to relative accuracy.
 
     A normwise eigensolver (``eigh``, or a tridiagonal reduction) errs by
     ``d u ||G||`` in every eigenvalue: with columns 1e4 apart in scale the
     small eigenvalues lose 8 digits, and the evidence, which reads them all,
-    moves with them. With ``D = diag(G)^1/2`` and the Cholesky factor ``R``
-    of the well-scaled ``A``, ``G = (R D)' (R D)``; the preconditioned Jacobi
-    SVD of ``R D`` (LAPACK ``dgejsv``, JOBA='C') computes its singular values
-    to relative accuracy ``cond(A) u``, whatever ``D`` (Demmel & Veselic
-    1992; Drmac & Veselic 2008), the eigenvalues as their squares.
+    moves with them. With ``D = diag(G)^1/2`` and the pivoted Cholesky factor
+    ``R`` (``r x d``, ``r`` its numerical rank) of the well-scaled ``A``,
+    ``G = (R D)' (R D)``; the preconditioned Jacobi SVD (LAPACK ``dgejsv``)
+    of ``R D`` computes its singular values to relative accuracy ``cond(A) u``
+    whatever ``D`` (Demmel & Veselic 1992; Drmac & Veselic 2008), the
+    eigenvalues as their squares.
+
+    A singular ``G`` (fewer rows than features) has ``r < d``: the nonzero
+    eigenvalues are those of :func:`_graded_eigh_semidefinite`, the rest of
+    the space is completed orthonormally.
 
     Columns in ``null`` (boolean mask: zero within round-off) are zero
     throughout (``|G_jk| <= (G_jj G_kk)^1/2``): their unit vectors are
@@ -476,8 +481,8 @@ def graded_eigh(gram, null=None):
     Returns
     -------
     eigenvalues, eigenvectors : ndarray, or None
-        Ascending, as :func:`numpy.linalg.eigh`; None when ``A`` is not
-        numerically positive definite (the normwise path then decides).
+        Ascending, as :func:`numpy.linalg.eigh`; None when LAPACK fails or
+        returns what is not finite (the normwise path then decides).
     """
     d = gram.shape[0]
     if null is not None and null.any():
@@ -490,10 +495,20 @@ def graded_eigh(gram, null=None):
         eigenvectors[np.ix_(kept, np.arange(dropped.size, d))] = inner[1]
         return np.concatenate([np.zeros(dropped.size), inner[0]]), eigenvectors
     scale = np.sqrt(np.diagonal(gram))
-    try:
-        factor = np.linalg.cholesky(gram / np.outer(scale, scale)).T
-    except np.linalg.LinAlgError:
+    scaled = gram / np.outer(scale, scale)
+    if not np.all(np.isfinite(scaled)):
         return None
+    # LAPACK's own default tolerance for a unit diagonal, d u: a Schur complement below
+    # it is the round-off of A's entries (Higham 1990, "Analysis of the Cholesky
+    # decomposition of a semi-definite matrix").
+    upper, pivots, rank, info = lapack.dpstrf(scaled, tol=d * UNIT_ROUNDOFF, lower=0)
+    if info < 0 or rank < 1:
+        return None
+    # P' A P = U' U with U's first ``rank`` rows: column k of U is column pivots[k] of A.
+    factor = np.zeros((rank, d))
+    factor[:, pivots - 1] = np.triu(upper[:rank])
+    if rank < d:
+        return _graded_eigh_semidefinite(gram, factor * scale)
     # joba=0: 'C' (high relative accuracy for B = R D), jobu=0 and jobv=0: 'U' and 'V'
     # (the left vectors too: the path that computes V alone fails with LAPACK's
     # "illegal value" errors on some square matrices), jobt=1: 'N' (never transpose).
@@ -507,6 +522,49 @@ def graded_eigh(gram, null=None):
     eigenvalues = (values * (work[1] / work[0])) ** 2
     order = np.argsort(eigenvalues)
     return eigenvalues[order], np.ascontiguousarray(vectors[:, order])
+
+
+def _graded_eigh_semidefinite(gram, factor):
+    """:func:`graded_eigh` of ``G ~ B' B`` with ``B = R D`` of rank ``r < d`` (``r x d``).
+
+    ``B'`` is ``d x r`` (``dgejsv`` needs at least as many rows as columns), a
+    well-conditioned matrix scaled by rows: its left singular vectors are the
+    eigenvectors of the ``r`` nonzero eigenvalues, the squares of its singular
+    values, to relative accuracy with full (row and column) pivoting,
+    JOBA='F' (Drmac & Veselic 2008). Their orthogonal complement (from a full
+    QR) is ``B``'s null space; ``G`` restricted to it is the Schur complement
+    the pivoted Cholesky left below its tolerance, round-off or, for an
+    indefinite ``G``, its negative part: its eigenvalues there are those of
+    ``N' G N`` (Rayleigh-Ritz, Parlett 1998, Sec. 11.4), zero within their
+    round-off, and beyond it left for :func:`psd_eigh` to judge.
+    """
+    d, r = gram.shape[0], factor.shape[0]
+    # joba=2: 'F' (relative accuracy for D1 C D2), jobu=0 and jobv=0: 'U' and 'V',
+    # jobt=1: 'N'.
+    values, vectors, _, work, _, info = lapack.dgejsv(
+        np.asfortranarray(factor.T), joba=2, jobu=0, jobv=0, jobt=1
+    )
+    if info != 0 or not np.all(np.isfinite(values)) or work[0] <= 0:
+        return None
+    # LAPACK returns the singular values as SVA * WORK(2) / WORK(1).
+    positive = (values * (work[1] / work[0])) ** 2
+    complement = np.linalg.qr(vectors, mode="complete")[0][:, r:]
+    # A semi-definite Schur complement below the tolerance (|S_jk| <= d u in A) and the
+    # rounding of N' G N (Higham 2002, Sec. 3.5) are each at most d u a_k a_l in entry
+    # (k, l), with a_k = sum_j |n_jk| G_jj^1/2; their 2-norm, at most d u sum_k a_k^2,
+    # bounds what they move the eigenvalues (Weyl): within it an eigenvalue is zero,
+    # beyond it psd_eigh judges it.
+    spread = np.abs(complement.T) @ np.sqrt(np.diagonal(gram))
+    round_off = 2 * d * UNIT_ROUNDOFF * (spread @ spread)
+    null, rotation = np.linalg.eigh(complement.T @ gram @ complement)
+    complement = complement @ rotation
+    null[np.abs(null) <= round_off] = 0.0
+    eigenvalues = np.concatenate([null, positive])
+    eigenvectors = np.concatenate([complement, vectors], axis=1)
+    if not np.all(np.isfinite(eigenvalues)) or not np.all(np.isfinite(eigenvectors)):
+        return None
+    order = np.argsort(eigenvalues, kind="stable")
+    return eigenvalues[order], np.ascontiguousarray(eigenvectors[:, order])
 
 
 def rank_bound(statistics, fit_intercept):
