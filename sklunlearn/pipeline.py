@@ -456,6 +456,10 @@ class UnlearningPipeline(Pipeline):
         -------
         self : UnlearningPipeline
         """
+        # fit validates through scikit-learn's _fit_context; a batch must be held to the
+        # same constraints.
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
         first_call = not _is_fitted(self._final_estimator)
         if not first_call:
             self._check_step_parameters()
@@ -512,6 +516,8 @@ class UnlearningPipeline(Pipeline):
         self : UnlearningPipeline
         """
         check_is_fitted(self)
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
         stateful = [
             f"'{name}' ({type(transformer).__name__})"
             for _, name, transformer in self._iter(with_final=False)

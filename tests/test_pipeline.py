@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from _unlearning_toys import ToyUnlearningClassifier
 from numpy.testing import assert_allclose
 from sklearn.compose import ColumnTransformer
@@ -19,6 +20,7 @@ from sklearn.preprocessing import (
     PolynomialFeatures,
     StandardScaler,
 )
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklunlearn.exceptions import UnlearningWarning
@@ -511,3 +513,20 @@ def test_unchanged_steps_of_every_kind_do_not_read_as_changed():
             again = pickle.loads(pickle.dumps(pipe))
             again.partial_unfit(rows[2:4], y[2:4])
             assert again.ledger_.n_rows == 56
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "partial_unfit"])
+def test_batch_methods_validate_the_pipelines_own_parameters(method):
+    # fit refuses an invalid parameter set after construction; a batch must too, and
+    # leave the pipeline as it was.
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20.0)
+    pipe = make_unlearning_pipeline(FunctionTransformer(), BayesianLinearRegression()).fit(
+        X, y
+    )
+    pipe.set_params(verbose="yes please")
+    before = pickle.dumps(pipe)
+    with pytest.raises(InvalidParameterError):
+        getattr(pipe, method)(X[:2], y[:2])
+    assert pickle.dumps(pipe) == before
+    with sklearn.config_context(skip_parameter_validation=True):
+        getattr(pipe, method)(X[:2], y[:2])
