@@ -99,9 +99,9 @@ def gaussian_kl(p, q):
     Computed from the Cholesky factors of the two precisions by
     :meth:`GaussianPosterior.kl_divergence`, with triangular solves only (no
     explicit inverse or determinant). For estimators' posteriors, which
-    store those factors, this avoids inverting the precisions: as accurate
-    as the dense formula and about 10 times faster at d=400 (see
-    ``benchmarks/README.md``). A ``(mean, covariance)`` pair is factorised
+    store those factors, this avoids inverting the precisions, which saves
+    more the larger d is (timings in ``benchmarks/README.md``). A
+    ``(mean, covariance)`` pair is factorised
     first. A :class:`~sklunlearn.posterior.DiagonalGaussianPosterior` on
     either side is compared in ``O(d)`` (against a full one, ``O(d^3)``).
 

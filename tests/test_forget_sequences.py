@@ -1,10 +1,9 @@
 """Requests one after another, and rows the model has no information about.
 
 A method's checks judge their own step; once a forget warned, its error stays in the
-posterior and later requests (whose checks re-evaluate only their own rows) used to
-report clean while the model stayed worse than doing nothing. And a row the model was
-certain about (gradient and curvature near 1e-17) used to be refused with a warning of
-round-off over round-off, although doing nothing is exact for it.
+posterior, and later requests, whose checks re-evaluate only their own rows, must
+account for it. And a row the model is certain about (gradient and curvature at the
+level of round-off) must be forgotten without a warning: doing nothing is exact for it.
 """
 
 import copy
@@ -41,9 +40,9 @@ def test_requests_after_a_warned_one_keep_warning_while_the_model_is_worse(wine)
     warned = [bool(forget_warned(model, X[[i]], y[[i]])) for i in rows]
     keep = np.setdiff1d(np.arange(len(y)), rows)
     retrained = BayesianLogisticRegression(alpha=0.01).fit(X[keep], y[keep])
-    # This sequence ends worse than doing nothing (1.56 of its KL when measured) ...
+    # This sequence ends worse than doing nothing ...
     assert posterior_kl(model, retrained) > posterior_kl(full, retrained)
-    # ... and requests 12 to 16 passed their own checks: they now warn all the same.
+    # ... and its later requests, which pass their own checks, must warn all the same.
     assert all(warned[2:])
     last = model.forget_report_.warnings
     assert any("earlier forget" in message for message in last)

@@ -37,8 +37,8 @@ def _forget(est, X, y, rows):
 
 def test_the_checks_request_worse_than_doing_nothing_warns():
     """check_forget_improves_on_doing_nothing's request: forgetting 10 of 60 rows from
-    the variational posterior ends further from the refit than doing nothing. The forget
-    used to be silent; its step's check now says so, as the Laplace forget's does."""
+    the variational posterior ends further from the refit than doing nothing, so the
+    step's check must warn, as the Laplace forget's does."""
     est = BayesianMLPRegressor(inference="vi", **CHECKS_NETWORK)
     X, y = _make_data(est)
     forget, keep = _split(X.shape[0])

@@ -66,7 +66,8 @@ def test_whitened_features_of_a_row_alone_are_those_of_its_block():
 
 @pytest.mark.parametrize("typo", [30.0, 1e4])
 def test_sgpr_forgetting_one_outlying_row_equals_a_refit(typo):
-    """Before: 2.7e-9 (typo 30) and 9e-7 (1e4) from a refit, estimated 1e-14..1e-9."""
+    """An outlying row forgotten must leave the model a refit would give, within the
+    estimate, however far the row lies from the rest."""
     X, y = _sine()
     n = X.shape[0]
     params = _ill_conditioned_sgpr(X)
@@ -88,7 +89,8 @@ def test_sgpr_forgetting_one_outlying_row_equals_a_refit(typo):
 
 
 def test_sgpr_row_learned_alone_and_forgotten_in_a_batch_equals_a_refit():
-    """Before: 9e-7 from a refit (whitened by gemv when learned, gemm when forgotten)."""
+    """A row's whitened features must not depend on the size of the block it is
+    whitened in (one row when learned, a batch when forgotten)."""
     X, y = _sine()
     params = _ill_conditioned_sgpr(X)
     est = SparseGPRegressor(**params).fit(X, y)
@@ -133,7 +135,8 @@ def _conjugate_refit(est, X, y):
 
 @pytest.mark.parametrize("typo", [1e10, 1e12])
 def test_last_layer_forgetting_a_large_target_warns_of_round_off(diabetes, typo):
-    """Before: 3.4e-7 (1e10) and 2.6e-5 (1e12) from a refit, estimated 7.8e-16, silent."""
+    """A huge target's round-off in the output layer's statistics must be counted in
+    the estimate, and the forget must warn."""
     X, y = diabetes
     est, caught = _last_layer_forget(X, y, 0.5 * X[:1], [typo])
     weights = est._theta[est.model_.predictor.output_slice()]

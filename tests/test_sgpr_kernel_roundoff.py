@@ -2,13 +2,12 @@
 
 scikit-learn's ``DotProduct`` computes ``K(X, Z)`` with a BLAS product, which
 rounds a row by the shape of the block it is in: a row learned in a block and
-forgotten alone left ``u |x| |z|`` of its whitened features in the
-statistics, and the forget differed from a refit by far more than the
-``estimated_error`` it reported while claiming ``exact``. Rows far from the origin
-(``X + 1e3``) also give kernel values far above the noise variance, whose sum
-``sum k_ii - tr A`` in the bound cancels most of its digits, and a polynomial kernel of them
-an ill-conditioned ``A`` whose q(v) no refit determines to more than a few
-digits: the estimate must include both.
+forgotten alone must leave none of its whitened features in the statistics, and
+the forget must match a refit within the ``estimated_error`` it reports.
+Rows far from the origin (``X + 1e3``) also give kernel values far above the
+noise variance, whose sum ``sum k_ii - tr A`` in the bound cancels most of its
+digits, and a polynomial kernel of them an ill-conditioned ``A`` whose q(v) no
+refit determines to more than a few digits: the estimate must include both.
 """
 
 import warnings

@@ -107,12 +107,11 @@ def test_first_step_on_the_plateau_is_run_again_from_the_start():
 
 
 def test_default_fit_leaves_the_corner_of_the_bounds(capsys):
-    # the benchmark's data seed 2 at 3,500 rows: the smallest of those tried
-    # where the old optimiser stops on the corner
+    # data on which plain L-BFGS-B stops on the corner of the bounds
     X, y, Z = _benchmark_rows(3500, 2, 200)
     old, old_warnings = _fit(X, y, Z, optimizer=_plain_lbfgsb)
     new, new_warnings = _fit(X, y, Z, verbose=1)
-    # the old end: every length scale at 1e5, the signal variance at 1e-5
+    # plain L-BFGS-B's end: every length scale and the signal variance at a bound
     np.testing.assert_allclose(old.kernel_.k2.length_scale, 1e5)
     assert old.kernel_.k1.constant_value == pytest.approx(1e-5)
     assert len(old_warnings) == D + 1

@@ -169,8 +169,8 @@ def test_catastrophic_eubo_warns_and_the_adjusted_likelihood_prevents_it(breast_
     diagnostics = unlearned.unlearning_diagnostics_
     assert diagnostics["move"] > 10 * diagnostics["newton_move"]
     catastrophic = ratio
-    # lambda = 1e-9 keeps ~90% of q(theta|D)'s mass at d = 31 and stops it:
-    # better than doing nothing, though not as close as 'laplace' (0.1x)
+    # lambda = 1e-9 keeps most of q(theta|D)'s mass at d = 31 and stops it:
+    # better than doing nothing, though not as close as 'laplace'
     unlearned, ratio, messages = _forget_30(
         breast_cancer, unlearning_lambda=1e-9, n_samples=300, random_state=0
     )

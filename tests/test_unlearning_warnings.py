@@ -8,16 +8,16 @@ full-data posterior is, the silent ones are good.
   (d=31) the moment match is worse than doing nothing although the importance
   weights do not collapse; on banknote (d=5) it is good.
 - Every method flags over-forgetting, a forgotten precision floored well below
-  the prior: banknote, ``inference='vi'``, ``'eubo'``, draw 3 of the 30% sets
-  ends 1.5x further than doing nothing (its move stays under the runaway
-  threshold); draw 0 of the 10% sets is good.
+  the prior: banknote, ``inference='vi'``, ``'eubo'``, a 30% set that ends
+  further than doing nothing while its move stays under the runaway threshold
+  must warn; a good 10% set must not.
 - 'eubo' and 'rkl' are cross-checked against the one-step Laplace divide-out:
   a result nearly as far from it as the unforgotten posterior is no better
   than doing nothing (VBU's raw banknote with lambda=0.5, where the adjusted
   likelihood truncates the target; banknote's clustered 1% EUBO).
 - 'rkl' reports the Pareto shape of its importance weights' tail: VBU's raw
-  banknote with lambda=1e-3 on a Laplace posterior has k > 1 and 16 effective
-  draws of 2,000, and is 1.6x worse than doing nothing.
+  banknote with lambda=1e-3 on a Laplace posterior has k > 1, few effective
+  draws, and is worse than doing nothing.
 """
 
 import copy
@@ -121,7 +121,7 @@ def test_truncated_target_of_rkl_warns(inference):
 
 
 def test_eubo_no_better_than_nothing_warns():
-    # banknote, clustered 1%: EUBO moves 1.6x the Newton step and ends where it began.
+    # banknote, clustered 1%: EUBO ends where it began without running away.
     ratio, messages, diagnostics = _forget(load_banknote, VI_EUBO, 0.01, 0, "clustered")
     assert ratio > 0.95
     assert diagnostics["move"] < 3 * diagnostics["newton_move"]  # no runaway

@@ -133,9 +133,9 @@ class ChunkedBound:
     :class:`~sklunlearn.gaussian_process.SparseGPRegressor`: called as
     ``bound(kernel, Z, noise_variance, with_inducing, jitters)``, it returns
     the :class:`BoundEvaluation` that :func:`collapsed_bound` gives on the
-    same rows: the value to round-off, the gradient to about 1e-7 (its
-    moments are contracted in another order), which can move where L-BFGS-B
-    stops by its tolerance (docs/scaling_out.md).
+    same rows: the value to round-off; the gradient differs by the order in
+    which its moments are summed, which can move where L-BFGS-B stops by its
+    tolerance (docs/scaling_out.md).
 
     Parameters
     ----------

@@ -42,7 +42,7 @@ from ..linear_model._sufficient_statistics import UNIT_ROUNDOFF, LinearStatistic
 
 # Relative jitters tried in turn on the diagonal of K_uu (times the mean of its
 # diagonal): the smallest that gives a Cholesky factor is used, so that with
-# inducing points at the data the model stays within ~1e-6 of the exact GP.
+# inducing points at the data the model stays as close to the exact GP as it can.
 # A jitter j adds about j |K_uu^-1 k_i|^2 / (2 s2) per row to the bound's trace
 # term, so a smaller one gives a tighter bound where K_uu is ill-conditioned.
 JITTERS = (1e-8, 1e-6, 1e-4)

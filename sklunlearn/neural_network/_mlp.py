@@ -57,8 +57,8 @@ __all__ = [
     "STEP_PRECISION_SHARE",
 ]
 
-# A full-covariance posterior over more weights than this costs more than
-# 100 MB and seconds per factorisation: curvature='last_layer' is suggested.
+# A full-covariance posterior needs O(P^2) memory and O(P^3) per factorisation:
+# over more weights than this, curvature='last_layer' is suggested.
 MAX_GGN_WEIGHTS = 4000
 # MacKay noise updates alternate with MAP fits at most this often; they stop
 # once the noise precision changes by less than this relative amount.

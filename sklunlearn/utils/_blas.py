@@ -27,7 +27,7 @@ def blas_threads():
 def one_blas_thread():
     """A context that limits BLAS to one thread.
 
-    The loaded BLAS libraries are searched for once per process: a fresh search
-    costs milliseconds, as much as a forget's products.
+    The loaded BLAS libraries are searched for once per process: a search per
+    forget would cost as much as the forget's own products.
     """
     return _blas_controller().limit(limits=1, user_api="blas")
