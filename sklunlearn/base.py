@@ -377,6 +377,13 @@ class UnlearningMixin:
             "_lock", threading.RLock()
         )
 
+    def _validate_params_again(self):
+        """Validate the constructor parameters, unless scikit-learn's configuration
+        skips validation: they may have been changed since the last call (the
+        forgetting method's between requests, for instance)."""
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
+
     @contextmanager
     def _atomic(self):
         """Hold the instance's lock; restore every attribute when the body raises.
@@ -457,9 +464,7 @@ class UnlearningMixin:
         place, by a step that cannot fail.
         """
         check_is_fitted(self)
-        # The forgetting method's parameters may change between requests.
-        if not get_config()["skip_parameter_validation"]:
-            self._validate_params()
+        self._validate_params_again()
         with self._atomic():
             # Under the lock: time spent waiting for other requests is not counted.
             start = time.perf_counter()

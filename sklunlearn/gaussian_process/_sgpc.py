@@ -364,7 +364,7 @@ class SparseGPClassifier(_GaussianClassifier):
         -------
         self : object
         """
-        self._validate_params()  # parameters may have been changed since the last call
+        self._validate_params_again()
         return self._learn(
             X,
             y,

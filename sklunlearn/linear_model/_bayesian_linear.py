@@ -546,7 +546,7 @@ class BayesianLinearRegression(UnlearningMixin, RegressorMixin, BaseEstimator):
         -------
         self : object
         """
-        self._validate_params()
+        self._validate_params_again()
         first = "sufficient_statistics_" not in self.__dict__
         return self._learn(X, y, sample_weight, reset=first)
 

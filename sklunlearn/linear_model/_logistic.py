@@ -389,7 +389,7 @@ class BayesianLogisticRegression(_GaussianClassifier):
         -------
         self : object
         """
-        self._validate_params()  # parameters may have been changed since the last call
+        self._validate_params_again()
         with self._fit_threads():
             return self._learn(
                 X,

@@ -580,7 +580,7 @@ class BayesianMLPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         -------
         self : object
         """
-        self._validate_params()
+        self._validate_params_again()
         self.__dict__.pop("_pending_warnings", None)
         reset = "posterior_" not in self.__dict__
         return self._learn(X, y, sample_weight, reset=reset)._issue_warnings()
