@@ -4,6 +4,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
     MetaEstimatorMixin,
@@ -13,6 +14,11 @@ from sklearn.base import (
 )
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    process_routing,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -319,6 +325,9 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights for fitting; the forget set is forgotten with its weights.
+            With metadata routing enabled, they are used only when the
+            estimator's fit request asks for them (and refused when it sets
+            none), as scikit-learn's meta-estimators route them.
 
         Returns
         -------
@@ -329,6 +338,12 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
+        if get_config()["enable_metadata_routing"]:
+            # The audit fits, retrains and forgets with the estimator's own fit
+            # request: weights it declines are not used anywhere.
+            weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+            routed = process_routing(self, "fit", **weights)
+            sample_weight = routed.estimator.fit.get("sample_weight")
         X, y = indexable(X, y)
         mask = self._forget_mask(X, y)
         forget, keep = np.flatnonzero(mask), np.flatnonzero(~mask)
@@ -372,6 +387,20 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
         if hasattr(unlearned, "feature_names_in_"):
             self.feature_names_in_ = unlearned.feature_names_in_
         return self
+
+    def get_metadata_routing(self):
+        """Metadata routing: ``fit``'s ``sample_weight`` goes to the estimator's ``fit``
+        (and so to its retrain and its ``partial_unfit``) as its fit request says.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            The routing information.
+        """
+        return MetadataRouter(owner=self).add(
+            estimator=self.estimator,
+            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+        )
 
     def score(self, X=None, y=None, sample_weight=None):
         """Minus the posterior KL of the unlearned model to the retrained one.
