@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 from scipy import linalg, sparse
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import (
@@ -662,8 +662,29 @@ class _GaussianClassifier(UnlearningMixin, ClassifierMixin, BaseEstimator):
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X, moderated=True):
-        """Logarithm of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X, moderated=moderated))
+        """Logarithm of :meth:`predict_proba`, finite where a probability rounds to 0.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        moderated : bool, default=True
+            As in :meth:`predict_proba`.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        if is_dask_collection(X):  # a lazy dask array, chunked like X's rows
+            return np.log(self.predict_proba(X, moderated=moderated))
+        scores = self.decision_function(X, moderated=moderated)
+        # log expit(f) = -log(1 + exp(-f)), taken by logaddexp so that it does not
+        # round to log(0) for a confident row.
+        if scores.ndim == 1:
+            return np.column_stack(
+                [-np.logaddexp(0.0, scores), -np.logaddexp(0.0, -scores)]
+            )
+        log_proba = -np.logaddexp(0.0, -scores)
+        return log_proba - logsumexp(log_proba, axis=1, keepdims=True)
 
     def predict(self, X):
         """Most probable class.
