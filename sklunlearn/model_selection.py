@@ -432,25 +432,64 @@ class UnlearningAudit(MetaEstimatorMixin, BaseEstimator):
 
     @available_if(_unlearned_has("predict"))
     def predict(self, X, **predict_params):
-        """Predict with the unlearned model (``predict_params`` such as ``return_std``)."""
+        """Predict with the unlearned model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        **predict_params : dict
+            Passed to its ``predict`` (such as ``return_std``).
+
+        Returns
+        -------
+        y_pred : ndarray, or tuple of ndarrays
+            What the unlearned model's ``predict`` returns.
+        """
         check_is_fitted(self)
         return self.unlearned_estimator_.predict(X, **predict_params)
 
     @available_if(_unlearned_has("predict_proba"))
     def predict_proba(self, X):
-        """Class probabilities of the unlearned model."""
+        """Class probabilities of the unlearned model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
         check_is_fitted(self)
         return self.unlearned_estimator_.predict_proba(X)
 
     @available_if(_unlearned_has("predict_log_proba"))
     def predict_log_proba(self, X):
-        """Log class probabilities of the unlearned model."""
+        """Log class probabilities of the unlearned model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
         check_is_fitted(self)
         return self.unlearned_estimator_.predict_log_proba(X)
 
     @available_if(_unlearned_has("decision_function"))
     def decision_function(self, X):
-        """Decision function of the unlearned model."""
+        """Decision function of the unlearned model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
         check_is_fitted(self)
         return self.unlearned_estimator_.decision_function(X)
 

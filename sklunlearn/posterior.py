@@ -295,7 +295,12 @@ class GaussianPosterior:
         return R_inv @ R_inv.T
 
     def log_det_covariance(self):
-        """Log-determinant of the covariance, ``-2 sum(log(diag(R)))``."""
+        """Log-determinant of the covariance, ``-2 sum(log(diag(R)))``.
+
+        Returns
+        -------
+        log_det : float
+        """
         return -2.0 * np.sum(np.log(np.diag(self._R)))
 
     # --------------------------------------------------------------- operations
@@ -476,7 +481,12 @@ class GaussianPosterior:
         return max(0.5 * (trace + mahalanobis - self.n_features + log_det_ratio), 0.0)
 
     def copy(self):
-        """Return an independent copy."""
+        """Return an independent copy.
+
+        Returns
+        -------
+        posterior : GaussianPosterior
+        """
         return GaussianPosterior(self.mean, self._R, eigenvalue_bound=self.eigenvalue_bound)
 
     # ---------------------------------------------------- rank-k (down)dates
