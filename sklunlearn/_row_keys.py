@@ -96,12 +96,19 @@ def input_row_keys(X, names=None):
     Returns
     -------
     keys : ndarray of shape (n_rows, n_columns + 1), sparse matrix, or None
-        A sparse input stays sparse (its values as float64, without a code).
+        A sparse input of finite values stays sparse (its values as float64,
+        and the zero code a dense row of finite numbers gets).
     """
     if is_dask_collection(X):
         return None
     if sparse.issparse(X):
-        return sparse.csr_matrix(X, dtype=np.float64)
+        keys = sparse.csr_matrix(X, dtype=np.float64)
+        if np.isfinite(keys.data).all():
+            # The same code column as a dense row of finite numbers: the same rows
+            # are then recognised whether they are given sparse or dense.
+            code = sparse.csr_matrix((keys.shape[0], 1))
+            return sparse.hstack([keys, code], format="csr")
+        X = keys.toarray()
     columns = getattr(X, "columns", None)
     if columns is not None and names is not None:
         if set(map(str, columns)) == set(map(str, names)) and len(columns) == len(names):
