@@ -754,7 +754,9 @@ def test_auto_jitter_grows_above_a_signal_to_noise_ratio_of_1e6():
     expected = collapsed_bound_reference(
         Kuu, kernel(Z, X), kernel.diag(X), y, noise_variance
     )
-    np.testing.assert_allclose(est.log_marginal_likelihood_value_, expected, rtol=1e-10)
+    # K_ZZ's condition number is about 1e12 here: two float64 evaluations in different
+    # orders agree to its round-off, not to 1e-10.
+    np.testing.assert_allclose(est.log_marginal_likelihood_value_, expected, rtol=1e-9)
     theta, step = np.append(kernel.theta, np.log(noise_variance)), 1e-4
     gradient = est.log_marginal_likelihood(theta, eval_gradient=True, X=X, y=y)[1]
     numeric = [
