@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sklearn
 
-from sklunlearn.gaussian_process import SparseGPClassifier
+from sklunlearn.gaussian_process import SparseGPClassifier, SparseGPRegressor
 from sklunlearn.linear_model import BayesianLinearRegression, BayesianLogisticRegression
 from sklunlearn.neural_network import BayesianMLPRegressor
 
@@ -19,6 +19,7 @@ ESTIMATORS = [
     (BayesianLinearRegression, {}, False),
     (BayesianLogisticRegression, {}, True),
     (SparseGPClassifier, {"inducing_points": 5}, True),
+    (SparseGPRegressor, {"inducing_points": 5, "optimizer": None}, False),
     (BayesianMLPRegressor, {"hidden_layer_sizes": (3,), "max_iter": 50}, False),
 ]
 

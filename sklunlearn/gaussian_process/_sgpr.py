@@ -782,7 +782,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         -------
         self : object
         """
-        self._validate_params()
+        self._validate_params_again()
         first = "sufficient_statistics_" not in self.__dict__
         return self._learn(X, y, sample_weight, reset=first)
 
@@ -857,7 +857,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         self : object
         """
         check_is_fitted(self)
-        self._validate_params()
+        self._validate_params_again()
         kept = self.inducing_points_ if keep_inducing_points else None
         return self._learn(X, y, sample_weight, reset=True, reoptimize=_Refit(kept))
 
@@ -1085,7 +1085,12 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         if sign < 0:
             _check_remaining(statistics, trusted=self.ledger)
         posterior = optimal_posterior(statistics, self.noise_variance_, self.normalize_y)
-        error = self._estimated_error(statistics, posterior.mean, refit=False)
+        cancelled = None
+        if sign < 0:
+            # A forget subtracts sums of up to current.n_rows terms (see _estimated_error).
+            absorbed = np.abs(current.aa_diagonal) + np.abs(batch.aa_diagonal)
+            cancelled = (current.n_rows, absorbed)
+        error = self._estimated_error(statistics, posterior.mean, False, cancelled)
         messages, round_off = (), None
         if sign < 0:
             round_off = self._round_off_message(statistics, posterior.mean, error)
@@ -1129,7 +1134,7 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         )
         self._warned_about_hyperparameters = False
 
-    def _estimated_error(self, statistics, mean, refit):
+    def _estimated_error(self, statistics, mean, refit, cancelled=None):
         """Estimated relative round-off error of q(u) and the bound, the worst of six.
 
         From the statistics' round-off records (or, with ``refit``, the records
@@ -1157,6 +1162,17 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         ``A`` is ill-conditioned and ``v`` has large cancelling components, as
         for a polynomial kernel of rows far from the origin, where a refit
         is no more accurate.
+
+        After a forget, ``cancelled`` is ``(n, absorbed)``: the rows of the
+        statistics forgotten from and, per diagonal entry of ``A``, the learned
+        plus the forgotten sum (sums of non-negative terms ``w a_j^2``). Each
+        of them errs by up to ``gamma_n`` times itself (Higham 2002, Lemma 3.1
+        and Eq. (4.4)), not ``u``, and the part that cancels (``absorbed -
+        |A_jj|``) leaves that error in what is left: an entry learned only
+        from forgotten rows keeps the rounding of what it absorbed. It enters
+        the precision's and the trace term's ratios, not the propagated error
+        of ``v``, whose Cauchy-Schwarz bound on the off-diagonal entries would
+        turn this worst case over every entry into false alarms.
         """
         linear = statistics.linear
         round_off = linear.refit_round_off() if refit else linear.round_off
@@ -1166,17 +1182,25 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
         s2 = self.noise_variance_
         _, std = statistics.normalization(self.normalize_y)
         aa_error, raw_yy_error = linear.gram_round_off(False, round_off)
+        diagonal_error = aa_error
+        if cancelled is not None:
+            # gamma_n = n u / (1 - n u) bounds a sum of n terms relative to the sum of
+            # their magnitudes (Higham 2002, Lemma 3.1 and Eq. (4.4)).
+            n, absorbed = cancelled
+            gamma = n * UNIT_ROUNDOFF / max(1.0 - n * UNIT_ROUNDOFF, UNIT_ROUNDOFF)
+            left = np.abs(statistics.aa_diagonal)
+            diagonal_error = aa_error + gamma * np.clip(absorbed - left, 0.0, None)
         _, yy = statistics.targets(self.normalize_y)
         yy_error = (round_off.yy if self.normalize_y else raw_yy_error) / std**2
         W = linear.weight_sum
         aa_diagonal = np.clip(statistics.aa_diagonal, 0, None)
         residual = max(statistics.kdiag - float(np.sum(aa_diagonal)), 0.0)
         ratios = (
-            np.max(aa_error / (aa_diagonal + s2), initial=0),
+            np.max(diagonal_error / (aa_diagonal + s2), initial=0),
             yy_error / (max(yy, 0.0) + W * s2),
             round_off.weight_sum / W,
             kdiag_error / max(abs(statistics.kdiag), np.finfo(float).tiny),
-            (kdiag_error + float(np.sum(aa_error))) / (residual + W * s2),
+            (kdiag_error + float(np.sum(diagonal_error))) / (residual + W * s2),
             _prediction_error(statistics.aa, mean, aa_error, yy_error, s2),
         )
         return float(max(max(ratios), UNIT_ROUNDOFF))
