@@ -69,7 +69,13 @@ def test_grid_search_routes_weights_to_the_audited_estimator(data):
         search = GridSearchCV(
             _audit(inner), {"estimator__fit_intercept": [True, False]}, cv=2
         ).fit(X, y, sample_weight=w)
-    assert search.best_estimator_.retrained_estimator_ is not None
+    best = search.best_estimator_
+    keep = ~best.forget_mask_
+    fit_intercept = search.best_params_["estimator__fit_intercept"]
+    expected = BayesianLinearRegression(fit_intercept=fit_intercept).fit(
+        X[keep], y[keep], sample_weight=w[keep]
+    )
+    assert_allclose(best.retrained_estimator_.coef_, expected.coef_, rtol=1e-12)
 
 
 def test_without_routing_weights_are_used_as_before(data):

@@ -71,3 +71,4 @@ def test_forget_cancelling_a_component_is_within_the_estimate(case):
     report = est.forget_report_
     assert error <= report.estimated_error
     assert not report.exact
+    assert not report.exact

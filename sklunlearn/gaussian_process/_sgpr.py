@@ -1090,7 +1090,9 @@ class SparseGPRegressor(UnlearningMixin, RegressorMixin, BaseEstimator):
             # A forget subtracts sums of up to current.n_rows terms (see _estimated_error).
             absorbed = np.abs(current.aa_diagonal) + np.abs(batch.aa_diagonal)
             cancelled = (current.n_rows, absorbed)
-        error = self._estimated_error(statistics, posterior.mean, False, cancelled)
+        error = self._estimated_error(
+            statistics, posterior.mean, refit=False, cancelled=cancelled
+        )
         messages, round_off = (), None
         if sign < 0:
             round_off = self._round_off_message(statistics, posterior.mean, error)
